@@ -1,0 +1,2 @@
+// Package archive writes and reads streaming archives of MongoDB collections.
+package archive

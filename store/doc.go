@@ -1,0 +1,2 @@
+// Package store is the single slot that holds a backup.
+package store
