@@ -1,0 +1,425 @@
+package cipher
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRoundTripSizes(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3*ChunkSize + 12345} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			pt := pattern(n)
+			ct := encrypt(t, pt)
+			require.Equal(t, int64(n)+Overhead(int64(n)), int64(len(ct)))
+
+			r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+			require.NoError(t, err)
+			assert.Equal(t, int64(n), r.Size())
+			require.NoError(t, r.Verify(context.Background()))
+			got, err := io.ReadAll(r)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(pt, got), "plaintext differs")
+
+			// Read after EOF keeps returning EOF.
+			m, err := r.Read(make([]byte, 10))
+			assert.Equal(t, 0, m)
+			assert.ErrorIs(t, err, io.EOF)
+		})
+	}
+}
+
+func TestRoundTripSmallChunks(t *testing.T) {
+	const chunk = 32
+	for n := 0; n <= 5*chunk+1; n++ {
+		pt := pattern(n)
+		ct := encryptSmall(t, pt, chunk)
+		require.Equal(t, headerSize+n+tagSize*int(numChunks(int64(n), chunk))+footerSize, len(ct), "size %d", n)
+		got, err := decryptAll(ct, testPassword, chunk)
+		require.NoError(t, err, "size %d", n)
+		require.Equal(t, pt, got, "size %d", n)
+	}
+}
+
+// TestBodyIsOneKeystream checks the body is AES-256-CTR over the whole
+// plaintext as one stream, across chunk boundaries and counter carries.
+func TestBodyIsOneKeystream(t *testing.T) {
+	for _, ivHex := range []string{
+		"00000000000000000000000000000000",
+		"0000000000000000fffffffffffffffd", // carry into the high 64 bits
+		"fffffffffffffffffffffffffffffffe", // 128-bit wrap
+	} {
+		t.Run(ivHex, func(t *testing.T) {
+			var iv [ivSize]byte
+			ivb, err := hex.DecodeString(ivHex)
+			require.NoError(t, err)
+			copy(iv[:], ivb)
+			var salt [saltSize]byte
+			pt := pattern(5*64 + 7)
+			var buf bytes.Buffer
+			w, err := newWriter(&buf, testPassword, tinyKDF, salt, iv, 64)
+			require.NoError(t, err)
+			_, err = w.Write(pt)
+			require.NoError(t, err)
+			require.NoError(t, w.Close())
+
+			k, err := deriveKeys(testPassword, salt[:], tinyKDF)
+			require.NoError(t, err)
+			want := bytes.Clone(pt)
+			k.xorChunk(&iv, 0, want) // one CTR stream from the IV
+			assert.Equal(t, want, buf.Bytes()[headerSize:headerSize+len(pt)])
+
+			got, err := decryptAll(buf.Bytes(), testPassword, 64)
+			require.NoError(t, err)
+			assert.Equal(t, pt, got)
+		})
+	}
+}
+
+func TestCounterAt(t *testing.T) {
+	iv := [ivSize]byte{15: 0xff}
+	for i := 8; i < 15; i++ {
+		iv[i] = 0xff
+	}
+	c := counterAt(&iv, 32)
+	assert.Equal(t, [ivSize]byte{7: 1, 15: 1}, c)
+	all := [ivSize]byte{}
+	for i := range all {
+		all[i] = 0xff
+	}
+	assert.Equal(t, [ivSize]byte{}, counterAt(&all, 16))
+}
+
+func TestWrongPassword(t *testing.T) {
+	ct := encrypt(t, pattern(1000))
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), []byte("Correct horse battery staple"))
+	require.ErrorIs(t, err, ErrWrongPassword)
+	assert.NotErrorIs(t, err, ErrCorrupt)
+	assert.Nil(t, r, "no reader, so no plaintext")
+	assert.NotContains(t, err.Error(), "horse", "the password must not leak into errors")
+}
+
+func TestEmptyPassword(t *testing.T) {
+	_, err := NewWriter(io.Discard, nil, testOpts)
+	require.ErrorIs(t, err, ErrEmptyPassword)
+	_, err = NewWriter(io.Discard, []byte{}, testOpts)
+	require.ErrorIs(t, err, ErrEmptyPassword)
+
+	ct := encrypt(t, []byte("x"))
+	_, err = NewReader(bytes.NewReader(ct), int64(len(ct)), nil)
+	require.ErrorIs(t, err, ErrEmptyPassword)
+}
+
+func TestTwoEncryptionsDiffer(t *testing.T) {
+	pt := pattern(100)
+	a, b := encrypt(t, pt), encrypt(t, pt)
+	require.Equal(t, len(a), len(b))
+	assert.NotEqual(t, a[20:52], b[20:52], "salt must be fresh")
+	assert.NotEqual(t, a[52:68], b[52:68], "IV must be fresh")
+	assert.NotEqual(t, a[headerSize:headerSize+100], b[headerSize:headerSize+100], "bodies must differ")
+}
+
+// smallStream is a 4-chunk stream with 32-byte chunks (the last one partial).
+func smallStream(t *testing.T) (pt, ct []byte) {
+	pt = pattern(3*32 + 11)
+	return pt, encryptSmall(t, pt, 32)
+}
+
+// TestBitFlips flips one bit in every byte of a small multi-chunk stream:
+// every flip is caught, and Read never releases the damaged chunk.
+func TestBitFlips(t *testing.T) {
+	const chunk = 32
+	pt, ct := smallStream(t)
+	bodyEnd := headerSize + len(pt)
+	for i := range ct {
+		bad := bytes.Clone(ct)
+		bad[i] ^= 1 << (i % 8)
+		got, err := decryptAll(bad, testPassword, chunk)
+		switch {
+		case i == 8: // the version byte
+			require.ErrorIs(t, err, ErrUnsupportedVersion, "byte %d", i)
+		default:
+			require.ErrorIs(t, err, ErrCorrupt, "byte %d", i)
+		}
+		require.True(t, bytes.HasPrefix(pt, got), "byte %d: released plaintext that is not the original", i)
+		if i >= headerSize && i < bodyEnd {
+			damaged := (i - headerSize) / chunk
+			require.LessOrEqual(t, len(got), damaged*chunk, "byte %d: released plaintext of the damaged chunk", i)
+
+			r, err := newReader(bytes.NewReader(bad), int64(len(bad)), testPassword, defaultLimits, chunk)
+			require.NoError(t, err, "byte %d: body damage is found per chunk", i)
+			require.ErrorIs(t, r.Verify(context.Background()), ErrCorrupt, "byte %d", i)
+		} else {
+			require.Empty(t, got, "byte %d", i)
+		}
+	}
+}
+
+// TestBitFlipRealChunks damages the second 1 MiB chunk: Read releases the
+// first chunk only, and Verify catches it before any Read.
+func TestBitFlipRealChunks(t *testing.T) {
+	pt := pattern(2*ChunkSize + ChunkSize/2)
+	ct := encrypt(t, pt)
+	ct[headerSize+ChunkSize+12345] ^= 0x40
+
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	require.NoError(t, err)
+	require.ErrorIs(t, r.Verify(context.Background()), ErrCorrupt)
+	got, err := io.ReadAll(r)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Equal(t, ChunkSize, len(got))
+	require.True(t, bytes.Equal(pt[:ChunkSize], got))
+	_, err = r.Read(make([]byte, 1))
+	require.ErrorIs(t, err, ErrCorrupt, "the error is sticky")
+}
+
+func TestEveryTruncation(t *testing.T) {
+	_, ct := smallStream(t)
+	for n := range len(ct) {
+		got, err := decryptAll(ct[:n], testPassword, 32)
+		require.ErrorIs(t, err, ErrCorrupt, "length %d", n)
+		require.Empty(t, got, "length %d", n)
+	}
+}
+
+func TestTruncationAtChunkBoundaries(t *testing.T) {
+	pt := pattern(3 * ChunkSize)
+	ct := encrypt(t, pt)
+	body := headerSize + len(pt)
+	for _, n := range []int{
+		headerSize, headerSize + ChunkSize, headerSize + 2*ChunkSize, body,
+		body + tagSize, body + 2*tagSize, len(ct) - footerSize, len(ct) - 1,
+	} {
+		_, err := NewReader(bytes.NewReader(ct[:n]), int64(n), testPassword)
+		require.ErrorIs(t, err, ErrCorrupt, "length %d", n)
+	}
+	// Dropping the last chunk and its tag but keeping a footer is caught too.
+	cut := append(append(bytes.Clone(ct[:headerSize+2*ChunkSize]), ct[body:body+2*tagSize]...), ct[len(ct)-footerSize:]...)
+	_, err := NewReader(bytes.NewReader(cut), int64(len(cut)), testPassword)
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+func TestEmptyStream(t *testing.T) {
+	ct := encrypt(t, nil)
+	require.Len(t, ct, headerSize+tagSize+footerSize)
+	got, err := decryptAll(ct, testPassword, ChunkSize)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	// An empty stream's tag still has to verify.
+	bad := bytes.Clone(ct)
+	bad[headerSize] ^= 1
+	_, err = decryptAll(bad, testPassword, ChunkSize)
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+func TestTrailingBytes(t *testing.T) {
+	for _, n := range []int{0, 100, ChunkSize} {
+		ct := encrypt(t, pattern(n))
+		for _, extra := range [][]byte{{0}, make([]byte, tagSize), ct[len(ct)-footerSize:]} {
+			bad := append(bytes.Clone(ct), extra...)
+			got, err := decryptAll(bad, testPassword, ChunkSize)
+			require.ErrorIs(t, err, ErrCorrupt, "size %d + %d", n, len(extra))
+			require.Empty(t, got)
+		}
+	}
+}
+
+func TestReorderedChunks(t *testing.T) {
+	const chunk = 32
+	_, ct := smallStream(t)
+	c0 := headerSize
+	c1 := headerSize + chunk
+	tags := len(ct) - footerSize - 4*tagSize
+	swap := func(b []byte, i, j, n int) {
+		tmp := bytes.Clone(b[i : i+n])
+		copy(b[i:], b[j:j+n])
+		copy(b[j:], tmp)
+	}
+
+	// Chunks swapped, tags left: the first chunk fails, nothing is released.
+	bad := bytes.Clone(ct)
+	swap(bad, c0, c1, chunk)
+	got, err := decryptAll(bad, testPassword, chunk)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Empty(t, got)
+
+	// Chunks and their tags swapped together: the footer MAC catches it.
+	swap(bad, tags, tags+tagSize, tagSize)
+	_, err = decryptAll(bad, testPassword, chunk)
+	require.ErrorIs(t, err, ErrCorrupt)
+
+	// Tags swapped alone.
+	bad = bytes.Clone(ct)
+	swap(bad, tags, tags+2*tagSize, tagSize)
+	_, err = decryptAll(bad, testPassword, chunk)
+	require.ErrorIs(t, err, ErrCorrupt)
+
+	// Tag table of another stream under the same password and salt.
+	other := encryptSmall(t, pattern(3*32 + 11 + 1)[1:], chunk)
+	bad = bytes.Clone(ct)
+	copy(bad[tags:], other[tags:])
+	_, err = decryptAll(bad, testPassword, chunk)
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+// craftHeader returns a stream whose header has the given KDF fields and a
+// valid checksum, so that the parameter checks are what is exercised.
+func craftHeader(t *testing.T, version, kdf, logN byte, r, p uint32) []byte {
+	t.Helper()
+	ct := encryptSmall(t, pattern(10), 32)
+	b := bytes.Clone(ct)
+	b[8], b[9], b[10] = version, kdf, logN
+	h := header{kdf: kdfParams{logN: logN, r: r, p: p}}
+	tmp := make([]byte, headerMACStart)
+	h.marshalUnsigned(tmp)
+	copy(b[12:20], tmp[12:20])
+	fixCRC(b)
+	return b
+}
+
+func fixCRC(b []byte) {
+	hdr := b[:headerSize]
+	c := crc32IEEE(hdr[:headerCRCStart])
+	hdr[100], hdr[101], hdr[102], hdr[103] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+}
+
+func TestKDFCap(t *testing.T) {
+	for _, c := range []struct {
+		logN byte
+		r, p uint32
+	}{
+		{23, 1, 1},       // N above 2^22
+		{21, 8, 1},       // 2 GiB
+		{10, 1 << 20, 1}, // 128 GiB through r
+		{10, 8, 17},      // p
+		{255, 8, 1},
+		{10, 0xffffffff, 0xffffffff},
+	} {
+		b := craftHeader(t, 1, 1, c.logN, c.r, c.p)
+		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+		require.ErrorIs(t, err, ErrKDFTooExpensive, "%+v", c)
+
+		_, err = NewWriter(io.Discard, testPassword, &Options{LogN: c.logN, R: int(c.r), P: int(c.p)})
+		require.ErrorIs(t, err, ErrKDFTooExpensive, "%+v", c)
+	}
+	// Zero parameters in a header are invalid.
+	b := craftHeader(t, 1, 1, 10, 0, 1)
+	_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+	require.ErrorIs(t, err, ErrCorrupt)
+
+	_, err = NewWriter(io.Discard, testPassword, &Options{LogN: 10, R: -1})
+	require.Error(t, err)
+
+	// At the cap is accepted by the parameter check.
+	require.NoError(t, kdfParams{logN: 20, r: 8, p: 16}.check(defaultLimits))
+	require.NoError(t, kdfParams{logN: 22, r: 2, p: 1}.check(defaultLimits))
+}
+
+func TestDefaultOptions(t *testing.T) {
+	for _, o := range []*Options{nil, {}} {
+		kp, err := o.params()
+		require.NoError(t, err)
+		assert.Equal(t, kdfParams{logN: 17, r: 8, p: 1}, kp)
+	}
+	kp, err := (&Options{LogN: 12, P: 2}).params()
+	require.NoError(t, err)
+	assert.Equal(t, kdfParams{logN: 12, r: 8, p: 2}, kp)
+}
+
+func TestUnsupportedVersion(t *testing.T) {
+	for _, b := range [][]byte{craftHeader(t, 2, 1, 4, 8, 1), craftHeader(t, 1, 2, 4, 8, 1)} {
+		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+		require.ErrorIs(t, err, ErrUnsupportedVersion)
+	}
+	// A future version is recognised even when shorter than a v1 header.
+	_, err := NewReader(bytes.NewReader([]byte("KEEPSLOT\x02")), 9, testPassword)
+	require.ErrorIs(t, err, ErrUnsupportedVersion)
+}
+
+func TestBadMagic(t *testing.T) {
+	for _, b := range [][]byte{nil, []byte("KEEP"), []byte("not a stream at all, long enough to hold a header maybe")} {
+		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+		require.ErrorIs(t, err, ErrCorrupt)
+	}
+	_, ct := smallStream(t)
+	ct[0] = 'k'
+	_, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+func TestVerifyHonorsContext(t *testing.T) {
+	ct := encrypt(t, pattern(3*ChunkSize))
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, r.Verify(ctx), context.Canceled)
+	// Verify does not disturb Read.
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Len(t, got, 3*ChunkSize)
+}
+
+type failWriter struct {
+	n   int // bytes accepted before failing
+	err error
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		m := f.n
+		f.n = 0
+		return m, f.err
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+func TestWriterDstErrors(t *testing.T) {
+	boom := errors.New("disk full")
+	// Fails on the header.
+	_, err := NewWriter(&failWriter{n: 10, err: boom}, testPassword, testOpts)
+	require.ErrorIs(t, err, boom)
+
+	// Fails in the body: some Write or Close reports it, Close keeps reporting it.
+	for _, n := range []int{headerSize + 10, headerSize + 2*ChunkSize + 3, headerSize + 3*ChunkSize + 5} {
+		w, err := NewWriter(&failWriter{n: n, err: boom}, testPassword, testOpts)
+		require.NoError(t, err)
+		var werr error
+		for range 4 {
+			if _, werr = w.Write(pattern(ChunkSize)); werr != nil {
+				break
+			}
+		}
+		cerr := w.Close()
+		require.ErrorIs(t, errors.Join(werr, cerr), boom, "fail at %d", n)
+		require.ErrorIs(t, cerr, boom, "Close reports the failure (fail at %d)", n)
+		require.ErrorIs(t, w.Close(), boom)
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, testPassword, testOpts)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close())
+	n := buf.Len()
+	_, err = w.Write([]byte("x"))
+	require.ErrorIs(t, err, errClosed)
+	assert.Equal(t, n, buf.Len())
+}
+
+func TestOverhead(t *testing.T) {
+	assert.Equal(t, int64(headerSize+tagSize+footerSize), Overhead(0))
+	assert.Equal(t, int64(headerSize+tagSize+footerSize), Overhead(ChunkSize))
+	assert.Equal(t, int64(headerSize+2*tagSize+footerSize), Overhead(ChunkSize+1))
+	assert.Equal(t, int64(headerSize+100*1024*tagSize+footerSize), Overhead(100<<30))
+}

@@ -1,0 +1,205 @@
+package cipher
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// inflight is how many chunk buffers a Writer or Reader owns: one being filled
+// or drained by the caller and the rest being encrypted, authenticated or
+// written by other goroutines, so that AES-CTR and HMAC of different chunks
+// run side by side.
+const inflight = 4
+
+// NewWriter returns a WriteCloser that encrypts what is written to it under a
+// key derived from password and writes the stream to dst. The header is
+// written before NewWriter returns; Close must be called to write the last
+// chunk, the tag table and the footer, and does not close dst.
+//
+// Deriving the key takes about half a second with the default Options.
+// Memory use is bounded by a few chunks plus 32 bytes per MiB written.
+func NewWriter(dst io.Writer, password []byte, opts *Options) (io.WriteCloser, error) {
+	var salt [saltSize]byte
+	var iv [ivSize]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return nil, fmt.Errorf("cipher: reading random salt: %w", err)
+	}
+	if _, err := rand.Read(iv[:]); err != nil {
+		return nil, fmt.Errorf("cipher: reading random IV: %w", err)
+	}
+	kp, err := opts.params()
+	if err != nil {
+		return nil, err
+	}
+	return newWriter(dst, password, kp, salt, iv, ChunkSize)
+}
+
+// newWriter is NewWriter with the salt, IV and chunk size fixed; tests use it
+// for known-answer vectors and small chunks.
+func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte, iv [ivSize]byte, chunk int) (*writer, error) {
+	if len(password) == 0 {
+		return nil, fmt.Errorf("%w: refusing to encrypt without a password", ErrEmptyPassword)
+	}
+	k, err := deriveKeys(password, salt[:], kp)
+	if err != nil {
+		return nil, err
+	}
+	h := &header{kdf: kp, salt: salt, iv: iv}
+	hb := h.seal(k)
+	if _, err := dst.Write(hb); err != nil {
+		return nil, fmt.Errorf("cipher: writing the header: %w", err)
+	}
+	w := &writer{
+		dst:   dst,
+		k:     k,
+		hdr:   h,
+		chunk: chunk,
+		free:  make(chan []byte, inflight),
+		order: make(chan *wjob, inflight),
+		done:  make(chan struct{}),
+	}
+	for range inflight - 1 {
+		w.free <- nil // allocated on first use
+	}
+	w.cur = make([]byte, 0, chunk)
+	go w.drain()
+	return w, nil
+}
+
+type writer struct {
+	dst   io.Writer
+	k     *keys
+	hdr   *header
+	chunk int
+
+	cur    []byte // plaintext of the chunk being filled
+	next   uint64 // index of the chunk in cur
+	total  uint64 // plaintext bytes written
+	closed bool
+	cerr   error // result of Close
+
+	free  chan []byte // empty chunk buffers
+	order chan *wjob  // dispatched chunks, in order, for drain
+	done  chan struct{}
+
+	mu   sync.Mutex
+	werr error  // first error from dst, set by drain
+	tags []byte // tag table, appended by drain
+}
+
+type wjob struct {
+	idx   uint64
+	final bool
+	buf   []byte
+	tag   [tagSize]byte
+	ready chan struct{}
+}
+
+func (w *writer) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.werr
+}
+
+// Write encrypts p. It returns an error if an earlier write to dst failed.
+func (w *writer) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errClosed
+	}
+	if err := w.err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(p) > 0 {
+		if len(w.cur) == w.chunk {
+			// A full chunk is sent only once more data arrives, so the last
+			// chunk is always the one Close sends with the final flag.
+			w.dispatch(false)
+			if err := w.err(); err != nil {
+				return n, err
+			}
+		}
+		c := copy(w.cur[len(w.cur):w.chunk], p)
+		w.cur = w.cur[:len(w.cur)+c]
+		p = p[c:]
+		n += c
+		w.total += uint64(c)
+	}
+	return n, nil
+}
+
+// dispatch hands the chunk in cur to a goroutine that encrypts and
+// authenticates it, and takes a free buffer for the next one.
+func (w *writer) dispatch(final bool) {
+	j := &wjob{idx: w.next, final: final, buf: w.cur, ready: make(chan struct{})}
+	off := w.next * uint64(w.chunk)
+	w.next++
+	go func() {
+		w.k.xorChunk(&w.hdr.iv, off, j.buf)
+		chunkTag(w.k.newMAC(), &w.hdr.mac, j.idx, j.final, j.buf, j.tag[:])
+		close(j.ready)
+	}()
+	w.order <- j
+	if final {
+		w.cur = nil
+		return
+	}
+	b := <-w.free
+	if b == nil {
+		b = make([]byte, 0, w.chunk)
+	}
+	w.cur = b[:0]
+}
+
+// drain writes sealed chunks to dst in order and collects their tags. After
+// an error it keeps receiving, so that no goroutine is left blocked.
+func (w *writer) drain() {
+	defer close(w.done)
+	for j := range w.order {
+		<-j.ready
+		if w.err() == nil {
+			if _, err := w.dst.Write(j.buf); err != nil {
+				w.mu.Lock()
+				w.werr = fmt.Errorf("cipher: writing chunk %d: %w", j.idx, err)
+				w.mu.Unlock()
+			}
+		}
+		w.mu.Lock()
+		w.tags = append(w.tags, j.tag[:]...)
+		w.mu.Unlock()
+		w.free <- j.buf[:0]
+	}
+}
+
+// Close writes the last chunk, the tag table and the footer. It does not
+// close the underlying writer. Calling Close again returns the same result.
+func (w *writer) Close() error {
+	if w.closed {
+		return w.cerr
+	}
+	w.closed = true
+	w.dispatch(true)
+	close(w.order)
+	<-w.done
+	w.cerr = w.finish()
+	return w.cerr
+}
+
+func (w *writer) finish() error {
+	if err := w.err(); err != nil {
+		return err
+	}
+	if _, err := w.dst.Write(w.tags); err != nil {
+		return fmt.Errorf("cipher: writing the tag table: %w", err)
+	}
+	var foot [footerSize]byte
+	binary.BigEndian.PutUint64(foot[:8], w.total)
+	copy(foot[8:], footerMAC(w.k.newMAC(), &w.hdr.mac, w.total, w.tags))
+	if _, err := w.dst.Write(foot[:]); err != nil {
+		return fmt.Errorf("cipher: writing the footer: %w", err)
+	}
+	return nil
+}
