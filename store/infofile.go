@@ -1,0 +1,90 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// infoFile is the on-disk form of Info, the commit record of a DirStore: the
+// object exists exactly when this file exists under infoName.
+type infoFile struct {
+	Version int               `json:"version"`
+	Object  string            `json:"object"` // the data file's name in the directory
+	Name    string            `json:"name"`
+	Size    int64             `json:"size"`
+	MD5     string            `json:"md5"`
+	SHA256  string            `json:"sha256"`
+	Created time.Time         `json:"created"`
+	Meta    map[string]string `json:"meta"`
+}
+
+const (
+	infoVersion = 1
+	maxInfoSize = MaxNameLen + 2*MaxMetaSize + 64<<10 // generous bound, including JSON escapes
+)
+
+var (
+	objectRE = regexp.MustCompile(`^object-[0-9a-f]{32}$`)
+	md5RE    = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+func marshalInfo(object string, info Info) ([]byte, error) {
+	b, err := json.Marshal(infoFile{
+		Version: infoVersion,
+		Object:  object,
+		Name:    info.Name,
+		Size:    info.Size,
+		MD5:     info.MD5,
+		SHA256:  info.SHA256,
+		Created: info.Created,
+		Meta:    info.Meta,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// parseInfo decodes and checks an info file. Its errors wrap ErrCorrupt.
+func parseInfo(b []byte) (object string, info Info, err error) {
+	if len(b) > maxInfoSize {
+		return "", Info{}, fmt.Errorf("%w: the info file is %d bytes, more than %d", ErrCorrupt, len(b), maxInfoSize)
+	}
+	var f infoFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return "", Info{}, fmt.Errorf("%w: the info file does not decode: %v", ErrCorrupt, err)
+	}
+	if dec.More() {
+		return "", Info{}, fmt.Errorf("%w: the info file has data after its JSON object", ErrCorrupt)
+	}
+	switch {
+	case f.Version != infoVersion:
+		return "", Info{}, fmt.Errorf("%w: the info file has version %d; this program reads version %d", ErrCorrupt, f.Version, infoVersion)
+	case !objectRE.MatchString(f.Object):
+		return "", Info{}, fmt.Errorf("%w: the info file names the data file %q, which is not a name the store makes", ErrCorrupt, f.Object)
+	case f.Size < 0:
+		return "", Info{}, fmt.Errorf("%w: the info file gives a negative size", ErrCorrupt)
+	case !md5RE.MatchString(f.MD5) || !sha256RE.MatchString(f.SHA256):
+		return "", Info{}, fmt.Errorf("%w: the info file has malformed hashes", ErrCorrupt)
+	}
+	if err := validName(f.Name); err != nil {
+		return "", Info{}, fmt.Errorf("%w: the info file's name: %v", ErrCorrupt, err)
+	}
+	if err := validMeta(f.Meta); err != nil {
+		return "", Info{}, fmt.Errorf("%w: the info file's metadata: %v", ErrCorrupt, err)
+	}
+	return f.Object, Info{
+		Name:    f.Name,
+		Size:    f.Size,
+		MD5:     f.MD5,
+		SHA256:  f.SHA256,
+		Created: f.Created.Round(0).UTC(),
+		Meta:    cloneMeta(f.Meta),
+	}, nil
+}
