@@ -1,2 +1,36 @@
-// Package archive writes and reads streaming archives of MongoDB collections.
+// Package archive writes and reads streaming archives of MongoDB collections
+// that the stock mongorestore can restore.
+//
+// Two formats are built in, and others can be plugged in through the Format
+// interface:
+//
+//   - Tar (the default, ".tar"): entries in mongodump's directory layout,
+//     dump/<db>/<collection>.metadata.json (canonical Extended JSON with the
+//     collection's options, indexes, uuid, name and type) and
+//     dump/<db>/<collection>.bson (the raw documents, concatenated), with
+//     collection names escaped as mongodump escapes them, followed by a
+//     manifest.json that records, per namespace, the document count, the
+//     byte size and the sha256 of its .bson entry. After `tar xzf`,
+//     `mongorestore --dir dump` restores it.
+//   - MongoArchive (".archive"): the stream that `mongodump --archive`
+//     writes (magic number, prelude, interleaved segments of at most 16 MiB,
+//     an end block per namespace carrying the CRC-64 (ECMA) of its
+//     documents). `mongorestore --archive` (with --gzip when gzip-compressed)
+//     restores it.
+//
+// Compression is a separate, equally pluggable piece: Gzip (parallel, from
+// klauspost/pgzip), Zstd (klauspost/compress) and None.
+//
+// Dump writes an archive of many collections, dumped in parallel from a
+// Source, to any io.Writer; Open reads one back, detecting compression and
+// format from the first bytes. Memory stays bounded whatever the size of the
+// data: the tar writer spills a collection larger than
+// WriterOptions.SpillThreshold to a temporary file (a tar entry needs its
+// size first) and removes it afterwards; the archive format needs no spill.
+//
+// Readers treat their input as hostile. Paths that could escape the
+// extraction directory, links and devices, BSON lengths out of range, CRC,
+// sha256 and count mismatches, truncation and undeclared namespaces are
+// reported as the typed errors ErrUnsafePath, ErrTooLarge, ErrCorrupt and
+// ErrUnknownNamespace, never as panics.
 package archive

@@ -1,0 +1,198 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Source yields the documents of one collection, calling emit for each raw
+// BSON document (emit's argument is only valid during the call).
+type Source interface {
+	Documents(ctx context.Context, c Collection, emit func(doc []byte) error) error
+}
+
+// DumpOptions configure Dump. A nil *DumpOptions means the defaults.
+type DumpOptions struct {
+	Format                     Format      // default Tar
+	Compression                Compression // default Gzip
+	Parallel                   int         // collections dumped at once, default 4
+	Writer                     WriterOptions
+	ToolVersion, ServerVersion string
+	// Progress is called after each collection and periodically (every
+	// 1000 documents or 8 MiB of a collection); may be nil. Calls are
+	// serialized.
+	Progress func(Progress)
+}
+
+// Progress reports how far a Dump has come. Documents and Bytes count
+// across all collections so far; Namespace is the collection that
+// triggered the report.
+type Progress struct {
+	Namespace        string
+	CollectionsDone  int
+	CollectionsTotal int
+	Documents        int64
+	Bytes            int64
+}
+
+// Progress report intervals of Dump.
+const (
+	progressDocs  = 1000
+	progressBytes = 8 << 20
+)
+
+// Dump writes an archive of cols, read through src, compressed, to w. It
+// returns the manifest. Views get their metadata only; src is not asked for
+// their documents. On error or cancellation, the temporary files are
+// removed and what was written to w is not a valid archive.
+func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts *DumpOptions) (*Manifest, error) {
+	var o DumpOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Format == nil {
+		o.Format = Tar
+	}
+	if o.Compression == nil {
+		o.Compression = Gzip
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if af, ok := o.Format.(ArchiveFormat); ok && af.ConcurrentCollections == 0 {
+		af.ConcurrentCollections = o.Parallel
+		o.Format = af
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cw, err := o.Compression.NewWriter(w)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := o.Format.NewWriter(cw, Header{
+		ToolVersion:   o.ToolVersion,
+		ServerVersion: o.ServerVersion,
+		Collections:   cols,
+	}, &o.Writer)
+	if err != nil {
+		cw.Close()
+		return nil, err
+	}
+
+	d := &dumper{src: src, fw: fw, progress: o.Progress, total: len(cols)}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan Collection)
+	var wg sync.WaitGroup
+	for range min(o.Parallel, max(len(cols), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				if err := d.collection(ctx, c); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, c := range cols {
+		if c.isView() {
+			continue
+		}
+		select {
+		case jobs <- c:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+
+	if err := context.Cause(ctx); err != nil {
+		fw.Close() // removes the temporary files of unfinished collections
+		cw.Close()
+		return nil, err
+	}
+	if err := fw.Close(); err != nil {
+		cw.Close()
+		return nil, err
+	}
+	if err := cw.Close(); err != nil {
+		return nil, fmt.Errorf("archive: finishing %s compression: %w", o.Compression.Name(), err)
+	}
+	return fw.Manifest(), nil
+}
+
+type dumper struct {
+	src      Source
+	fw       Writer
+	progress func(Progress)
+	total    int
+
+	mu    sync.Mutex
+	done  int
+	docs  int64
+	bytes int64
+}
+
+func (d *dumper) report(ns string, docs, bytes int64, finished bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.docs += docs
+	d.bytes += bytes
+	if finished {
+		d.done++
+	}
+	if d.progress != nil {
+		d.progress(Progress{Namespace: ns, CollectionsDone: d.done, CollectionsTotal: d.total, Documents: d.docs, Bytes: d.bytes})
+	}
+}
+
+// errStop ends a Source's iteration when the dump is cancelled.
+var errStop = errors.New("archive: dump cancelled")
+
+func (d *dumper) collection(ctx context.Context, c Collection) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	w, err := d.fw.Collection(c)
+	if err != nil {
+		return err
+	}
+	// Not closed on error: the Writer's Close discards unfinished collections.
+	var docs, bytes int64 // since the last report
+	err = d.src.Documents(ctx, c, func(doc []byte) error {
+		if err := w.WriteDocument(doc); err != nil {
+			return err
+		}
+		docs++
+		bytes += int64(len(doc))
+		if docs >= progressDocs || bytes >= progressBytes {
+			if ctx.Err() != nil {
+				return errStop
+			}
+			d.report(c.Namespace(), docs, bytes, false)
+			docs, bytes = 0, 0
+		}
+		return nil
+	})
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause
+		}
+		return fmt.Errorf("archive: dumping %s: %w", c.Namespace(), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	d.report(c.Namespace(), docs, bytes, true)
+	return nil
+}

@@ -1,0 +1,658 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TarFormat is the tar format: mongodump's directory layout under "dump/"
+// plus a closing manifest.json. Tar is its default value.
+type TarFormat struct {
+	// AllowMissingManifest lets the reader accept a tar without
+	// manifest.json, such as a tarred mongodump directory. Such a tar has
+	// no integrity check: a cut at an entry boundary goes unnoticed.
+	AllowMissingManifest bool
+}
+
+// Name returns "tar".
+func (TarFormat) Name() string { return "tar" }
+
+// Extension returns ".tar".
+func (TarFormat) Extension() string { return ".tar" }
+
+const (
+	tarRoot      = "dump"
+	manifestName = "manifest.json"
+	bsonExt      = ".bson"
+	metadataExt  = ".metadata.json"
+	spillPattern = "keepslot-archive-*.bson.tmp"
+)
+
+func tarBase(c Collection) string { return tarRoot + "/" + c.DB + "/" + escapeName(c.Name) }
+
+// collState tracks a declared collection in a Writer.
+type collState int
+
+const (
+	collPending collState = iota
+	collOpen
+	collDone
+)
+
+// declared indexes and checks the collections of a Header.
+func declared(h Header) (map[string]int, error) {
+	idx := make(map[string]int, len(h.Collections))
+	for i, c := range h.Collections {
+		if err := checkNames(c.DB, c.Name); err != nil {
+			return nil, fmt.Errorf("archive: collection %d of the header: %w", i, err)
+		}
+		if _, dup := idx[c.Namespace()]; dup {
+			return nil, fmt.Errorf("%w: %s is declared twice in the header", ErrUnknownNamespace, c.Namespace())
+		}
+		idx[c.Namespace()] = i
+	}
+	return idx, nil
+}
+
+func headerDefaults(h Header) Header {
+	out := h
+	if out.Created.IsZero() {
+		out.Created = time.Now()
+	}
+	out.Created = out.Created.UTC().Truncate(time.Second)
+	out.Collections = make([]Collection, len(h.Collections))
+	for i, c := range h.Collections {
+		out.Collections[i] = c.clone()
+	}
+	return out
+}
+
+// NewWriter starts a tar archive on w and writes the metadata.json entry of
+// every collection of h.
+func (TarFormat) NewWriter(w io.Writer, h Header, opts *WriterOptions) (Writer, error) {
+	idx, err := declared(h)
+	if err != nil {
+		return nil, err
+	}
+	h = headerDefaults(h)
+	tw := &tarWriter{
+		tw:        tar.NewWriter(w),
+		hdr:       h,
+		idx:       idx,
+		state:     make([]collState, len(h.Collections)),
+		stats:     make([]NamespaceStats, len(h.Collections)),
+		open:      make(map[*tarColl]struct{}),
+		threshold: opts.spillThreshold(),
+		dir:       opts.spillDir(),
+	}
+	for _, c := range h.Collections {
+		meta, err := c.metadataJSON()
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.writeEntry(tarBase(c)+metadataExt, meta); err != nil {
+			return nil, err
+		}
+	}
+	return tw, nil
+}
+
+type tarWriter struct {
+	mu        sync.Mutex
+	tw        *tar.Writer
+	err       error // sticky write error
+	hdr       Header
+	idx       map[string]int
+	state     []collState
+	stats     []NamespaceStats
+	open      map[*tarColl]struct{}
+	closed    bool
+	manifest  *Manifest
+	threshold int64
+	dir       string
+}
+
+func (w *tarWriter) header(name string, size int64) *tar.Header {
+	return &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Size:     size,
+		Mode:     0o644,
+		ModTime:  w.hdr.Created,
+	}
+}
+
+// writeEntry writes a whole entry; the caller holds mu or owns w alone.
+func (w *tarWriter) writeEntry(name string, data []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.tw.WriteHeader(w.header(name, int64(len(data)))); err != nil {
+		w.err = fmt.Errorf("archive: writing tar header of %s: %w", name, err)
+		return w.err
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		w.err = fmt.Errorf("archive: writing tar entry %s: %w", name, err)
+		return w.err
+	}
+	return nil
+}
+
+func (w *tarWriter) Collection(c Collection) (CollectionWriter, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, errors.New("archive: Collection called after Close")
+	}
+	i, ok := w.idx[c.Namespace()]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not in the header given to NewWriter", ErrUnknownNamespace, c.Namespace())
+	}
+	if w.state[i] != collPending {
+		return nil, fmt.Errorf("archive: collection %s is already being written", c.Namespace())
+	}
+	w.state[i] = collOpen
+	cw := &tarColl{
+		w:    w,
+		i:    i,
+		name: tarBase(w.hdr.Collections[i]) + bsonExt,
+		ns:   c.Namespace(),
+		sum:  sha256.New(),
+	}
+	w.open[cw] = struct{}{}
+	return cw, nil
+}
+
+// Close writes manifest.json and the tar trailer. It fails with
+// ErrIncomplete, writing neither, if a collection of the header (other than
+// a view) was not written and closed; the temporary files of collections
+// left open are removed.
+func (w *tarWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errors.New("archive: Writer closed twice")
+	}
+	w.closed = true
+	var missing []string
+	for cw := range w.open {
+		cw.discard()
+		missing = append(missing, cw.ns)
+	}
+	for i, c := range w.hdr.Collections {
+		if w.state[i] == collPending && !c.isView() {
+			missing = append(missing, c.Namespace())
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %d collections not written and closed (%s)", ErrIncomplete, len(missing), strings.Join(first(missing, 5), ", "))
+	}
+	if w.err != nil {
+		return w.err
+	}
+	m := &Manifest{
+		FormatVersion: ManifestVersion,
+		ToolVersion:   w.hdr.ToolVersion,
+		ServerVersion: w.hdr.ServerVersion,
+		Created:       w.hdr.Created,
+		Namespaces:    []NamespaceStats{},
+	}
+	for i := range w.hdr.Collections {
+		if w.state[i] == collDone {
+			m.Namespaces = append(m.Namespaces, w.stats[i])
+		}
+	}
+	data, err := m.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("archive: encoding manifest: %w", err)
+	}
+	if err := w.writeEntry(manifestName, data); err != nil {
+		return err
+	}
+	if err := w.tw.Close(); err != nil {
+		w.err = fmt.Errorf("archive: closing tar: %w", err)
+		return w.err
+	}
+	w.manifest = m
+	return nil
+}
+
+func (w *tarWriter) Manifest() *Manifest {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.manifest
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], "...")
+	}
+	return s
+}
+
+// tarColl buffers one collection in memory up to the spill threshold, then
+// in a temporary file, and writes it as one tar entry on Close.
+type tarColl struct {
+	w      *tarWriter
+	i      int
+	name   string
+	ns     string
+	sum    hash.Hash
+	docs   int64
+	size   int64
+	mem    []byte
+	file   *os.File
+	bw     *bufio.Writer
+	done   bool
+	failed error
+}
+
+func (c *tarColl) WriteDocument(doc []byte) error {
+	if c.done {
+		return fmt.Errorf("archive: WriteDocument on closed collection %s", c.ns)
+	}
+	if c.failed != nil {
+		return c.failed
+	}
+	if err := checkDocument(doc); err != nil {
+		return fmt.Errorf("archive: collection %s, document %d: %w", c.ns, c.docs, err)
+	}
+	c.sum.Write(doc)
+	c.docs++
+	c.size += int64(len(doc))
+	if c.file == nil {
+		if c.size <= c.w.threshold {
+			if c.mem == nil {
+				c.mem = make([]byte, 0, min(c.w.threshold, 64<<10))
+			}
+			c.mem = append(c.mem, doc...)
+			return nil
+		}
+		if err := c.spill(); err != nil {
+			c.failed = err
+			return err
+		}
+	}
+	if _, err := c.bw.Write(doc); err != nil {
+		c.failed = fmt.Errorf("archive: spilling %s to %s: %w", c.ns, c.file.Name(), err)
+		return c.failed
+	}
+	return nil
+}
+
+// spill moves the in-memory buffer to a new temporary file.
+func (c *tarColl) spill() error {
+	f, err := os.CreateTemp(c.w.dir, spillPattern) // mode 0600
+	if err != nil {
+		return fmt.Errorf("archive: collection %s exceeds the %d-byte spill threshold and no temporary file could be created (set WriterOptions.SpillDir to a writable directory with free space): %w", c.ns, c.w.threshold, err)
+	}
+	c.file = f
+	c.bw = bufio.NewWriterSize(f, 256<<10)
+	if _, err := c.bw.Write(c.mem); err != nil {
+		return fmt.Errorf("archive: spilling %s to %s: %w", c.ns, f.Name(), err)
+	}
+	c.mem = nil
+	return nil
+}
+
+// discard drops the buffered data and removes the temporary file.
+func (c *tarColl) discard() {
+	c.mem = nil
+	if c.file != nil {
+		c.file.Close()
+		os.Remove(c.file.Name())
+		c.file = nil
+	}
+	c.done = true
+}
+
+func (c *tarColl) Close() error {
+	if c.done {
+		return fmt.Errorf("archive: collection %s closed twice", c.ns)
+	}
+	defer c.discard()
+	if c.failed != nil {
+		return c.failed
+	}
+	if c.bw != nil {
+		if err := c.bw.Flush(); err != nil {
+			return fmt.Errorf("archive: spilling %s to %s: %w", c.ns, c.file.Name(), err)
+		}
+		if _, err := c.file.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("archive: rewinding spill file of %s: %w", c.ns, err)
+		}
+	}
+	w := c.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.open, c)
+	if w.closed {
+		return fmt.Errorf("archive: collection %s closed after its Writer", c.ns)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.tw.WriteHeader(w.header(c.name, c.size)); err != nil {
+		w.err = fmt.Errorf("archive: writing tar header of %s: %w", c.name, err)
+		return w.err
+	}
+	var err error
+	if c.file != nil {
+		_, err = io.CopyBuffer(w.tw, c.file, make([]byte, 256<<10))
+	} else {
+		_, err = w.tw.Write(c.mem)
+	}
+	if err != nil {
+		w.err = fmt.Errorf("archive: writing tar entry %s: %w", c.name, err)
+		return w.err
+	}
+	w.state[c.i] = collDone
+	w.stats[c.i] = NamespaceStats{
+		Namespace: c.ns,
+		Documents: c.docs,
+		Bytes:     c.size,
+		SHA256:    hex.EncodeToString(c.sum.Sum(nil)),
+	}
+	return nil
+}
+
+// NewReader reads an uncompressed tar archive.
+func (f TarFormat) NewReader(r io.Reader) (Reader, error) {
+	return &tarReader{
+		tr:           tar.NewReader(bufio.NewReaderSize(r, 64<<10)),
+		allowMissing: f.AllowMissingManifest,
+		byStem:       make(map[string]int),
+		bsonSeen:     make(map[string]bool),
+		stats:        make(map[string]*NamespaceStats),
+	}, nil
+}
+
+type tarReader struct {
+	tr           *tar.Reader
+	allowMissing bool
+
+	cols     []Collection   // in order of first appearance
+	byStem   map[string]int // "db/escaped-name" -> index in cols
+	hasMeta  []bool
+	bsonSeen map[string]bool
+	order    []string // namespaces with a .bson entry, in order
+	stats    map[string]*NamespaceStats
+
+	cur      *tarRun
+	manifest *Manifest // manifest.json once read
+	final    *Manifest // after io.EOF
+	err      error     // sticky; io.EOF at the end
+}
+
+type tarRun struct {
+	entry string
+	st    *NamespaceStats
+	sum   hash.Hash
+	done  bool
+}
+
+func (r *tarReader) fail(err error) error {
+	r.err = err
+	return err
+}
+
+// tarError types an error of archive/tar: malformed headers and early ends
+// are ErrCorrupt; errors already typed (by a decompressor) keep their type.
+func tarError(err error) error {
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return err
+	case errors.Is(err, tar.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, tar.ErrFieldTooLong):
+		return fmt.Errorf("%w: tar: %v", ErrCorrupt, err)
+	case strings.HasPrefix(err.Error(), "archive/tar"):
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return fmt.Errorf("archive: reading tar: %w", err)
+}
+
+// cleanEntryName checks a tar entry name and returns it cleaned of "./"
+// prefixes and a trailing "/".
+func cleanEntryName(name string) (string, error) {
+	switch {
+	case name == "":
+		return "", fmt.Errorf("%w: tar entry with an empty name", ErrUnsafePath)
+	case strings.ContainsRune(name, 0), strings.ContainsRune(name, '\\'):
+		return "", fmt.Errorf("%w: tar entry %q has a NUL or backslash in its name", ErrUnsafePath, name)
+	case strings.HasPrefix(name, "/"):
+		return "", fmt.Errorf("%w: tar entry %q has an absolute path", ErrUnsafePath, name)
+	}
+	els := strings.Split(name, "/")
+	if len(els[0]) == 2 && els[0][1] == ':' {
+		return "", fmt.Errorf("%w: tar entry %q starts with a drive letter", ErrUnsafePath, name)
+	}
+	for _, el := range els {
+		if el == ".." {
+			return "", fmt.Errorf("%w: tar entry %q has a \"..\" element", ErrUnsafePath, name)
+		}
+	}
+	return path.Clean(name), nil
+}
+
+func (r *tarReader) Next() (*Collection, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.cur != nil {
+		for !r.cur.done {
+			if _, err := r.ReadDocument(); err != nil && err != io.EOF {
+				return nil, err
+			}
+		}
+		r.cur = nil
+	}
+	for {
+		hdr, err := r.tr.Next()
+		if err == io.EOF {
+			return nil, r.fail(r.finish())
+		}
+		if err != nil {
+			return nil, r.fail(tarError(err))
+		}
+		name, err := cleanEntryName(hdr.Name)
+		if err != nil {
+			return nil, r.fail(err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeDir, tar.TypeXGlobalHeader:
+			continue
+		case tar.TypeSymlink, tar.TypeLink:
+			return nil, r.fail(fmt.Errorf("%w: tar entry %q is a link to %q", ErrUnsafePath, hdr.Name, hdr.Linkname))
+		default:
+			return nil, r.fail(fmt.Errorf("%w: tar entry %q has type %q, not a regular file", ErrUnsafePath, hdr.Name, hdr.Typeflag))
+		}
+		if r.manifest != nil {
+			return nil, r.fail(fmt.Errorf("%w: tar entry %q follows manifest.json, which must be last", ErrCorrupt, hdr.Name))
+		}
+		if name == manifestName {
+			data, err := r.readEntry(hdr, maxManifestSize)
+			if err != nil {
+				return nil, r.fail(err)
+			}
+			m, err := parseManifest(data)
+			if err != nil {
+				return nil, r.fail(err)
+			}
+			r.manifest = m
+			continue
+		}
+		parts := strings.Split(name, "/")
+		if parts[0] == tarRoot {
+			parts = parts[1:]
+		}
+		if len(parts) != 2 {
+			continue // not a collection file of the layout (such as dump/oplog.bson)
+		}
+		db, file := parts[0], parts[1]
+		switch {
+		case strings.HasSuffix(file, metadataExt):
+			if err := r.readMetadata(hdr, db, strings.TrimSuffix(file, metadataExt)); err != nil {
+				return nil, r.fail(err)
+			}
+		case strings.HasSuffix(file, bsonExt):
+			c, err := r.startRun(hdr, db, strings.TrimSuffix(file, bsonExt))
+			if err != nil {
+				return nil, r.fail(err)
+			}
+			return c, nil
+		}
+	}
+}
+
+func (r *tarReader) readEntry(hdr *tar.Header, limit int64) ([]byte, error) {
+	if hdr.Size > limit {
+		return nil, fmt.Errorf("%w: %w: tar entry %q is %d bytes, above the %d limit", ErrCorrupt, ErrTooLarge, hdr.Name, hdr.Size, limit)
+	}
+	data := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(r.tr, data); err != nil {
+		return nil, truncated(err, "tar entry "+hdr.Name)
+	}
+	return data, nil
+}
+
+// collectionFor returns the index of the collection of file stem in db,
+// adding a bare one when none is known yet.
+func (r *tarReader) collectionFor(db, stem string) (int, error) {
+	key := db + "/" + stem
+	if i, ok := r.byStem[key]; ok {
+		return i, nil
+	}
+	name, err := unescapeName(stem)
+	if err != nil {
+		return 0, fmt.Errorf("%w: file name %q is not an escaped collection name: %v", ErrCorrupt, stem, err)
+	}
+	if err := checkNames(db, name); err != nil {
+		return 0, err
+	}
+	r.cols = append(r.cols, Collection{DB: db, Name: name})
+	r.hasMeta = append(r.hasMeta, false)
+	r.byStem[key] = len(r.cols) - 1
+	return len(r.cols) - 1, nil
+}
+
+func (r *tarReader) readMetadata(hdr *tar.Header, db, stem string) error {
+	i, err := r.collectionFor(db, stem)
+	if err != nil {
+		return err
+	}
+	if r.hasMeta[i] {
+		return fmt.Errorf("%w: metadata of %s appears twice", ErrCorrupt, r.cols[i].Namespace())
+	}
+	data, err := r.readEntry(hdr, maxMetadataSize)
+	if err != nil {
+		return err
+	}
+	c, err := parseMetadata(db, r.cols[i].Name, data)
+	if err != nil {
+		return err
+	}
+	if c.Name != r.cols[i].Name && r.bsonSeen[r.cols[i].Namespace()] {
+		return fmt.Errorf("%w: metadata of %s names collection %q after its documents were read", ErrCorrupt, r.cols[i].Namespace(), c.Name)
+	}
+	r.cols[i] = c
+	r.hasMeta[i] = true
+	return nil
+}
+
+func (r *tarReader) startRun(hdr *tar.Header, db, stem string) (*Collection, error) {
+	i, err := r.collectionFor(db, stem)
+	if err != nil {
+		return nil, err
+	}
+	ns := r.cols[i].Namespace()
+	if r.bsonSeen[ns] {
+		return nil, fmt.Errorf("%w: documents of %s appear twice", ErrCorrupt, ns)
+	}
+	r.bsonSeen[ns] = true
+	r.order = append(r.order, ns)
+	st := &NamespaceStats{Namespace: ns}
+	r.stats[ns] = st
+	r.cur = &tarRun{entry: hdr.Name, st: st, sum: sha256.New()}
+	c := r.cols[i].clone()
+	return &c, nil
+}
+
+func (r *tarReader) ReadDocument() ([]byte, error) {
+	if r.cur == nil || r.cur.done {
+		if r.err != nil && r.err != io.EOF {
+			return nil, r.err
+		}
+		return nil, io.EOF
+	}
+	where := fmt.Sprintf("tar entry %s, document %d", r.cur.entry, r.cur.st.Documents)
+	n, err := readLength(r.tr, where)
+	if err == io.EOF {
+		r.cur.done = true
+		r.cur.st.SHA256 = hex.EncodeToString(r.cur.sum.Sum(nil))
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, r.fail(tarError(err))
+	}
+	doc, err := readDocumentBody(r.tr, n, where)
+	if err != nil {
+		return nil, r.fail(tarError(err))
+	}
+	r.cur.sum.Write(doc)
+	r.cur.st.Documents++
+	r.cur.st.Bytes += int64(len(doc))
+	return doc, nil
+}
+
+// finish checks what was read against manifest.json.
+func (r *tarReader) finish() error {
+	m := r.manifest
+	if m == nil {
+		if !r.allowMissing {
+			return fmt.Errorf("%w: the tar has no manifest.json: it was cut short, or not written by this package (TarFormat.AllowMissingManifest reads such tars)", ErrCorrupt)
+		}
+		m = &Manifest{FormatVersion: ManifestVersion, Namespaces: []NamespaceStats{}}
+		for _, ns := range r.order {
+			m.Namespaces = append(m.Namespaces, *r.stats[ns])
+		}
+	} else {
+		for _, want := range m.Namespaces {
+			got, ok := r.stats[want.Namespace]
+			if !ok {
+				return fmt.Errorf("%w: manifest.json lists %s but the tar has no documents entry for it", ErrCorrupt, want.Namespace)
+			}
+			if got.Documents != want.Documents || got.Bytes != want.Bytes || !strings.EqualFold(got.SHA256, want.SHA256) {
+				return fmt.Errorf("%w: %s holds %d documents, %d bytes, sha256 %s; manifest.json says %d, %d, %s",
+					ErrCorrupt, want.Namespace, got.Documents, got.Bytes, got.SHA256, want.Documents, want.Bytes, want.SHA256)
+			}
+		}
+		for _, ns := range r.order {
+			if _, ok := m.Stats(ns); !ok {
+				return fmt.Errorf("%w: %w: the tar holds documents of %s, which manifest.json does not list", ErrCorrupt, ErrUnknownNamespace, ns)
+			}
+		}
+	}
+	r.final = m
+	return io.EOF
+}
+
+func (r *tarReader) Collections() []Collection {
+	out := make([]Collection, len(r.cols))
+	for i, c := range r.cols {
+		out[i] = c.clone()
+	}
+	return out
+}
+
+func (r *tarReader) Manifest() *Manifest { return r.final }
