@@ -1,0 +1,405 @@
+package backup_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/store"
+)
+
+const password = "correct horse battery staple"
+
+func TestFullCycle(t *testing.T) {
+	e := newEnv(t)
+	want := e.seed(60)
+	ctx := context.Background()
+
+	var progress []backup.Progress
+	var mu sync.Mutex
+	cfg := e.config()
+	cfg.Progress = func(p backup.Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+
+	st, err := b.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateNone, st.State)
+	assert.JSONEq(t, `{"message":"No backup found"}`, string(st.ApplianceJSON()))
+
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st = wait(t, b)
+	require.Equal(t, backup.StateReady, st.State, st.Error)
+	assert.Regexp(t, regexp.MustCompile(`^backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.tar\.gz$`), st.Name)
+	assert.Len(t, st.MD5, 32)
+	assert.Len(t, st.SHA256, 64)
+	assert.False(t, st.Started.IsZero())
+	assert.False(t, st.Finished.Before(st.Started))
+	var appliance struct {
+		Message   string            `json:"message"`
+		Arguments map[string]string `json:"arguments"`
+	}
+	require.NoError(t, json.Unmarshal(st.ApplianceJSON(), &appliance))
+	assert.Equal(t, "Backup found", appliance.Message)
+	assert.Equal(t, map[string]string{"name": st.Name, "md5": st.MD5}, appliance.Arguments)
+
+	mu.Lock()
+	require.NotEmpty(t, progress)
+	last := progress[len(progress)-1]
+	mu.Unlock()
+	assert.Equal(t, 4, last.NamespacesTotal)
+	assert.Equal(t, 4, last.NamespacesDone)
+	assert.EqualValues(t, 180, last.Documents)
+
+	// Retrieve to a file, as backup-retrieve does, and check the md5.
+	path := filepath.Join(t.TempDir(), "backup-retrieve.tar.gz.enc")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	info, err := b.Retrieve(ctx, f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := md5.Sum(raw)
+	assert.Equal(t, st.MD5, hex.EncodeToString(sum[:]))
+	assert.Equal(t, info.Size, int64(len(raw)))
+
+	// Resume from an offset: the tail matches.
+	var tail strings.Builder
+	_, err = b.RetrieveFrom(ctx, &tail, 100)
+	require.NoError(t, err)
+	assert.Equal(t, string(raw[100:]), tail.String())
+
+	// Restore into renamed namespaces and compare every document.
+	file, err := os.Open(path)
+	require.NoError(t, err)
+	defer file.Close()
+	rep, err := backup.Restore(ctx, file, info.Size, []byte(password), &backup.RestoreOptions{
+		Client:  e.srv.Client,
+		Renames: []backup.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "r_*.*"}},
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 180, rep.Documents)
+	assert.Equal(t, 3, rep.Indexes)
+	require.Len(t, rep.Namespaces, 4)
+	for ns, docs := range want {
+		to := strings.Replace(ns, e.srv.Prefix, e.srv.Prefix+"r_", 1)
+		db, coll, _ := strings.Cut(to, ".")
+		cur, err := e.srv.Client.Database(db).Collection(coll).Find(ctx, bson.D{})
+		require.NoError(t, err)
+		var got []bson.D
+		require.NoError(t, cur.All(ctx, &got))
+		assert.ElementsMatch(t, canonical(t, docs), canonical(t, got), ns)
+	}
+	names := indexNames(t, e, e.srv.DB("r_app"), "users")
+	assert.ElementsMatch(t, []string{"_id_", "email_1", "age_-1_score_1"}, names)
+	assert.ElementsMatch(t, []string{"_id_", "sku_1"}, indexNames(t, e, e.srv.DB("r_shop"), "orders"))
+
+	require.NoError(t, b.Delete(ctx))
+	st, err = b.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateNone, st.State)
+	assert.ErrorIs(t, b.Delete(ctx), backup.ErrNoBackup)
+	_, err = b.Retrieve(ctx, io.Discard)
+	assert.ErrorIs(t, err, backup.ErrNoBackup)
+
+	assert.NotContains(t, e.logs.String(), password)
+}
+
+func canonical(t *testing.T, docs []bson.D) []string {
+	out := make([]string, 0, len(docs))
+	for _, d := range docs {
+		b, err := bson.MarshalExtJSON(d, true, false)
+		require.NoError(t, err)
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func indexNames(t *testing.T, e *env, db, coll string) []string {
+	cur, err := e.srv.Client.Database(db).Collection(coll).Indexes().List(context.Background())
+	require.NoError(t, err)
+	var idx []struct {
+		Name string `bson:"name"`
+	}
+	require.NoError(t, cur.All(context.Background(), &idx))
+	var names []string
+	for _, ix := range idx {
+		names = append(names, ix.Name)
+	}
+	return names
+}
+
+func TestStartRefusals(t *testing.T) {
+	e := newEnv(t)
+	e.seed(5)
+	ctx := context.Background()
+	b := e.backupper(e.config())
+
+	// The order of the checks: password before role.
+	assert.ErrorIs(t, b.Start(ctx, nil), backup.ErrEmptyPassword)
+	err := b.Start(ctx, []byte(password))
+	require.ErrorIs(t, err, backup.ErrNotBackupNode)
+	assert.Contains(t, err.Error(), "set-as-backup")
+
+	require.NoError(t, b.Role().Set())
+	ok, err := b.Role().IsBackup()
+	require.NoError(t, err)
+	assert.True(t, ok)
+
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.Equal(t, backup.StateReady, wait(t, b).State)
+	err = b.Start(ctx, []byte(password))
+	require.ErrorIs(t, err, backup.ErrSlotOccupied)
+	assert.Contains(t, err.Error(), "delete it first")
+
+	require.NoError(t, b.Role().Unset())
+	assert.ErrorIs(t, b.Start(ctx, []byte(password)), backup.ErrNotBackupNode)
+}
+
+func TestStartInsufficientSpace(t *testing.T) {
+	e := newEnv(t)
+	e.seed(20)
+	cfg := e.config()
+	cfg.Store = spaceStore{Store: store.Memory(), free: 10}
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+
+	err := b.Start(context.Background(), []byte(password))
+	require.ErrorIs(t, err, backup.ErrInsufficientSpace)
+	var se *backup.SpaceError
+	require.ErrorAs(t, err, &se)
+	assert.EqualValues(t, 10, se.Free)
+	assert.Equal(t, 2*se.Data, se.Need)
+	assert.Positive(t, se.Data)
+	assert.Contains(t, err.Error(), "10 B")
+
+	// Nothing was left behind: the slot is free and nothing runs.
+	st, err := b.Status(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateNone, st.State)
+}
+
+func TestStartUnreachable(t *testing.T) {
+	e := newEnv(t)
+	if !e.srv.Embedded {
+		t.Skip("needs the embedded server, which a test can stop") // covered by the embedded default in CI
+	}
+	b := e.backupper(e.config())
+	require.NoError(t, b.Role().Set())
+	e.srv.Stop()
+	ctx := context.Background()
+	err := b.Start(ctx, []byte(password))
+	require.ErrorIs(t, err, backup.ErrUnreachable)
+	st, err := b.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateNone, st.State)
+}
+
+func TestConcurrentStartsGiveOneBackup(t *testing.T) {
+	e := newEnv(t)
+	e.seed(10)
+	b := e.backupper(e.config())
+	require.NoError(t, b.Role().Set())
+
+	var wg sync.WaitGroup
+	errs := make([]error, 50)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.Start(context.Background(), []byte(password))
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+			continue
+		}
+		assert.True(t, errors.Is(err, backup.ErrInProgress) || errors.Is(err, backup.ErrSlotOccupied), err)
+	}
+	assert.Equal(t, 1, wins)
+	assert.Equal(t, backup.StateReady, wait(t, b).State)
+}
+
+func TestStoreFailsMidway(t *testing.T) {
+	e := newEnv(t)
+	e.seed(200)
+	cfg := e.config()
+	slot := &faultStore{Store: e.store, failAt: 2048}
+	cfg.Store = slot
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st := wait(t, b)
+	require.Equal(t, backup.StateFailed, st.State)
+	assert.Contains(t, st.Error, "no space left on device")
+	assert.Contains(t, st.Message(), "Backup failed: ")
+	_, err := e.store.Stat(ctx)
+	assert.ErrorIs(t, err, store.ErrEmpty)
+	assertNoStrayFiles(t, cfg.TempDir)
+
+	slot.failAt = 0
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	assert.Equal(t, backup.StateReady, wait(t, b).State)
+}
+
+func TestServerStopsMidway(t *testing.T) {
+	e := newEnv(t)
+	if !e.srv.Embedded {
+		t.Skip("needs the embedded server, which a test can stop") // covered by the embedded default in CI
+	}
+	e.seed(50)
+	cfg := e.config()
+	cfg.Parallel = 1
+	var once sync.Once
+	cfg.Progress = func(p backup.Progress) {
+		if p.NamespacesDone >= 1 {
+			once.Do(e.srv.Stop) // one collection written, three to go
+		}
+	}
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st := wait(t, b)
+	require.Equal(t, backup.StateFailed, st.State)
+	assert.NotEmpty(t, st.Error)
+	_, err := e.store.Stat(ctx)
+	assert.ErrorIs(t, err, store.ErrEmpty)
+	assertNoStrayFiles(t, cfg.TempDir)
+}
+
+func TestCancel(t *testing.T) {
+	e := newEnv(t)
+	e.seed(20)
+	cfg := e.config()
+	slot := &faultStore{Store: e.store, hold: make(chan struct{})}
+	cfg.Store = slot
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	<-slot.hold // the backup is writing
+	st, err := b.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateInProgress, st.State)
+	assert.JSONEq(t, `{"message":"Backup in progress"}`, string(st.ApplianceJSON()))
+	assert.ErrorIs(t, b.Start(ctx, []byte(password)), backup.ErrInProgress)
+	assert.ErrorIs(t, b.Delete(ctx), backup.ErrInProgress)
+
+	require.NoError(t, b.Cancel(ctx))
+	st, err = b.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, backup.StateFailed, st.State)
+	assert.Contains(t, st.Error, "cancelled")
+	_, err = e.store.Stat(ctx)
+	assert.ErrorIs(t, err, store.ErrEmpty)
+
+	slot.hold = nil
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	assert.Equal(t, backup.StateReady, wait(t, b).State)
+}
+
+func TestRestartReportsInterrupted(t *testing.T) {
+	e := newEnv(t)
+	e.seed(20)
+	cfg := e.config()
+	slot := &faultStore{Store: e.store, hold: make(chan struct{})}
+	cfg.Store = slot
+	first := e.backupper(cfg)
+	require.NoError(t, first.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, first.Start(ctx, []byte(password)))
+	<-slot.hold
+
+	// A new process over the same state: the running backup was interrupted.
+	cfg2 := e.config()
+	second := e.backupper(cfg2)
+	st, err := second.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, backup.StateFailed, st.State)
+	assert.Contains(t, st.Error, "interrupted")
+	assert.Contains(t, st.Message(), "Backup failed: interrupted")
+
+	require.NoError(t, first.Cancel(ctx)) // the old "process" goes away
+	require.NoError(t, second.Start(ctx, []byte(password)))
+	st = wait(t, second)
+	assert.Equal(t, backup.StateReady, st.State)
+
+	// And a third one finds the stored backup.
+	third := e.backupper(e.config())
+	st3, err := third.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateReady, st3.State)
+	assert.Equal(t, st.MD5, st3.MD5)
+}
+
+func TestPasswordNeverLeaks(t *testing.T) {
+	e := newEnv(t)
+	e.seed(10)
+	b := e.backupper(e.config())
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st := wait(t, b)
+	require.Equal(t, backup.StateReady, st.State)
+
+	statusJSON, err := json.Marshal(st)
+	require.NoError(t, err)
+	errs := []error{b.Start(ctx, []byte(password))}
+	path := filepath.Join(t.TempDir(), "b.enc")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	info, err := b.Retrieve(ctx, f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	file, err := os.Open(path)
+	require.NoError(t, err)
+	defer file.Close()
+	_, err = backup.Restore(ctx, file, info.Size, []byte("not "+password), &backup.RestoreOptions{Client: e.srv.Client})
+	require.ErrorIs(t, err, backup.ErrWrongPassword)
+	errs = append(errs, err)
+
+	for _, s := range append([]string{e.logs.String(), string(statusJSON)}, errStrings(errs)...) {
+		assert.NotContains(t, s, password)
+		assert.NotContains(t, s, "battery")
+	}
+}
+
+func errStrings(errs []error) []string {
+	var out []string
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out
+}
+
+func assertNoStrayFiles(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "temp dir %s", dir)
+}

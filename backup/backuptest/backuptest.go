@@ -1,0 +1,184 @@
+// Package backuptest provides a fake backup.Backupper with scripted states
+// and errors, so that programs embedding keepslot can unit-test their own
+// code without a database.
+//
+// A Fake behaves like a real single slot: Start refuses an empty password, a
+// node outside the backup role, a running backup and an occupied slot with
+// the backup package's typed errors; a started backup stays in progress
+// until the test calls Finish or Fail. Each verb's error can be forced.
+package backuptest
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/store"
+)
+
+// Fake is a scripted backup.Backupper. Its zero value is not usable; call
+// New. It is safe for concurrent use.
+type Fake struct {
+	mu       sync.Mutex
+	status   backup.Status
+	data     []byte
+	notRole  bool
+	errs     map[string]error
+	calls    []string
+	password []byte
+}
+
+var _ backup.Backupper = (*Fake)(nil)
+
+// New returns a Fake with an empty slot on a node in the backup role.
+func New() *Fake {
+	return &Fake{status: backup.Status{State: backup.StateNone}, errs: map[string]error{}}
+}
+
+// SetRole puts the fake node in or out of the backup role.
+func (f *Fake) SetRole(isBackup bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notRole = !isBackup
+}
+
+// FailNext makes the next call of verb ("Start", "Status", "Retrieve" or
+// "Delete") return err.
+func (f *Fake) FailNext(verb string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs[verb] = err
+}
+
+// Finish completes the running backup with data as its stored bytes: the
+// slot becomes ready with data's size, md5 and sha256.
+func (f *Fake) Finish(data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, s := md5.Sum(data), sha256.Sum256(data)
+	f.data = append([]byte(nil), data...)
+	f.status.State = backup.StateReady
+	f.status.Size = int64(len(data))
+	f.status.MD5 = hex.EncodeToString(m[:])
+	f.status.SHA256 = hex.EncodeToString(s[:])
+	f.status.Finished = time.Now().UTC()
+}
+
+// Fail ends the running backup as failed with reason; the slot is empty.
+func (f *Fake) Fail(reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status = backup.Status{State: backup.StateFailed, Name: f.status.Name, Started: f.status.Started,
+		Finished: time.Now().UTC(), Error: reason}
+}
+
+// SetProgress sets the running backup's progress.
+func (f *Fake) SetProgress(p backup.Progress) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Progress = p
+}
+
+// Calls lists the verbs called so far, in order.
+func (f *Fake) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// Password returns the password the last successful Start received, so a
+// test can check what its code passed on.
+func (f *Fake) Password() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]byte(nil), f.password...)
+}
+
+// call records verb and returns its forced error, if any. f.mu is held.
+func (f *Fake) call(verb string) error {
+	f.calls = append(f.calls, verb)
+	err := f.errs[verb]
+	delete(f.errs, verb)
+	return err
+}
+
+// Start starts a scripted backup, which stays in progress until Finish or
+// Fail.
+func (f *Fake) Start(ctx context.Context, password []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Start"); err != nil {
+		return err
+	}
+	switch {
+	case len(password) == 0:
+		return fmt.Errorf("backup: %w", backup.ErrEmptyPassword)
+	case f.notRole:
+		return fmt.Errorf("backup: %w", backup.ErrNotBackupNode)
+	case f.status.State == backup.StateInProgress:
+		return fmt.Errorf("backup: %w", backup.ErrInProgress)
+	case f.status.State == backup.StateReady:
+		return fmt.Errorf("backup: %w", backup.ErrSlotOccupied)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	now := time.Now().UTC()
+	f.password = append([]byte(nil), password...)
+	f.status = backup.Status{State: backup.StateInProgress, Name: "backup-" + now.Format("2006-01-02T15-04-05Z") + ".tar.gz", Started: now}
+	return nil
+}
+
+// Status returns the scripted status.
+func (f *Fake) Status(ctx context.Context) (backup.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Status"); err != nil {
+		return backup.Status{}, err
+	}
+	return f.status, nil
+}
+
+// Retrieve writes the data given to Finish.
+func (f *Fake) Retrieve(ctx context.Context, w io.Writer) (store.Info, error) {
+	f.mu.Lock()
+	if err := f.call("Retrieve"); err != nil {
+		f.mu.Unlock()
+		return store.Info{}, err
+	}
+	if f.status.State != backup.StateReady {
+		f.mu.Unlock()
+		return store.Info{}, fmt.Errorf("retrieve: %w", backup.ErrNoBackup)
+	}
+	st, data := f.status, f.data
+	f.mu.Unlock()
+	info := store.Info{Name: st.Name, Size: st.Size, MD5: st.MD5, SHA256: st.SHA256, Created: st.Finished}
+	if _, err := io.Copy(w, bytes.NewReader(data)); err != nil {
+		return info, fmt.Errorf("retrieve: %w", err)
+	}
+	return info, nil
+}
+
+// Delete empties the slot.
+func (f *Fake) Delete(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Delete"); err != nil {
+		return err
+	}
+	switch f.status.State {
+	case backup.StateInProgress:
+		return fmt.Errorf("backup: delete: %w", backup.ErrInProgress)
+	case backup.StateReady:
+		f.status, f.data = backup.Status{State: backup.StateNone}, nil
+		return nil
+	default:
+		return fmt.Errorf("backup: delete: %w", backup.ErrNoBackup)
+	}
+}

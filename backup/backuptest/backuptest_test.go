@@ -1,0 +1,86 @@
+package backuptest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/backup/backuptest"
+)
+
+func TestFakeLifecycle(t *testing.T) {
+	ctx := context.Background()
+	f := backuptest.New()
+
+	assert.ErrorIs(t, f.Start(ctx, nil), backup.ErrEmptyPassword)
+	f.SetRole(false)
+	assert.ErrorIs(t, f.Start(ctx, []byte("pw")), backup.ErrNotBackupNode)
+	f.SetRole(true)
+
+	require.NoError(t, f.Start(ctx, []byte("pw")))
+	assert.Equal(t, []byte("pw"), f.Password())
+	assert.ErrorIs(t, f.Start(ctx, []byte("pw")), backup.ErrInProgress)
+	assert.ErrorIs(t, f.Delete(ctx), backup.ErrInProgress)
+	f.SetProgress(backup.Progress{NamespacesDone: 1, NamespacesTotal: 2})
+	st, err := f.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateInProgress, st.State)
+	assert.Equal(t, 2, st.Progress.NamespacesTotal)
+
+	f.Finish([]byte("ciphertext"))
+	st, err = f.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.StateReady, st.State)
+	assert.Equal(t, "cb54616748fddc2fb607b9eb4312ee3d", st.MD5) // md5("ciphertext")
+	assert.ErrorIs(t, f.Start(ctx, []byte("pw")), backup.ErrSlotOccupied)
+
+	var buf bytes.Buffer
+	info, err := f.Retrieve(ctx, &buf)
+	require.NoError(t, err)
+	assert.Equal(t, "ciphertext", buf.String())
+	assert.Equal(t, st.MD5, info.MD5)
+
+	require.NoError(t, f.Delete(ctx))
+	assert.ErrorIs(t, f.Delete(ctx), backup.ErrNoBackup)
+	_, err = f.Retrieve(ctx, &buf)
+	assert.ErrorIs(t, err, backup.ErrNoBackup)
+
+	require.NoError(t, f.Start(ctx, []byte("pw")))
+	f.Fail("disk full")
+	st, err = f.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "Backup failed: disk full", st.Message())
+
+	assert.Equal(t, []string{"Start", "Start", "Start", "Start", "Delete", "Status", "Status", "Start", "Retrieve", "Delete", "Delete", "Retrieve", "Start", "Status"}, f.Calls())
+}
+
+func TestFakeForcedErrors(t *testing.T) {
+	ctx := context.Background()
+	f := backuptest.New()
+	boom := errors.New("boom")
+	f.FailNext("Status", boom)
+	_, err := f.Status(ctx)
+	assert.ErrorIs(t, err, boom)
+	_, err = f.Status(ctx) // only the next call fails
+	assert.NoError(t, err)
+}
+
+// ExampleFake shows a unit test of code that embeds a Backupper.
+func ExampleFake() {
+	f := backuptest.New()
+	ctx := context.Background()
+	_ = f.Start(ctx, []byte("secret"))
+	f.Finish([]byte("encrypted bytes"))
+	st, _ := f.Status(ctx)
+	fmt.Println(st.Message())
+	fmt.Println(string(st.ApplianceJSON())[:37])
+	// Output:
+	// Backup found
+	// {"message":"Backup found","arguments"
+}

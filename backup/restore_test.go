@@ -1,0 +1,151 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/backup"
+)
+
+// retrieved makes a backup with cfg and returns the retrieved bytes.
+func retrieved(t *testing.T, e *env, cfg backup.Config) []byte {
+	t.Helper()
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st := wait(t, b)
+	require.Equal(t, backup.StateReady, st.State, st.Error)
+	var buf bytes.Buffer
+	_, err := b.Retrieve(ctx, &buf)
+	require.NoError(t, err)
+	return buf.Bytes()
+}
+
+func (e *env) count(db, coll string) int64 {
+	e.t.Helper()
+	n, err := e.srv.Client.Database(db).Collection(coll).CountDocuments(context.Background(), bson.D{})
+	require.NoError(e.t, err)
+	return n
+}
+
+func (e *env) databases() []string {
+	e.t.Helper()
+	names, err := e.srv.Client.ListDatabaseNames(context.Background(), bson.D{})
+	require.NoError(e.t, err)
+	return names
+}
+
+func TestRestoreRefusesBeforeWriting(t *testing.T) {
+	e := newEnv(t)
+	e.seed(10)
+	data := retrieved(t, e, e.config())
+	ctx := context.Background()
+	opts := &backup.RestoreOptions{
+		Client:  e.srv.Client,
+		Renames: []backup.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "x_*.*"}},
+	}
+	before := e.databases()
+
+	_, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte("wrong"), opts)
+	assert.ErrorIs(t, err, backup.ErrWrongPassword)
+
+	// A flipped bit near the end: authentication of the whole file fails
+	// before the first document is written.
+	bad := bytes.Clone(data)
+	bad[len(bad)-200] ^= 1
+	_, err = backup.Restore(ctx, bytes.NewReader(bad), int64(len(bad)), []byte(password), opts)
+	assert.ErrorIs(t, err, backup.ErrCorrupt)
+
+	_, err = backup.Restore(ctx, bytes.NewReader(data[:len(data)-1]), int64(len(data)-1), []byte(password), opts)
+	assert.ErrorIs(t, err, backup.ErrCorrupt)
+
+	assert.ElementsMatch(t, before, e.databases())
+}
+
+func TestRestoreOptions(t *testing.T) {
+	e := newEnv(t)
+	e.seed(30)
+	data := retrieved(t, e, e.config())
+	ctx := context.Background()
+	restore := func(o backup.RestoreOptions) *backup.Report {
+		t.Helper()
+		o.Client = e.srv.Client
+		rep, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+		require.NoError(t, err)
+		return rep
+	}
+	app, shop := e.srv.DB("app"), e.srv.DB("shop")
+
+	// Dry run: reports everything, writes nothing.
+	before := e.databases()
+	rep := restore(backup.RestoreOptions{DryRun: true, Renames: []backup.Rename{{From: "*", To: "dry_*"}}})
+	assert.True(t, rep.DryRun)
+	assert.EqualValues(t, 90, rep.Documents)
+	assert.Equal(t, 3, rep.Indexes)
+	assert.ElementsMatch(t, before, e.databases())
+
+	// Filter and rename one collection.
+	rep = restore(backup.RestoreOptions{
+		Filter:  backup.Filter{Include: []string{shop + ".orders"}},
+		Renames: []backup.Rename{{From: shop + ".orders", To: shop + ".orders_copy"}},
+	})
+	require.Len(t, rep.Namespaces, 1)
+	assert.Equal(t, shop+".orders_copy", rep.Namespaces[0].To)
+	assert.EqualValues(t, 30, e.count(shop, "orders_copy"))
+
+	// Over the originals: without Drop the inserts collide, with Drop the
+	// collection is replaced.
+	o := backup.RestoreOptions{Filter: backup.Filter{Include: []string{app + ".events"}}}
+	o.Client = e.srv.Client
+	_, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+	assert.Error(t, err)
+	_, err = e.srv.Client.Database(app).Collection("events").InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 31, e.count(app, "events"))
+	restore(backup.RestoreOptions{Filter: backup.Filter{Include: []string{app + ".events"}}, Drop: true, BatchSize: 7, Parallel: 2})
+	assert.EqualValues(t, 30, e.count(app, "events"))
+}
+
+func TestArchiveFormatRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	e.seed(25)
+	cfg := e.config()
+	cfg.Format, cfg.Compression = archive.MongoArchive, archive.Zstd
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st := wait(t, b)
+	require.Equal(t, backup.StateReady, st.State, st.Error)
+	assert.Regexp(t, `\.archive\.zst$`, st.Name)
+	var buf bytes.Buffer
+	_, err := b.Retrieve(ctx, &buf)
+	require.NoError(t, err)
+
+	rep, err := backup.Restore(ctx, bytes.NewReader(buf.Bytes()), int64(buf.Len()), []byte(password), &backup.RestoreOptions{
+		Client:  e.srv.Client,
+		Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "z*"}},
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 75, rep.Documents)
+	assert.EqualValues(t, 25, e.count(e.srv.DB("zapp"), "users"))
+	assert.EqualValues(t, 25, e.count(e.srv.DB("zshop"), "orders"))
+}
+
+func TestRename(t *testing.T) {
+	for _, tc := range []struct{ from, to, ns, want string }{
+		{"app.*", "app2.*", "app.users", "app2.users"},
+		{"*.users", "*.people", "crm.users", "crm.people"},
+		{"*.*", "x_*.*", "a.b.c", "x_a.b.c"},
+		{"app.users", "app.u", "app.users2", "app.users2"},
+	} {
+		assert.Equal(t, tc.want, backup.RenameNamespace(tc.ns, []backup.Rename{{From: tc.from, To: tc.to}}), tc)
+	}
+}

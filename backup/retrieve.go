@@ -1,0 +1,40 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/keepslot/keepslot/store"
+)
+
+// retrieve copies the object in s from offset on to w, checking ctx between
+// blocks.
+func retrieve(ctx context.Context, s store.Store, w io.Writer, offset int64) (store.Info, error) {
+	obj, err := s.Open(ctx)
+	if err != nil {
+		return store.Info{}, fmt.Errorf("retrieve: %w", err)
+	}
+	defer obj.Close()
+	info := obj.Info()
+	if offset < 0 || offset > info.Size {
+		return info, fmt.Errorf("retrieve: offset %d is outside the backup's %d bytes", offset, info.Size)
+	}
+	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: io.NewSectionReader(obj, offset, info.Size-offset)}); err != nil {
+		return info, fmt.Errorf("retrieve: %w", err)
+	}
+	return info, nil
+}
+
+// ctxReader stops a copy when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,136 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/keepslot/keepslot/archive"
+)
+
+// skippedDatabases are never backed up, as with mongodump.
+var skippedDatabases = map[string]bool{"local": true, "config": true}
+
+// Filter selects namespaces ("db.collection") by shell-style patterns, as
+// path.Match reads them: "app.*" is every collection of database app.
+// A namespace is selected when Include is empty or one of its patterns
+// matches, and none of Exclude's does.
+type Filter struct {
+	Include []string
+	Exclude []string
+}
+
+// Match reports whether the namespace ns is selected.
+func (f Filter) Match(ns string) bool {
+	if len(f.Include) > 0 && !matchAny(f.Include, ns) {
+		return false
+	}
+	return !matchAny(f.Exclude, ns)
+}
+
+// Validate reports a malformed pattern.
+func (f Filter) Validate() error {
+	for _, p := range append(append([]string(nil), f.Include...), f.Exclude...) {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("namespace pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func matchAny(patterns []string, ns string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, ns); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// listCollections lists the node's collections that f selects, with their
+// options and indexes, and the data size of the databases they live in.
+func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f Filter) (Plan, error) {
+	var p Plan
+	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return p, fmt.Errorf("list databases: %w", err)
+	}
+	for _, name := range dbs {
+		if skippedDatabases[name] {
+			continue
+		}
+		db := client.Database(name, options.Database().SetReadPreference(rp))
+		cols, err := listDatabase(ctx, db, f)
+		if err != nil {
+			return p, err
+		}
+		if len(cols) == 0 {
+			continue
+		}
+		p.Collections = append(p.Collections, cols...)
+		var stats struct {
+			DataSize float64 `bson:"dataSize"`
+		}
+		if err := db.RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&stats); err != nil {
+			return p, fmt.Errorf("dbStats on %s: %w", name, err)
+		}
+		p.DataSize += int64(stats.DataSize)
+	}
+	return p, nil
+}
+
+func listDatabase(ctx context.Context, db *mongo.Database, f Filter) ([]archive.Collection, error) {
+	cur, err := db.ListCollections(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("list collections of %s: %w", db.Name(), err)
+	}
+	var specs []struct {
+		Name    string   `bson:"name"`
+		Type    string   `bson:"type"`
+		Options bson.Raw `bson:"options"`
+		Info    struct {
+			UUID *bson.Binary `bson:"uuid"`
+		} `bson:"info"`
+	}
+	if err := cur.All(ctx, &specs); err != nil {
+		return nil, fmt.Errorf("list collections of %s: %w", db.Name(), err)
+	}
+	var cols []archive.Collection
+	for _, s := range specs {
+		if strings.HasPrefix(s.Name, "system.") || !f.Match(db.Name()+"."+s.Name) {
+			continue
+		}
+		c := archive.Collection{DB: db.Name(), Name: s.Name, Type: s.Type, Options: s.Options}
+		if c.Type == "" {
+			c.Type = "collection"
+		}
+		if s.Info.UUID != nil {
+			c.UUID = fmt.Sprintf("%x", s.Info.UUID.Data)
+		}
+		if c.Type != "view" {
+			if c.Indexes, err = listIndexes(ctx, db.Collection(s.Name)); err != nil {
+				return nil, err
+			}
+		}
+		cols = append(cols, c)
+	}
+	return cols, nil
+}
+
+func listIndexes(ctx context.Context, coll *mongo.Collection) ([]bson.Raw, error) {
+	cur, err := coll.Indexes().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes of %s.%s: %w", coll.Database().Name(), coll.Name(), err)
+	}
+	var idx []bson.Raw
+	if err := cur.All(ctx, &idx); err != nil {
+		return nil, fmt.Errorf("list indexes of %s.%s: %w", coll.Database().Name(), coll.Name(), err)
+	}
+	return idx, nil
+}

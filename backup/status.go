@@ -1,0 +1,80 @@
+package backup
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// State is where a slot stands.
+type State string
+
+// The states of a slot.
+const (
+	StateNone       State = "none"        // no backup, none running
+	StateInProgress State = "in_progress" // a backup is running
+	StateReady      State = "ready"       // a backup is stored
+	StateFailed     State = "failed"      // the last backup failed; the slot is empty
+)
+
+// Progress is how far a running backup (or restore) has come.
+type Progress struct {
+	Namespace       string `json:"namespace,omitempty"` // the namespace last worked on
+	NamespacesDone  int    `json:"namespaces_done"`
+	NamespacesTotal int    `json:"namespaces_total"`
+	Documents       int64  `json:"documents"`
+	Bytes           int64  `json:"bytes"` // of BSON documents read
+}
+
+// Status is a slot's state with what is known about its backup. It never
+// holds a password or key.
+type Status struct {
+	State    State     `json:"state"`
+	Name     string    `json:"name,omitempty"`
+	Size     int64     `json:"size,omitempty"`
+	MD5      string    `json:"md5,omitempty"`
+	SHA256   string    `json:"sha256,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Progress Progress  `json:"progress,omitzero"`
+	// Error is the reason a failed backup failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Message is the appliance's one-line status message: "Backup found",
+// "Backup in progress", "No backup found" or "Backup failed: <reason>".
+func (s Status) Message() string {
+	switch s.State {
+	case StateReady:
+		return "Backup found"
+	case StateInProgress:
+		return "Backup in progress"
+	case StateFailed:
+		return "Backup failed: " + s.Error
+	default:
+		return "No backup found"
+	}
+}
+
+// Appliance is the status in the appliance's JSON shape:
+//
+//	{"message":"Backup found","arguments":{"name":"backup-….tar.gz","md5":"…"}}
+type Appliance struct {
+	Message   string            `json:"message"`
+	Arguments map[string]string `json:"arguments,omitempty"`
+}
+
+// Appliance returns s in the appliance's shape; arguments are set for a
+// ready backup only.
+func (s Status) Appliance() Appliance {
+	a := Appliance{Message: s.Message()}
+	if s.State == StateReady {
+		a.Arguments = map[string]string{"name": s.Name, "md5": s.MD5}
+	}
+	return a
+}
+
+// ApplianceJSON renders s as the appliance's status JSON.
+func (s Status) ApplianceJSON() []byte {
+	b, _ := json.Marshal(s.Appliance()) // a struct of strings always marshals
+	return b
+}
