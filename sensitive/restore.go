@@ -1,0 +1,230 @@
+package sensitive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/cipher"
+)
+
+// RestoreOptions configure Restore.
+type RestoreOptions struct {
+	// Overwrite replaces files that exist in the target directory; without
+	// it Restore refuses (ErrExists) before writing anything.
+	Overwrite bool
+	// DryRun authenticates and checks the backup and reports the files it
+	// would write, writing nothing.
+	DryRun bool
+}
+
+// RestoreReport lists what a restore wrote (or would write).
+type RestoreReport struct {
+	Files  []RestoredFile
+	DryRun bool
+}
+
+// RestoredFile is one file of a RestoreReport.
+type RestoredFile struct {
+	Name   string // relative to the target directory, slash-separated
+	Size   int64
+	SHA256 string
+}
+
+// Restore writes the secrets of a retrieved sensitive backup of size bytes
+// from src into dir. It authenticates the whole file first (a wrong password
+// or a corrupt file writes nothing), refuses names that escape dir, checks
+// every file against the backup's manifest, and refuses to replace existing
+// files unless opts.Overwrite is set; all of that before the first file is
+// written. Files are written 0600 and directories 0700, each file through a
+// temp file renamed into place, with the modification time it was backed up
+// with. MongoDB namespaces in the backup are not restored here: use
+// backup.Restore on the same file.
+func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, dir string, opts *RestoreOptions) (*RestoreReport, error) {
+	var o RestoreOptions
+	if opts != nil {
+		o = *opts
+	}
+	plain, err := cipher.NewReader(src, size, password)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: restore: %w", err)
+	}
+	if err := plain.Verify(ctx); err != nil {
+		return nil, fmt.Errorf("sensitive: restore: %w", err)
+	}
+	ar, err := archive.Open(plain)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: restore: %w", err)
+	}
+
+	// Stage every file in a private directory inside dir, so that the
+	// renames into place stay on one filesystem.
+	var stage string
+	if !o.DryRun {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
+		if stage, err = os.MkdirTemp(dir, ".keepslot-restore-*"); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
+		defer os.RemoveAll(stage)
+	}
+	files, manifest, err := readSecrets(ctx, ar, stage)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: restore: %w", err)
+	}
+	rep := &RestoreReport{DryRun: o.DryRun}
+	for _, f := range files {
+		m, ok := manifest[f.Name]
+		if !ok || m.SHA256 != f.SHA256 || m.Size != f.Size {
+			return nil, fmt.Errorf("sensitive: restore: %s: %w", f.Name, ErrManifestMismatch)
+		}
+		delete(manifest, f.Name)
+		rep.Files = append(rep.Files, RestoredFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
+	}
+	for name := range manifest {
+		return nil, fmt.Errorf("sensitive: restore: %s is in the manifest but not in the backup: %w", name, ErrManifestMismatch)
+	}
+	if o.DryRun {
+		return rep, nil
+	}
+	if !o.Overwrite {
+		for _, f := range files {
+			if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Name))); err == nil {
+				return nil, fmt.Errorf("sensitive: restore: %s: %w", f.Name, ErrExists)
+			}
+		}
+	}
+	for _, f := range files {
+		if err := place(dir, f); err != nil {
+			return rep, fmt.Errorf("sensitive: restore: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// staged is a secret read from the backup, waiting in the staging
+// directory.
+type staged struct {
+	Name    string
+	Size    int64
+	SHA256  string
+	ModTime time.Time
+	path    string // in the staging directory; "" in a dry run
+}
+
+// readSecrets reads the backup's secrets, staging their contents under
+// stage (none in a dry run), and its manifest.
+func readSecrets(ctx context.Context, ar archive.Reader, stage string) ([]staged, map[string]manifestDoc, error) {
+	var files []staged
+	manifest := map[string]manifestDoc{}
+	seen := map[string]bool{}
+	for {
+		c, err := ar.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			raw, err := ar.ReadDocument()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if c.DB != DB {
+				continue // MongoDB namespaces: backup.Restore's business
+			}
+			switch c.Name {
+			case ManifestCollection:
+				var m manifestDoc
+				if err := bson.Unmarshal(raw, &m); err != nil {
+					return nil, nil, fmt.Errorf("manifest entry: %w", err)
+				}
+				manifest[m.Name] = m
+			case FilesCollection:
+				var d fileDoc
+				if err := bson.Unmarshal(raw, &d); err != nil {
+					return nil, nil, fmt.Errorf("secret entry: %w", err)
+				}
+				if err := checkName(d.Name); err != nil {
+					return nil, nil, err
+				}
+				if seen[d.Name] {
+					return nil, nil, fmt.Errorf("%s: %w", d.Name, ErrDuplicate)
+				}
+				seen[d.Name] = true
+				f := staged{Name: d.Name, Size: int64(len(d.Data)), SHA256: sha256Hex(d.Data), ModTime: d.ModTime.Time()}
+				if stage != "" {
+					if f.path, err = stageFile(stage, len(files), d.Data); err != nil {
+						return nil, nil, err
+					}
+				}
+				files = append(files, f)
+			}
+		}
+	}
+	slices.SortFunc(files, func(a, b staged) int { return strings.Compare(a.Name, b.Name) })
+	return files, manifest, nil
+}
+
+// stageFile writes data to a new 0600 file in stage and syncs it.
+func stageFile(stage string, i int, data []byte) (string, error) {
+	p := filepath.Join(stage, fmt.Sprintf("%06d", i))
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return p, f.Close()
+}
+
+// place moves a staged file to its name under dir, creating directories
+// 0700 on the way, and refuses to follow a symbolic link out of dir.
+func place(dir string, f staged) error {
+	target := filepath.Join(dir, filepath.FromSlash(f.Name))
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return err
+	}
+	// A directory on the way that is a link could lead outside dir.
+	real, err := filepath.EvalSymlinks(filepath.Dir(target))
+	if err != nil {
+		return err
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return fmt.Errorf("%s: %w", f.Name, ErrUnsafePath)
+	}
+	if err := os.Chtimes(f.path, f.ModTime, f.ModTime); err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s: a directory is in the way: %w", f.Name, fs.ErrExist)
+	}
+	return os.Rename(f.path, target)
+}

@@ -1,0 +1,242 @@
+// Package sensitive backs up sensitive configuration, such as encryption
+// keys, into its own slot under its own password: the appliance's
+// backup-sensitive verbs.
+//
+// The main backup deliberately leaves secrets out; a full recovery needs
+// both. A sensitive Backupper is a backup.Slot like the main one (same
+// verbs, states, status JSON and typed errors, same role check first), whose
+// source is secret material instead of MongoDB collections: files and
+// directory trees, secrets held in memory by the embedding program, and,
+// optionally, MongoDB namespaces that hold secrets (the ones the main backup
+// excludes).
+//
+// Secrets are written as documents of the pseudo-namespaces
+// keepslot_sensitive.files (name, mode, modification time, data) and
+// keepslot_sensitive.manifest (name, size, sha256), through the same
+// archive, cipher and store as the main backup. Restore authenticates the
+// whole file first, checks every file against the manifest and writes files
+// 0600 (directories 0700) atomically into a target directory.
+//
+// Secret contents never appear in logs, errors, status or progress events;
+// names and counts may.
+package sensitive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/store"
+)
+
+// The pseudo-namespace that holds secrets inside a sensitive backup.
+const (
+	DB                 = "keepslot_sensitive"
+	FilesCollection    = "files"
+	ManifestCollection = "manifest"
+)
+
+// StateFile is the sensitive backup's state file in the node's state
+// directory, beside the main backup's.
+const StateFile = "sensitive-state.json"
+
+// Errors a user can cause, besides the backup package's.
+var (
+	// ErrNotRegular: a source path is a link, device, socket or pipe.
+	ErrNotRegular = errors.New("not a regular file; sensitive backups hold regular files only, so name the file a link points to")
+	// ErrTooLarge: a secret is larger than MaxSecretSize.
+	ErrTooLarge = errors.New("secret too large for a sensitive backup")
+	// ErrDuplicate: two sources give a secret of the same name.
+	ErrDuplicate = errors.New("two secrets have the same name; rename one")
+	// ErrUnsafePath: a secret's name would escape the restore directory.
+	ErrUnsafePath = errors.New("secret name escapes the restore directory")
+	// ErrExists: a file to restore exists and Overwrite is not set.
+	ErrExists = errors.New("file exists; restore with Overwrite to replace it")
+	// ErrManifestMismatch: a restored secret differs from the manifest.
+	ErrManifestMismatch = errors.New("secret does not match the backup's manifest")
+)
+
+// MaxSecretSize is the largest secret a sensitive backup holds: each secret
+// travels as one BSON document.
+const MaxSecretSize = 15 << 20
+
+// Config configures a sensitive Backupper. Store and StateDir are required.
+type Config struct {
+	// Sources of secrets; their names must not collide.
+	Sources []Source
+
+	// Mongo, if set, adds the MongoDB namespaces it selects (set its
+	// Filter) to the backup; restore them with backup.Restore.
+	Mongo *backup.MongoSource
+
+	// Store is the sensitive backup's own slot, separate from the main
+	// backup's.
+	Store store.Store
+
+	// StateDir is the node's state directory, the same as the main
+	// backup's: the role is shared, the state file is sensitive's own.
+	StateDir string
+
+	// KDF sets the scrypt cost; nil is cipher's default.
+	KDF *cipher.Options
+
+	// Progress, if set, is called as the backup advances.
+	Progress func(backup.Progress)
+
+	// Logger; default slog.Default(). Secret contents are never logged.
+	Logger *slog.Logger
+}
+
+// Backupper is the sensitive backup: a backup.Slot over secrets.
+type Backupper struct {
+	*backup.Slot
+}
+
+var _ backup.Backupper = (*Backupper)(nil)
+
+// New returns a sensitive Backupper for cfg.
+func New(cfg Config) (*Backupper, error) {
+	slot, err := backup.NewSlot(backup.SlotConfig{
+		Source:     &source{secrets: cfg.Sources, mongo: cfg.Mongo},
+		Store:      cfg.Store,
+		StateDir:   cfg.StateDir,
+		StateFile:  StateFile,
+		NamePrefix: "backup-sensitive-",
+		KDF:        cfg.KDF,
+		Parallel:   1,
+		Progress:   cfg.Progress,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: %w", err)
+	}
+	return &Backupper{Slot: slot}, nil
+}
+
+// fileDoc is a secret as stored in keepslot_sensitive.files.
+type fileDoc struct {
+	Name    string        `bson:"_id"`
+	Mode    uint32        `bson:"mode"`
+	ModTime bson.DateTime `bson:"mtime"`
+	Data    []byte        `bson:"data"`
+}
+
+// manifestDoc is a secret's entry in keepslot_sensitive.manifest.
+type manifestDoc struct {
+	Name   string `bson:"_id"`
+	Size   int64  `bson:"size"`
+	SHA256 string `bson:"sha256"`
+}
+
+// source is the backup.Source of a sensitive backup. The slot runs one
+// backup at a time, and so one plan at a time.
+type source struct {
+	secrets []Source
+	mongo   *backup.MongoSource
+
+	mu       sync.Mutex
+	manifest []manifestDoc // of the last Plan
+}
+
+// Plan walks the secrets once, so that refusals (links, sizes, duplicates)
+// are reported by Start, and records the manifest: names, sizes and
+// sha256s, never contents.
+func (s *source) Plan(ctx context.Context) (backup.Plan, error) {
+	var p backup.Plan
+	var manifest []manifestDoc
+	if err := s.walk(ctx, func(sec Secret) error {
+		p.DataSize += int64(len(sec.Data))
+		manifest = append(manifest, manifestDoc{Name: sec.Name, Size: int64(len(sec.Data)), SHA256: sha256Hex(sec.Data)})
+		return nil
+	}); err != nil {
+		return p, err
+	}
+	s.mu.Lock()
+	s.manifest = manifest
+	s.mu.Unlock()
+	p.Collections = []archive.Collection{
+		{DB: DB, Name: ManifestCollection, Type: "collection"},
+		{DB: DB, Name: FilesCollection, Type: "collection"},
+	}
+	if s.mongo != nil {
+		mp, err := s.mongo.Plan(ctx)
+		if err != nil {
+			return p, err
+		}
+		p.Collections = append(p.Collections, mp.Collections...)
+		p.DataSize += mp.DataSize
+		p.ServerVersion = mp.ServerVersion
+	}
+	return p, nil
+}
+
+func (s *source) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
+	if c.DB != DB {
+		return s.mongo.Documents(ctx, c, emit)
+	}
+	s.mu.Lock()
+	manifest := s.manifest
+	s.mu.Unlock()
+	if c.Name == ManifestCollection {
+		for _, m := range manifest {
+			if err := emitDoc(m, emit); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	i := 0
+	err := s.walk(ctx, func(sec Secret) error {
+		if i >= len(manifest) || manifest[i].Name != sec.Name || manifest[i].SHA256 != sha256Hex(sec.Data) {
+			return fmt.Errorf("sensitive: %s: %w", sec.Name, errChanged)
+		}
+		i++
+		return emitDoc(fileDoc{Name: sec.Name, Mode: uint32(sec.Mode.Perm()), ModTime: bson.NewDateTimeFromTime(sec.ModTime), Data: sec.Data}, emit)
+	})
+	if err == nil && i != len(manifest) {
+		err = fmt.Errorf("sensitive: %s: %w", manifest[i].Name, errChanged)
+	}
+	return err
+}
+
+var errChanged = errors.New("the secret changed while the backup ran; start it again")
+
+func emitDoc(doc any, emit func([]byte) error) error {
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("sensitive: encode: %w", err)
+	}
+	return emit(raw)
+}
+
+// walk calls fn for every secret of every source, refusing duplicates,
+// unsafe names and oversized secrets.
+func (s *source) walk(ctx context.Context, fn func(Secret) error) error {
+	seen := map[string]bool{}
+	for _, src := range s.secrets {
+		err := src.Secrets(ctx, func(sec Secret) error {
+			if err := checkName(sec.Name); err != nil {
+				return err
+			}
+			if seen[sec.Name] {
+				return fmt.Errorf("sensitive: %s: %w", sec.Name, ErrDuplicate)
+			}
+			seen[sec.Name] = true
+			if len(sec.Data) > MaxSecretSize {
+				return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", sec.Name, len(sec.Data), MaxSecretSize, ErrTooLarge)
+			}
+			return fn(sec)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
