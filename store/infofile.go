@@ -73,6 +73,10 @@ func parseInfo(b []byte) (object string, info Info, err error) {
 	case !md5RE.MatchString(f.MD5) || !sha256RE.MatchString(f.SHA256):
 		return "", Info{}, fmt.Errorf("%w: the info file has malformed hashes", ErrCorrupt)
 	}
+	created := f.Created.Round(0).UTC()
+	if y := created.Year(); y < 0 || y > 9999 {
+		return "", Info{}, fmt.Errorf("%w: the info file gives a creation time in the year %d", ErrCorrupt, y)
+	}
 	if err := validName(f.Name); err != nil {
 		return "", Info{}, fmt.Errorf("%w: the info file's name: %v", ErrCorrupt, err)
 	}
@@ -84,7 +88,7 @@ func parseInfo(b []byte) (object string, info Info, err error) {
 		Size:    f.Size,
 		MD5:     f.MD5,
 		SHA256:  f.SHA256,
-		Created: f.Created.Round(0).UTC(),
+		Created: created,
 		Meta:    cloneMeta(f.Meta),
 	}, nil
 }
