@@ -1,0 +1,248 @@
+// Keepslotd is a node agent: an HTTP server that embeds keepslot's main
+// and sensitive Backuppers and offers the appliance's verbs to
+// keepslotctl (examples/keepslotctl) or any HTTP client.
+//
+//	go run ./examples/keepslotd                      # embedded MongoDB, data in ./keepslotd-data
+//	go run ./examples/keepslotd -uri mongodb://127.0.0.1:27017 -data /var/lib/keepslotd
+//
+// Flags:
+//
+//	-data DIR        the agent's data directory (default ./keepslotd-data), created 0700:
+//	                 token, state/ (role and backup states), slot/, sensitive-slot/,
+//	                 secrets/ (what the sensitive backup holds by default), db/ (embedded server)
+//	-uri URI         the MongoDB node to back up (default: an embedded FerretDB with its data in DIR/db)
+//	-listen ADDR     the address to serve on (default 127.0.0.1:7443, loopback only)
+//	-tls-cert FILE   serve HTTPS with this certificate…
+//	-tls-key FILE    …and key
+//	-secrets PATHS   comma-separated files and directories for the sensitive backup (default DIR/secrets)
+//	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17; lower only for tests)
+//
+// At first start the agent creates a random bearer token in DIR/token (0600)
+// and logs its path; every request must carry it ("Authorization: Bearer
+// …"). Passwords travel only in request bodies and are never logged.
+// Once it listens, the agent prints "keepslotd: listening on URL" on
+// standard output and writes the URL to DIR/addr. On SIGTERM or SIGINT it
+// cancels a running backup cleanly (the slot is left empty and the status
+// says cancelled), stops serving and closes the embedded server.
+//
+// The endpoints are listed on newServer in server.go.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/internal/embedded"
+	"github.com/keepslot/keepslot/sensitive"
+	"github.com/keepslot/keepslot/store"
+)
+
+// DefaultListen is the agent's default address; keepslotctl assumes its
+// port when -t names a host only.
+const DefaultListen = "127.0.0.1:7443"
+
+// envHold, a test-only knob: when set to N, the main backup's writes block
+// after N bytes until the backup is cancelled, and the agent prints
+// "keepslotd: test hold" once they do, so a test can kill it mid-backup.
+const envHold = "KEEPSLOTD_TEST_HOLD_AFTER_BYTES"
+
+type options struct {
+	data, uri, listen string
+	tlsCert, tlsKey   string
+	secrets           string
+	kdfLogN           uint
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.data, "data", "keepslotd-data", "the agent's data directory")
+	flag.StringVar(&o.uri, "uri", "", "MongoDB URI (default: an embedded server with its data in DATA/db)")
+	flag.StringVar(&o.listen, "listen", DefaultListen, "address to listen on")
+	flag.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (with -tls-key: serve HTTPS)")
+	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
+	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
+	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
+	flag.Parse()
+	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 {
+		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22")
+		flag.Usage()
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("keepslotd stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down in order: backups first,
+// then the HTTP server, then the database.
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return fmt.Errorf("create the data directory: %w", err)
+	}
+	tokenFile := filepath.Join(o.data, "token")
+	token, err := loadOrCreateToken(tokenFile)
+	if err != nil {
+		return err
+	}
+	log.Info("bearer token", "file", tokenFile)
+
+	uri := o.uri
+	if uri == "" {
+		db, err := embedded.Start(context.WithoutCancel(ctx), embedded.Options{Dir: filepath.Join(o.data, "db")})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		uri = db.URI()
+		fmt.Printf("keepslotd: embedded MongoDB at %s\n", uri)
+	}
+
+	mainStore, err := storeIn(o.data, "slot")
+	if err != nil {
+		return err
+	}
+	if n := os.Getenv(envHold); n != "" {
+		after, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", envHold, n, err)
+		}
+		mainStore = &holdStore{Store: mainStore, after: after}
+	}
+	sensStore, err := storeIn(o.data, "sensitive-slot")
+	if err != nil {
+		return err
+	}
+	stateDir := filepath.Join(o.data, "state")
+	kdf := &cipher.Options{LogN: uint8(o.kdfLogN)}
+
+	mainB, err := backup.New(backup.Config{URI: uri, Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer mainB.Close()
+	sens, err := sensitive.New(sensitive.Config{
+		Sources:  []sensitive.Source{sensitive.Files(secretPaths(o)...)},
+		Store:    sensStore,
+		StateDir: stateDir,
+		KDF:      kdf,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sens.Close()
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	if err := os.WriteFile(filepath.Join(o.data, "addr"), []byte(url+"\n"), 0o600); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: newServer(serverConfig{
+			Token:     token,
+			Role:      mainB.Role(),
+			Main:      slotConfig{Slot: mainB.Slot, Store: mainStore},
+			Sensitive: slotConfig{Slot: sens.Slot, Store: sensStore},
+			Logger:    log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() {
+		if o.tlsCert != "" {
+			served <- srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	log.Info("listening", "url", url)
+	fmt.Printf("keepslotd: listening on %s\n", url)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: cancelling running backups")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Cancelling first also ends long-polling status requests.
+	if err := errors.Join(mainB.Cancel(shutdownCtx), sens.Cancel(shutdownCtx)); err != nil {
+		log.Error("cancel backups", "error", err)
+	}
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Error("shut down the HTTP server", "error", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func storeIn(data, name string) (store.Store, error) {
+	return store.Dir(filepath.Join(data, name))
+}
+
+// secretPaths are the sensitive backup's sources: -secrets, or DATA/secrets
+// (created empty if missing).
+func secretPaths(o options) []string {
+	if o.secrets != "" {
+		return strings.Split(o.secrets, ",")
+	}
+	dir := filepath.Join(o.data, "secrets")
+	_ = os.MkdirAll(dir, 0o700)
+	return []string{dir}
+}
+
+// loadOrCreateToken reads the bearer token from file, or creates one (256
+// random bits, hex) in a new 0600 file.
+func loadOrCreateToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("the token file %s is empty; delete it to create a new token", file)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read the token: %w", err)
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	token := hex.EncodeToString(raw)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create the token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write the token: %w", err)
+	}
+	return token, f.Close()
+}

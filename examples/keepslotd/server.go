@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/store"
+)
+
+// slotConfig is one of the agent's two backups: the Slot that runs it and
+// the store it writes to, from which retrieve serves byte ranges.
+type slotConfig struct {
+	Slot  *backup.Slot
+	Store store.Store
+}
+
+// serverConfig is what the HTTP API serves.
+type serverConfig struct {
+	Token     string // every request must carry it as a bearer token
+	Role      *backup.Role
+	Main      slotConfig // under /v1/backup
+	Sensitive slotConfig // under /v1/sensitive
+	Logger    *slog.Logger
+}
+
+// maxBody bounds a request body: a password or a role fits in far less.
+const maxBody = 64 << 10
+
+// retrievedName is the file name a retrieve suggests, as the appliance's
+// backup-retrieve writes it.
+const retrievedName = "backup-retrieve.tar.gz.enc"
+
+// newServer returns the agent's HTTP API:
+//
+//	POST   /v1/backup        {"password":"…"} -> 202 {"message":"Backup in progress."}
+//	GET    /v1/backup        the appliance's status JSON plus "status"; ?wait=1 blocks until a running backup ends
+//	GET    /v1/backup/file   the encrypted backup, with Range support; ETag and X-Content-MD5 carry its md5
+//	DELETE /v1/backup        -> {"message":"Backup deleted."}
+//	…                        the same four under /v1/sensitive
+//	GET    /v1/role          -> {"backup":true|false}
+//	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
+//
+// Every request needs "Authorization: Bearer <token>". Errors are
+// {"error":"<code>","message":"<what happened and what to do>"}.
+func newServer(cfg serverConfig) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	for prefix, sc := range map[string]slotConfig{"/v1/backup": cfg.Main, "/v1/sensitive": cfg.Sensitive} {
+		h := slotHandler{slotConfig: sc}
+		mux.HandleFunc("POST "+prefix, h.start)
+		mux.HandleFunc("GET "+prefix, h.status)
+		mux.HandleFunc("GET "+prefix+"/file", h.file)
+		mux.HandleFunc("DELETE "+prefix, h.delete)
+	}
+	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
+	mux.HandleFunc("GET /v1/role", rh.get)
+	mux.HandleFunc("POST /v1/role", rh.set)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s %s; see the agent's documentation", r.Method, r.URL.Path))
+	})
+	return logRequests(cfg.Logger, requireToken(cfg.Token, mux))
+}
+
+// requireToken refuses a request without the bearer token, comparing in
+// constant time.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keepslotd"`)
+			msg := "a valid bearer token is required; find it in the agent's data directory (file token)"
+			if ok {
+				msg = "the bearer token is wrong; copy it from the agent's data directory (file token)"
+			}
+			writeError(w, http.StatusUnauthorized, "unauthorized", msg)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type slotHandler struct{ slotConfig }
+
+type message struct {
+	Message string `json:"message"`
+}
+
+// statusResponse is the appliance's status JSON with the full status
+// beside it.
+type statusResponse struct {
+	backup.Appliance
+	Status backup.Status `json:"status"`
+}
+
+func (h slotHandler) start(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := h.Slot.Start(r.Context(), []byte(req.Password)); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, message{"Backup in progress."})
+}
+
+func (h slotHandler) status(w http.ResponseWriter, r *http.Request) {
+	var (
+		st  backup.Status
+		err error
+	)
+	if r.URL.Query().Has("wait") {
+		st, err = h.Slot.Wait(r.Context())
+	} else {
+		st, err = h.Slot.Status(r.Context())
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusResponse{Appliance: st.Appliance(), Status: st})
+}
+
+// file serves the stored backup as stored (encrypted). http.ServeContent
+// answers Range and If-Range requests, so an interrupted download resumes;
+// the md5 is the ETag, so a resume against a different backup restarts.
+func (h slotHandler) file(w http.ResponseWriter, r *http.Request) {
+	obj, err := h.Store.Open(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer obj.Close()
+	info := obj.Info()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+retrievedName+`"`)
+	w.Header().Set("ETag", `"`+info.MD5+`"`)
+	w.Header().Set("X-Content-MD5", info.MD5)
+	w.Header().Set("X-Backup-Name", info.Name)
+	http.ServeContent(w, r, "", info.Created, obj)
+}
+
+func (h slotHandler) delete(w http.ResponseWriter, r *http.Request) {
+	if err := h.Slot.Delete(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, message{"Backup deleted."})
+}
+
+type roleHandler struct {
+	role *backup.Role
+	log  *slog.Logger
+}
+
+type roleBody struct {
+	Backup *bool `json:"backup"`
+}
+
+type roleResponse struct {
+	Backup  bool   `json:"backup"`
+	Message string `json:"message"`
+}
+
+func (h roleHandler) get(w http.ResponseWriter, r *http.Request) {
+	ok, err := h.role.IsBackup()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, roleResponse{Backup: ok, Message: roleMessage(ok)})
+}
+
+func (h roleHandler) set(w http.ResponseWriter, r *http.Request) {
+	var req roleBody
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Backup == nil {
+		writeError(w, http.StatusBadRequest, "bad_request", `the body must be {"backup":true} or {"backup":false}`)
+		return
+	}
+	set := h.role.Unset
+	if *req.Backup {
+		set = h.role.Set
+	}
+	if err := set(); err != nil {
+		writeErr(w, err)
+		return
+	}
+	h.log.Info("backup role changed", "backup", *req.Backup)
+	writeJSON(w, http.StatusOK, roleResponse{Backup: *req.Backup, Message: roleMessage(*req.Backup)})
+}
+
+func roleMessage(ok bool) string {
+	if ok {
+		return "This node is in the backup role."
+	}
+	return "This node is not in the backup role."
+}
+
+// errorCode maps the backup package's typed errors to an HTTP status and a
+// stable code that clients (keepslotctl's exit codes) rely on.
+func errorCode(err error) (int, string) {
+	switch {
+	case errors.Is(err, backup.ErrEmptyPassword):
+		return http.StatusBadRequest, "empty_password"
+	case errors.Is(err, backup.ErrNotBackupNode):
+		return http.StatusConflict, "not_backup_node"
+	case errors.Is(err, backup.ErrInProgress), errors.Is(err, store.ErrBusy):
+		return http.StatusConflict, "in_progress"
+	case errors.Is(err, backup.ErrSlotOccupied):
+		return http.StatusConflict, "slot_occupied"
+	case errors.Is(err, backup.ErrNoBackup):
+		return http.StatusNotFound, "no_backup"
+	case errors.Is(err, backup.ErrInsufficientSpace):
+		return http.StatusInsufficientStorage, "insufficient_space"
+	case errors.Is(err, backup.ErrUnreachable):
+		return http.StatusServiceUnavailable, "unreachable"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "cancelled"
+	default:
+		return http.StatusInternalServerError, "internal"
+	}
+}
+
+// writeErr answers with err's status and code. The backup package's
+// errors say what happened and what to do, and never hold a password.
+func writeErr(w http.ResponseWriter, err error) {
+	status, code := errorCode(err)
+	writeError(w, status, code, err.Error())
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Error: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readJSON decodes a small JSON body into v, or answers 400 and returns
+// false.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		// The decoder's error may quote the body, which may hold a
+		// password: say only what is wrong with its shape.
+		writeError(w, http.StatusBadRequest, "bad_request", "the request body must be a JSON object, such as {\"password\":\"…\"}")
+		return false
+	}
+	return true
+}
+
+// logRequests logs each request's method, path, status and duration;
+// never its body or headers, which carry the password and the token.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
