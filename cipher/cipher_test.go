@@ -127,10 +127,7 @@ func TestTwoEncryptionsDiffer(t *testing.T) {
 }
 
 // smallStream is a 4-chunk stream with 32-byte chunks (the last one partial).
-func smallStream(t *testing.T) (pt, ct []byte) {
-	pt = pattern(3*32 + 11)
-	return pt, encryptSmall(t, pt, 32)
-}
+func smallStream(t *testing.T) (pt, ct []byte) { return smallStreamTB(t) }
 
 // TestBitFlips flips one bit in every byte of a small multi-chunk stream:
 // every flip is caught, and Read never releases the damaged chunk.
@@ -422,4 +419,38 @@ func TestOverhead(t *testing.T) {
 	assert.Equal(t, int64(headerSize+tagSize+footerSize), Overhead(ChunkSize))
 	assert.Equal(t, int64(headerSize+2*tagSize+footerSize), Overhead(ChunkSize+1))
 	assert.Equal(t, int64(headerSize+100*1024*tagSize+footerSize), Overhead(100<<30))
+}
+
+// flakyReaderAt fails every read that touches [from, to).
+type flakyReaderAt struct {
+	r        io.ReaderAt
+	from, to int64
+	err      error
+}
+
+func (f flakyReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < f.to && off+int64(len(p)) > f.from {
+		return 0, f.err
+	}
+	return f.r.ReadAt(p, off)
+}
+
+func TestReaderSourceErrors(t *testing.T) {
+	eio := errors.New("input/output error")
+	ct := encrypt(t, pattern(2*ChunkSize))
+	// Failing in the body: NewReader succeeds, Read and Verify report the
+	// I/O error itself, not corruption.
+	src := flakyReaderAt{r: bytes.NewReader(ct), from: headerSize + ChunkSize + 1, to: headerSize + ChunkSize + 2, err: eio}
+	r, err := NewReader(src, int64(len(ct)), testPassword)
+	require.NoError(t, err)
+	verr := r.Verify(context.Background())
+	require.ErrorIs(t, verr, eio)
+	require.NotErrorIs(t, verr, ErrCorrupt)
+	got, err := io.ReadAll(r)
+	require.ErrorIs(t, err, eio)
+	require.Len(t, got, ChunkSize)
+
+	// Failing on the header.
+	_, err = NewReader(flakyReaderAt{r: bytes.NewReader(ct), from: 0, to: 1, err: eio}, int64(len(ct)), testPassword)
+	require.ErrorIs(t, err, eio)
 }

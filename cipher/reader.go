@@ -227,7 +227,7 @@ func (r *Reader) Verify(ctx context.Context) error {
 			return 0, false
 		}
 		if err := ctx.Err(); err != nil {
-			first = err
+			first = fmt.Errorf("cipher: verification stopped at chunk %d of %d: %w", next, r.n, err)
 			return 0, false
 		}
 		next++
