@@ -241,7 +241,11 @@ func errorCode(err error) (int, string) {
 // errors say what happened and what to do, and never hold a password.
 func writeErr(w http.ResponseWriter, err error) {
 	status, code := errorCode(err)
-	writeError(w, status, code, err.Error())
+	msg := err.Error()
+	if code == "empty_password" {
+		msg = `a backup needs a password: send {"password":"…"} in the request body`
+	}
+	writeError(w, status, code, msg)
 }
 
 type errorBody struct {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// defaultPort is keepslotd's default port.
+const defaultPort = "7443"
+
+// client talks to a keepslotd agent.
+type client struct {
+	base  string // such as "http://10.0.0.5:7443"
+	token string
+	http  *http.Client
+}
+
+// apiError is an error the agent answered with.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+// exitCodes maps the agent's error codes to exit codes.
+var exitCodes = map[string]int{
+	"not_backup_node":    exitNotBackup,
+	"in_progress":        exitBusy,
+	"slot_occupied":      exitBusy,
+	"no_backup":          exitNoBackup,
+	"unauthorized":       exitUnauthorized,
+	"unreachable":        exitUnreachable,
+	"insufficient_space": exitNoSpace,
+	"empty_password":     exitUsage,
+	"bad_request":        exitUsage,
+}
+
+// baseURL turns -t's host or host:port into the agent's URL.
+func baseURL(target string, useTLS bool) (string, error) {
+	if target == "" {
+		return "", usageErrorf("name the node with -t HOST[:PORT]")
+	}
+	if strings.Contains(target, "://") {
+		return strings.TrimSuffix(target, "/"), nil
+	}
+	host := target
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		host = net.JoinHostPort(strings.Trim(target, "[]"), defaultPort)
+	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	return scheme + "://" + host, nil
+}
+
+func newClient(base, token string, insecure bool) *client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	return &client{base: base, token: token, http: &http.Client{Transport: tr}}
+}
+
+// request sends a request with the token and, if body is not nil, a JSON
+// body. An answer of 400 or more becomes an error with the exit code its
+// error code maps to; a transport failure is exitUnreachable.
+func (c *client) request(ctx context.Context, method, path string, body any, header http.Header) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, usageErrorf("bad node address %q: %v", c.base, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, withCode(exitUnreachable, fmt.Errorf("cannot reach the agent at %s: %v; check -t and that keepslotd runs there", c.base, errors.Unwrap(err)))
+	}
+	if resp.StatusCode < 400 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	ae := &apiError{Status: resp.StatusCode}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(ae); err != nil || ae.Code == "" {
+		ae.Code, ae.Message = "http", fmt.Sprintf("the agent answered %s", resp.Status)
+	}
+	if ae.Code == "unauthorized" && c.token == "" {
+		ae.Message = "no token given: use --token, $KEEPSLOT_TOKEN or --token-file (keepslotd keeps it in DATA/token); the agent says: " + ae.Message
+	}
+	code, ok := exitCodes[ae.Code]
+	if !ok {
+		code = exitError
+	}
+	return nil, withCode(code, ae)
+}
+
+// call sends a request and decodes the JSON answer into out; raw, if not
+// nil, receives the answer's bytes as sent.
+func (c *client) call(ctx context.Context, method, path string, body, out any, raw *[]byte) error {
+	resp, err := c.request(ctx, method, path, body, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return withCode(exitUnreachable, fmt.Errorf("read the agent's answer: %w", err))
+	}
+	if raw != nil {
+		*raw = bytes.TrimSpace(b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("the agent's answer is not the JSON expected: %w", err)
+		}
+	}
+	return nil
+}

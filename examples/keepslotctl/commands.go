@@ -1,0 +1,285 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/keepslot/keepslot/backup"
+)
+
+// app holds the global flags.
+type app struct {
+	target, token, tokenFile string
+	tls, insecure, json      bool
+}
+
+// kind is one of the agent's two backups.
+type kind struct {
+	verb string // "backup" or "backup-sensitive"
+	path string // the agent's endpoint
+	file string // the default name of a retrieved file
+	what string // for messages
+}
+
+var (
+	mainKind      = kind{"backup", "/v1/backup", "backup-retrieve.tar.gz.enc", "backup"}
+	sensitiveKind = kind{"backup-sensitive", "/v1/sensitive", "backup-sensitive-retrieve.tar.gz.enc", "sensitive backup"}
+)
+
+func newRoot() *cobra.Command {
+	a := &app{}
+	root := &cobra.Command{
+		Use:           "keepslotctl",
+		Short:         "Drive a keepslotd node agent with the appliance's verbs, and restore retrieved backups",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q; see keepslotctl --help", args[0])
+			}
+			_ = cmd.Help()
+			return usageErrorf("name a command")
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+defaultPort+")")
+	pf.StringVar(&a.token, "token", "", "the agent's bearer token (or $KEEPSLOT_TOKEN, or --token-file)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token)")
+	pf.BoolVar(&a.tls, "tls", false, "speak HTTPS to the agent")
+	pf.BoolVar(&a.insecure, "insecure", false, "with --tls, do not check the agent's certificate")
+	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON")
+
+	for _, k := range []kind{mainKind, sensitiveKind} {
+		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k))
+	}
+	root.AddCommand(a.roleCmd(), a.restoreCmd())
+	return root
+}
+
+// client returns a client for the node named by the global flags.
+func (a *app) client() (*client, error) {
+	base, err := baseURL(a.target, a.tls)
+	if err != nil {
+		return nil, err
+	}
+	token := a.token
+	if token == "" {
+		token = os.Getenv("KEEPSLOT_TOKEN")
+	}
+	if token == "" && a.tokenFile != "" {
+		b, err := os.ReadFile(a.tokenFile)
+		if err != nil {
+			return nil, withCode(exitUnauthorized, fmt.Errorf("read the token: %w", err))
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return newClient(base, token, a.insecure), nil
+}
+
+// print writes raw (the agent's JSON) with --json, and text otherwise.
+func (a *app) print(cmd *cobra.Command, raw []byte, text string) {
+	if a.json {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
+		return
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), text)
+}
+
+func (a *app) startCmd(k kind) *cobra.Command {
+	var pw passwordFlags
+	cmd := &cobra.Command{
+		Use:   k.verb,
+		Short: "Start a " + k.what + " on the node; it runs on in the background",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			password, err := pw.read(true)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var msg struct{ Message string }
+			var raw []byte
+			if err := c.call(cmd.Context(), http.MethodPost, k.path, map[string]string{"password": string(password)}, &msg, &raw); err != nil {
+				return err
+			}
+			a.print(cmd, raw, msg.Message)
+			return nil
+		},
+	}
+	pw.add(cmd)
+	return cmd
+}
+
+// statusResponse is the agent's status answer.
+type statusResponse struct {
+	backup.Appliance
+	Status backup.Status `json:"status"`
+}
+
+func (a *app) statusCmd(k kind) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   k.verb + "-status",
+		Short: "Print the " + k.what + "'s status in the appliance's JSON (--json: the full status)",
+		Long: "Print the " + k.what + "'s status in the appliance's JSON shape. --json prints the full\n" +
+			"status too. --wait first waits for a running backup to end, and exits 1 if it failed.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			st, raw, err := c.status(cmd, k, wait)
+			if err != nil {
+				return err
+			}
+			appliance, _ := json.Marshal(st.Appliance)
+			a.print(cmd, raw, string(appliance))
+			if wait && st.Status.State == backup.StateFailed {
+				return fmt.Errorf("the %s failed: %s", k.what, st.Status.Error)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until a running backup ends")
+	return cmd
+}
+
+// status asks the agent for k's status, waiting for a running backup to
+// end if wait is set.
+func (c *client) status(cmd *cobra.Command, k kind, wait bool) (statusResponse, []byte, error) {
+	path := k.path
+	if wait {
+		path += "?wait=1"
+	}
+	var st statusResponse
+	var raw []byte
+	err := c.call(cmd.Context(), http.MethodGet, path, nil, &st, &raw)
+	return st, raw, err
+}
+
+func (a *app) deleteCmd(k kind) *cobra.Command {
+	return &cobra.Command{
+		Use:   k.verb + "-delete",
+		Short: "Delete the node's " + k.what + ", so that a new one can be made",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var msg struct{ Message string }
+			var raw []byte
+			if err := c.call(cmd.Context(), http.MethodDelete, k.path, nil, &msg, &raw); err != nil {
+				return err
+			}
+			a.print(cmd, raw, msg.Message)
+			return nil
+		},
+	}
+}
+
+func (a *app) roleCmd() *cobra.Command {
+	var unset, show bool
+	cmd := &cobra.Command{
+		Use:   "set-as-backup",
+		Short: "Put the node in the backup role (--unset: take it out; --show: only print it)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var role struct{ Message string }
+			var raw []byte
+			if show {
+				err = c.call(cmd.Context(), http.MethodGet, "/v1/role", nil, &role, &raw)
+			} else {
+				err = c.call(cmd.Context(), http.MethodPost, "/v1/role", map[string]bool{"backup": !unset}, &role, &raw)
+			}
+			if err != nil {
+				return err
+			}
+			a.print(cmd, raw, role.Message)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&unset, "unset", false, "take the node out of the backup role")
+	cmd.Flags().BoolVar(&show, "show", false, "print the node's role without changing it")
+	cmd.MarkFlagsMutuallyExclusive("unset", "show")
+	return cmd
+}
+
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// passwordFlags are the ways to give a password.
+type passwordFlags struct {
+	password, file string
+}
+
+func (p *passwordFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.password, "password", "", "the backup password (or --password-file, $KEEPSLOT_PASSWORD, or a prompt)")
+	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line)")
+}
+
+// read returns the password from the flag, the file, the environment or,
+// on a terminal, a prompt without echo, asked twice if confirm is set.
+func (p *passwordFlags) read(confirm bool) ([]byte, error) {
+	switch {
+	case p.password != "":
+		return []byte(p.password), nil
+	case p.file != "":
+		b, err := os.ReadFile(p.file)
+		if err != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("read the password: %w", err))
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return []byte(strings.TrimSuffix(line, "\r")), nil
+	case os.Getenv("KEEPSLOT_PASSWORD") != "":
+		return []byte(os.Getenv("KEEPSLOT_PASSWORD")), nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, usageErrorf("no password: give --password, --password-file or $KEEPSLOT_PASSWORD")
+	}
+	pw, err := prompt(fd, "Password: ")
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		again, err := prompt(fd, "Repeat the password: ")
+		if err != nil {
+			return nil, err
+		}
+		if string(again) != string(pw) {
+			return nil, usageErrorf("the passwords differ")
+		}
+	}
+	return pw, nil
+}
+
+func prompt(fd int, label string) ([]byte, error) {
+	fmt.Fprint(os.Stderr, label)
+	pw, err := term.ReadPassword(fd)
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read the password: %w", err)
+	}
+	return pw, nil
+}

@@ -1,0 +1,92 @@
+// Keepslotctl is a command-line client with the appliance's verbs, for the
+// keepslotd node agent (examples/keepslotd), plus a local restore:
+//
+//	keepslotctl -t NODE set-as-backup
+//	keepslotctl -t NODE backup --password P          # "Backup in progress."
+//	keepslotctl -t NODE backup-status [--wait]       # {"message":"Backup found","arguments":{…}}
+//	keepslotctl -t NODE backup-retrieve [-o FILE]    # backup-retrieve.tar.gz.enc, md5 checked, resumable
+//	keepslotctl -t NODE backup-delete
+//	keepslotctl -t NODE backup-sensitive …           # and backup-sensitive-status, -retrieve, -delete
+//	keepslotctl restore --uri URI [FILE]             # restore a retrieved file into MongoDB
+//	keepslotctl restore --sensitive --dir DIR [FILE] # restore a retrieved sensitive file into DIR
+//
+// Build it with `go build ./examples/keepslotctl`, or run it with
+// `go run ./examples/keepslotctl …`.
+//
+// -t takes host or host:port (default port 7443, keepslotd's); --tls
+// speaks HTTPS and --insecure skips the certificate check. The agent's
+// bearer token comes from --token, the KEEPSLOT_TOKEN environment variable
+// or --token-file (keepslotd writes it to DATA/token). A password comes from
+// --password, --password-file, the KEEPSLOT_PASSWORD environment variable
+// or, on a terminal, a prompt without echo. --json prints machine-readable
+// output; messages and errors go to standard error.
+//
+// Exit codes, for scripts:
+//
+//	0  success
+//	1  any other error
+//	2  usage: a bad flag or argument, or no password given
+//	3  the node is not in the backup role (run set-as-backup)
+//	4  busy: a backup is in progress, or one is stored (delete it first)
+//	5  no backup to retrieve or delete
+//	6  the backup does not open or check out: wrong password, corrupt file, md5 mismatch
+//	7  unauthorized: no token or a wrong one
+//	8  unreachable: the agent, or the MongoDB server, does not answer
+//	9  not enough free disk space on the node
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes; see the package documentation.
+const (
+	exitOK           = 0
+	exitError        = 1
+	exitUsage        = 2
+	exitNotBackup    = 3
+	exitBusy         = 4
+	exitNoBackup     = 5
+	exitBadBackup    = 6
+	exitUnauthorized = 7
+	exitUnreachable  = 8
+	exitNoSpace      = 9
+)
+
+// codedError is an error with the exit code it ends the program with.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error { return &codedError{code: code, err: err} }
+
+func usageErrorf(format string, args ...any) error {
+	return withCode(exitUsage, fmt.Errorf(format, args...))
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "keepslotctl: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	var ce *codedError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	return exitError
+}

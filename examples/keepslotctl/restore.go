@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/sensitive"
+)
+
+// restoreFlags are restore's options, named after mongorestore's.
+type restoreFlags struct {
+	pw               passwordFlags
+	uri              string
+	nsFrom, nsTo     []string
+	include, exclude []string
+	drop, dryRun     bool
+	parallel, batch  int
+	sensitive        bool
+	dir              string
+	overwrite        bool
+}
+
+func (a *app) restoreCmd() *cobra.Command {
+	var f restoreFlags
+	cmd := &cobra.Command{
+		Use:   "restore [FILE]",
+		Short: "Restore a retrieved backup file (default " + mainKind.file + ") into MongoDB, or with --sensitive into a directory",
+		Long: "Restore a retrieved backup file into the MongoDB server at --uri. The whole file is\n" +
+			"authenticated first: a wrong password or a damaged file writes nothing (exit 6).\n" +
+			"--ns-from/--ns-to rename namespaces as mongorestore's --nsFrom/--nsTo do, in pairs\n" +
+			"('app.*' to 'app_restored.*'); --ns-include/--ns-exclude select them by pattern.\n" +
+			"With --sensitive, restore a retrieved sensitive backup (default " + sensitiveKind.file + ")\n" +
+			"into --dir; files are written 0600.",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErrorf("restore takes one file, got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := mainKind.file
+			if f.sensitive {
+				file = sensitiveKind.file
+			}
+			if len(args) == 1 {
+				file = args[0]
+			}
+			if f.sensitive {
+				return a.restoreSensitive(cmd, f, file)
+			}
+			return a.restoreMain(cmd, f, file)
+		},
+	}
+	fl := cmd.Flags()
+	f.pw.add(cmd)
+	fl.StringVar(&f.uri, "uri", os.Getenv("MONGODB_URI"), "the MongoDB server to restore into (default $MONGODB_URI)")
+	fl.StringArrayVar(&f.nsFrom, "ns-from", nil, "rename namespaces matching this pattern (with --ns-to; repeatable)")
+	fl.StringArrayVar(&f.nsTo, "ns-to", nil, "…into this one")
+	fl.StringArrayVar(&f.include, "ns-include", nil, "restore only namespaces matching this pattern (repeatable)")
+	fl.StringArrayVar(&f.exclude, "ns-exclude", nil, "skip namespaces matching this pattern (repeatable)")
+	fl.BoolVar(&f.drop, "drop", false, "drop each target collection before restoring into it")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "check the file and report what would be restored, writing nothing")
+	fl.IntVar(&f.parallel, "parallel", 4, "insert batches in flight")
+	fl.IntVar(&f.batch, "batch-size", 1000, "documents per insert")
+	fl.BoolVar(&f.sensitive, "sensitive", false, "the file is a sensitive backup: restore its files into --dir")
+	fl.StringVar(&f.dir, "dir", "", "with --sensitive: the directory to restore the files into")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "with --sensitive: replace files that exist")
+	return cmd
+}
+
+func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error {
+	if len(f.nsFrom) != len(f.nsTo) {
+		return usageErrorf("--ns-from and --ns-to come in pairs; got %d and %d", len(f.nsFrom), len(f.nsTo))
+	}
+	if f.uri == "" && !f.dryRun {
+		return usageErrorf("name the server to restore into with --uri (or $MONGODB_URI), or use --dry-run")
+	}
+	opts := &backup.RestoreOptions{
+		URI:       f.uri,
+		Filter:    backup.Filter{Include: f.include, Exclude: f.exclude},
+		Drop:      f.drop,
+		DryRun:    f.dryRun,
+		Parallel:  f.parallel,
+		BatchSize: f.batch,
+		Logger:    quietLogger(),
+	}
+	for i := range f.nsFrom {
+		opts.Renames = append(opts.Renames, backup.Rename{From: f.nsFrom[i], To: f.nsTo[i]})
+	}
+	src, size, err := openBackup(file)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	password, err := f.pw.read(false)
+	if err != nil {
+		return err
+	}
+	rep, err := backup.Restore(cmd.Context(), src, size, password, opts)
+	if err != nil {
+		return restoreError(err)
+	}
+	if a.json {
+		b, _ := json.Marshal(rep)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+		return nil
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FROM\tTO\tDOCUMENTS\tINDEXES")
+	for _, ns := range rep.Namespaces {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", ns.From, ns.To, ns.Documents, ns.Indexes)
+	}
+	_ = tw.Flush()
+	verb := "Restored"
+	if rep.DryRun {
+		verb = "Dry run: would restore"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %d documents in %d namespaces (%d indexes) in %s.\n",
+		verb, rep.Documents, len(rep.Namespaces), rep.Indexes, rep.Duration.Round(1e6))
+	return nil
+}
+
+func (a *app) restoreSensitive(cmd *cobra.Command, f restoreFlags, file string) error {
+	if f.dir == "" && !f.dryRun {
+		return usageErrorf("name the directory to restore into with --dir, or use --dry-run")
+	}
+	src, size, err := openBackup(file)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	password, err := f.pw.read(false)
+	if err != nil {
+		return err
+	}
+	rep, err := sensitive.Restore(cmd.Context(), src, size, password, f.dir, &sensitive.RestoreOptions{Overwrite: f.overwrite, DryRun: f.dryRun})
+	if err != nil {
+		return restoreError(err)
+	}
+	if a.json {
+		b, _ := json.Marshal(rep)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+		return nil
+	}
+	for _, rf := range rep.Files {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\t%d bytes\tsha256 %s\n", rf.Name, rf.Size, rf.SHA256)
+	}
+	verb := "Restored"
+	if rep.DryRun {
+		verb = "Dry run: would restore"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %d files into %s.\n", verb, len(rep.Files), f.dir)
+	return nil
+}
+
+// quietLogger keeps the library's info logs out of the command's output.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func openBackup(file string) (*os.File, int64, error) {
+	src, err := os.Open(file)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := src.Stat()
+	if err != nil {
+		src.Close()
+		return nil, 0, err
+	}
+	return src, fi.Size(), nil
+}
+
+// restoreError gives a restore's error its exit code.
+func restoreError(err error) error {
+	switch {
+	case errors.Is(err, backup.ErrWrongPassword), errors.Is(err, backup.ErrCorrupt),
+		errors.Is(err, backup.ErrCountMismatch), errors.Is(err, cipher.ErrUnsupportedVersion),
+		errors.Is(err, sensitive.ErrManifestMismatch):
+		return withCode(exitBadBackup, err)
+	case errors.Is(err, backup.ErrUnreachable):
+		return withCode(exitUnreachable, err)
+	case errors.Is(err, sensitive.ErrExists):
+		return withCode(exitBusy, err)
+	}
+	return err
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/keepslot/keepslot/backup"
+)
+
+// retrieveResult is what backup-retrieve --json prints.
+type retrieveResult struct {
+	File        string `json:"file"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	MD5         string `json:"md5"`
+	ResumedFrom int64  `json:"resumed_from,omitempty"`
+}
+
+func (a *app) retrieveCmd(k kind) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   k.verb + "-retrieve",
+		Short: "Download the " + k.what + ", encrypted, to " + k.file + " (or -o FILE) and check its md5",
+		Long: "Download the " + k.what + ", encrypted as stored, and check its md5 against the\n" +
+			"node's status. If FILE holds the start of the same backup, from an interrupted\n" +
+			"download, only the rest is downloaded.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.retrieve(cmd, k, out)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				b, _ := json.Marshal(res)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Retrieved %s into %s (%d bytes); md5 %s matches.\n", res.Name, res.File, res.Size, res.MD5)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", k.file, "the file to write")
+	return cmd
+}
+
+// retrieve downloads k's backup into file, resuming what file already
+// holds of it, and checks the whole file's md5 against the status.
+func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResult, error) {
+	st, _, err := c.status(cmd, k, false)
+	if err != nil {
+		return retrieveResult{}, err
+	}
+	switch st.Status.State {
+	case backup.StateReady:
+	case backup.StateInProgress:
+		return retrieveResult{}, withCode(exitBusy, fmt.Errorf("the %s is still in progress; wait for it (%s-status --wait)", k.what, k.verb))
+	default:
+		return retrieveResult{}, withCode(exitNoBackup, fmt.Errorf("there is no %s to retrieve: %s", k.what, st.Status.Message()))
+	}
+	want := st.Status
+	res := retrieveResult{File: file, Name: want.Name, Size: want.Size, MD5: want.MD5}
+
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	have, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return res, err
+	}
+	if have > want.Size {
+		have = 0 // not a partial download of this backup
+	}
+	if have < want.Size {
+		if have, err = c.download(cmd, k, f, have, want); err != nil {
+			return res, err
+		}
+		res.ResumedFrom = have
+	}
+	if err := f.Sync(); err != nil {
+		return res, err
+	}
+	got, err := md5File(f)
+	if err != nil {
+		return res, err
+	}
+	if got != want.MD5 {
+		return res, withCode(exitBadBackup, fmt.Errorf("md5 mismatch: %s has %s, the node's %s %s has %s; the file is damaged: delete it and retrieve again",
+			file, got, k.what, want.Name, want.MD5))
+	}
+	return res, nil
+}
+
+// download fetches the backup into f from offset have on (a Range request
+// that the agent honours only if its md5 is still the same), and returns
+// where it started writing.
+func (c *client) download(cmd *cobra.Command, k kind, f *os.File, have int64, want backup.Status) (int64, error) {
+	h := http.Header{}
+	if have > 0 {
+		h.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+		h.Set("If-Range", `"`+want.MD5+`"`)
+	}
+	resp, err := c.request(cmd.Context(), http.MethodGet, k.path+"/file", nil, h)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(have, 10)+"-") {
+			return 0, fmt.Errorf("the agent sent the range %q, not the one asked for", resp.Header.Get("Content-Range"))
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "Resuming the download at byte %d of %d.\n", have, want.Size)
+	case http.StatusOK:
+		have = 0 // the whole file: the backup changed, or no range was asked for
+	default:
+		return 0, fmt.Errorf("the agent answered %s", resp.Status)
+	}
+	if err := f.Truncate(have); err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return 0, err
+	}
+	w := io.Writer(f)
+	if bar := newProgressBar(cmd.ErrOrStderr(), have, want.Size); bar != nil {
+		defer bar.done()
+		w = io.MultiWriter(f, bar)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return 0, withCode(exitUnreachable, fmt.Errorf("the download broke off: %v; run the command again to resume", err))
+	}
+	return have, nil
+}
+
+func md5File(f *os.File) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// progressBar draws a one-line progress bar on a terminal.
+type progressBar struct {
+	w        io.Writer
+	n, total int64
+	last     time.Time
+}
+
+// newProgressBar returns a bar on w if w is a terminal, else nil.
+func newProgressBar(w io.Writer, done, all int64) *progressBar {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) || all <= 0 {
+		return nil
+	}
+	return &progressBar{w: w, n: done, total: all}
+}
+
+func (p *progressBar) Write(b []byte) (int, error) {
+	p.n += int64(len(b))
+	if time.Since(p.last) > 100*time.Millisecond || p.n == p.total {
+		p.last = time.Now()
+		const width = 30
+		n := int(int64(width) * p.n / p.total)
+		fmt.Fprintf(p.w, "\r[%s%s] %3d%% %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n),
+			100*p.n/p.total, mib(p.n), mib(p.total))
+	}
+	return len(b), nil
+}
+
+func (p *progressBar) done() { fmt.Fprintln(p.w) }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
