@@ -33,7 +33,7 @@ var (
 
 // Compression levels used by Gzip and Zstd.
 const (
-	DefaultGzipLevel = 6 // gzip.DefaultCompression
+	DefaultGzipLevel = 6 // gzip's own default
 	DefaultZstdLevel = 3 // zstd's "default" speed
 )
 

@@ -29,7 +29,8 @@ type DumpOptions struct {
 
 // Progress reports how far a Dump has come. Documents and Bytes count
 // across all collections so far; Namespace is the collection that
-// triggered the report.
+// triggered the report. CollectionsTotal leaves out views, which have no
+// documents.
 type Progress struct {
 	Namespace        string
 	CollectionsDone  int
@@ -83,7 +84,13 @@ func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts 
 		return nil, err
 	}
 
-	d := &dumper{src: src, fw: fw, progress: o.Progress, total: len(cols)}
+	total := 0
+	for _, c := range cols {
+		if !c.isView() {
+			total++
+		}
+	}
+	d := &dumper{src: src, fw: fw, progress: o.Progress, total: total}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan Collection)

@@ -162,6 +162,21 @@ func (w *archWriter) write(b []byte) error {
 	return w.err
 }
 
+// writeSegment writes a segment: header, documents, terminator; the
+// caller holds mu.
+func (w *archWriter) writeSegment(hdr []byte, docs *chunkBuf) error {
+	if err := w.write(hdr); err != nil {
+		return err
+	}
+	if w.err == nil {
+		if _, err := docs.WriteTo(w.w); err != nil {
+			w.err = fmt.Errorf("archive: writing archive: %w", err)
+			return w.err
+		}
+	}
+	return w.write(terminatorBytes)
+}
+
 func (w *archWriter) Collection(c Collection) (CollectionWriter, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -180,7 +195,7 @@ func (w *archWriter) Collection(c Collection) (CollectionWriter, error) {
 		return nil, fmt.Errorf("archive: encoding segment header of %s: %w", c.Namespace(), err)
 	}
 	w.state[i] = collOpen
-	cw := &archColl{w: w, i: i, ns: c.Namespace(), hdrLen: len(hdr), buf: hdr}
+	cw := &archColl{w: w, i: i, ns: c.Namespace(), hdr: hdr}
 	w.open[cw] = struct{}{}
 	return cw, nil
 }
@@ -197,7 +212,8 @@ func (w *archWriter) Close() error {
 	w.closed = true
 	var missing []string
 	for cw := range w.open {
-		cw.buf, cw.done = nil, true
+		cw.buf.Reset()
+		cw.done = true
 		missing = append(missing, cw.ns)
 	}
 	for i, c := range w.hdr.Collections {
@@ -241,17 +257,17 @@ func (w *archWriter) Manifest() *Manifest {
 	return w.manifest
 }
 
-// archColl buffers one segment of a collection: its header, then documents.
+// archColl buffers the documents of one segment of a collection.
 type archColl struct {
-	w      *archWriter
-	i      int
-	ns     string
-	hdrLen int
-	buf    []byte
-	crc    uint64
-	docs   int64
-	size   int64
-	done   bool
+	w    *archWriter
+	i    int
+	ns   string
+	hdr  []byte // the segment header
+	buf  chunkBuf
+	crc  uint64
+	docs int64
+	size int64
+	done bool
 }
 
 func (c *archColl) WriteDocument(doc []byte) error {
@@ -261,7 +277,7 @@ func (c *archColl) WriteDocument(doc []byte) error {
 	if err := checkDocument(doc); err != nil {
 		return fmt.Errorf("archive: collection %s, document %d: %w", c.ns, c.docs, err)
 	}
-	if len(c.buf) > c.hdrLen && len(c.buf)+len(doc)+len(terminatorBytes) > c.w.segSize {
+	if c.buf.Len() > 0 && len(c.hdr)+c.buf.Len()+len(doc)+len(terminatorBytes) > c.w.segSize {
 		if err := c.flush(); err != nil {
 			return err
 		}
@@ -269,17 +285,16 @@ func (c *archColl) WriteDocument(doc []byte) error {
 	c.crc = crc64.Update(c.crc, crcTable, doc)
 	c.docs++
 	c.size += int64(len(doc))
-	c.buf = append(c.buf, doc...)
+	c.buf.Write(doc)
 	return nil
 }
 
 // flush writes the buffered segment.
 func (c *archColl) flush() error {
-	c.buf = append(c.buf, terminatorBytes...)
 	c.w.mu.Lock()
-	err := c.w.write(c.buf)
+	err := c.w.writeSegment(c.hdr, &c.buf)
 	c.w.mu.Unlock()
-	c.buf = c.buf[:c.hdrLen]
+	c.buf.Reset()
 	return err
 }
 
@@ -288,25 +303,24 @@ func (c *archColl) Close() error {
 		return fmt.Errorf("archive: collection %s closed twice", c.ns)
 	}
 	c.done = true
-	defer func() { c.buf = nil }()
+	defer c.buf.Reset()
 	w := c.w
 	eof, err := marshalNamespaceHeader(w.hdr.Collections[c.i], true, c.crc)
 	if err != nil {
 		return fmt.Errorf("archive: encoding end block of %s: %w", c.ns, err)
 	}
-	var block []byte
-	if len(c.buf) > c.hdrLen {
-		block = append(c.buf, terminatorBytes...)
-	}
-	block = append(block, eof...)
-	block = append(block, terminatorBytes...)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.open, c)
 	if w.closed {
 		return fmt.Errorf("archive: collection %s closed after its Writer", c.ns)
 	}
-	if err := w.write(block); err != nil {
+	if c.buf.Len() > 0 {
+		if err := w.writeSegment(c.hdr, &c.buf); err != nil {
+			return err
+		}
+	}
+	if err := w.write(append(eof, terminatorBytes...)); err != nil {
 		return err
 	}
 	w.state[c.i] = collDone

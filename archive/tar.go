@@ -251,7 +251,7 @@ type tarColl struct {
 	sum    hash.Hash
 	docs   int64
 	size   int64
-	mem    []byte
+	mem    chunkBuf
 	file   *os.File
 	bw     *bufio.Writer
 	done   bool
@@ -273,10 +273,7 @@ func (c *tarColl) WriteDocument(doc []byte) error {
 	c.size += int64(len(doc))
 	if c.file == nil {
 		if c.size <= c.w.threshold {
-			if c.mem == nil {
-				c.mem = make([]byte, 0, min(c.w.threshold, 64<<10))
-			}
-			c.mem = append(c.mem, doc...)
+			c.mem.Write(doc)
 			return nil
 		}
 		if err := c.spill(); err != nil {
@@ -299,16 +296,16 @@ func (c *tarColl) spill() error {
 	}
 	c.file = f
 	c.bw = bufio.NewWriterSize(f, 256<<10)
-	if _, err := c.bw.Write(c.mem); err != nil {
+	if _, err := c.mem.WriteTo(c.bw); err != nil {
 		return fmt.Errorf("archive: spilling %s to %s: %w", c.ns, f.Name(), err)
 	}
-	c.mem = nil
+	c.mem.Reset()
 	return nil
 }
 
 // discard drops the buffered data and removes the temporary file.
 func (c *tarColl) discard() {
-	c.mem = nil
+	c.mem.Reset()
 	if c.file != nil {
 		c.file.Close()
 		os.Remove(c.file.Name())
@@ -349,9 +346,11 @@ func (c *tarColl) Close() error {
 	}
 	var err error
 	if c.file != nil {
-		_, err = io.CopyBuffer(w.tw, c.file, make([]byte, 256<<10))
+		buf := chunkPool.Get().(*[]byte)
+		_, err = io.CopyBuffer(w.tw, onlyReader{c.file}, (*buf)[:chunkSize])
+		chunkPool.Put(buf)
 	} else {
-		_, err = w.tw.Write(c.mem)
+		_, err = c.mem.WriteTo(w.tw)
 	}
 	if err != nil {
 		w.err = fmt.Errorf("archive: writing tar entry %s: %w", c.name, err)
@@ -366,6 +365,10 @@ func (c *tarColl) Close() error {
 	}
 	return nil
 }
+
+// onlyReader hides an *os.File's WriterTo and ReaderFrom, so that
+// io.CopyBuffer uses the given buffer.
+type onlyReader struct{ io.Reader }
 
 // NewReader reads an uncompressed tar archive.
 func (f TarFormat) NewReader(r io.Reader) (Reader, error) {

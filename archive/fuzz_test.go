@@ -1,0 +1,111 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// fuzzSeeds returns small valid archives of every format and compression.
+func fuzzSeeds(tb testing.TB, f Format, comps ...Compression) [][]byte {
+	cols := []Collection{
+		{DB: "d", Name: "a", Indexes: []bson.Raw{indexDoc(tb, "_id_", bson.D{{Key: "_id", Value: int32(1)}})}},
+		{DB: "d", Name: "e/%"},
+		{DB: "d", Name: "v", Type: "view"},
+	}
+	src := sliceSource{"d.a": richDocs(tb, 2), "d.e/%": richDocs(tb, 1)[:1]}
+	var out [][]byte
+	for _, c := range comps {
+		var buf bytes.Buffer
+		if _, err := Dump(context.Background(), &buf, cols, src, &DumpOptions{Format: f, Compression: c, Writer: WriterOptions{SegmentSize: 512}}); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, buf.Bytes())
+	}
+	return out
+}
+
+// checkReadErr fails on errors that are not of this package's types.
+func checkReadErr(t *testing.T, err error) {
+	if err == nil {
+		return
+	}
+	for _, e := range []error{ErrCorrupt, ErrUnsafePath, ErrTooLarge, ErrUnknownFormat, ErrUnknownNamespace} {
+		if errors.Is(err, e) {
+			return
+		}
+	}
+	t.Fatalf("untyped error: %v", err)
+}
+
+func FuzzTarReader(f *testing.F) {
+	for _, s := range fuzzSeeds(f, Tar, None) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Tar.NewReader(bytes.NewReader(b))
+		if err != nil {
+			checkReadErr(t, err)
+			return
+		}
+		checkReadErr(t, drain(r))
+	})
+}
+
+func FuzzArchiveReader(f *testing.F) {
+	for _, s := range fuzzSeeds(f, MongoArchive, None) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := MongoArchive.NewReader(bytes.NewReader(b))
+		if err != nil {
+			checkReadErr(t, err)
+			return
+		}
+		checkReadErr(t, drain(r))
+	})
+}
+
+func FuzzOpen(f *testing.F) {
+	for _, fm := range allFormats {
+		for _, s := range fuzzSeeds(f, fm, None, Gzip, Zstd) {
+			f.Add(s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkReadErr(t, openBytes(b))
+	})
+}
+
+// TestWriteFuzzSeeds writes the seed corpus under testdata/fuzz when
+// KEEPSLOT_WRITE_SEEDS is set.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("KEEPSLOT_WRITE_SEEDS") == "" {
+		t.Skip("set KEEPSLOT_WRITE_SEEDS=1 to rewrite testdata/fuzz seeds")
+	}
+	write := func(target string, seeds [][]byte) {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("FuzzTarReader", fuzzSeeds(t, Tar, None))
+	write("FuzzArchiveReader", fuzzSeeds(t, MongoArchive, None))
+	var open [][]byte
+	for _, fm := range allFormats {
+		open = append(open, fuzzSeeds(t, fm, Gzip, Zstd)...)
+	}
+	write("FuzzOpen", open)
+}
