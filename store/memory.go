@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -23,7 +26,42 @@ func Memory() *MemoryStore { return &MemoryStore{} }
 
 type memObject struct {
 	info Info
-	data []byte // never modified once stored
+	data *memData // never modified once stored
+}
+
+// memData is the bytes of an object as the pieces they were written in, so
+// that storing them costs one copy and no reallocation.
+type memData struct {
+	pieces [][]byte
+	starts []int64 // offset of each piece
+	size   int64
+}
+
+func (d *memData) add(p []byte) {
+	d.pieces = append(d.pieces, bytes.Clone(p))
+	d.starts = append(d.starts, d.size)
+	d.size += int64(len(p))
+}
+
+// ReadAt implements io.ReaderAt.
+func (d *memData) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("store: negative offset")
+	}
+	if off >= d.size {
+		return 0, io.EOF
+	}
+	// The first piece that ends after off.
+	i, _ := slices.BinarySearch(d.starts, off+1)
+	i--
+	n := 0
+	for ; n < len(p) && i >= 0 && i < len(d.pieces); i++ {
+		n += copy(p[n:], d.pieces[i][off+int64(n)-d.starts[i]:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -44,7 +82,7 @@ func (s *MemoryStore) Create(ctx context.Context, name string) (Pending, error) 
 	if s.obj != nil {
 		return nil, ErrSlotOccupied
 	}
-	mp := &memPending{s: s}
+	mp := &memPending{s: s, data: &memData{}}
 	s.pending = mp
 	return newPending(ctx, name, mp), nil
 }
@@ -72,7 +110,8 @@ func (s *MemoryStore) Open(ctx context.Context) (Object, error) {
 	if s.obj == nil {
 		return nil, ErrEmpty
 	}
-	return &memReader{r: bytes.NewReader(s.obj.data), info: s.obj.info.clone()}, nil
+	d := s.obj.data
+	return &memReader{r: io.NewSectionReader(d, 0, d.size), info: s.obj.info.clone()}, nil
 }
 
 // Delete implements Store.
@@ -95,11 +134,11 @@ func (s *MemoryStore) Delete(ctx context.Context) error {
 // memPending is the backend of a write to a MemoryStore.
 type memPending struct {
 	s    *MemoryStore
-	data []byte
+	data *memData
 }
 
 func (m *memPending) write(p []byte) error {
-	m.data = append(m.data, p...)
+	m.data.add(p)
 	return nil
 }
 
@@ -124,7 +163,7 @@ func (m *memPending) abort() error {
 
 // memReader is an Object over a MemoryStore's bytes.
 type memReader struct {
-	r      *bytes.Reader
+	r      *io.SectionReader
 	info   Info
 	closed atomic.Bool
 }
