@@ -63,6 +63,12 @@ type Config struct {
 	// for the largest collection.
 	TempDir string
 
+	// SpillThreshold is how much of one collection a tar archive holds in
+	// memory (per collection read at once) before it spills to TempDir;
+	// default 32 MiB. Memory use does not grow with the data beyond
+	// Parallel times this.
+	SpillThreshold int64
+
 	// Progress, if set, is called as the backup advances (from the
 	// backup's goroutines, one call at a time).
 	Progress func(Progress)
@@ -104,16 +110,17 @@ func New(cfg Config) (*Mongo, error) {
 		m.client, m.ownClient = client, true
 	}
 	slot, err := NewSlot(SlotConfig{
-		Source:      &MongoSource{Client: m.client, ReadPreference: cfg.ReadPreference, Filter: cfg.Filter},
-		Store:       cfg.Store,
-		StateDir:    cfg.StateDir,
-		Format:      cfg.Format,
-		Compression: cfg.Compression,
-		KDF:         cfg.KDF,
-		Parallel:    cfg.Parallel,
-		TempDir:     cfg.TempDir,
-		Progress:    cfg.Progress,
-		Logger:      cfg.Logger,
+		Source:         &MongoSource{Client: m.client, ReadPreference: cfg.ReadPreference, Filter: cfg.Filter},
+		Store:          cfg.Store,
+		StateDir:       cfg.StateDir,
+		Format:         cfg.Format,
+		Compression:    cfg.Compression,
+		KDF:            cfg.KDF,
+		Parallel:       cfg.Parallel,
+		TempDir:        cfg.TempDir,
+		SpillThreshold: cfg.SpillThreshold,
+		Progress:       cfg.Progress,
+		Logger:         cfg.Logger,
 	})
 	if err != nil {
 		m.disconnect()

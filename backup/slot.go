@@ -48,8 +48,11 @@ type SlotConfig struct {
 	KDF         *cipher.Options     // default cipher's
 	Parallel    int                 // default 4
 	TempDir     string              // default os.TempDir()
-	Progress    func(Progress)
-	Logger      *slog.Logger // default slog.Default()
+	// SpillThreshold is how much of one collection a tar archive holds in
+	// memory before it spills to TempDir; default archive's (32 MiB).
+	SpillThreshold int64
+	Progress       func(Progress)
+	Logger         *slog.Logger // default slog.Default()
 }
 
 // Slot is a Backupper over any Source: the single slot's state machine.
@@ -251,7 +254,7 @@ func (s *Slot) write(ctx context.Context, j *job, pending store.Pending, p Plan,
 		Format:        s.cfg.Format,
 		Compression:   s.cfg.Compression,
 		Parallel:      s.cfg.Parallel,
-		Writer:        archive.WriterOptions{SpillDir: s.cfg.TempDir},
+		Writer:        archive.WriterOptions{SpillDir: s.cfg.TempDir, SpillThreshold: s.cfg.SpillThreshold},
 		ToolVersion:   "keepslot " + Version,
 		ServerVersion: p.ServerVersion,
 		Progress:      func(ap archive.Progress) { s.progress(j, ap) },
