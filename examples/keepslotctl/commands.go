@@ -197,6 +197,9 @@ func (a *app) roleCmd() *cobra.Command {
 		Short: "Put the node in the backup role (--unset: take it out; --show: only print it)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if unset && show {
+				return usageErrorf("--unset and --show exclude each other")
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -217,7 +220,6 @@ func (a *app) roleCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&unset, "unset", false, "take the node out of the backup role")
 	cmd.Flags().BoolVar(&show, "show", false, "print the node's role without changing it")
-	cmd.MarkFlagsMutuallyExclusive("unset", "show")
 	return cmd
 }
 

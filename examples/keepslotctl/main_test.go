@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBaseURL(t *testing.T) {
+	for target, want := range map[string]string{
+		"node1":                "http://node1:7443",
+		"node1:8000":           "http://node1:8000",
+		"10.0.0.5":             "http://10.0.0.5:7443",
+		"::1":                  "http://[::1]:7443",
+		"[::1]":                "http://[::1]:7443",
+		"[::1]:9000":           "http://[::1]:9000",
+		"https://node1:1/":     "https://node1:1",
+		"http://127.0.0.1:123": "http://127.0.0.1:123",
+	} {
+		got, err := baseURL(target, false)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, target)
+	}
+	got, err := baseURL("node1", true)
+	require.NoError(t, err)
+	assert.Equal(t, "https://node1:7443", got)
+	_, err = baseURL("", false)
+	assert.Equal(t, exitUsage, exitCode(err))
+}
+
+// TestExitCodes checks that each of the agent's error codes ends the
+// program with its documented exit code and the agent's message.
+func TestExitCodes(t *testing.T) {
+	for code, want := range map[string]int{
+		"not_backup_node":    exitNotBackup,
+		"in_progress":        exitBusy,
+		"slot_occupied":      exitBusy,
+		"no_backup":          exitNoBackup,
+		"unauthorized":       exitUnauthorized,
+		"unreachable":        exitUnreachable,
+		"insufficient_space": exitNoSpace,
+		"something_new":      exitError,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			assert.Equal(t, "Bearer tok", r.Header.Get("Authorization"))
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":"` + code + `","message":"what to do"}`))
+		}))
+		var stdout bytes.Buffer
+		root := newRoot()
+		root.SetOut(&stdout)
+		root.SetArgs([]string{"-t", srv.URL, "--token", "tok", "backup-delete"})
+		err := root.Execute()
+		srv.Close()
+		require.Error(t, err, code)
+		assert.Equal(t, want, exitCode(err), code)
+		assert.Equal(t, "what to do", err.Error())
+		assert.Empty(t, stdout.String())
+	}
+}
+
+func TestPasswordSources(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(file, []byte("from-file\r\nsecond line\n"), 0o600))
+
+	pw, err := (&passwordFlags{password: "from-flag", file: file}).read(false)
+	require.NoError(t, err)
+	assert.Equal(t, "from-flag", string(pw))
+
+	pw, err = (&passwordFlags{file: file}).read(false)
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", string(pw))
+
+	t.Setenv("KEEPSLOT_PASSWORD", "from-env")
+	pw, err = (&passwordFlags{}).read(true)
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", string(pw))
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"no-such-command"},
+		{"backup-status", "extra"},
+		{"backup-status", "--no-such-flag"},
+		{"restore", "a", "b"},
+		{"restore", "--ns-from", "a.*", "--password", "x", "--dry-run", "missing-file"},
+		{"set-as-backup", "--unset", "--show"},
+		{},
+	} {
+		root := newRoot()
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs(args)
+		err := root.Execute()
+		require.Error(t, err, "%q", args)
+		assert.Equal(t, exitUsage, exitCode(err), "%q: %v", args, err)
+	}
+}
