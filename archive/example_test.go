@@ -42,6 +42,7 @@ func Example() {
 	var buf bytes.Buffer
 	m, err := archive.Dump(context.Background(), &buf, cols, src, &archive.DumpOptions{
 		Format: archive.Tar, Compression: archive.Gzip, ToolVersion: "example",
+		Parallel: 1, // entries in the order of cols; with more, in the order collections finish
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -241,4 +241,3 @@ func TestSpillDirUnwritable(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SpillDir")
 }
-
