@@ -21,7 +21,10 @@ import (
 type TarFormat struct {
 	// AllowMissingManifest lets the reader accept a tar without
 	// manifest.json, such as a tarred mongodump directory. Such a tar has
-	// no integrity check: a cut at an entry boundary goes unnoticed.
+	// no integrity check: a cut at an entry boundary goes unnoticed. And
+	// where a .bson entry precedes its .metadata.json (this package writes
+	// all metadata first), the Collection that Next returns for it has
+	// only its database and name; Collections has the rest at the end.
 	AllowMissingManifest bool
 }
 
@@ -592,10 +595,10 @@ func (r *tarReader) startRun(hdr *tar.Header, db, stem string) (*Collection, err
 }
 
 func (r *tarReader) ReadDocument() ([]byte, error) {
+	if r.err != nil && r.err != io.EOF {
+		return nil, r.err
+	}
 	if r.cur == nil || r.cur.done {
-		if r.err != nil && r.err != io.EOF {
-			return nil, r.err
-		}
 		return nil, io.EOF
 	}
 	where := fmt.Sprintf("tar entry %s, document %d", r.cur.entry, r.cur.st.Documents)
