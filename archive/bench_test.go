@@ -81,6 +81,16 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 
 // BenchmarkWrite dumps 64 MiB of synthetic BSON in 4 collections, 4 at a
 // time, per format and compression; "stdlib-gzip" is the baseline.
+//
+// Measured on 2 shared cores (go test -bench BenchmarkWrite -benchtime=3x),
+// MB/s of input and output/input ratio:
+//
+//	tar/gzip (default)   140 MB/s  0.271   stdlib-gzip 17.3 MB/s  0.251
+//	tar/gzip-serial       89 MB/s  0.271   tar/gzip-1   223 MB/s  0.322
+//	tar/zstd             101 MB/s  0.263   tar/zstd-1   165 MB/s  0.284
+//	tar/none             582 MB/s  1       (sha256 of every document)
+//	archive/gzip         176 MB/s  0.271   archive/gzip-1 318 MB/s 0.322
+//	archive/zstd         141 MB/s  0.263   archive/none 2016 MB/s
 func BenchmarkWrite(b *testing.B) {
 	benchData(b)
 	comps := []struct {

@@ -20,11 +20,12 @@ type Compression interface {
 	NewReader(r io.Reader) (io.ReadCloser, error)
 }
 
-// The built-in compressions. Gzip compresses blocks on all cores (pgzip's
-// scheme, which measured faster on two cores than klauspost's single-stream
-// gzip at the same level) and writes a standard single-member gzip stream
-// that `tar xzf` and `mongorestore --gzip` read. Closing a writer flushes it
-// but never closes the underlying io.Writer.
+// The built-in compressions. Gzip compresses 1 MiB blocks on all cores
+// (klauspost/pgzip; on two cores it measured 152 MB/s at level 6 against
+// 94 MB/s for klauspost/compress/gzip and 17.5 MB/s for compress/gzip) and
+// writes a standard gzip stream that `tar xzf` and `mongorestore --gzip`
+// read. Closing a writer flushes it but never closes the underlying
+// io.Writer.
 var (
 	Gzip Compression = NewGzip(DefaultGzipLevel)
 	Zstd Compression = NewZstd(DefaultZstdLevel)
