@@ -3,10 +3,18 @@ package examples_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/md5"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +56,7 @@ func TestMain(m *testing.M) {
 
 // Exit codes of keepslotctl, as its documentation promises them.
 const (
+	exitError        = 1
 	exitUsage        = 2
 	exitNotBackup    = 3
 	exitBusy         = 4
@@ -72,14 +81,18 @@ type agent struct {
 	exit  chan error
 }
 
-// startAgent starts keepslotd over data with a low KDF cost and waits
+// startAgent starts keepslotd over data with a low KDF cost, env (if not
+// empty) added to its environment and flags to its command line, and waits
 // until it listens.
-func startAgent(t *testing.T, data string, env ...string) *agent {
+func startAgent(t *testing.T, data, env string, flags ...string) *agent {
 	t.Helper()
 	logFile, err := os.CreateTemp(t.TempDir(), "keepslotd-*.log")
 	require.NoError(t, err)
-	cmd := exec.Command(filepath.Join(bin, "keepslotd"), "-data", data, "-listen", "127.0.0.1:0", "-kdf-log-n", "10")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(filepath.Join(bin, "keepslotd"), append([]string{"-data", data, "-listen", "127.0.0.1:0", "-kdf-log-n", "10"}, flags...)...)
+	cmd.Env = os.Environ()
+	if env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -105,7 +118,8 @@ func startAgent(t *testing.T, data string, env ...string) *agent {
 		}
 	})
 	a.mongo = a.waitLine("keepslotd: embedded MongoDB at ")
-	a.addr = strings.TrimPrefix(a.waitLine("keepslotd: listening on "), "http://")
+	url := a.waitLine("keepslotd: listening on ")
+	a.addr = url[strings.Index(url, "://")+3:]
 	return a
 }
 
@@ -219,7 +233,7 @@ func md5Of(t *testing.T, file string) string {
 func TestAgentAndCLI(t *testing.T) {
 	work := t.TempDir()
 	data := filepath.Join(work, "node")
-	a := startAgent(t, data)
+	a := startAgent(t, data, "")
 	run := a.ctl(data)
 	client := connect(t, a.mongo)
 	seed(t, client)
@@ -353,7 +367,7 @@ func TestAgentStoppedDuringBackup(t *testing.T) {
 	a.waitLine("keepslotd: test hold")
 	require.Error(t, a.stop(syscall.SIGKILL))
 
-	a = startAgent(t, data)
+	a = startAgent(t, data, "")
 	run = a.ctl(data)
 	st = parse(t, ok(t, run("--json", "backup-status")))
 	assert.Equal(t, "failed", st.Status.State)
@@ -361,6 +375,44 @@ func TestAgentStoppedDuringBackup(t *testing.T) {
 	ok(t, run("backup", "--password", "pw"))
 	assert.Equal(t, "Backup found", parse(t, ok(t, run("backup-status", "--wait"))).Message)
 	ok(t, run("backup-retrieve", "-o", filepath.Join(t.TempDir(), "b.enc")))
+}
+
+// TestAgentTLS serves HTTPS with a self-signed certificate, which the CLI
+// trusts with --ca-file, refuses without, and skips checking with --insecure.
+func TestAgentTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	data := filepath.Join(dir, "node")
+	a := startAgent(t, data, "", "-tls-cert", cert, "-tls-key", key)
+	base := []string{"-t", a.addr, "--token-file", filepath.Join(data, "token"), "--tls"}
+	assert.Equal(t, "No backup found", parse(t, ok(t, ctl(t, nil, append(base, "--ca-file", cert, "backup-status")...))).Message)
+	ok(t, ctl(t, nil, append(base, "--insecure", "backup-status")...))
+	fails(t, ctl(t, nil, append(base, "backup-status")...), exitUnreachable, "certificate")
+	fails(t, ctl(t, nil, "-t", a.addr, "--token-file", filepath.Join(data, "token"), "backup-status"), exitError, "")
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, in PEM.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "keepslotd test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	certFile = writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	return certFile, keyFile
 }
 
 // TestQuickstart runs the quickstart as the README says, at the real KDF

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 )
 
@@ -64,12 +66,24 @@ func baseURL(target string, useTLS bool) (string, error) {
 	return scheme + "://" + host, nil
 }
 
-func newClient(base, token string, insecure bool) *client {
+// newClient returns a client of the agent at base. caFile, if set, names
+// PEM certificates to trust (the agent's own, if self-signed); insecure
+// skips the check.
+func newClient(base, token, caFile string, insecure bool) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: insecure}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usageErrorf("read --ca-file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("--ca-file %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &client{base: base, token: token, http: &http.Client{Transport: tr}}
+	return &client{base: base, token: token, http: &http.Client{Transport: tr}}, nil
 }
 
 // request sends a request with the token and, if body is not nil, a JSON

@@ -16,6 +16,7 @@ import (
 // app holds the global flags.
 type app struct {
 	target, token, tokenFile string
+	caFile                   string
 	tls, insecure, json      bool
 }
 
@@ -54,6 +55,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.token, "token", "", "the agent's bearer token (or $KEEPSLOT_TOKEN, or --token-file)")
 	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token)")
 	pf.BoolVar(&a.tls, "tls", false, "speak HTTPS to the agent")
+	pf.StringVar(&a.caFile, "ca-file", "", "with --tls, trust the certificates in this PEM file (such as the agent's self-signed one)")
 	pf.BoolVar(&a.insecure, "insecure", false, "with --tls, do not check the agent's certificate")
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON")
 
@@ -81,7 +83,7 @@ func (a *app) client() (*client, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return newClient(base, token, a.insecure), nil
+	return newClient(base, token, a.caFile, a.insecure)
 }
 
 // print writes raw (the agent's JSON) with --json, and text otherwise.

@@ -14,7 +14,8 @@
 // `go run ./examples/keepslotctl …`.
 //
 // -t takes host or host:port (default port 7443, keepslotd's); --tls
-// speaks HTTPS and --insecure skips the certificate check. The agent's
+// speaks HTTPS, --ca-file trusts a certificate (such as the agent's
+// self-signed one) and --insecure skips the certificate check. The agent's
 // bearer token comes from --token, the KEEPSLOT_TOKEN environment variable
 // or --token-file (keepslotd writes it to DATA/token). A password comes from
 // --password, --password-file, the KEEPSLOT_PASSWORD environment variable

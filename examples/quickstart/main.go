@@ -163,7 +163,7 @@ func (q *quickstart) setUp(ctx context.Context) error {
 		return err
 	}
 	if err := q.client.Ping(ctx, nil); err != nil {
-		return fmt.Errorf("%s does not answer: %w", redact(uri), err)
+		return fmt.Errorf("%s does not answer (check that the server runs and the URI): %w", redact(uri), err)
 	}
 	q.uri = uri
 	fmt.Printf("server %s, databases %s*\n", redact(uri), q.prefix)
@@ -318,7 +318,7 @@ func (q *quickstart) cleanup() {
 	if q.sens != nil {
 		_ = q.sens.Close()
 	}
-	if q.client != nil {
+	if q.client != nil && q.counts != nil {
 		if names, err := q.client.ListDatabaseNames(ctx, bson.D{}); err == nil {
 			for _, n := range names {
 				if strings.HasPrefix(n, q.prefix) {
@@ -326,6 +326,8 @@ func (q *quickstart) cleanup() {
 				}
 			}
 		}
+	}
+	if q.client != nil {
 		_ = q.client.Disconnect(ctx)
 	}
 	if q.server != nil {
