@@ -38,7 +38,8 @@ type Config struct {
 	StateDir string
 
 	// Format and Compression of the archive; default archive.Tar with
-	// archive.Gzip, a .tar.gz that mongorestore can read once decrypted.
+	// DefaultCompression (gzip), a .tar.gz that mongorestore can read once
+	// decrypted.
 	Format      archive.Format
 	Compression archive.Compression
 

@@ -32,6 +32,14 @@ type Source interface {
 	Plan(ctx context.Context) (Plan, error)
 }
 
+// DefaultCompression is the backups' default compression: gzip at its
+// fastest level. A backup is bound by CPU (compression and three SHA-256
+// passes: the manifest, the MAC and the slot's hash), and level 1 makes it
+// about 1.5 times faster than gzip's default level 6 for files about a fifth
+// larger. Set Config.Compression to archive.Gzip for level 6, or to
+// archive.Zstd.
+var DefaultCompression = archive.NewGzip(1)
+
 // SlotConfig configures a Slot. Source, Store and StateDir are required.
 type SlotConfig struct {
 	Source   Source
@@ -44,7 +52,7 @@ type SlotConfig struct {
 	// NamePrefix starts the stored backup's name; default "backup-".
 	NamePrefix  string
 	Format      archive.Format      // default archive.Tar
-	Compression archive.Compression // default archive.Gzip
+	Compression archive.Compression // default DefaultCompression
 	KDF         *cipher.Options     // default cipher's
 	Parallel    int                 // default 4
 	TempDir     string              // default os.TempDir()
@@ -109,7 +117,7 @@ func NewSlot(cfg SlotConfig) (*Slot, error) {
 		cfg.Format = archive.Tar
 	}
 	if cfg.Compression == nil {
-		cfg.Compression = archive.Gzip
+		cfg.Compression = DefaultCompression
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4
