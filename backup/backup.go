@@ -93,6 +93,7 @@ type SpaceError struct {
 	Free int64 // bytes free where the slot writes
 }
 
+// Error says how much space the backup needs and how much there is.
 func (e *SpaceError) Error() string {
 	return fmt.Sprintf("not enough free disk space for a backup: the data is %s, so %s must be free, but only %s is; free some space or move the slot",
 		humanBytes(e.Data), humanBytes(e.Need), humanBytes(e.Free))

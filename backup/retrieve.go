@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -12,6 +13,9 @@ import (
 // blocks.
 func retrieve(ctx context.Context, s store.Store, w io.Writer, offset int64) (store.Info, error) {
 	obj, err := s.Open(ctx)
+	if errors.Is(err, store.ErrEmpty) {
+		return store.Info{}, fmt.Errorf("retrieve: no backup found; start one first (%w)", err)
+	}
 	if err != nil {
 		return store.Info{}, fmt.Errorf("retrieve: %w", err)
 	}

@@ -402,6 +402,9 @@ func (s *Slot) Delete(ctx context.Context) error {
 		return fmt.Errorf("backup: delete: %w", ErrInProgress)
 	}
 	if err := s.cfg.Store.Delete(ctx); err != nil {
+		if errors.Is(err, store.ErrEmpty) {
+			return fmt.Errorf("backup: delete: no backup found, nothing to delete (%w)", err)
+		}
 		return fmt.Errorf("backup: delete: %w", err)
 	}
 	s.log.Info("backup deleted")
