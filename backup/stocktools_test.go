@@ -1,0 +1,83 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/keepslot/keepslot/backup"
+)
+
+// A retrieved backup opens without keepslot: the openssl commands of
+// cipher/FORMAT.md decrypt it, tar unpacks it, and what comes out is
+// mongodump's directory layout, ready for mongorestore --dir dump.
+func TestStockToolsRecovery(t *testing.T) {
+	for _, tool := range []string{"openssl", "tar", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	e := newEnv(t)
+	e.seed(40)
+	b := e.backupper(e.config())
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.Equal(t, backup.StateReady, wait(t, b).State)
+
+	dir := t.TempDir()
+	enc := filepath.Join(dir, "backup-retrieve.tar.gz.enc")
+	f, err := os.Create(enc)
+	require.NoError(t, err)
+	_, err = b.Retrieve(ctx, f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	script, err := filepath.Abs("../cipher/testdata/openssl-recover.sh")
+	require.NoError(t, err)
+	recover := exec.Command("bash", script, enc)
+	recover.Env = append(os.Environ(), "KEEPSLOT_PASSWORD="+password)
+	var stderr bytes.Buffer
+	recover.Stderr = &stderr
+	targz, err := recover.Output()
+	require.NoError(t, err, stderr.String())
+
+	untar := exec.Command("tar", "xzf", "-", "-C", dir)
+	untar.Stdin = bytes.NewReader(targz)
+	out, err := untar.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	users := filepath.Join(dir, "dump", e.srv.DB("app"), "users")
+	data, err := os.ReadFile(users + ".bson")
+	require.NoError(t, err)
+	n := 0
+	for len(data) > 0 { // concatenated BSON documents, each led by its length
+		require.GreaterOrEqual(t, len(data), 5)
+		l := int(binary.LittleEndian.Uint32(data))
+		require.LessOrEqual(t, l, len(data))
+		require.NoError(t, bson.Raw(data[:l]).Validate())
+		data = data[l:]
+		n++
+	}
+	assert.Equal(t, 40, n)
+
+	meta, err := os.ReadFile(users + ".metadata.json")
+	require.NoError(t, err)
+	var m struct {
+		CollectionName string           `json:"collectionName"`
+		Indexes        []map[string]any `json:"indexes"`
+	}
+	require.NoError(t, json.Unmarshal(meta, &m))
+	assert.Equal(t, "users", m.CollectionName)
+	assert.Len(t, m.Indexes, 3)
+	assert.FileExists(t, filepath.Join(dir, "manifest.json"))
+}
