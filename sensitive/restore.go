@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 )
 
@@ -48,7 +49,7 @@ type RestoredFile struct {
 // written. Files are written 0600 and directories 0700, each file through a
 // temp file renamed into place, with the modification time it was backed up
 // with. MongoDB namespaces in the backup are not restored here: use
-// backup.Restore on the same file.
+// RestoreNamespaces on the same file.
 func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, dir string, opts *RestoreOptions) (*RestoreReport, error) {
 	var o RestoreOptions
 	if opts != nil {
@@ -110,6 +111,18 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 		}
 	}
 	return rep, nil
+}
+
+// RestoreNamespaces restores the MongoDB namespaces of a sensitive backup
+// (those its Config.Mongo selected) with backup.Restore, leaving out the
+// pseudo-namespaces that hold files and in-memory secrets.
+func RestoreNamespaces(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *backup.RestoreOptions) (*backup.Report, error) {
+	var o backup.RestoreOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Filter.Exclude = append(append([]string(nil), o.Filter.Exclude...), DB+".*")
+	return backup.Restore(ctx, src, size, password, &o)
 }
 
 // staged is a secret read from the backup, waiting in the staging

@@ -73,7 +73,8 @@ type Config struct {
 	Sources []Source
 
 	// Mongo, if set, adds the MongoDB namespaces it selects (set its
-	// Filter) to the backup; restore them with backup.Restore.
+	// Filter) to the backup; restore them with RestoreNamespaces. Exclude
+	// them from the main backup with its Config.Filter.
 	Mongo *backup.MongoSource
 
 	// Store is the sensitive backup's own slot, separate from the main

@@ -349,3 +349,45 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, backup.StateReady, st.State)
 }
+
+// Secrets kept in MongoDB ride along in the sensitive backup and restore
+// with RestoreNamespaces; the files restore with Restore.
+func TestMongoNamespaces(t *testing.T) {
+	srv := mongotest.New(t)
+	ctx := context.Background()
+	keys := srv.Client.Database(srv.DB("secrets")).Collection("keys")
+	_, err := keys.InsertMany(ctx, []any{bson.D{{Key: "kid", Value: "k1"}, {Key: "key", Value: []byte("k1-material")}}, bson.D{{Key: "kid", Value: "k2"}}})
+	require.NoError(t, err)
+
+	n := newNode(t)
+	b, err := sensitive.New(sensitive.Config{
+		Sources:  []sensitive.Source{sensitive.Memory(map[string][]byte{"app/token": []byte(inMemoryKey)})},
+		Mongo:    &backup.MongoSource{Client: srv.Client, Filter: backup.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
+		Store:    store.Memory(),
+		StateDir: n.state,
+		KDF:      lowKDF,
+	})
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.Role().Set())
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	waitReady(t, b)
+	data := retrieve(t, b)
+
+	rep, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), t.TempDir(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"app/token"}, names(rep))
+
+	nsRep, err := sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &backup.RestoreOptions{
+		Client:  srv.Client,
+		Renames: []backup.Rename{{From: srv.DB("secrets") + ".*", To: srv.DB("secrets_restored") + ".*"}},
+	})
+	require.NoError(t, err)
+	require.Len(t, nsRep.Namespaces, 1)
+	count, err := srv.Client.Database(srv.DB("secrets_restored")).Collection("keys").CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, count)
+	dbs, err := srv.Client.ListDatabaseNames(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.NotContains(t, dbs, sensitive.DB)
+}
