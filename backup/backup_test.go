@@ -289,18 +289,25 @@ func TestServerStopsMidway(t *testing.T) {
 	assertNoStrayFiles(t, cfg.TempDir)
 }
 
-func TestCancel(t *testing.T) {
-	e := newEnv(t)
+// heldBackup starts a backup whose first write to the slot blocks until
+// the backup is cancelled, and returns once it blocks.
+func heldBackup(t *testing.T, e *env) (*backup.Mongo, *faultStore) {
+	t.Helper()
 	e.seed(20)
 	cfg := e.config()
 	slot := &faultStore{Store: e.store, hold: make(chan struct{})}
 	cfg.Store = slot
 	b := e.backupper(cfg)
 	require.NoError(t, b.Role().Set())
-	ctx := context.Background()
-
-	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.NoError(t, b.Start(context.Background(), []byte(password)))
 	<-slot.hold // the backup is writing
+	return b, slot
+}
+
+func TestCancel(t *testing.T) {
+	e := newEnv(t)
+	b, slot := heldBackup(t, e)
+	ctx := context.Background()
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, backup.StateInProgress, st.State)
@@ -323,15 +330,8 @@ func TestCancel(t *testing.T) {
 
 func TestRestartReportsInterrupted(t *testing.T) {
 	e := newEnv(t)
-	e.seed(20)
-	cfg := e.config()
-	slot := &faultStore{Store: e.store, hold: make(chan struct{})}
-	cfg.Store = slot
-	first := e.backupper(cfg)
-	require.NoError(t, first.Role().Set())
+	first, _ := heldBackup(t, e)
 	ctx := context.Background()
-	require.NoError(t, first.Start(ctx, []byte(password)))
-	<-slot.hold
 
 	// A new process over the same state: the running backup was interrupted.
 	cfg2 := e.config()
