@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -66,12 +65,7 @@ func TestFullCycle(t *testing.T) {
 	assert.EqualValues(t, 180, last.Documents)
 
 	// Retrieve to a file, as backup-retrieve does, and check the md5.
-	path := filepath.Join(t.TempDir(), "backup-retrieve.tar.gz.enc")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	info, err := b.Retrieve(ctx, f)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	path, info := retrieveTo(t, b, t.TempDir(), "backup-retrieve.tar.gz.enc")
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	sum := md5.Sum(raw)
@@ -368,12 +362,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	statusJSON, err := json.Marshal(st)
 	require.NoError(t, err)
 	errs := []error{b.Start(ctx, []byte(password))}
-	path := filepath.Join(t.TempDir(), "b.enc")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	info, err := b.Retrieve(ctx, f)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	path, info := retrieveTo(t, b, t.TempDir(), "b.enc")
 	file, err := os.Open(path)
 	require.NoError(t, err)
 	defer file.Close()

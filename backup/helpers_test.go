@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -189,3 +191,16 @@ type spaceStore struct {
 }
 
 func (s spaceStore) FreeSpace(context.Context) (int64, error) { return s.free, nil }
+
+// retrieveTo retrieves b's backup into a new file dir/name, as
+// backup-retrieve does, and returns its path and the backup's Info.
+func retrieveTo(t *testing.T, b *backup.Mongo, dir, name string) (string, store.Info) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	info, err := b.Retrieve(context.Background(), f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return path, info
+}

@@ -35,12 +35,7 @@ func TestStockToolsRecovery(t *testing.T) {
 	require.Equal(t, backup.StateReady, wait(t, b).State)
 
 	dir := t.TempDir()
-	enc := filepath.Join(dir, "backup-retrieve.tar.gz.enc")
-	f, err := os.Create(enc)
-	require.NoError(t, err)
-	_, err = b.Retrieve(ctx, f)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	enc, _ := retrieveTo(t, b, dir, "backup-retrieve.tar.gz.enc")
 
 	script, err := filepath.Abs("../cipher/testdata/openssl-recover.sh")
 	require.NoError(t, err)

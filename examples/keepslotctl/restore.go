@@ -95,15 +95,11 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	for i := range f.nsFrom {
 		opts.Renames = append(opts.Renames, backup.Rename{From: f.nsFrom[i], To: f.nsTo[i]})
 	}
-	src, size, err := openBackup(file)
+	src, size, password, err := openWithPassword(file, f)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	password, err := f.pw.read(false)
-	if err != nil {
-		return err
-	}
 	rep, err := backup.Restore(cmd.Context(), src, size, password, opts)
 	if err != nil {
 		return restoreError(err)
@@ -132,15 +128,11 @@ func (a *app) restoreSensitive(cmd *cobra.Command, f restoreFlags, file string) 
 	if f.dir == "" && !f.dryRun {
 		return usageErrorf("name the directory to restore into with --dir, or use --dry-run")
 	}
-	src, size, err := openBackup(file)
+	src, size, password, err := openWithPassword(file, f)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	password, err := f.pw.read(false)
-	if err != nil {
-		return err
-	}
 	rep, err := sensitive.Restore(cmd.Context(), src, size, password, f.dir, &sensitive.RestoreOptions{Overwrite: f.overwrite, DryRun: f.dryRun})
 	if err != nil {
 		return restoreError(err)
@@ -166,17 +158,22 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func openBackup(file string) (*os.File, int64, error) {
+// openWithPassword opens the retrieved file, with its size, and reads the
+// password for it.
+func openWithPassword(file string, f restoreFlags) (*os.File, int64, []byte, error) {
 	src, err := os.Open(file)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	fi, err := src.Stat()
-	if err != nil {
-		src.Close()
-		return nil, 0, err
+	if err == nil {
+		var password []byte
+		if password, err = f.pw.read(false); err == nil {
+			return src, fi.Size(), password, nil
+		}
 	}
-	return src, fi.Size(), nil
+	src.Close()
+	return nil, 0, nil, err
 }
 
 // restoreError gives a restore's error its exit code.
