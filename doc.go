@@ -31,7 +31,10 @@
 // A program embeds a Backupper, puts its node in the backup role once, and
 // then drives the four verbs:
 //
-//	b, err := backup.New(backup.Config{Client: client, Store: slot, StateDir: dir})
+//	b, err := backup.New(backup.Config{
+//		Client:     client,
+//		SlotConfig: backup.SlotConfig{Store: slot, StateDir: dir},
+//	})
 //	...
 //	err = b.Start(ctx, password)   // returns at once; the backup runs on
 //	st, err := b.Status(ctx)       // in progress, ready (name, md5), failed

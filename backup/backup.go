@@ -19,11 +19,9 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
-	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -46,44 +44,21 @@ type Backupper interface {
 	// Delete removes the stored backup, so that a new one can be made.
 	// ErrNoBackup when the slot is empty, ErrInProgress while one runs.
 	Delete(ctx context.Context) error
+
+	// Wait blocks until the running backup, if any, has ended (or ctx is
+	// done) and returns the status then.
+	Wait(ctx context.Context) (Status, error)
+
+	// Cancel stops the running backup, if any, and waits until it has
+	// cleaned up: the slot is empty and the status is failed
+	// (CodeCancelled). It is a no-op when no backup runs.
+	Cancel(ctx context.Context) error
+
+	// Open opens the stored backup, encrypted as stored, for streaming or
+	// ranged reads (an HTTP download that resumes). The caller closes it.
+	// ErrNoBackup when the slot is empty.
+	Open(ctx context.Context) (store.Object, error)
 }
-
-// Errors a user can cause. Each is returned wrapped with details; test for
-// them with errors.Is.
-var (
-	// ErrEmptyPassword: a backup needs a password.
-	ErrEmptyPassword = cipher.ErrEmptyPassword
-
-	// ErrNotBackupNode: the node is not in the backup role.
-	ErrNotBackupNode = errors.New("this node is not in the backup role; run set-as-backup first")
-
-	// ErrInProgress: a backup is running; wait for it or cancel it.
-	ErrInProgress = errors.New("a backup is in progress; wait for it to finish or cancel it")
-
-	// ErrSlotOccupied: a backup is stored; delete it first.
-	ErrSlotOccupied = store.ErrSlotOccupied
-
-	// ErrNoBackup: the slot is empty.
-	ErrNoBackup = store.ErrEmpty
-
-	// ErrUnreachable: the MongoDB server did not answer.
-	ErrUnreachable = errors.New("the MongoDB server cannot be reached; check that it runs and the URI")
-
-	// ErrInsufficientSpace: the slot's filesystem has less free space than
-	// twice the data. The error is a *SpaceError with both numbers.
-	ErrInsufficientSpace = errors.New("not enough free disk space for a backup")
-
-	// ErrWrongPassword: the password does not open the backup.
-	ErrWrongPassword = cipher.ErrWrongPassword
-
-	// ErrCorrupt: the backup file fails authentication or its archive is
-	// malformed.
-	ErrCorrupt = cipher.ErrCorrupt
-
-	// ErrCountMismatch: a restore wrote a different number of documents than
-	// the archive's manifest records.
-	ErrCountMismatch = errors.New("restored document count differs from the backup's manifest")
-)
 
 // SpaceError reports the free-disk rule's numbers. It matches
 // ErrInsufficientSpace.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/store"
@@ -199,6 +201,11 @@ func TestStartUnreachable(t *testing.T) {
 	ctx := context.Background()
 	err := b.Start(ctx, []byte(password))
 	require.ErrorIs(t, err, backup.ErrUnreachable)
+	assert.Equal(t, backup.CodeUnreachable, backup.Code(err))
+	var se mongo.ServerError
+	var ne net.Error
+	assert.True(t, errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded),
+		"the driver's error stays in the chain: %v", err)
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, backup.StateNone, st.State)
@@ -246,6 +253,7 @@ func TestStoreFailsMidway(t *testing.T) {
 	st := wait(t, b)
 	require.Equal(t, backup.StateFailed, st.State)
 	assert.Contains(t, st.Error, "no space left on device")
+	assert.Equal(t, backup.CodeInternal, st.Code)
 	assert.Contains(t, st.Message(), "Backup failed: ")
 	_, err := e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
@@ -314,6 +322,7 @@ func TestCancel(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, backup.StateFailed, st.State)
 	assert.Contains(t, st.Error, "cancelled")
+	assert.Equal(t, backup.CodeCancelled, st.Code)
 	_, err = e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 
@@ -334,6 +343,7 @@ func TestRestartReportsInterrupted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, backup.StateFailed, st.State)
 	assert.Contains(t, st.Error, "interrupted")
+	assert.Equal(t, backup.CodeInterrupted, st.Code)
 	assert.Contains(t, st.Message(), "Backup failed: interrupted")
 
 	require.NoError(t, first.Cancel(ctx)) // the old "process" goes away

@@ -147,8 +147,8 @@ func BenchmarkPipelineMemory(b *testing.B) {
 func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp archive.Compression, spill int64) {
 	slot, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
-	s, err := backup.NewSlot(backup.SlotConfig{
-		Source: src, Store: slot, StateDir: b.TempDir(), Format: format, Compression: comp,
+	s, err := backup.NewSlot(src, backup.SlotConfig{
+		Store: slot, StateDir: b.TempDir(), Format: format, Compression: comp,
 		KDF: lowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(b, err)
@@ -230,8 +230,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 	slot, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
-	m, err := backup.New(backup.Config{Client: srv.Client, Store: slot, StateDir: b.TempDir(), KDF: lowKDF, Filter: filter,
-		TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	m, err := backup.New(backup.Config{Client: srv.Client, Filter: filter,
+		SlotConfig: backup.SlotConfig{Store: slot, StateDir: b.TempDir(), KDF: lowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}})
 	require.NoError(b, err)
 	defer m.Close()
 	require.NoError(b, m.Role().Set())

@@ -66,13 +66,15 @@ func newEnv(t *testing.T) *env {
 // config is the test's Backupper configuration; change fields before New.
 func (e *env) config() backup.Config {
 	return backup.Config{
-		Client:   e.srv.Client,
-		Store:    e.store,
-		StateDir: e.state,
-		KDF:      lowKDF,
-		Filter:   e.filter,
-		TempDir:  e.t.TempDir(),
-		Logger:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Client: e.srv.Client,
+		Filter: e.filter,
+		SlotConfig: backup.SlotConfig{
+			Store:    e.store,
+			StateDir: e.state,
+			KDF:      lowKDF,
+			TempDir:  e.t.TempDir(),
+			Logger:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		},
 	}
 }
 

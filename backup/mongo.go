@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -13,39 +12,19 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/store"
 )
 
 // Version is keepslot's version, recorded in every archive it writes.
 const Version = "0.1.0"
 
-// Config configures a Mongo backupper. Client or URI, Store and StateDir are
+// Config configures a Mongo backupper: the node to back up, and in the
+// embedded SlotConfig where and how. Client or URI, Store and StateDir are
 // required; every other field has a default.
 type Config struct {
 	// Client is a connected MongoDB client (driver v2). If nil, URI is
 	// connected to, and disconnected by Close.
 	Client *mongo.Client
 	URI    string
-
-	// Store is the slot the backup is written to. A store that reports its
-	// free space (store.SpaceReporter, as store.Dir does) is held to the
-	// rule that twice the data must be free.
-	Store store.Store
-
-	// StateDir holds the node's role and the last backup's state. It is
-	// created (0700) if missing.
-	StateDir string
-
-	// Format and Compression of the archive; default archive.Tar with
-	// DefaultCompression (gzip), a .tar.gz that mongorestore can read once
-	// decrypted.
-	Format      archive.Format
-	Compression archive.Compression
-
-	// KDF sets the scrypt cost of the key derivation; nil is cipher's
-	// default (N=2^17, r=8, p=1).
-	KDF *cipher.Options
 
 	// ReadPreference for reading collections; default secondary preferred,
 	// so that on a replica set the backup reads from a secondary.
@@ -56,28 +35,17 @@ type Config struct {
 	// here and back them up with package sensitive.
 	Filter Filter
 
-	// Parallel is how many collections are read at once; default 4.
-	Parallel int
+	// Timeout bounds how long Start waits for the server to answer (server
+	// selection and ping) before it fails with ErrUnreachable; default
+	// DefaultTimeout.
+	Timeout time.Duration
 
-	// TempDir is where large collections spill while a tar archive is
-	// written; default os.TempDir(). It should be on a filesystem with room
-	// for the largest collection.
-	TempDir string
-
-	// SpillThreshold is how much of one collection a tar archive holds in
-	// memory (per collection read at once) before it spills to TempDir;
-	// default 32 MiB. Memory use does not grow with the data beyond
-	// Parallel times this.
-	SpillThreshold int64
-
-	// Progress, if set, is called as the backup advances (from the
-	// backup's goroutines, one call at a time).
-	Progress func(Progress)
-
-	// Logger receives the backup's logs; default slog.Default(). Passwords
-	// and keys are never logged.
-	Logger *slog.Logger
+	SlotConfig
 }
+
+// DefaultTimeout is how long a backup or restore waits for the MongoDB
+// server to answer before it reports ErrUnreachable.
+const DefaultTimeout = 10 * time.Second
 
 // Mongo is a Backupper over a MongoDB node: a Slot whose source is every
 // collection of the node that the filter selects.
@@ -104,25 +72,14 @@ func New(cfg Config) (*Mongo, error) {
 		if cfg.URI == "" {
 			return nil, errors.New("backup: set Config.Client or Config.URI")
 		}
-		client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetServerSelectionTimeout(10 * time.Second))
+		client, err := connect(cfg.URI, cfg.Timeout)
 		if err != nil {
-			return nil, fmt.Errorf("backup: %w: %v", ErrUnreachable, err)
+			return nil, fmt.Errorf("backup: %w", err)
 		}
 		m.client, m.ownClient = client, true
 	}
-	slot, err := NewSlot(SlotConfig{
-		Source:         &MongoSource{Client: m.client, ReadPreference: cfg.ReadPreference, Filter: cfg.Filter},
-		Store:          cfg.Store,
-		StateDir:       cfg.StateDir,
-		Format:         cfg.Format,
-		Compression:    cfg.Compression,
-		KDF:            cfg.KDF,
-		Parallel:       cfg.Parallel,
-		TempDir:        cfg.TempDir,
-		SpillThreshold: cfg.SpillThreshold,
-		Progress:       cfg.Progress,
-		Logger:         cfg.Logger,
-	})
+	src := &MongoSource{Client: m.client, ReadPreference: cfg.ReadPreference, Filter: cfg.Filter, Timeout: cfg.Timeout}
+	slot, err := NewSlot(src, cfg.SlotConfig)
 	if err != nil {
 		m.disconnect()
 		return nil, err
@@ -150,20 +107,21 @@ type MongoSource struct {
 	Client         *mongo.Client
 	ReadPreference *readpref.ReadPref // nil: secondary preferred
 	Filter         Filter
+	Timeout        time.Duration // for Plan's ping; 0: DefaultTimeout
 }
 
 // Plan pings the server and lists the selected collections with their
 // options and indexes, and the data size of their databases. It never
 // counts documents: FerretDB answers count with a full scan.
 func (s *MongoSource) Plan(ctx context.Context) (Plan, error) {
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	pingCtx, cancel := context.WithTimeout(ctx, timeoutOr(s.Timeout))
 	defer cancel()
 	if err := s.Client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
-		return Plan{}, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return Plan{}, serverError(err)
 	}
 	p, err := listCollections(ctx, s.Client, s.readPref(), s.Filter)
 	if err != nil {
-		return Plan{}, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return Plan{}, serverError(err)
 	}
 	var build struct {
 		Version string `bson:"version"`
@@ -202,4 +160,21 @@ func (s *MongoSource) Documents(ctx context.Context, c archive.Collection, emit 
 		return fmt.Errorf("read %s: %w", c.Namespace(), err)
 	}
 	return nil
+}
+
+// connect makes a client for uri that gives up on server selection after
+// timeout (DefaultTimeout if 0).
+func connect(uri string, timeout time.Duration) (*mongo.Client, error) {
+	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(timeoutOr(timeout)))
+	if err != nil {
+		return nil, serverError(err)
+	}
+	return c, nil
+}
+
+func timeoutOr(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
 }

@@ -31,6 +31,9 @@ type RestoreOptions struct {
 	// Client is the target server; if nil, URI is connected to.
 	Client *mongo.Client
 	URI    string
+	// Timeout bounds server selection when URI is connected to; default
+	// DefaultTimeout.
+	Timeout time.Duration
 
 	// Filter selects source namespaces; default all.
 	Filter Filter
@@ -105,7 +108,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	}
 	ar, err := archive.Open(plain)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("restore: %w", restoreError(err))
 	}
 
 	client := o.Client
@@ -113,9 +116,9 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 		if o.URI == "" {
 			return nil, errors.New("restore: set RestoreOptions.Client or URI, or DryRun")
 		}
-		c, err := mongo.Connect(options.Client().ApplyURI(o.URI).SetServerSelectionTimeout(10 * time.Second))
+		c, err := connect(o.URI, o.Timeout)
 		if err != nil {
-			return nil, fmt.Errorf("restore: %w: %v", ErrUnreachable, err)
+			return nil, fmt.Errorf("restore: %w", err)
 		}
 		defer c.Disconnect(context.WithoutCancel(ctx))
 		client = c
@@ -135,7 +138,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	}
 	rep := r.report(time.Since(start))
 	if err != nil {
-		return rep, fmt.Errorf("restore: %w", err)
+		return rep, fmt.Errorf("restore: %w", restoreError(err))
 	}
 	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
 		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
@@ -295,7 +298,7 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 	to := RenameNamespace(from, r.opts.Renames)
 	db, name, ok := strings.Cut(to, ".")
 	if !ok || db == "" || name == "" {
-		return nil, fmt.Errorf("rename %s to %q: a namespace is db.collection", from, to)
+		return nil, fmt.Errorf("%w: rename %s to %q: a namespace is db.collection", ErrInvalid, from, to)
 	}
 	t := &target{col: *c, to: to}
 	r.byFrom[from] = t

@@ -12,12 +12,9 @@ import (
 // retrieve copies the object in s from offset on to w, checking ctx between
 // blocks.
 func retrieve(ctx context.Context, s store.Store, w io.Writer, offset int64) (store.Info, error) {
-	obj, err := s.Open(ctx)
-	if errors.Is(err, store.ErrEmpty) {
-		return store.Info{}, fmt.Errorf("retrieve: no backup found; start one first (%w)", err)
-	}
+	obj, err := open(ctx, s)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("retrieve: %w", err)
+		return store.Info{}, err
 	}
 	defer obj.Close()
 	info := obj.Info()
@@ -28,6 +25,18 @@ func retrieve(ctx context.Context, s store.Store, w io.Writer, offset int64) (st
 		return info, fmt.Errorf("retrieve: %w", err)
 	}
 	return info, nil
+}
+
+// open opens the object in s, with the error a user reads when there is none.
+func open(ctx context.Context, s store.Store) (store.Object, error) {
+	obj, err := s.Open(ctx)
+	if errors.Is(err, store.ErrEmpty) {
+		return nil, fmt.Errorf("retrieve: no backup found; start one first (%w)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retrieve: %w", err)
+	}
+	return obj, nil
 }
 
 // ctxReader stops a copy when its context is done.

@@ -40,27 +40,58 @@ type Source interface {
 // archive.Zstd.
 var DefaultCompression = archive.NewGzip(1)
 
-// SlotConfig configures a Slot. Source, Store and StateDir are required.
+// SlotConfig configures a Slot: where its backups go and how they are made.
+// Store and StateDir are required; every other field has a default. Config
+// embeds it, so a Mongo backupper takes the same settings.
 type SlotConfig struct {
-	Source   Source
-	Store    store.Store
+	// Store is the slot the backup is written to. A store that reports its
+	// free space (store.SpaceReporter, as store.Dir does, also through
+	// wrappers that Unwrap to it) is held to the rule that twice the data
+	// must be free.
+	Store store.Store
+
+	// StateDir holds the node's role and the last backup's state. It is
+	// created (0700) if missing.
 	StateDir string
 	// StateFile is the file in StateDir that records the last backup's
 	// state; default "state.json". Slots sharing a state directory (and so
 	// the node's role) need different state files.
 	StateFile string
 	// NamePrefix starts the stored backup's name; default "backup-".
-	NamePrefix  string
-	Format      archive.Format      // default archive.Tar
-	Compression archive.Compression // default DefaultCompression
-	KDF         *cipher.Options     // default cipher's
-	Parallel    int                 // default 4
-	TempDir     string              // default os.TempDir()
+	NamePrefix string
+
+	// Format and Compression of the archive; default archive.Tar with
+	// DefaultCompression (gzip), a .tar.gz that mongorestore can read once
+	// decrypted. A Compression or Format of the embedder's own must be
+	// given to Restore too (RestoreOptions.Compressions, .Formats).
+	Format      archive.Format
+	Compression archive.Compression
+
+	// KDF sets the scrypt cost of the key derivation; nil is cipher's
+	// default (N=2^17, r=8, p=1).
+	KDF *cipher.Options
+
+	// Parallel is how many collections are read at once; default 4.
+	Parallel int
+
+	// TempDir is where large collections spill while a tar archive is
+	// written; default os.TempDir(). It should be on a filesystem with room
+	// for the largest collection.
+	TempDir string
+
 	// SpillThreshold is how much of one collection a tar archive holds in
-	// memory before it spills to TempDir; default archive's (32 MiB).
+	// memory (per collection read at once) before it spills to TempDir;
+	// default 32 MiB. Memory use does not grow with the data beyond
+	// Parallel times this.
 	SpillThreshold int64
-	Progress       func(Progress)
-	Logger         *slog.Logger // default slog.Default()
+
+	// Progress, if set, is called as the backup advances (from the
+	// backup's goroutines, one call at a time).
+	Progress func(Progress)
+
+	// Logger receives the backup's logs; default slog.Default(). Passwords
+	// and keys are never logged.
+	Logger *slog.Logger
 }
 
 // Slot is a Backupper over any Source: the single slot's state machine.
@@ -71,6 +102,7 @@ type SlotConfig struct {
 // Backupper is a Slot over secrets. A Slot is safe for concurrent use; one
 // Slot should own a state file at a time.
 type Slot struct {
+	src  Source
 	cfg  SlotConfig
 	role *Role
 	log  *slog.Logger
@@ -91,12 +123,12 @@ type job struct {
 
 var _ Backupper = (*Slot)(nil)
 
-// NewSlot returns a Slot for cfg. A backup that was running when an earlier
-// process over the same state file stopped is recorded as failed
-// ("interrupted").
-func NewSlot(cfg SlotConfig) (*Slot, error) {
-	if cfg.Source == nil {
-		return nil, errors.New("backup: SlotConfig.Source is nil")
+// NewSlot returns a Slot that backs up src as cfg says. A backup that was
+// running when an earlier process over the same state file stopped is
+// recorded as failed ("interrupted").
+func NewSlot(src Source, cfg SlotConfig) (*Slot, error) {
+	if src == nil {
+		return nil, errors.New("backup: the Source is nil")
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("backup: the Store is nil; use store.Dir or store.Memory")
@@ -126,13 +158,13 @@ func NewSlot(cfg SlotConfig) (*Slot, error) {
 		cfg.Logger = slog.Default()
 	}
 
-	s := &Slot{cfg: cfg, role: NewRole(cfg.StateDir), log: cfg.Logger}
+	s := &Slot{src: src, cfg: cfg, role: NewRole(cfg.StateDir), log: cfg.Logger}
 	last, err := loadRecord(s.statePath())
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	if last.State == StateInProgress {
-		last.State, last.Error, last.Finished = StateFailed, interruptedReason, time.Now().UTC()
+		last.State, last.Error, last.Code, last.Finished = StateFailed, interruptedReason, CodeInterrupted, time.Now().UTC()
 		if err := saveRecord(s.statePath(), last); err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
 		}
@@ -207,7 +239,7 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 
 // preflight asks the source for its plan and applies the free-disk rule.
 func (s *Slot) preflight(ctx context.Context) (Plan, error) {
-	p, err := s.cfg.Source.Plan(ctx)
+	p, err := s.src.Plan(ctx)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -237,7 +269,7 @@ func (s *Slot) run(ctx context.Context, j *job, pending store.Pending, p Plan, p
 		if ctx.Err() != nil {
 			err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
 		}
-		rec.State, rec.Error = StateFailed, err.Error()
+		rec.State, rec.Error, rec.Code = StateFailed, err.Error(), Code(err)
 		s.log.Error("backup failed", "name", j.name, "error", err)
 	} else {
 		s.log.Info("backup ready", "name", info.Name, "bytes", info.Size, "md5", info.MD5,
@@ -258,7 +290,7 @@ func (s *Slot) write(ctx context.Context, j *job, pending store.Pending, p Plan,
 	if err != nil {
 		return store.Info{}, err
 	}
-	manifest, err := archive.Dump(ctx, enc, p.Collections, s.cfg.Source, &archive.DumpOptions{
+	manifest, err := archive.Dump(ctx, enc, p.Collections, s.src, &archive.DumpOptions{
 		Format:        s.cfg.Format,
 		Compression:   s.cfg.Compression,
 		Parallel:      s.cfg.Parallel,
@@ -338,7 +370,7 @@ func statusOf(ctx context.Context, s store.Store, last record) (Status, error) {
 		return st, nil
 	case errors.Is(err, store.ErrEmpty):
 		if last.State == StateFailed {
-			return Status{State: StateFailed, Name: last.Name, Started: last.Started, Finished: last.Finished, Error: last.Error}, nil
+			return Status{State: StateFailed, Name: last.Name, Started: last.Started, Finished: last.Finished, Error: last.Error, Code: last.Code}, nil
 		}
 		return Status{State: StateNone}, nil
 	default:
@@ -391,6 +423,13 @@ func (s *Slot) Retrieve(ctx context.Context, w io.Writer) (store.Info, error) {
 // object: check the assembled file's md5 against Info.MD5.
 func (s *Slot) RetrieveFrom(ctx context.Context, w io.Writer, offset int64) (store.Info, error) {
 	return retrieve(ctx, s.cfg.Store, w, offset)
+}
+
+// Open opens the stored backup, encrypted as stored, for reading with
+// random access: a download that serves byte ranges. ErrNoBackup when the
+// slot is empty.
+func (s *Slot) Open(ctx context.Context) (store.Object, error) {
+	return open(ctx, s.cfg.Store)
 }
 
 // Delete removes the stored backup.

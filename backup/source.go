@@ -38,7 +38,7 @@ func (f Filter) Match(ns string) bool {
 func (f Filter) Validate() error {
 	for _, p := range append(append([]string(nil), f.Include...), f.Exclude...) {
 		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("namespace pattern %q: %w", p, err)
+			return fmt.Errorf("%w: namespace pattern %q: %w", ErrInvalid, p, err)
 		}
 	}
 	return nil

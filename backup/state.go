@@ -24,6 +24,7 @@ type record struct {
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	Error    string    `json:"error,omitempty"`
+	Code     ErrorCode `json:"code,omitempty"`
 }
 
 func loadRecord(path string) (record, error) {

@@ -36,8 +36,10 @@ type Status struct {
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	Progress Progress  `json:"progress,omitzero"`
-	// Error is the reason a failed backup failed.
-	Error string `json:"error,omitempty"`
+	// Error is the reason a failed backup failed, and Code its class, for
+	// programs: see ErrorCode.
+	Error string    `json:"error,omitempty"`
+	Code  ErrorCode `json:"code,omitempty"`
 }
 
 // Message is the appliance's one-line status message: "Backup found",

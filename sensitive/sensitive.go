@@ -104,8 +104,7 @@ var _ backup.Backupper = (*Backupper)(nil)
 
 // New returns a sensitive Backupper for cfg.
 func New(cfg Config) (*Backupper, error) {
-	slot, err := backup.NewSlot(backup.SlotConfig{
-		Source:     &source{secrets: cfg.Sources, mongo: cfg.Mongo},
+	slot, err := backup.NewSlot(&source{secrets: cfg.Sources, mongo: cfg.Mongo}, backup.SlotConfig{
 		Store:      cfg.Store,
 		StateDir:   cfg.StateDir,
 		StateFile:  StateFile,

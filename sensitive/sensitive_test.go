@@ -319,8 +319,9 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 
 	n := newNode(t)
 	main, err := backup.New(backup.Config{
-		Client: srv.Client, Store: store.Memory(), StateDir: n.state, KDF: lowKDF,
-		Filter: backup.Filter{Include: []string{srv.Prefix + "*"}},
+		Client:     srv.Client,
+		Filter:     backup.Filter{Include: []string{srv.Prefix + "*"}},
+		SlotConfig: backup.SlotConfig{Store: store.Memory(), StateDir: n.state, KDF: lowKDF},
 	})
 	require.NoError(t, err)
 	defer main.Close()

@@ -5,7 +5,8 @@
 // A Fake behaves like a real single slot: Start refuses an empty password, a
 // node outside the backup role, a running backup and an occupied slot with
 // the backup package's typed errors; a started backup stays in progress
-// until the test calls Finish or Fail. Each verb's error can be forced.
+// until the test calls Finish or Fail, or the code under test calls Cancel,
+// and Wait blocks until then. Each verb's error can be forced.
 package backuptest
 
 import (
@@ -33,6 +34,7 @@ type Fake struct {
 	errs     map[string]error
 	calls    []string
 	password []byte
+	done     chan struct{} // closed when the running backup ends
 }
 
 var _ backup.Backupper = (*Fake)(nil)
@@ -49,8 +51,8 @@ func (f *Fake) SetRole(isBackup bool) {
 	f.notRole = !isBackup
 }
 
-// FailNext makes the next call of verb ("Start", "Status", "Retrieve" or
-// "Delete") return err.
+// FailNext makes the next call of verb ("Start", "Status", "Retrieve",
+// "Delete", "Wait", "Cancel" or "Open") return err.
 func (f *Fake) FailNext(verb string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -69,14 +71,29 @@ func (f *Fake) Finish(data []byte) {
 	f.status.MD5 = hex.EncodeToString(m[:])
 	f.status.SHA256 = hex.EncodeToString(s[:])
 	f.status.Finished = time.Now().UTC()
+	f.end()
 }
 
-// Fail ends the running backup as failed with reason; the slot is empty.
-func (f *Fake) Fail(reason string) {
+// Fail ends the running backup as failed because of err: the status
+// carries its message and backup.Code(err); the slot is empty.
+func (f *Fake) Fail(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.failLocked(err.Error(), backup.Code(err))
+}
+
+func (f *Fake) failLocked(reason string, code backup.ErrorCode) {
 	f.status = backup.Status{State: backup.StateFailed, Name: f.status.Name, Started: f.status.Started,
-		Finished: time.Now().UTC(), Error: reason}
+		Finished: time.Now().UTC(), Error: reason, Code: code}
+	f.end()
+}
+
+// end wakes the callers of Wait. f.mu is held.
+func (f *Fake) end() {
+	if f.done != nil {
+		close(f.done)
+		f.done = nil
+	}
 }
 
 // SetProgress sets the running backup's progress.
@@ -132,8 +149,73 @@ func (f *Fake) Start(ctx context.Context, password []byte) error {
 	now := time.Now().UTC()
 	f.password = append([]byte(nil), password...)
 	f.status = backup.Status{State: backup.StateInProgress, Name: "backup-" + now.Format("2006-01-02T15-04-05Z") + ".tar.gz", Started: now}
+	f.done = make(chan struct{})
 	return nil
 }
+
+// Wait blocks until the running backup ends by Finish, Fail or Cancel, or
+// ctx is done, and returns the status then.
+func (f *Fake) Wait(ctx context.Context) (backup.Status, error) {
+	f.mu.Lock()
+	if err := f.call("Wait"); err != nil {
+		f.mu.Unlock()
+		return backup.Status{}, err
+	}
+	done := f.done
+	f.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return backup.Status{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status, nil
+}
+
+// Cancel ends a running backup as failed with backup.CodeCancelled, as a
+// real Backupper does; it is a no-op when none runs.
+func (f *Fake) Cancel(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Cancel"); err != nil {
+		return err
+	}
+	if f.status.State == backup.StateInProgress {
+		f.failLocked("cancelled: context canceled", backup.CodeCancelled)
+	}
+	return nil
+}
+
+// Open opens the data given to Finish for reading, as a store.Object.
+func (f *Fake) Open(ctx context.Context) (store.Object, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Open"); err != nil {
+		return nil, err
+	}
+	if f.status.State != backup.StateReady {
+		return nil, fmt.Errorf("retrieve: %w", backup.ErrNoBackup)
+	}
+	return &object{Reader: bytes.NewReader(f.data), info: f.info()}, nil
+}
+
+// info describes the finished backup. f.mu is held.
+func (f *Fake) info() store.Info {
+	st := f.status
+	return store.Info{Name: st.Name, Size: st.Size, MD5: st.MD5, SHA256: st.SHA256, Created: st.Finished, Meta: map[string]string{}}
+}
+
+// object is a finished backup's data open for reading.
+type object struct {
+	*bytes.Reader
+	info store.Info
+}
+
+func (o *object) Info() store.Info { return o.info }
+func (o *object) Close() error     { return nil }
 
 // Status returns the scripted status.
 func (f *Fake) Status(ctx context.Context) (backup.Status, error) {
@@ -156,9 +238,8 @@ func (f *Fake) Retrieve(ctx context.Context, w io.Writer) (store.Info, error) {
 		f.mu.Unlock()
 		return store.Info{}, fmt.Errorf("retrieve: %w", backup.ErrNoBackup)
 	}
-	st, data := f.status, f.data
+	info, data := f.info(), f.data
 	f.mu.Unlock()
-	info := store.Info{Name: st.Name, Size: st.Size, MD5: st.MD5, SHA256: st.SHA256, Created: st.Finished}
 	if _, err := io.Copy(w, bytes.NewReader(data)); err != nil {
 		return info, fmt.Errorf("retrieve: %w", err)
 	}

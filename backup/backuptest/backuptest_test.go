@@ -52,12 +52,58 @@ func TestFakeLifecycle(t *testing.T) {
 	assert.ErrorIs(t, err, backup.ErrNoBackup)
 
 	require.NoError(t, f.Start(ctx, []byte("pw")))
-	f.Fail("disk full")
+	f.Fail(errors.New("disk full"))
 	st, err = f.Status(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "Backup failed: disk full", st.Message())
+	assert.Equal(t, backup.CodeInternal, st.Code)
 
 	assert.Equal(t, []string{"Start", "Start", "Start", "Start", "Delete", "Status", "Status", "Start", "Retrieve", "Delete", "Delete", "Retrieve", "Start", "Status"}, f.Calls())
+}
+
+// TestFakeWaitCancelOpen checks the verbs the agent uses beside the four:
+// Wait blocks until the backup ends, Cancel ends it as cancelled, and Open
+// serves ranged reads of the finished data.
+func TestFakeWaitCancelOpen(t *testing.T) {
+	ctx := context.Background()
+	f := backuptest.New()
+	_, err := f.Open(ctx)
+	assert.ErrorIs(t, err, backup.ErrNoBackup)
+
+	require.NoError(t, f.Start(ctx, []byte("pw")))
+	waited := make(chan backup.Status)
+	go func() {
+		st, err := f.Wait(ctx)
+		assert.NoError(t, err)
+		waited <- st
+	}()
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = f.Wait(short)
+	assert.ErrorIs(t, err, context.Canceled, "Wait gives up when its context is done")
+	require.NoError(t, f.Cancel(ctx))
+	st := <-waited
+	assert.Equal(t, backup.StateFailed, st.State)
+	assert.Equal(t, backup.CodeCancelled, st.Code)
+	require.NoError(t, f.Cancel(ctx), "Cancel with no backup running is a no-op")
+
+	require.NoError(t, f.Start(ctx, []byte("pw")))
+	f.Fail(fmt.Errorf("backup: %w", backup.ErrUnreachable))
+	st, err = f.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, backup.CodeUnreachable, st.Code)
+
+	require.NoError(t, f.Start(ctx, []byte("pw")))
+	f.Finish([]byte("0123456789"))
+	obj, err := f.Open(ctx)
+	require.NoError(t, err)
+	defer obj.Close()
+	part := make([]byte, 4)
+	_, err = obj.ReadAt(part, 3)
+	require.NoError(t, err)
+	assert.Equal(t, "3456", string(part))
+	assert.Equal(t, int64(10), obj.Info().Size)
+	assert.Equal(t, "781e5e245d69b566979b86e28d23f2c7", obj.Info().MD5) // md5("0123456789")
 }
 
 func TestFakeForcedErrors(t *testing.T) {

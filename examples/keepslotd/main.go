@@ -136,7 +136,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	stateDir := filepath.Join(o.data, "state")
 	kdf := &cipher.Options{LogN: uint8(o.kdfLogN)}
 
-	mainB, err := backup.New(backup.Config{URI: uri, Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log})
+	mainB, err := backup.New(backup.Config{URI: uri,
+		SlotConfig: backup.SlotConfig{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log}})
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *backup.Role) {
 	dir := t.TempDir()
 	slot := func(stateFile string) slotConfig {
 		st := store.Memory()
-		b, err := backup.NewSlot(backup.SlotConfig{
-			Source:    fakeSource{},
+		b, err := backup.NewSlot(fakeSource{}, backup.SlotConfig{
 			Store:     st,
 			StateDir:  dir,
 			StateFile: stateFile,

@@ -179,12 +179,14 @@ func (q *quickstart) backup(ctx context.Context) error {
 		return err
 	}
 	b, err := backup.New(backup.Config{
-		Client:   q.client,
-		Store:    slot,
-		StateDir: filepath.Join(q.work, "state"),
-		Filter:   backup.Filter{Include: []string{q.prefix + "*"}},
-		Progress: progressPrinter("backup"),
-		Logger:   quietLogger(),
+		Client: q.client,
+		Filter: backup.Filter{Include: []string{q.prefix + "*"}},
+		SlotConfig: backup.SlotConfig{
+			Store:    slot,
+			StateDir: filepath.Join(q.work, "state"),
+			Progress: progressPrinter("backup"),
+			Logger:   quietLogger(),
+		},
 	})
 	if err != nil {
 		return err
