@@ -15,8 +15,9 @@ import (
 // stdGzip is the standard library's gzip, the baseline of BenchmarkWrite.
 type stdGzip struct{}
 
-func (stdGzip) Name() string      { return "gzip" }
-func (stdGzip) Extension() string { return ".gz" }
+func (stdGzip) Name() string           { return "gzip" }
+func (stdGzip) Extension() string      { return ".gz" }
+func (stdGzip) Match(head []byte) bool { return Gzip.Match(head) }
 func (stdGzip) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return gzip.NewWriter(w), nil
 }

@@ -54,7 +54,7 @@ func readDocumentBody(r io.Reader, n uint32, where string) ([]byte, error) {
 		return nil, truncated(err, where)
 	}
 	if err := bson.Raw(doc).Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %s: invalid BSON document: %v", ErrCorrupt, where, err)
+		return nil, fmt.Errorf("%w: %s: invalid BSON document: %w", ErrCorrupt, where, err)
 	}
 	return doc, nil
 }

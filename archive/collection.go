@@ -114,7 +114,7 @@ func parseMetadata(db, name string, data []byte) (Collection, error) {
 	}
 	var m metadataDoc
 	if err := bson.UnmarshalExtJSON(data, false, &m); err != nil {
-		return c, fmt.Errorf("%w: metadata of %s is not valid Extended JSON: %v", ErrCorrupt, c.Namespace(), err)
+		return c, fmt.Errorf("%w: metadata of %s is not valid Extended JSON: %w", ErrCorrupt, c.Namespace(), err)
 	}
 	if m.CollectionName != "" {
 		c.Name = m.CollectionName

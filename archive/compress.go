@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -12,10 +11,16 @@ import (
 	"github.com/klauspost/pgzip"
 )
 
-// Compression is a pluggable compressor.
+// Compression is a pluggable compressor. Package archivetest checks an
+// implementation.
 type Compression interface {
 	Name() string      // "gzip", "zstd", "none"
 	Extension() string // ".gz", ".zst", ""
+	// Match reports whether a stream that starts with head (its first
+	// HeadSize bytes, or all of it if shorter) was written by this
+	// compression, usually by its magic number, so that OpenWith can
+	// recognise it.
+	Match(head []byte) bool
 	NewWriter(w io.Writer) (io.WriteCloser, error)
 	NewReader(r io.Reader) (io.ReadCloser, error)
 }
@@ -58,8 +63,9 @@ type gzipCompression struct {
 	serial bool
 }
 
-func (gzipCompression) Name() string      { return "gzip" }
-func (gzipCompression) Extension() string { return ".gz" }
+func (gzipCompression) Name() string           { return "gzip" }
+func (gzipCompression) Extension() string      { return ".gz" }
+func (gzipCompression) Match(head []byte) bool { return bytes.HasPrefix(head, gzipMagic) }
 
 func (g gzipCompression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	if g.serial {
@@ -82,15 +88,16 @@ func (g gzipCompression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 func (gzipCompression) NewReader(r io.Reader) (io.ReadCloser, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: gzip header: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: gzip header: %w", ErrCorrupt, err)
 	}
 	return &errMapReader{r: zr, c: zr, what: "gzip"}, nil
 }
 
 type zstdCompression struct{ level int }
 
-func (zstdCompression) Name() string      { return "zstd" }
-func (zstdCompression) Extension() string { return ".zst" }
+func (zstdCompression) Name() string           { return "zstd" }
+func (zstdCompression) Extension() string      { return ".zst" }
+func (zstdCompression) Match(head []byte) bool { return bytes.HasPrefix(head, zstdMagic) }
 
 func (z zstdCompression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	zw, err := zstd.NewWriter(w,
@@ -114,7 +121,7 @@ func (zstdCompression) NewReader(r io.Reader) (io.ReadCloser, error) {
 		zstd.WithDecoderMaxWindow(maxZstdWindow),
 		zstd.WithDecoderMaxMemory(1<<40))
 	if err != nil {
-		return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
 	}
 	return &errMapReader{r: zr, c: closerFunc(func() error { zr.Close(); return nil }), what: "zstd"}, nil
 }
@@ -123,6 +130,10 @@ type noneCompression struct{}
 
 func (noneCompression) Name() string      { return "none" }
 func (noneCompression) Extension() string { return "" }
+
+// Match is true for any input: None is what is left when no other
+// compression matches.
+func (noneCompression) Match([]byte) bool { return true }
 func (noneCompression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return nopWriteCloser{w}, nil
 }
@@ -149,7 +160,7 @@ type errMapReader struct {
 func (e *errMapReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%w: %s stream: %v", ErrCorrupt, e.what, err)
+		err = fmt.Errorf("%w: %s stream: %w", ErrCorrupt, e.what, err)
 	}
 	return n, err
 }
@@ -160,16 +171,3 @@ var (
 	gzipMagic = []byte{0x1f, 0x8b}
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 )
-
-// detectCompression peeks at br and returns the compression it starts with;
-// None when it matches no known magic.
-func detectCompression(br *bufio.Reader) Compression {
-	head, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		return Gzip
-	case bytes.HasPrefix(head, zstdMagic):
-		return Zstd
-	}
-	return None
-}

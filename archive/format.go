@@ -5,10 +5,15 @@ import (
 	"time"
 )
 
-// Format is a pluggable archive format.
+// Format is a pluggable archive format. Package archivetest checks an
+// implementation.
 type Format interface {
 	Name() string      // "tar", "archive"
 	Extension() string // ".tar", ".archive"
+	// Match reports whether an uncompressed archive that starts with head
+	// (its first HeadSize bytes, or all of it if shorter) is of this
+	// format, so that OpenWith can recognise it.
+	Match(head []byte) bool
 	// NewWriter starts an archive of the given collections (all known up
 	// front) on w (already compressed by the caller).
 	NewWriter(w io.Writer, h Header, opts *WriterOptions) (Writer, error)

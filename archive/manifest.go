@@ -83,7 +83,7 @@ func (m *Manifest) Stats(ns string) (NamespaceStats, bool) {
 func parseManifest(data []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: manifest.json is not valid JSON: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: manifest.json is not valid JSON: %w", ErrCorrupt, err)
 	}
 	if m.FormatVersion != ManifestVersion {
 		return nil, fmt.Errorf("%w: manifest.json has format version %d, this reader knows %d", ErrUnknownFormat, m.FormatVersion, ManifestVersion)

@@ -27,6 +27,11 @@ func (ArchiveFormat) Name() string { return "archive" }
 // Extension returns ".archive".
 func (ArchiveFormat) Extension() string { return ".archive" }
 
+// Match reports whether head starts with the archive format's magic number.
+func (ArchiveFormat) Match(head []byte) bool {
+	return len(head) >= 4 && binary.LittleEndian.Uint32(head) == archiveMagic
+}
+
 const (
 	archiveMagic   uint32 = 0x8199e26d
 	archiveVersion        = "0.1"
@@ -372,7 +377,7 @@ func (r *archReader) readBlockDoc(where string) (doc []byte, isTerminator bool, 
 func (r *archReader) readPrelude() error {
 	var magic [4]byte
 	if _, err := io.ReadFull(r.br, magic[:]); err != nil {
-		return fmt.Errorf("%w: input too short for an archive magic number: %v", ErrUnknownFormat, err)
+		return fmt.Errorf("%w: input too short for an archive magic number: %w", ErrUnknownFormat, err)
 	}
 	if binary.LittleEndian.Uint32(magic[:]) != archiveMagic {
 		return fmt.Errorf("%w: no mongodump archive magic number", ErrUnknownFormat)
@@ -385,7 +390,7 @@ func (r *archReader) readPrelude() error {
 		return err
 	}
 	if err := bson.Unmarshal(doc, &r.hdr); err != nil {
-		return fmt.Errorf("%w: archive header: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: archive header: %w", ErrCorrupt, err)
 	}
 	if r.hdr.Version != archiveVersion {
 		return fmt.Errorf("%w: archive format version %q, this reader knows %q", ErrUnknownFormat, r.hdr.Version, archiveVersion)
@@ -407,7 +412,7 @@ func (r *archReader) readPrelude() error {
 		}
 		var m archiveMetadata
 		if err := bson.Unmarshal(doc, &m); err != nil {
-			return fmt.Errorf("%w: archive prelude metadata: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: archive prelude metadata: %w", ErrCorrupt, err)
 		}
 		if err := checkNames(m.DB, m.Collection); err != nil {
 			return fmt.Errorf("%w: archive prelude: %w", ErrCorrupt, err)
@@ -459,7 +464,7 @@ func (r *archReader) Next() (*Collection, error) {
 		}
 		var h namespaceHeader
 		if err := bson.Unmarshal(doc, &h); err != nil {
-			return nil, r.fail(fmt.Errorf("%w: namespace header: %v", ErrCorrupt, err))
+			return nil, r.fail(fmt.Errorf("%w: namespace header: %w", ErrCorrupt, err))
 		}
 		ns := h.DB + "." + h.Collection
 		i, ok := r.idx[ns]

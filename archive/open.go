@@ -2,7 +2,6 @@ package archive
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,17 @@ import (
 // maxTrailing bounds what may follow the end of a tar archive (its
 // zero-block trailer and record padding) before the compressed stream ends.
 const maxTrailing = 1 << 20
+
+// HeadSize is how many leading bytes Match methods are shown: of the
+// stream for a Compression, of the decompressed stream for a Format.
+const HeadSize = 512
+
+// The formats and compressions Open recognises, in the order they are
+// tried. None matches anything and so comes last.
+var (
+	builtinFormats      = []Format{Tar, MongoArchive}
+	builtinCompressions = []Compression{Gzip, Zstd, None}
+)
 
 // Open detects compression (gzip, zstd, none) and format (tar, archive
 // magic) from the first bytes of r and returns a Reader for it. Tar
@@ -22,28 +32,42 @@ func Open(r io.Reader) (Reader, error) {
 	return rd, err
 }
 
+// OpenWith is Open that also recognises the given formats and compressions
+// (an embedder's own, such as an s2 Compression), tried by their Match
+// methods before the built-in ones.
+func OpenWith(r io.Reader, formats []Format, compressions []Compression) (Reader, error) {
+	rd, _, _, err := detect(r, formats, compressions)
+	return rd, err
+}
+
 // Detect is Open but also tells what it found.
 func Detect(r io.Reader) (Reader, Format, Compression, error) {
+	return detect(r, nil, nil)
+}
+
+func detect(r io.Reader, formats []Format, compressions []Compression) (Reader, Format, Compression, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	comp := detectCompression(br)
+	head, err := br.Peek(HeadSize)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, nil, nil, err
+	}
+	comp := match(head, compressions, builtinCompressions)
+	if comp == nil {
+		return nil, nil, nil, unknown("the input matches none of the compressions")
+	}
 	dr, err := comp.NewReader(br)
 	if err != nil {
 		return nil, nil, comp, err
 	}
 	inner := bufio.NewReaderSize(dr, 64<<10)
-	head, peekErr := inner.Peek(512)
-	var f Format
-	switch {
-	case len(head) >= 4 && binary.LittleEndian.Uint32(head) == archiveMagic:
-		f = MongoArchive
-	case len(head) >= 262 && string(head[257:262]) == "ustar":
-		f = Tar
-	default:
+	head, peekErr := inner.Peek(HeadSize)
+	f := match(head, formats, builtinFormats)
+	if f == nil {
 		dr.Close()
 		if peekErr != nil && !errors.Is(peekErr, io.EOF) {
 			return nil, nil, comp, peekErr
 		}
-		return nil, nil, comp, fmt.Errorf("%w: after %s decompression the input is neither a tar nor a mongodump archive", ErrUnknownFormat, comp.Name())
+		return nil, nil, comp, unknown("after " + comp.Name() + " decompression the input is neither a tar nor a mongodump archive")
 	}
 	fr, err := f.NewReader(inner)
 	if err != nil {
@@ -51,6 +75,23 @@ func Detect(r io.Reader) (Reader, Format, Compression, error) {
 		return nil, f, comp, err
 	}
 	return &openedReader{Reader: fr, tail: inner, closer: dr}, f, comp, nil
+}
+
+// match returns the first of extra, then builtin, whose Match accepts head.
+func match[T interface{ Match([]byte) bool }](head []byte, extra, builtin []T) T {
+	for _, list := range [][]T{extra, builtin} {
+		for _, c := range list {
+			if c.Match(head) {
+				return c
+			}
+		}
+	}
+	var none T
+	return none
+}
+
+func unknown(what string) error {
+	return fmt.Errorf("%w: %s; if it was written with a format or compression of your own, pass it to OpenWith (RestoreOptions.Formats, .Compressions)", ErrUnknownFormat, what)
 }
 
 // openedReader reads the decompressed stream to its end (verifying the

@@ -34,6 +34,11 @@ func (TarFormat) Name() string { return "tar" }
 // Extension returns ".tar".
 func (TarFormat) Extension() string { return ".tar" }
 
+// Match reports whether head starts with a POSIX (ustar) tar header.
+func (TarFormat) Match(head []byte) bool {
+	return len(head) >= 262 && string(head[257:262]) == "ustar"
+}
+
 const (
 	tarRoot      = "dump"
 	manifestName = "manifest.json"
@@ -420,9 +425,9 @@ func tarError(err error) error {
 	case errors.Is(err, ErrCorrupt):
 		return err
 	case errors.Is(err, tar.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, tar.ErrFieldTooLong):
-		return fmt.Errorf("%w: tar: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
 	case strings.HasPrefix(err.Error(), "archive/tar"):
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return fmt.Errorf("archive: reading tar: %w", err)
 }
@@ -541,7 +546,7 @@ func (r *tarReader) collectionFor(db, stem string) (int, error) {
 	}
 	name, err := unescapeName(stem)
 	if err != nil {
-		return 0, fmt.Errorf("%w: file name %q is not an escaped collection name: %v", ErrCorrupt, stem, err)
+		return 0, fmt.Errorf("%w: file name %q is not an escaped collection name: %w", ErrCorrupt, stem, err)
 	}
 	if err := checkNames(db, name); err != nil {
 		return 0, err

@@ -35,6 +35,12 @@ type RestoreOptions struct {
 	// DefaultTimeout.
 	Timeout time.Duration
 
+	// Formats and Compressions an archive may have been written with
+	// beyond the built-in ones (SlotConfig.Format and .Compression of the
+	// backup); they are recognised by their Match methods.
+	Formats      []archive.Format
+	Compressions []archive.Compression
+
 	// Filter selects source namespaces; default all.
 	Filter Filter
 	// Renames are tried in order; the first that matches a namespace wins.
@@ -106,7 +112,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if err := plain.Verify(ctx); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	ar, err := archive.Open(plain)
+	ar, err := archive.OpenWith(plain, o.Formats, o.Compressions)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", restoreError(err))
 	}

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/archive/archivetest"
 	"github.com/keepslot/keepslot/backup"
 )
 
@@ -148,4 +149,31 @@ func TestRename(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, backup.RenameNamespace(tc.ns, []backup.Rename{{From: tc.from, To: tc.to}}), tc)
 	}
+}
+
+// TestPluggedCompressionRestores checks that a backup made with a
+// compression of the embedder's own restores when Restore is given it, and
+// fails as corrupt, saying how to fix it, when it is not.
+func TestPluggedCompressionRestores(t *testing.T) {
+	e := newEnv(t)
+	e.seed(10)
+	cfg := e.config()
+	cfg.Compression = archivetest.Foreign
+	data := retrieved(t, e, cfg)
+	ctx := context.Background()
+	opts := &backup.RestoreOptions{
+		Client:  e.srv.Client,
+		Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "s2*"}},
+	}
+
+	_, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
+	require.ErrorIs(t, err, backup.ErrCorrupt)
+	assert.ErrorIs(t, err, archive.ErrUnknownFormat)
+	assert.Contains(t, err.Error(), "RestoreOptions.Formats, .Compressions")
+
+	opts.Compressions = []archive.Compression{archivetest.Foreign}
+	rep, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
+	require.NoError(t, err)
+	assert.EqualValues(t, 30, rep.Documents)
+	assert.EqualValues(t, 10, e.count(e.srv.DB("s2app"), "users"))
 }

@@ -206,7 +206,7 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 		cancel()
 		s.mu.Unlock()
 		if errors.Is(err, store.ErrBusy) {
-			return fmt.Errorf("backup: %w (%v)", ErrInProgress, err)
+			return fmt.Errorf("backup: %w (%w)", ErrInProgress, err)
 		}
 		return fmt.Errorf("backup: %w", err)
 	}

@@ -58,7 +58,7 @@ func parseInfo(b []byte) (object string, info Info, err error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return "", Info{}, fmt.Errorf("%w: the info file does not decode: %v", ErrCorrupt, err)
+		return "", Info{}, fmt.Errorf("%w: the info file does not decode: %w", ErrCorrupt, err)
 	}
 	if dec.More() {
 		return "", Info{}, fmt.Errorf("%w: the info file has data after its JSON object", ErrCorrupt)
@@ -78,10 +78,10 @@ func parseInfo(b []byte) (object string, info Info, err error) {
 		return "", Info{}, fmt.Errorf("%w: the info file gives a creation time in the year %d", ErrCorrupt, y)
 	}
 	if err := validName(f.Name); err != nil {
-		return "", Info{}, fmt.Errorf("%w: the info file's name: %v", ErrCorrupt, err)
+		return "", Info{}, fmt.Errorf("%w: the info file's name: %w", ErrCorrupt, err)
 	}
 	if err := validMeta(f.Meta); err != nil {
-		return "", Info{}, fmt.Errorf("%w: the info file's metadata: %v", ErrCorrupt, err)
+		return "", Info{}, fmt.Errorf("%w: the info file's metadata: %w", ErrCorrupt, err)
 	}
 	return f.Object, Info{
 		Name:    f.Name,

@@ -1,0 +1,47 @@
+package archivetest_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/archive/archivetest"
+)
+
+func TestBuiltinCompressions(t *testing.T) {
+	for _, c := range []archive.Compression{archive.Gzip, archive.NewSerialGzip(1), archive.Zstd, archive.None} {
+		t.Run(c.Name(), func(t *testing.T) { archivetest.RunCompression(t, c) })
+	}
+}
+
+func TestBuiltinFormats(t *testing.T) {
+	for _, f := range []archive.Format{archive.Tar, archive.MongoArchive} {
+		t.Run(f.Name(), func(t *testing.T) { archivetest.RunFormat(t, f) })
+	}
+}
+
+// TestPluggedCompression runs the suite on a compression of the embedder's
+// own, which only OpenWith recognises.
+func TestPluggedCompression(t *testing.T) {
+	archivetest.RunCompression(t, archivetest.Foreign)
+}
+
+// TestForeignIsForeign checks that archive.Open does not know Foreign, so
+// that tests built on it show the plugging, not the built-ins.
+func TestForeignIsForeign(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := archivetest.Foreign.NewWriter(&buf)
+	require.NoError(t, err)
+	tw, err := archive.Tar.NewWriter(w, archive.Header{}, nil)
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	require.NoError(t, w.Close())
+	_, err = archive.Open(bytes.NewReader(buf.Bytes()))
+	require.ErrorIs(t, err, archive.ErrUnknownFormat)
+	assert.Contains(t, err.Error(), "OpenWith", "the error says how to open it")
+	_, err = archive.OpenWith(bytes.NewReader(buf.Bytes()), nil, []archive.Compression{archivetest.Foreign})
+	assert.NoError(t, err)
+}
