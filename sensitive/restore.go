@@ -2,6 +2,8 @@ package sensitive
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -48,8 +50,10 @@ type RestoredFile struct {
 // files unless opts.Overwrite is set; all of that before the first file is
 // written. Files are written 0600 and directories 0700, each file through a
 // temp file renamed into place, with the modification time it was backed up
-// with. MongoDB namespaces in the backup are not restored here: use
-// RestoreNamespaces on the same file.
+// with. Every file operation goes through an os.Root opened on dir, so no
+// path, not even one whose directories are swapped for links while the
+// restore runs, reaches outside dir (ErrUnsafePath). MongoDB namespaces in
+// the backup are not restored here: use RestoreNamespaces on the same file.
 func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, dir string, opts *RestoreOptions) (*RestoreReport, error) {
 	var o RestoreOptions
 	if opts != nil {
@@ -69,17 +73,22 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 
 	// Stage every file in a private directory inside dir, so that the
 	// renames into place stay on one filesystem.
-	var stage string
+	var st *stage
 	if !o.DryRun {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sensitive: restore: %w", err)
 		}
-		if stage, err = os.MkdirTemp(dir, ".keepslot-restore-*"); err != nil {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
 			return nil, fmt.Errorf("sensitive: restore: %w", err)
 		}
-		defer os.RemoveAll(stage)
+		defer root.Close()
+		if st, err = newStage(root); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
+		defer st.remove()
 	}
-	files, manifest, err := readSecrets(ctx, ar, stage)
+	files, manifest, err := readSecrets(ctx, ar, st)
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}
@@ -100,13 +109,13 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	}
 	if !o.Overwrite {
 		for _, f := range files {
-			if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Name))); err == nil {
+			if _, err := st.root.Lstat(filepath.FromSlash(f.Name)); err == nil {
 				return nil, fmt.Errorf("sensitive: restore: %s: %w", f.Name, ErrExists)
 			}
 		}
 	}
 	for _, f := range files {
-		if err := place(dir, f); err != nil {
+		if err := st.place(f); err != nil {
 			return rep, fmt.Errorf("sensitive: restore: %w", err)
 		}
 	}
@@ -135,9 +144,9 @@ type staged struct {
 	path    string // in the staging directory; "" in a dry run
 }
 
-// readSecrets reads the backup's secrets, staging their contents under
-// stage (none in a dry run), and its manifest.
-func readSecrets(ctx context.Context, ar archive.Reader, stage string) ([]staged, map[string]manifestDoc, error) {
+// readSecrets reads the backup's secrets, staging their contents in st
+// (none in a dry run, when st is nil), and its manifest.
+func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, map[string]manifestDoc, error) {
 	var files []staged
 	manifest := map[string]manifestDoc{}
 	seen := map[string]bool{}
@@ -183,8 +192,8 @@ func readSecrets(ctx context.Context, ar archive.Reader, stage string) ([]staged
 				}
 				seen[d.Name] = true
 				f := staged{Name: d.Name, Size: int64(len(d.Data)), SHA256: sha256Hex(d.Data), ModTime: d.ModTime.Time()}
-				if stage != "" {
-					if f.path, err = stageFile(stage, len(files), d.Data); err != nil {
+				if st != nil {
+					if f.path, err = st.write(len(files), d.Data); err != nil {
 						return nil, nil, err
 					}
 				}
@@ -196,10 +205,31 @@ func readSecrets(ctx context.Context, ar archive.Reader, stage string) ([]staged
 	return files, manifest, nil
 }
 
-// stageFile writes data to a new 0600 file in stage and syncs it.
-func stageFile(stage string, i int, data []byte) (string, error) {
-	p := filepath.Join(stage, fmt.Sprintf("%06d", i))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// stage is a private directory inside the restore's target, where secrets
+// wait until all of them have been read and checked. All its operations go
+// through root, so none can leave the target directory.
+type stage struct {
+	root *os.Root
+	dir  string // relative to root
+}
+
+func newStage(root *os.Root) (*stage, error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	st := &stage{root: root, dir: ".keepslot-restore-" + hex.EncodeToString(b)}
+	if err := root.Mkdir(st.dir, 0o700); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// remove deletes the stage and whatever is left in it.
+func (st *stage) remove() { _ = st.root.RemoveAll(st.dir) }
+
+// write writes data to a new 0600 file in the stage and syncs it.
+func (st *stage) write(i int, data []byte) (string, error) {
+	p := filepath.Join(st.dir, fmt.Sprintf("%06d", i))
+	f, err := st.root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -214,30 +244,27 @@ func stageFile(stage string, i int, data []byte) (string, error) {
 	return p, f.Close()
 }
 
-// place moves a staged file to its name under dir, creating directories
-// 0700 on the way, and refuses to follow a symbolic link out of dir.
-func place(dir string, f staged) error {
-	target := filepath.Join(dir, filepath.FromSlash(f.Name))
-	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+// place moves a staged file to its name, creating directories 0700 on the
+// way. The root refuses any path that a link would lead out of it.
+func (st *stage) place(f staged) error {
+	target := filepath.FromSlash(f.Name)
+	if err := st.root.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return confined(f.Name, err)
+	}
+	if err := st.root.Chtimes(f.path, f.ModTime, f.ModTime); err != nil {
 		return err
 	}
-	// A directory on the way that is a link could lead outside dir.
-	real, err := filepath.EvalSymlinks(filepath.Dir(target))
-	if err != nil {
-		return err
-	}
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return err
-	}
-	if rel, err := filepath.Rel(root, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
-		return fmt.Errorf("%s: %w", f.Name, ErrUnsafePath)
-	}
-	if err := os.Chtimes(f.path, f.ModTime, f.ModTime); err != nil {
-		return err
-	}
-	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+	if fi, err := st.root.Lstat(target); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s: a directory is in the way: %w", f.Name, fs.ErrExist)
 	}
-	return os.Rename(f.path, target)
+	return confined(f.Name, st.root.Rename(f.path, target))
+}
+
+// confined reports an os.Root's refusal to leave its directory as
+// ErrUnsafePath.
+func confined(name string, err error) error {
+	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
+		return fmt.Errorf("%s: %w: %w", name, ErrUnsafePath, err)
+	}
+	return err
 }
