@@ -124,19 +124,32 @@ const (
 	CodeWrongPassword     ErrorCode = "wrong_password"     // ErrWrongPassword
 	CodeCorrupt           ErrorCode = "corrupt"            // ErrCorrupt, archive.ErrCorrupt, archive.ErrUnknownFormat
 	CodeCountMismatch     ErrorCode = "count_mismatch"     // ErrCountMismatch
+	CodeExists            ErrorCode = "exists"             // a restore would replace data it was not allowed to
 	CodeInvalid           ErrorCode = "invalid"            // a malformed option, pattern or name
 	CodeCancelled         ErrorCode = "cancelled"          // the context was cancelled or timed out
 	CodeInterrupted       ErrorCode = "interrupted"        // the process stopped while the backup ran
 	CodeInternal          ErrorCode = "internal"           // anything else: the message says what
 )
 
+// Coded is implemented by errors that carry their own ErrorCode, so that
+// packages built on this one (such as sensitive) classify their errors
+// for Code.
+type Coded interface {
+	error
+	ErrorCode() ErrorCode
+}
+
 // Code classifies err. Every typed error of packages backup, store, cipher
-// and archive that a user can cause has its own code; others are
-// CodeInternal, and nil is CodeOK.
+// and archive that a user can cause has its own code, as does any error in
+// err's chain that implements Coded; others are CodeInternal, and nil is
+// CodeOK.
 func Code(err error) ErrorCode {
+	var coded Coded
 	switch {
 	case err == nil:
 		return CodeOK
+	case errors.As(err, &coded):
+		return coded.ErrorCode()
 	case errors.Is(err, ErrEmptyPassword):
 		return CodeEmptyPassword
 	case errors.Is(err, ErrNotBackupNode):
@@ -180,7 +193,7 @@ func (c ErrorCode) HTTPStatus() int {
 		return http.StatusBadRequest
 	case CodeNoBackup:
 		return http.StatusNotFound
-	case CodeNotBackupNode, CodeInProgress, CodeSlotOccupied:
+	case CodeNotBackupNode, CodeInProgress, CodeSlotOccupied, CodeExists:
 		return http.StatusConflict
 	case CodeWrongPassword, CodeCorrupt, CodeCountMismatch:
 		return http.StatusUnprocessableEntity
@@ -202,7 +215,8 @@ func (c ErrorCode) HTTPStatus() int {
 //	1  any other failure    6  wrong password, corrupt backup, count mismatch
 //	2  usage                7  credentials refused
 //	3  not in backup role   8  server or agent unreachable
-//	4  busy or occupied     9  not enough free space
+//	4  busy, occupied, or   9  not enough free space
+//	   restore target exists
 func (c ErrorCode) ExitCode() int {
 	switch c {
 	case CodeOK:
@@ -211,7 +225,7 @@ func (c ErrorCode) ExitCode() int {
 		return 2
 	case CodeNotBackupNode:
 		return 3
-	case CodeInProgress, CodeSlotOccupied:
+	case CodeInProgress, CodeSlotOccupied, CodeExists:
 		return 4
 	case CodeNoBackup:
 		return 5

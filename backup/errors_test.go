@@ -76,6 +76,7 @@ func TestCode(t *testing.T) {
 		cipher.ErrKDFTooExpensive:                 CodeInvalid,
 		context.Canceled:                          CodeCancelled,
 		io.ErrUnexpectedEOF:                       CodeInternal,
+		codedErr{}:                                CodeExists,
 	} {
 		wrapped := err
 		if err != nil {
@@ -85,7 +86,7 @@ func TestCode(t *testing.T) {
 	}
 
 	exits := map[int]bool{}
-	for _, c := range []ErrorCode{CodeEmptyPassword, CodeNotBackupNode, CodeInProgress, CodeSlotOccupied, CodeNoBackup,
+	for _, c := range []ErrorCode{CodeEmptyPassword, CodeNotBackupNode, CodeInProgress, CodeSlotOccupied, CodeExists, CodeNoBackup,
 		CodeUnreachable, CodeUnauthorized, CodeInsufficientSpace, CodeWrongPassword, CodeCorrupt, CodeCountMismatch,
 		CodeInvalid, CodeCancelled, CodeInterrupted, CodeInternal} {
 		assert.GreaterOrEqual(t, c.HTTPStatus(), 400, c)
@@ -116,3 +117,9 @@ func TestRestoreMalformedArchiveIsCorrupt(t *testing.T) {
 type bytesBuffer struct{ bytes.Buffer }
 
 func (b *bytesBuffer) reader() *bytes.Reader { return bytes.NewReader(b.Bytes()) }
+
+// codedErr is an error of a package built on backup, with its own code.
+type codedErr struct{}
+
+func (codedErr) Error() string        { return "exists" }
+func (codedErr) ErrorCode() ErrorCode { return CodeExists }

@@ -3,6 +3,7 @@ package sensitive_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/sensitive"
 )
 
@@ -94,4 +96,21 @@ func assertNoStage(t *testing.T, dir string) {
 	matches, err := filepath.Glob(filepath.Join(dir, ".keepslot-restore-*"))
 	require.NoError(t, err)
 	assert.Empty(t, matches, "the staging directory is removed")
+}
+
+// TestErrorCodes checks that backup.Code classifies sensitive's errors, so
+// that agents and CLIs need one mapping for both backups.
+func TestErrorCodes(t *testing.T) {
+	for err, want := range map[error]backup.ErrorCode{
+		sensitive.ErrNotRegular:       backup.CodeInvalid,
+		sensitive.ErrTooLarge:         backup.CodeInvalid,
+		sensitive.ErrDuplicate:        backup.CodeInvalid,
+		sensitive.ErrUnsafePath:       backup.CodeInvalid,
+		sensitive.ErrExists:           backup.CodeExists,
+		sensitive.ErrManifestMismatch: backup.CodeCorrupt,
+	} {
+		wrapped := fmt.Errorf("sensitive: restore: k.key: %w", err)
+		assert.Equal(t, want, backup.Code(wrapped), err.Error())
+		assert.ErrorIs(t, wrapped, err)
+	}
 }

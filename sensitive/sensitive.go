@@ -47,21 +47,32 @@ const (
 // directory, beside the main backup's.
 const StateFile = "sensitive-state.json"
 
-// Errors a user can cause, besides the backup package's.
+// Errors a user can cause, besides the backup package's. Each carries its
+// backup.ErrorCode, so backup.Code classifies it.
 var (
 	// ErrNotRegular: a source path is a link, device, socket or pipe.
-	ErrNotRegular = errors.New("not a regular file; sensitive backups hold regular files only, so name the file a link points to")
+	ErrNotRegular error = &codedError{"not a regular file; sensitive backups hold regular files only, so name the file a link points to", backup.CodeInvalid}
 	// ErrTooLarge: a secret is larger than MaxSecretSize.
-	ErrTooLarge = errors.New("secret too large for a sensitive backup")
+	ErrTooLarge error = &codedError{"secret too large for a sensitive backup", backup.CodeInvalid}
 	// ErrDuplicate: two sources give a secret of the same name.
-	ErrDuplicate = errors.New("two secrets have the same name; rename one")
-	// ErrUnsafePath: a secret's name would escape the restore directory.
-	ErrUnsafePath = errors.New("secret name escapes the restore directory")
+	ErrDuplicate error = &codedError{"two secrets have the same name; rename one", backup.CodeInvalid}
+	// ErrUnsafePath: a secret's name, or a link in the restore directory,
+	// would lead outside the restore directory.
+	ErrUnsafePath error = &codedError{"secret name escapes the restore directory", backup.CodeInvalid}
 	// ErrExists: a file to restore exists and Overwrite is not set.
-	ErrExists = errors.New("file exists; restore with Overwrite to replace it")
+	ErrExists error = &codedError{"file exists; restore with Overwrite to replace it", backup.CodeExists}
 	// ErrManifestMismatch: a restored secret differs from the manifest.
-	ErrManifestMismatch = errors.New("secret does not match the backup's manifest")
+	ErrManifestMismatch error = &codedError{"secret does not match the backup's manifest", backup.CodeCorrupt}
 )
+
+// codedError is a sentinel error with its backup.ErrorCode.
+type codedError struct {
+	msg  string
+	code backup.ErrorCode
+}
+
+func (e *codedError) Error() string               { return e.msg }
+func (e *codedError) ErrorCode() backup.ErrorCode { return e.code }
 
 // MaxSecretSize is the largest secret a sensitive backup holds: each secret
 // travels as one BSON document.
