@@ -122,7 +122,7 @@ const (
 	CodeUnauthorized      ErrorCode = "unauthorized"       // ErrUnauthorized
 	CodeInsufficientSpace ErrorCode = "insufficient_space" // ErrInsufficientSpace
 	CodeWrongPassword     ErrorCode = "wrong_password"     // ErrWrongPassword
-	CodeCorrupt           ErrorCode = "corrupt"            // ErrCorrupt, archive.ErrCorrupt, archive.ErrUnknownFormat
+	CodeCorrupt           ErrorCode = "corrupt"            // ErrCorrupt, archive.ErrCorrupt, archive.ErrUnknownFormat, cipher.ErrUnsupportedVersion
 	CodeCountMismatch     ErrorCode = "count_mismatch"     // ErrCountMismatch
 	CodeExists            ErrorCode = "exists"             // a restore would replace data it was not allowed to
 	CodeInvalid           ErrorCode = "invalid"            // a malformed option, pattern or name
@@ -168,7 +168,8 @@ func Code(err error) ErrorCode {
 		return CodeUnreachable
 	case errors.Is(err, ErrWrongPassword):
 		return CodeWrongPassword
-	case errors.Is(err, ErrCorrupt), errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrUnknownFormat):
+	case errors.Is(err, ErrCorrupt), errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrUnknownFormat),
+		errors.Is(err, cipher.ErrUnsupportedVersion):
 		return CodeCorrupt
 	case errors.Is(err, ErrCountMismatch):
 		return CodeCountMismatch

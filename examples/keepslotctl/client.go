@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/keepslot/keepslot/backup"
 )
 
 // defaultPort is keepslotd's default port.
@@ -34,17 +36,14 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Message }
 
-// exitCodes maps the agent's error codes to exit codes.
-var exitCodes = map[string]int{
-	"not_backup_node":    exitNotBackup,
-	"in_progress":        exitBusy,
-	"slot_occupied":      exitBusy,
-	"no_backup":          exitNoBackup,
-	"unauthorized":       exitUnauthorized,
-	"unreachable":        exitUnreachable,
-	"insufficient_space": exitNoSpace,
-	"empty_password":     exitUsage,
-	"bad_request":        exitUsage,
+// exitCodeOf gives an error code the agent answered with its exit code:
+// the backup package's mapping, and usage for a request the agent could
+// not read.
+func exitCodeOf(code string) int {
+	if code == "bad_request" {
+		return exitUsage
+	}
+	return backup.ErrorCode(code).ExitCode()
 }
 
 // baseURL turns -t's host or host:port into the agent's URL.
@@ -129,11 +128,7 @@ func (c *client) request(ctx context.Context, method, path string, body any, hea
 	if ae.Code == "unauthorized" && c.token == "" {
 		ae.Message = "no token given: use --token, $KEEPSLOT_TOKEN or --token-file (keepslotd keeps it in DATA/token); the agent says: " + ae.Message
 	}
-	code, ok := exitCodes[ae.Code]
-	if !ok {
-		code = exitError
-	}
-	return nil, withCode(code, ae)
+	return nil, withCode(exitCodeOf(ae.Code), ae)
 }
 
 // call sends a request and decodes the JSON answer into out; raw, if not

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/sensitive"
 )
 
 func TestBaseURL(t *testing.T) {
@@ -45,6 +50,11 @@ func TestExitCodes(t *testing.T) {
 		"unauthorized":       exitUnauthorized,
 		"unreachable":        exitUnreachable,
 		"insufficient_space": exitNoSpace,
+		"wrong_password":     exitBadBackup,
+		"corrupt":            exitBadBackup,
+		"exists":             exitBusy,
+		"empty_password":     exitUsage,
+		"bad_request":        exitUsage,
 		"something_new":      exitError,
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -101,4 +111,25 @@ func TestUsageErrors(t *testing.T) {
 		require.Error(t, err, "%q", args)
 		assert.Equal(t, exitUsage, exitCode(err), "%q: %v", args, err)
 	}
+}
+
+// TestRestoreExitCodes checks that a local restore's errors end the
+// program with the exit codes the agent's codes map to, a malformed
+// archive inside an authenticated file included.
+func TestRestoreExitCodes(t *testing.T) {
+	for err, want := range map[error]int{
+		backup.ErrWrongPassword:       exitBadBackup,
+		backup.ErrCorrupt:             exitBadBackup,
+		archive.ErrCorrupt:            exitBadBackup,
+		archive.ErrUnknownFormat:      exitBadBackup,
+		sensitive.ErrManifestMismatch: exitBadBackup,
+		sensitive.ErrExists:           exitBusy,
+		backup.ErrUnreachable:         exitUnreachable,
+		backup.ErrUnauthorized:        exitUnauthorized,
+	} {
+		got := restoreError(fmt.Errorf("restore: %w", err))
+		assert.Equal(t, want, exitCode(got), "%v", err)
+		assert.ErrorIs(t, got, err)
+	}
+	assert.NoError(t, restoreError(nil))
 }

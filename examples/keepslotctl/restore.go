@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keepslot/keepslot/backup"
-	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/sensitive"
 )
 
@@ -176,17 +174,11 @@ func openWithPassword(file string, f restoreFlags) (*os.File, int64, []byte, err
 	return nil, 0, nil, err
 }
 
-// restoreError gives a restore's error its exit code.
+// restoreError gives a restore's error its exit code, as backup.Code
+// classifies it.
 func restoreError(err error) error {
-	switch {
-	case errors.Is(err, backup.ErrWrongPassword), errors.Is(err, backup.ErrCorrupt),
-		errors.Is(err, backup.ErrCountMismatch), errors.Is(err, cipher.ErrUnsupportedVersion),
-		errors.Is(err, sensitive.ErrManifestMismatch):
-		return withCode(exitBadBackup, err)
-	case errors.Is(err, backup.ErrUnreachable):
-		return withCode(exitUnreachable, err)
-	case errors.Is(err, sensitive.ErrExists):
-		return withCode(exitBusy, err)
+	if err == nil {
+		return nil
 	}
-	return err
+	return withCode(backup.Code(err).ExitCode(), err)
 }

@@ -170,8 +170,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		Handler: newServer(serverConfig{
 			Token:     token,
 			Role:      mainB.Role(),
-			Main:      slotConfig{Slot: mainB.Slot, Store: mainStore},
-			Sensitive: slotConfig{Slot: sens.Slot, Store: sensStore},
+			Main:      mainB,
+			Sensitive: sens,
 			Logger:    log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

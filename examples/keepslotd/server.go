@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,22 +10,14 @@ import (
 	"time"
 
 	"github.com/keepslot/keepslot/backup"
-	"github.com/keepslot/keepslot/store"
 )
-
-// slotConfig is one of the agent's two backups: the Slot that runs it and
-// the store it writes to, from which retrieve serves byte ranges.
-type slotConfig struct {
-	Slot  *backup.Slot
-	Store store.Store
-}
 
 // serverConfig is what the HTTP API serves.
 type serverConfig struct {
 	Token     string // every request must carry it as a bearer token
 	Role      *backup.Role
-	Main      slotConfig // under /v1/backup
-	Sensitive slotConfig // under /v1/sensitive
+	Main      backup.Backupper // under /v1/backup
+	Sensitive backup.Backupper // under /v1/sensitive
 	Logger    *slog.Logger
 }
 
@@ -55,8 +45,8 @@ func newServer(cfg serverConfig) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	mux := http.NewServeMux()
-	for prefix, sc := range map[string]slotConfig{"/v1/backup": cfg.Main, "/v1/sensitive": cfg.Sensitive} {
-		h := slotHandler{slotConfig: sc}
+	for prefix, b := range map[string]backup.Backupper{"/v1/backup": cfg.Main, "/v1/sensitive": cfg.Sensitive} {
+		h := slotHandler{b}
 		mux.HandleFunc("POST "+prefix, h.start)
 		mux.HandleFunc("GET "+prefix, h.status)
 		mux.HandleFunc("GET "+prefix+"/file", h.file)
@@ -90,7 +80,8 @@ func requireToken(token string, next http.Handler) http.Handler {
 	})
 }
 
-type slotHandler struct{ slotConfig }
+// slotHandler serves one Backupper's verbs.
+type slotHandler struct{ b backup.Backupper }
 
 type message struct {
 	Message string `json:"message"`
@@ -110,7 +101,7 @@ func (h slotHandler) start(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if err := h.Slot.Start(r.Context(), []byte(req.Password)); err != nil {
+	if err := h.b.Start(r.Context(), []byte(req.Password)); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -123,9 +114,9 @@ func (h slotHandler) status(w http.ResponseWriter, r *http.Request) {
 		err error
 	)
 	if r.URL.Query().Has("wait") {
-		st, err = h.Slot.Wait(r.Context())
+		st, err = h.b.Wait(r.Context())
 	} else {
-		st, err = h.Slot.Status(r.Context())
+		st, err = h.b.Status(r.Context())
 	}
 	if err != nil {
 		writeErr(w, err)
@@ -138,7 +129,7 @@ func (h slotHandler) status(w http.ResponseWriter, r *http.Request) {
 // answers Range and If-Range requests, so an interrupted download resumes;
 // the md5 is the ETag, so a resume against a different backup restarts.
 func (h slotHandler) file(w http.ResponseWriter, r *http.Request) {
-	obj, err := h.Store.Open(r.Context())
+	obj, err := h.b.Open(r.Context())
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -154,7 +145,7 @@ func (h slotHandler) file(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h slotHandler) delete(w http.ResponseWriter, r *http.Request) {
-	if err := h.Slot.Delete(r.Context()); err != nil {
+	if err := h.b.Delete(r.Context()); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -212,40 +203,16 @@ func roleMessage(ok bool) string {
 	return "This node is not in the backup role."
 }
 
-// errorCode maps the backup package's typed errors to an HTTP status and a
-// stable code that clients (keepslotctl's exit codes) rely on.
-func errorCode(err error) (int, string) {
-	switch {
-	case errors.Is(err, backup.ErrEmptyPassword):
-		return http.StatusBadRequest, "empty_password"
-	case errors.Is(err, backup.ErrNotBackupNode):
-		return http.StatusConflict, "not_backup_node"
-	case errors.Is(err, backup.ErrInProgress), errors.Is(err, store.ErrBusy):
-		return http.StatusConflict, "in_progress"
-	case errors.Is(err, backup.ErrSlotOccupied):
-		return http.StatusConflict, "slot_occupied"
-	case errors.Is(err, backup.ErrNoBackup):
-		return http.StatusNotFound, "no_backup"
-	case errors.Is(err, backup.ErrInsufficientSpace):
-		return http.StatusInsufficientStorage, "insufficient_space"
-	case errors.Is(err, backup.ErrUnreachable):
-		return http.StatusServiceUnavailable, "unreachable"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "cancelled"
-	default:
-		return http.StatusInternalServerError, "internal"
-	}
-}
-
-// writeErr answers with err's status and code. The backup package's
-// errors say what happened and what to do, and never hold a password.
+// writeErr answers with err's status and code, as backup.Code classifies
+// it. The backup package's errors say what happened and what to do, and
+// never hold a password.
 func writeErr(w http.ResponseWriter, err error) {
-	status, code := errorCode(err)
+	code := backup.Code(err)
 	msg := err.Error()
-	if code == "empty_password" {
+	if code == backup.CodeEmptyPassword {
 		msg = `a backup needs a password: send {"password":"…"} in the request body`
 	}
-	writeError(w, status, code, msg)
+	writeError(w, code.HTTPStatus(), string(code), msg)
 }
 
 type errorBody struct {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/backup/backuptest"
+	"github.com/keepslot/keepslot/store"
+)
+
+// newFakeServer serves scripted fakes, so that each answer of the API can
+// be driven from the test.
+func newFakeServer(t *testing.T) (*httptest.Server, *backuptest.Fake, *backuptest.Fake) {
+	t.Helper()
+	main, sens := backuptest.New(), backuptest.New()
+	srv := httptest.NewServer(newServer(serverConfig{
+		Token: testToken, Role: backup.NewRole(t.TempDir()), Main: main, Sensitive: sens,
+		Logger: slog.New(slog.DiscardHandler),
+	}))
+	t.Cleanup(srv.Close)
+	return srv, main, sens
+}
+
+// TestStatusWaitBlocksUntilEnd checks ?wait: the request answers only once
+// the backup has ended, with the final status.
+func TestStatusWaitBlocksUntilEnd(t *testing.T) {
+	srv, main, _ := newFakeServer(t)
+	resp, _ := do(t, srv, "POST", "/v1/backup", `{"password":"pw"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	assert.Equal(t, []byte("pw"), main.Password())
+
+	answered := make(chan string)
+	go func() {
+		_, body := do(t, srv, "GET", "/v1/backup?wait=1", "")
+		answered <- body
+	}()
+	main.Finish([]byte("encrypted"))
+	var st statusResponse
+	require.NoError(t, json.Unmarshal([]byte(<-answered), &st))
+	assert.Equal(t, backup.StateReady, st.Status.State)
+	assert.Equal(t, "Backup found", st.Message)
+}
+
+// TestFailedStatusCarriesCode checks that a failed backup's status gives
+// its machine-readable code beside the message.
+func TestFailedStatusCarriesCode(t *testing.T) {
+	srv, _, sens := newFakeServer(t)
+	resp, _ := do(t, srv, "POST", "/v1/sensitive", `{"password":"pw"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	sens.Fail(fmt.Errorf("backup: %w", backup.ErrUnreachable))
+	_, body := do(t, srv, "GET", "/v1/sensitive", "")
+	var st statusResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.Equal(t, backup.StateFailed, st.Status.State)
+	assert.Equal(t, backup.CodeUnreachable, st.Status.Code)
+	assert.Contains(t, st.Message, "Backup failed: ")
+}
+
+// TestErrorAnswers checks that each verb's errors answer with the status
+// and code backup.Code gives them.
+func TestErrorAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		verb, method, path string
+		err                error
+		status             int
+		code               string
+	}{
+		{"Start", "POST", "/v1/backup", backup.ErrUnreachable, http.StatusServiceUnavailable, "unreachable"},
+		{"Start", "POST", "/v1/backup", backup.ErrUnauthorized, http.StatusBadGateway, "unauthorized"},
+		{"Start", "POST", "/v1/backup", &backup.SpaceError{Data: 1, Need: 2}, http.StatusInsufficientStorage, "insufficient_space"},
+		{"Start", "POST", "/v1/backup", store.ErrBusy, http.StatusConflict, "in_progress"},
+		{"Status", "GET", "/v1/backup", store.ErrCorrupt, http.StatusInternalServerError, "internal"},
+		{"Wait", "GET", "/v1/backup?wait=1", backup.ErrUnreachable, http.StatusServiceUnavailable, "unreachable"},
+		{"Open", "GET", "/v1/backup/file", backup.ErrNoBackup, http.StatusNotFound, "no_backup"},
+		{"Delete", "DELETE", "/v1/backup", backup.ErrInProgress, http.StatusConflict, "in_progress"},
+	} {
+		t.Run(tc.verb+"/"+tc.code, func(t *testing.T) {
+			srv, main, _ := newFakeServer(t)
+			main.FailNext(tc.verb, fmt.Errorf("backup: %w", tc.err))
+			body := `{"password":"pw"}`
+			if tc.method != "POST" {
+				body = ""
+			}
+			resp, got := do(t, srv, tc.method, tc.path, body)
+			assert.Equal(t, tc.status, resp.StatusCode, got)
+			assert.Equal(t, tc.code, errorOf(t, got))
+			assert.Equal(t, []string{tc.verb}, main.Calls())
+		})
+	}
+}
+
+// TestFileServesRanges checks the download through Backupper.Open.
+func TestFileServesRanges(t *testing.T) {
+	srv, main, _ := newFakeServer(t)
+	resp, _ := do(t, srv, "POST", "/v1/backup", `{"password":"pw"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	main.Finish([]byte("0123456789"))
+	resp, body := do(t, srv, "GET", "/v1/backup/file", "", "Range", "bytes=4-6")
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, "456", body)
+	assert.Equal(t, "781e5e245d69b566979b86e28d23f2c7", resp.Header.Get("X-Content-MD5"))
+	assert.Contains(t, resp.Header.Get("Content-Disposition"), `filename="`+retrievedName+`"`)
+}
