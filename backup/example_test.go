@@ -45,3 +45,13 @@ func ExampleRenameNamespace() {
 	// app_restored.users
 	// crm.users
 }
+
+// Classifying an error for a program: an HTTP API and a command-line tool
+// answer the same failure with one code.
+func ExampleCode() {
+	err := fmt.Errorf("backup: %w", backup.ErrSlotOccupied)
+	code := backup.Code(err)
+	fmt.Println(code, code.HTTPStatus(), code.ExitCode())
+	// Output:
+	// slot_occupied 409 4
+}

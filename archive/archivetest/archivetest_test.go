@@ -2,6 +2,8 @@ package archivetest_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +46,21 @@ func TestForeignIsForeign(t *testing.T) {
 	assert.Contains(t, err.Error(), "OpenWith", "the error says how to open it")
 	_, err = archive.OpenWith(bytes.NewReader(buf.Bytes()), nil, []archive.Compression{archivetest.Foreign})
 	assert.NoError(t, err)
+}
+
+// An embedder's own compression: Open does not know it, OpenWith does.
+func Example_openWith() {
+	var buf bytes.Buffer
+	zw, _ := archivetest.Foreign.NewWriter(&buf)
+	w, _ := archive.Tar.NewWriter(zw, archive.Header{}, nil)
+	_ = w.Close()
+	_ = zw.Close()
+
+	_, err := archive.Open(bytes.NewReader(buf.Bytes()))
+	fmt.Println(errors.Is(err, archive.ErrUnknownFormat))
+	_, err = archive.OpenWith(bytes.NewReader(buf.Bytes()), nil, []archive.Compression{archivetest.Foreign})
+	fmt.Println(err)
+	// Output:
+	// true
+	// <nil>
 }
