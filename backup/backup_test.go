@@ -190,6 +190,22 @@ func TestStartInsufficientSpace(t *testing.T) {
 	assert.Equal(t, backup.StateNone, st.State)
 }
 
+// The free-disk rule holds through wrappers that implement Unwrap.
+func TestStartInsufficientSpaceWrapped(t *testing.T) {
+	e := newEnv(t)
+	e.seed(20)
+	cfg := e.config()
+	cfg.Store = wrapStore{wrapStore{spaceStore{Store: store.Memory(), free: 10}}}
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+
+	err := b.Start(context.Background(), []byte(password))
+	require.ErrorIs(t, err, backup.ErrInsufficientSpace)
+	var se *backup.SpaceError
+	require.ErrorAs(t, err, &se)
+	assert.EqualValues(t, 10, se.Free)
+}
+
 func TestStartUnreachable(t *testing.T) {
 	e := newEnv(t)
 	if !e.srv.Embedded {

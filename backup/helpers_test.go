@@ -194,6 +194,12 @@ type spaceStore struct {
 
 func (s spaceStore) FreeSpace(context.Context) (int64, error) { return s.free, nil }
 
+// wrapStore decorates a Store, as an embedder's wrapper would, implementing
+// nothing but Store and Unwrap.
+type wrapStore struct{ store.Store }
+
+func (w wrapStore) Unwrap() store.Store { return w.Store }
+
 // retrieveTo retrieves b's backup into a new file dir/name, as
 // backup-retrieve does, and returns its path and the backup's Info.
 func retrieveTo(t *testing.T, b *backup.Mongo, dir, name string) (string, store.Info) {

@@ -243,7 +243,7 @@ func (s *Slot) preflight(ctx context.Context) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	if sr, ok := s.cfg.Store.(store.SpaceReporter); ok {
+	if sr, ok := store.As[store.SpaceReporter](s.cfg.Store); ok {
 		free, err := sr.FreeSpace(ctx)
 		if err != nil {
 			return Plan{}, fmt.Errorf("check free space: %w", err)

@@ -8,14 +8,31 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/store"
+	"github.com/keepslot/keepslot/store/storetest"
 )
 
 const benchSize = 64 << 20
 
-// benchWrite writes 64 MiB through a Pending in 1 MiB writes, hashes and
-// Commit included, then deletes the object outside the timer.
-func benchWrite(b *testing.B, s store.Store, writeSize int) {
-	buf := make([]byte, writeSize)
+// BenchmarkDir runs storetest's write and read benchmarks on a DirStore
+// (Write/64MiB, Read/64MiB; MB/s and peak-heap-MiB).
+func BenchmarkDir(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) store.Store {
+		s, err := store.Dir(b.TempDir())
+		require.NoError(b, err)
+		return s
+	})
+}
+
+// BenchmarkMemory runs them on a MemoryStore, whose heap holds the object.
+func BenchmarkMemory(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) store.Store { return store.Memory() })
+}
+
+// BenchmarkDirWrite32K writes 64 MiB in the 32 KiB pieces io.Copy uses.
+func BenchmarkDirWrite32K(b *testing.B) {
+	s, err := store.Dir(b.TempDir())
+	require.NoError(b, err)
+	buf := make([]byte, 32<<10)
 	for i := range buf {
 		buf[i] = byte(i * 7)
 	}
@@ -36,23 +53,6 @@ func benchWrite(b *testing.B, s store.Store, writeSize int) {
 		require.NoError(b, s.Delete(b.Context()))
 		b.StartTimer()
 	}
-}
-
-func BenchmarkDirWrite(b *testing.B) {
-	s, err := store.Dir(b.TempDir())
-	require.NoError(b, err)
-	benchWrite(b, s, 1<<20)
-}
-
-// BenchmarkDirWrite32K writes in the 32 KiB pieces io.Copy uses.
-func BenchmarkDirWrite32K(b *testing.B) {
-	s, err := store.Dir(b.TempDir())
-	require.NoError(b, err)
-	benchWrite(b, s, 32<<10)
-}
-
-func BenchmarkMemoryWrite(b *testing.B) {
-	benchWrite(b, store.Memory(), 1<<20)
 }
 
 // BenchmarkHashesInline is the baseline the pipeline improves on: md5 then

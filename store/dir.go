@@ -44,12 +44,6 @@ const (
 // fsync has little left to do and dirty pages stay bounded.
 const writebackEvery = 8 << 20
 
-// commitHook, when set by a test, is called at each step of a DirStore's
-// Commit: "data-synced" (data and info written and fsynced, nothing renamed),
-// "data-renamed" (the data file is in place, the info file is not) and
-// "info-renamed" (the object is visible, the directory not yet fsynced).
-var commitHook func(step string)
-
 // DirStore is a Store that keeps the slot in a directory. It is safe for
 // concurrent use, and several DirStores, in one process or in several, may
 // share a directory: an operating-system file lock lets only one of them
@@ -64,6 +58,13 @@ var commitHook func(step string)
 type DirStore struct {
 	path string
 	gate sync.Mutex // serializes this DirStore's users of the gate lock
+
+	// commitHook, set only by tests (export_test.go), is called at each
+	// step of Commit: "data-synced" (data and info written and fsynced,
+	// nothing renamed), "data-renamed" (the data file is in place, the info
+	// file is not) and "info-renamed" (the object is visible, the directory
+	// not yet fsynced).
+	commitHook func(step string)
 }
 
 var (
@@ -218,7 +219,7 @@ func (s *DirStore) Create(ctx context.Context, name string) (Pending, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: create %q: %w", name, err)
 	}
-	if err := validName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	var dp *dirPending
@@ -249,7 +250,7 @@ func (s *DirStore) Create(ctx context.Context, name string) (Pending, error) {
 		return nil, err
 	}
 	dp.lock = lock
-	return newPending(ctx, name, dp), nil
+	return NewPending(ctx, name, dp), nil
 }
 
 // Stat implements Store.
@@ -345,7 +346,7 @@ func (s *DirStore) FreeSpace(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// dirPending is the backend of a write to a DirStore. It holds the write
+// dirPending is the Backend of a write to a DirStore. It holds the write
 // lock until commit or abort.
 type dirPending struct {
 	s       *DirStore
@@ -360,7 +361,7 @@ func (d *dirPending) dataTemp() string { return pendingPrefix + d.id + ".data" }
 func (d *dirPending) infoTemp() string { return pendingPrefix + d.id + ".json" }
 func (d *dirPending) object() string   { return objectPrefix + d.id }
 
-func (d *dirPending) write(p []byte) error {
+func (d *dirPending) Append(p []byte) error {
 	n, err := d.f.Write(p)
 	d.written += int64(n)
 	if err != nil {
@@ -373,7 +374,7 @@ func (d *dirPending) write(p []byte) error {
 	return nil
 }
 
-func (d *dirPending) commit(info Info) error {
+func (d *dirPending) Commit(info Info) error {
 	s := d.s
 	if err := d.f.Sync(); err != nil {
 		return fmt.Errorf("fsync of the data file: %w", err)
@@ -389,18 +390,18 @@ func (d *dirPending) commit(info Info) error {
 	if err := writeFileSync(s.join(d.infoTemp()), b); err != nil {
 		return fmt.Errorf("writing the info file: %w", err)
 	}
-	hook("data-synced")
+	s.hook("data-synced")
 	if err := os.Rename(s.join(d.dataTemp()), s.join(d.object())); err != nil {
 		return fmt.Errorf("renaming the data file into place: %w", err)
 	}
 	if err := s.syncDir(); err != nil {
 		return err
 	}
-	hook("data-renamed")
+	s.hook("data-renamed")
 	if err := os.Rename(s.join(d.infoTemp()), s.join(infoName)); err != nil {
 		return fmt.Errorf("renaming the info file into place: %w", err)
 	}
-	hook("info-renamed")
+	s.hook("info-renamed")
 	if err := s.syncDir(); err != nil {
 		// The object is visible but may not survive a power cut; take it
 		// back so that the failed Commit leaves the slot empty.
@@ -413,7 +414,7 @@ func (d *dirPending) commit(info Info) error {
 	return nil
 }
 
-func (d *dirPending) abort() error {
+func (d *dirPending) Abort() error {
 	var errs []error
 	if d.f != nil {
 		d.f.Close()
@@ -432,9 +433,9 @@ func (d *dirPending) abort() error {
 	return errors.Join(errs...)
 }
 
-func hook(step string) {
-	if commitHook != nil {
-		commitHook(step)
+func (s *DirStore) hook(step string) {
+	if s.commitHook != nil {
+		s.commitHook(step)
 	}
 }
 

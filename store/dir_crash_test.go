@@ -56,11 +56,11 @@ func TestCrashHelper(t *testing.T) {
 	s, err := Dir(os.Getenv(crashDirEnv))
 	require.NoError(t, err)
 	if mode != "mid-write" {
-		commitHook = func(step string) {
+		s.setCommitHook(func(step string) {
 			if step == mode {
 				park(step)
 			}
-		}
+		})
 	}
 	p, err := s.Create(context.Background(), crashName)
 	require.NoError(t, err)

@@ -19,6 +19,15 @@
 // an operating-system file lock held for the whole write. [Memory] keeps it in
 // memory, with the same semantics, for tests and embedders.
 //
+// A new implementation is its byte sink and nothing more: its Create takes the
+// slot and returns [NewPending] over a [Backend] (Append, Commit, Abort), and
+// NewPending does the hashing, the context handling and the state machine.
+// Package store/s3 keeps the slot in an S3-compatible bucket this way.
+//
+// Optional capabilities, such as [SpaceReporter], are found with [As], which
+// looks through stores that decorate others and say so with Unwrap
+// ([Wrapper]).
+//
 // Package store/storetest holds a conformance suite that any implementation of
 // [Store] can run, in the spirit of testing/fstest.
 //

@@ -77,7 +77,7 @@ func parseInfo(b []byte) (object string, info Info, err error) {
 	if y := created.Year(); y < 0 || y > 9999 {
 		return "", Info{}, fmt.Errorf("%w: the info file gives a creation time in the year %d", ErrCorrupt, y)
 	}
-	if err := validName(f.Name); err != nil {
+	if err := CheckName(f.Name); err != nil {
 		return "", Info{}, fmt.Errorf("%w: the info file's name: %w", ErrCorrupt, err)
 	}
 	if err := validMeta(f.Meta); err != nil {

@@ -71,7 +71,7 @@ func (s *MemoryStore) Create(ctx context.Context, name string) (Pending, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: create %q: %w", name, err)
 	}
-	if err := validName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -84,7 +84,7 @@ func (s *MemoryStore) Create(ctx context.Context, name string) (Pending, error) 
 	}
 	mp := &memPending{s: s, data: &memData{}}
 	s.pending = mp
-	return newPending(ctx, name, mp), nil
+	return NewPending(ctx, name, mp), nil
 }
 
 // Stat implements Store.
@@ -131,18 +131,18 @@ func (s *MemoryStore) Delete(ctx context.Context) error {
 	return nil
 }
 
-// memPending is the backend of a write to a MemoryStore.
+// memPending is the Backend of a write to a MemoryStore.
 type memPending struct {
 	s    *MemoryStore
 	data *memData
 }
 
-func (m *memPending) write(p []byte) error {
+func (m *memPending) Append(p []byte) error {
 	m.data.add(p)
 	return nil
 }
 
-func (m *memPending) commit(info Info) error {
+func (m *memPending) Commit(info Info) error {
 	m.s.mu.Lock()
 	defer m.s.mu.Unlock()
 	m.s.obj = &memObject{info: info, data: m.data}
@@ -151,7 +151,7 @@ func (m *memPending) commit(info Info) error {
 	return nil
 }
 
-func (m *memPending) abort() error {
+func (m *memPending) Abort() error {
 	m.s.mu.Lock()
 	defer m.s.mu.Unlock()
 	if m.s.pending == m {

@@ -6,17 +6,27 @@ import (
 	"sync"
 )
 
-// backend is what an implementation supplies to a pending write: where the
-// bytes go, how the object is made visible and how a write is thrown away.
-type backend interface {
-	// write stores the next bytes of the object.
-	write(p []byte) error
-	// commit makes the object described by info visible. If it fails, the
-	// object must not be visible; abort is called next.
-	commit(info Info) error
-	// abort discards everything written and frees the slot. It is called
-	// once, after a failed commit or instead of commit.
-	abort() error
+// Backend is the byte sink of one write to a store: where the bytes go, how
+// the object is made visible and how the write is thrown away. A store's
+// Create takes the slot, makes a Backend for the write and returns
+// NewPending over it; NewPending supplies the rest (hashing, contexts, the
+// state machine and its errors), so every store behaves the same.
+//
+// NewPending calls a Backend's methods one at a time, never concurrently.
+type Backend interface {
+	// Append stores the next bytes of the object. p is only valid during the
+	// call: a Backend that keeps bytes must copy them. After Append fails,
+	// the write is aborted.
+	Append(p []byte) error
+
+	// Commit makes the object described by info visible, atomically. If it
+	// fails, the object must not be visible; Abort is called next.
+	Commit(info Info) error
+
+	// Abort discards everything appended and frees the slot. It is called
+	// once, after a failed Commit or instead of Commit, and never after a
+	// successful Commit.
+	Abort() error
 }
 
 type pendingState int
@@ -27,23 +37,27 @@ const (
 	aborted
 )
 
-// pending implements Pending over a backend, so that every store in this
-// package has the same semantics for hashing, contexts and errors.
+// pending implements Pending over a Backend.
 type pending struct {
 	mu    sync.Mutex
 	ctx   context.Context
 	stop  func() bool // cancels the abort-on-done callback
 	name  string
-	be    backend
+	be    Backend
 	hp    *hashPipe
 	err   error // sticky write error
 	state pendingState
 	cause error // why the write was aborted, if not by Abort
 }
 
-func newPending(ctx context.Context, name string, be backend) *pending {
-	p := &pending{ctx: ctx, name: name, be: be}
-	p.hp = newHashPipe(be.write)
+// NewPending returns the Pending of a write of the object name through b.
+// Bytes written are hashed (MD5 and SHA-256) and handed to b.Append in
+// chunks of up to 1 MiB; Commit validates the metadata, fills in the Info
+// and calls b.Commit; Abort, a failed Commit or the end of ctx calls
+// b.Abort. The caller checks name with CheckName before it takes the slot.
+func NewPending(ctx context.Context, name string, b Backend) Pending {
+	p := &pending{ctx: ctx, name: name, be: b}
+	p.hp = newHashPipe(b.Append)
 	p.stop = context.AfterFunc(ctx, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -84,6 +98,7 @@ func (p *pending) Write(b []byte) (int, error) {
 		b = b[k:]
 		if err != nil {
 			p.err = fmt.Errorf("store: writing %q: %w", p.name, err)
+			p.abortLocked(p.err)
 			return n, p.err
 		}
 	}
@@ -122,7 +137,7 @@ func (p *pending) Commit(meta map[string]string) (Info, error) {
 		Created: now(),
 		Meta:    cloneMeta(meta),
 	}
-	if err := p.be.commit(info.clone()); err != nil {
+	if err := p.be.Commit(info.clone()); err != nil {
 		return fail(fmt.Errorf("store: commit of %q: %w", p.name, err))
 	}
 	p.state = committed
@@ -145,7 +160,7 @@ func (p *pending) abortLocked(cause error) error {
 	p.cause = cause
 	p.stop()
 	p.hp.abort()
-	if err := p.be.abort(); err != nil {
+	if err := p.be.Abort(); err != nil {
 		return fmt.Errorf("store: aborting the write of %q: %w", p.name, err)
 	}
 	return nil

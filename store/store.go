@@ -124,7 +124,10 @@ type SpaceReporter interface {
 	FreeSpace(ctx context.Context) (int64, error)
 }
 
-func validName(name string) error {
+// CheckName reports whether the store can keep name faithfully: it fails
+// with ErrInvalid for an empty name, one longer than MaxNameLen bytes or one
+// that is not valid UTF-8. Every Create calls it before taking the slot.
+func CheckName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: the name is empty", ErrInvalid)

@@ -30,7 +30,9 @@ import (
 )
 
 // Run runs the conformance suite against fresh stores made by newStore. Each
-// subtest calls newStore once and expects an empty slot.
+// subtest calls newStore once and expects an empty slot. The FreeSpace
+// subtest runs for stores that report their free space (store.As finds a
+// store.SpaceReporter in them) and skips for the others.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -51,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ContextDoneBeforeCreate", testContextDoneBeforeCreate},
 		{"Delete", testDelete},
 		{"PendingClosed", testPendingClosed},
+		{"FreeSpace", testFreeSpace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,4 +470,32 @@ func testPendingClosed(t *testing.T, s store.Store) {
 	got, err := s.Stat(t.Context())
 	require.NoError(t, err)
 	requireSameInfo(t, info, got)
+}
+
+func testFreeSpace(t *testing.T, s store.Store) {
+	sr, ok := store.As[store.SpaceReporter](s)
+	if !ok {
+		t.Skip("the store does not report its free space")
+	}
+	free, err := sr.FreeSpace(t.Context())
+	require.NoError(t, err, "FreeSpace")
+	assert.GreaterOrEqual(t, free, int64(0), "FreeSpace")
+
+	// It still answers while a write is pending and once an object is stored.
+	p, err := s.Create(t.Context(), "space")
+	require.NoError(t, err)
+	_, err = p.Write(content(6, 1<<20))
+	require.NoError(t, err)
+	_, err = sr.FreeSpace(t.Context())
+	require.NoError(t, err, "FreeSpace while a write is pending")
+	_, err = p.Commit(nil)
+	require.NoError(t, err)
+	free, err = sr.FreeSpace(t.Context())
+	require.NoError(t, err, "FreeSpace with an object stored")
+	assert.GreaterOrEqual(t, free, int64(0), "FreeSpace")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = sr.FreeSpace(ctx)
+	require.ErrorIs(t, err, context.Canceled, "FreeSpace with a done context")
 }
