@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Remote holds many objects by key, off the node: where copies of backups
+// are exported and kept, and where retention prunes them. Keys are
+// slash-separated paths such as "node-1/backup-20260101T000000Z.enc".
+//
+// All methods are safe for concurrent use.
+type Remote interface {
+	// Put stores the bytes of r under key, replacing what is there, with
+	// want's Name, Created and Meta. It hashes what it reads and, when want
+	// gives a Size, MD5 or SHA256, fails with ErrMismatch if the bytes differ
+	// and leaves nothing under key. It returns the Info of what is stored.
+	Put(ctx context.Context, key string, r io.Reader, want Info) (Info, error)
+
+	// List returns the objects whose key begins with prefix, by key.
+	List(ctx context.Context, prefix string) ([]Entry, error)
+
+	// Open opens the object under key for reading, or fails with
+	// ErrNotFound.
+	Open(ctx context.Context, key string) (Object, error)
+
+	// Delete removes the object under key, or fails with ErrNotFound.
+	Delete(ctx context.Context, key string) error
+}
+
+// Entry is an object of a Remote: its key and its Info.
+type Entry struct {
+	Key  string
+	Info Info
+}
+
+var (
+	// ErrNotFound is returned by a Remote for a key that holds no object.
+	ErrNotFound = errors.New("store: no object under that key")
+
+	// ErrMismatch is returned by Remote.Put when the bytes read or stored do
+	// not match the size or hashes they were said to have. Nothing is left
+	// under the key; read the source again.
+	ErrMismatch = errors.New("store: the bytes do not match their size or hashes")
+)

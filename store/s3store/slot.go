@@ -1,0 +1,465 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/keepslot/keepslot/store"
+)
+
+// Keys of the slot, under the Store's prefix.
+const (
+	lockKey      = "lock"
+	infoKey      = "info.json"
+	objectPrefix = "object-"
+	maxInfoSize  = store.MaxNameLen + 2*store.MaxMetaSize + 64<<10
+	infoVersion  = 1
+)
+
+// Metadata keys of the commit record and of exported objects (sent as
+// x-amz-meta-keepslot-*).
+const (
+	metaMD5    = "Keepslot-Md5"
+	metaSHA256 = "Keepslot-Sha256"
+	metaName   = "Keepslot-Name"
+)
+
+// Store is a store.Store kept in an S3 bucket under a prefix; see the
+// package documentation for its layout and guarantee. It is safe for
+// concurrent use, and several Stores, in one process or on several nodes,
+// may share a prefix: the lock lets one of them write at a time.
+type Store struct {
+	*client
+	id string // this Store's identity, written in the lock it takes
+
+	mu       sync.Mutex
+	writing  bool     // a write of this Store holds the lock
+	leftover []upload // uploads this Store could not abort, to retry
+	leftLock bool     // this Store holds the lock after a failed release
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns the slot cfg describes. It does not contact the server; call
+// Check for that.
+func New(cfg Config) (*Store, error) {
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	return &Store{client: c, id: hex.EncodeToString(id[:])}, nil
+}
+
+// lockBody is the content of the lock object: who holds it, for people.
+type lockBody struct {
+	Owner   string    `json:"owner"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Name    string    `json:"name,omitempty"`
+	Started time.Time `json:"started"`
+}
+
+// infoBody is the commit record.
+type infoBody struct {
+	Version int               `json:"version"`
+	Object  string            `json:"object"`
+	Name    string            `json:"name"`
+	Size    int64             `json:"size"`
+	MD5     string            `json:"md5"`
+	SHA256  string            `json:"sha256"`
+	Created time.Time         `json:"created"`
+	Meta    map[string]string `json:"meta"`
+}
+
+var (
+	objectRE = regexp.MustCompile(`^object-[0-9a-f]{32}$`)
+	md5RE    = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// lock takes the slot's lock for a write of name (or a Delete, name "").
+// It fails with store.ErrBusy when another writer holds it.
+func (s *Store) lock(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing {
+		return store.ErrBusy
+	}
+	if err := s.retryLeftoversLocked(ctx); err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(lockBody{Owner: s.id, Host: host, PID: os.Getpid(), Name: name, Started: time.Now().UTC()})
+	opts := minio.PutObjectOptions{ContentType: "application/json"}
+	opts.SetMatchETagExcept("*")
+	if s.leftLock {
+		// This Store holds the lock already: a release failed. Take it over.
+		s.leftLock = false
+		opts = minio.PutObjectOptions{ContentType: "application/json"}
+	}
+	_, err := s.core.PutObject(ctx, s.bucket, s.prefix+lockKey, bytes.NewReader(b), int64(len(b)), "", "", opts)
+	if isPrecondition(err) {
+		return fmt.Errorf("%w (the lock %s is held; if its writer died, BreakLock removes it)", store.ErrBusy, s.prefix+lockKey)
+	}
+	if err != nil {
+		return s.wrap("taking the slot's lock", err)
+	}
+	s.writing = true
+	return nil
+}
+
+// unlock releases the lock. If the server cannot be told, the Store
+// remembers that it holds the lock and releases it on its next call.
+func (s *Store) unlock(ctx context.Context) error {
+	ctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writing = false
+	err := s.core.RemoveObject(ctx, s.bucket, s.prefix+lockKey, minio.RemoveObjectOptions{})
+	if err != nil && !isNotFound(err) {
+		s.leftLock = true
+		return s.wrap("releasing the slot's lock", err)
+	}
+	return nil
+}
+
+// retryLeftoversLocked aborts the uploads this Store could not abort before
+// and releases a lock it could not release. s.mu is held.
+func (s *Store) retryLeftoversLocked(ctx context.Context) error {
+	for len(s.leftover) > 0 {
+		u := s.leftover[0]
+		err := s.core.AbortMultipartUpload(ctx, s.bucket, u.key, u.id)
+		if err != nil && !isNotFound(err) {
+			return s.wrap("aborting an upload left by a failed write", err)
+		}
+		s.leftover = s.leftover[1:]
+	}
+	if s.leftLock {
+		err := s.core.RemoveObject(ctx, s.bucket, s.prefix+lockKey, minio.RemoveObjectOptions{})
+		if err != nil && !isNotFound(err) {
+			return s.wrap("releasing the lock left by a failed write", err)
+		}
+		s.leftLock = false
+	}
+	return nil
+}
+
+// BreakLock removes the slot's lock whoever holds it, and aborts every
+// upload under the prefix. It is for a writer that died without releasing
+// the lock (its node lost power): call it only when no writer is running,
+// or two writes may go on at once.
+func (s *Store) BreakLock(ctx context.Context) error {
+	err := s.core.RemoveObject(ctx, s.bucket, s.prefix+lockKey, minio.RemoveObjectOptions{})
+	if err != nil && !isNotFound(err) {
+		return s.wrap("removing the slot's lock", err)
+	}
+	return s.abortUploads(ctx, "")
+}
+
+// LockHolder describes the lock's holder, or fails with store.ErrEmpty
+// when nobody holds it.
+func (s *Store) LockHolder(ctx context.Context) (string, error) {
+	b, err := s.get(ctx, s.prefix+lockKey, 4096)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", store.ErrEmpty
+	}
+	if err != nil {
+		return "", err
+	}
+	var l lockBody
+	if err := json.Unmarshal(b, &l); err != nil {
+		return "", fmt.Errorf("%w: the lock does not decode: %w", store.ErrCorrupt, err)
+	}
+	return fmt.Sprintf("%s (pid %d) writing %q since %s", l.Host, l.PID, l.Name, l.Started.Format(time.RFC3339)), nil
+}
+
+// abortUploads aborts the multipart uploads under the prefix, except keep.
+func (s *Store) abortUploads(ctx context.Context, keep string) error {
+	var errs []error
+	for u := range s.listUploads(ctx, s.prefix, &errs) {
+		if u.id == keep {
+			continue
+		}
+		if err := s.core.AbortMultipartUpload(ctx, s.bucket, u.key, u.id); err != nil && !isNotFound(err) {
+			errs = append(errs, s.wrap("aborting an abandoned upload", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// listUploads yields the multipart uploads under prefix.
+func (c *client) listUploads(ctx context.Context, prefix string, errs *[]error) func(func(upload) bool) {
+	return func(yield func(upload) bool) {
+		keyMarker, idMarker := "", ""
+		for {
+			res, err := c.core.ListMultipartUploads(ctx, c.bucket, prefix, keyMarker, idMarker, "", 1000)
+			if err != nil {
+				*errs = append(*errs, c.wrap("listing uploads", err))
+				return
+			}
+			for _, u := range res.Uploads {
+				if !yield(upload{key: u.Key, id: u.UploadID}) {
+					return
+				}
+			}
+			if !res.IsTruncated {
+				return
+			}
+			keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+		}
+	}
+}
+
+// tidy removes what abandoned writes left: uploads and data objects the
+// commit record does not name. The caller holds the lock.
+func (s *Store) tidy(ctx context.Context, keepObject string) error {
+	if err := s.abortUploads(ctx, ""); err != nil {
+		return err
+	}
+	for o := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + objectPrefix}) {
+		if o.Err != nil {
+			return s.wrap("listing the slot", o.Err)
+		}
+		if strings.TrimPrefix(o.Key, s.prefix) == keepObject {
+			continue
+		}
+		if err := s.core.RemoveObject(ctx, s.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+			return s.wrap("removing "+o.Key+", left by an abandoned write", err)
+		}
+	}
+	return nil
+}
+
+// get reads the small object key, failing with ErrNotFound if there is
+// none and with store.ErrCorrupt if it is longer than limit.
+func (c *client) get(ctx context.Context, key string, limit int64) ([]byte, error) {
+	rc, _, _, err := c.core.GetObject(ctx, c.bucket, key, minio.GetObjectOptions{ServerSideEncryption: c.getSSE()})
+	if err != nil {
+		return nil, c.wrap("reading "+key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, c.wrap("reading "+key, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: %s is longer than %d bytes", store.ErrCorrupt, key, limit)
+	}
+	return b, nil
+}
+
+// readInfo reads the commit record, failing with store.ErrEmpty when
+// there is none and with store.ErrCorrupt when it cannot be trusted.
+func (s *Store) readInfo(ctx context.Context) (object string, info store.Info, err error) {
+	b, err := s.get(ctx, s.prefix+infoKey, maxInfoSize)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", store.Info{}, store.ErrEmpty
+	}
+	if err != nil {
+		return "", store.Info{}, err
+	}
+	var f infoBody
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return "", store.Info{}, fmt.Errorf("%w: the commit record %s does not decode: %w", store.ErrCorrupt, s.prefix+infoKey, err)
+	}
+	switch {
+	case f.Version != infoVersion:
+		return "", store.Info{}, fmt.Errorf("%w: the commit record has version %d; this program reads version %d", store.ErrCorrupt, f.Version, infoVersion)
+	case !objectRE.MatchString(f.Object):
+		return "", store.Info{}, fmt.Errorf("%w: the commit record names the object %q, which is not a name the store makes", store.ErrCorrupt, f.Object)
+	case f.Size < 0 || !md5RE.MatchString(f.MD5) || !sha256RE.MatchString(f.SHA256):
+		return "", store.Info{}, fmt.Errorf("%w: the commit record has a malformed size or hashes", store.ErrCorrupt)
+	case store.CheckName(f.Name) != nil:
+		return "", store.Info{}, fmt.Errorf("%w: the commit record's name: %w", store.ErrCorrupt, store.CheckName(f.Name))
+	}
+	if f.Meta == nil {
+		f.Meta = map[string]string{}
+	}
+	return f.Object, store.Info{
+		Name: f.Name, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256,
+		Created: f.Created.Round(0).UTC(), Meta: f.Meta,
+	}, nil
+}
+
+// Create implements store.Store. It takes the lock (store.ErrBusy if
+// another writer holds it) and fails with store.ErrSlotOccupied if an
+// object is stored.
+func (s *Store) Create(ctx context.Context, name string) (store.Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("s3store: create %q: %w", name, err)
+	}
+	if err := store.CheckName(name); err != nil {
+		return nil, err
+	}
+	// A cheap check first, so that a full slot does not cost a lock.
+	switch _, _, err := s.readInfo(ctx); {
+	case err == nil:
+		return nil, store.ErrSlotOccupied
+	case !errors.Is(err, store.ErrEmpty):
+		return nil, err
+	}
+	if err := s.lock(ctx, name); err != nil {
+		return nil, err
+	}
+	// Again under the lock: a writer may have committed and released it
+	// since the first check.
+	fail := func(err error) (store.Pending, error) {
+		return nil, errors.Join(err, s.unlock(ctx))
+	}
+	switch _, _, err := s.readInfo(ctx); {
+	case err == nil:
+		return fail(store.ErrSlotOccupied)
+	case !errors.Is(err, store.ErrEmpty):
+		return fail(err)
+	}
+	if err := s.tidy(ctx, ""); err != nil {
+		return fail(err)
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	object := objectPrefix + hex.EncodeToString(id[:])
+	be := &backend{s: s, ctx: ctx, object: object}
+	be.up = s.newUploader(ctx, s.prefix+object, minio.PutObjectOptions{})
+	return store.NewPending(ctx, name, be), nil
+}
+
+// backend is the store.Backend of a write to a Store.
+type backend struct {
+	s      *Store
+	ctx    context.Context
+	object string
+	up     *uploader
+	done   bool // the data object exists on the server
+}
+
+func (b *backend) Append(p []byte) error { return b.up.write(p) }
+
+func (b *backend) Commit(info store.Info) error {
+	s := b.s
+	if _, err := b.up.finish(); err != nil {
+		return err
+	}
+	b.done = true
+	body, err := json.Marshal(infoBody{
+		Version: infoVersion, Object: b.object, Name: info.Name, Size: info.Size,
+		MD5: info.MD5, SHA256: info.SHA256, Created: info.Created, Meta: info.Meta,
+	})
+	if err != nil {
+		return fmt.Errorf("encoding the commit record: %w", err)
+	}
+	opts := minio.PutObjectOptions{
+		ContentType:          "application/json",
+		UserMetadata:         map[string]string{metaMD5: info.MD5, metaSHA256: info.SHA256},
+		ServerSideEncryption: s.sse,
+	}
+	opts.SetMatchETagExcept("*")
+	_, err = s.core.PutObject(b.ctx, s.bucket, s.prefix+infoKey, bytes.NewReader(body), int64(len(body)), "", "", opts)
+	if isPrecondition(err) {
+		// Only a broken lock lets this happen.
+		return fmt.Errorf("%w: another writer committed while this one held the lock (was the lock broken?)", store.ErrSlotOccupied)
+	}
+	if err != nil {
+		return s.wrap("writing the commit record", err)
+	}
+	b.done = false // the commit record owns the data object now
+	if err := s.unlock(b.ctx); err != nil {
+		// The object is stored; the lock goes on the next call.
+		return nil
+	}
+	return nil
+}
+
+func (b *backend) Abort() error {
+	s := b.s
+	left, err := b.up.abort()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+		s.mu.Lock()
+		s.leftover = append(s.leftover, *left)
+		s.mu.Unlock()
+	}
+	if b.done {
+		ctx, cancel := cleanupCtx(b.ctx)
+		err := s.core.RemoveObject(ctx, s.bucket, s.prefix+b.object, minio.RemoveObjectOptions{})
+		cancel()
+		if err != nil && !isNotFound(err) {
+			errs = append(errs, s.wrap("removing the uncommitted object", err))
+			// tidy removes it on the next write.
+		}
+	}
+	if err := s.unlock(b.ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Stat implements store.Store.
+func (s *Store) Stat(ctx context.Context) (store.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Info{}, fmt.Errorf("s3store: stat: %w", err)
+	}
+	_, info, err := s.readInfo(ctx)
+	return info, err
+}
+
+// Open implements store.Store. The Object reads with ranged GETs; it cannot
+// be read once the stored object is deleted.
+func (s *Store) Open(ctx context.Context) (store.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("s3store: open: %w", err)
+	}
+	object, info, err := s.readInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.openKey(ctx, s.prefix+object, info)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the object %s named by the commit record is missing", store.ErrCorrupt, s.prefix+object)
+	}
+	return o, err
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3store: delete: %w", err)
+	}
+	if err := s.lock(ctx, ""); err != nil {
+		return err
+	}
+	err := func() error {
+		object, _, err := s.readInfo(ctx)
+		if errors.Is(err, store.ErrEmpty) {
+			if err := s.tidy(ctx, ""); err != nil {
+				return err
+			}
+			return store.ErrEmpty
+		}
+		// A damaged commit record is deleted too: that is how to recover.
+		if err := s.core.RemoveObject(ctx, s.bucket, s.prefix+infoKey, minio.RemoveObjectOptions{}); err != nil {
+			return s.wrap("deleting the commit record", err)
+		}
+		_ = object
+		return s.tidy(ctx, "")
+	}()
+	return errors.Join(err, s.unlock(ctx))
+}
