@@ -31,14 +31,14 @@ type uploader struct {
 	key  string
 	opts minio.PutObjectOptions
 
-	buf   []byte      // the part being filled
-	spare chan []byte // buffers the goroutine is done with
-	made  int         // buffers allocated, at most 2
+	buf    []byte      // the part being filled
+	spare  chan []byte // buffers the goroutine is done with
+	made   int         // buffers allocated, at most 2
 	jobs   chan job
 	closed bool // jobs is closed
-	wg    sync.WaitGroup
-	id    string // the multipart upload's ID, once started
-	next  int    // number of the next part to send
+	wg     sync.WaitGroup
+	id     string // the multipart upload's ID, once started
+	next   int    // number of the next part to send
 
 	mu    sync.Mutex
 	parts []minio.CompletePart
