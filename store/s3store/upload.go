@@ -77,6 +77,12 @@ func (u *uploader) write(p []byte) error {
 			u.buf = u.getBuf()
 		}
 		k := min(len(p), ps-len(u.buf))
+		if len(u.buf)+k > cap(u.buf) {
+			// Small objects stay small; a second part means a big one.
+			b := make([]byte, len(u.buf), ps)
+			copy(b, u.buf)
+			u.buf = b
+		}
 		u.buf = append(u.buf, p[:k]...)
 		p = p[k:]
 		if len(u.buf) == ps {
@@ -132,8 +138,9 @@ func (u *uploader) run() {
 			sum := md5.Sum(j.b)
 			part, err := u.c.core.PutObjectPart(u.ctx, u.c.bucket, u.key, u.id, j.n,
 				bytes.NewReader(j.b), int64(len(j.b)), minio.PutObjectPartOptions{
-					Md5Base64: base64.StdEncoding.EncodeToString(sum[:]),
-					SSE:       u.c.getSSE(),
+					Md5Base64:            base64.StdEncoding.EncodeToString(sum[:]),
+					SSE:                  u.c.getSSE(),
+					DisableContentSha256: true,
 				})
 			u.mu.Lock()
 			if err != nil {
