@@ -20,3 +20,7 @@ func TestDirConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestMemoryRemoteConformance(t *testing.T) {
+	storetest.RunRemote(t, func(t *testing.T) store.Remote { return store.NewMemoryRemote() })
+}

@@ -58,7 +58,9 @@ func checkKey(key string) error {
 	return nil
 }
 
-// Put implements store.Remote. It streams r as a multipart upload with
+// Put implements store.Remote. An object larger than one part (Config.
+// PartSize) needs want's Size, MD5 and SHA256: they are recorded when the
+// upload begins. Put streams r as a multipart upload with
 // bounded memory, checks each part's MD5 on the server (Content-MD5) and
 // the object's ETag, compares what it read with want, and then reads the
 // object's metadata back. If anything differs, it removes the object.
@@ -94,6 +96,11 @@ func (r *Remote) Put(ctx context.Context, key string, src io.Reader, want store.
 	}
 	full := r.prefix + key
 	up := r.newUploader(ctx, full, minio.PutObjectOptions{UserMetadata: meta})
+	if want.MD5 == "" || want.SHA256 == "" {
+		// The metadata of a multipart upload is fixed when it begins; the
+		// hashes of an object sent in one request can be added at its end.
+		up.single = fmt.Errorf("%w: an object larger than one part (%d bytes) needs its size, MD5 and SHA-256 given to Put", store.ErrInvalid, r.partSize)
+	}
 	m, h := md5.New(), sha256.New()
 	var n int64
 	buf := make([]byte, 1<<20)
@@ -128,6 +135,7 @@ func (r *Remote) Put(ctx context.Context, key string, src io.Reader, want store.
 	if msg := mismatch(want, got); msg != "" {
 		return fail(fmt.Errorf("%w: %s read for %s: %s", store.ErrMismatch, "what was", full, msg))
 	}
+	meta[metaMD5], meta[metaSHA256], meta[metaSize] = got.MD5, got.SHA256, strconv.FormatInt(got.Size, 10)
 	if _, err := up.finish(); err != nil {
 		up.abort()
 		if errors.Is(err, store.ErrMismatch) {

@@ -3,6 +3,7 @@ package s3store_test
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/store"
@@ -21,4 +22,15 @@ func TestConformance(t *testing.T) {
 		require.NoError(t, err)
 		return s
 	})
+}
+
+func TestRemoteConformance(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	storetest.RunRemote(t, func(t *testing.T) store.Remote {
+		r, err := s3store.NewRemote(srv.Config(bucket, "remote/"+t.Name()))
+		require.NoError(t, err)
+		return r
+	})
+	assert.Empty(t, srv.Uploads(t, bucket), "no upload left behind")
 }

@@ -35,7 +35,8 @@ type uploader struct {
 	spare  chan []byte // buffers the goroutine is done with
 	made   int         // buffers allocated, at most 2
 	jobs   chan job
-	closed bool // jobs is closed
+	single error // if set, the object must fit in one part: why
+	closed bool  // jobs is closed
 	wg     sync.WaitGroup
 	id     string // the multipart upload's ID, once started
 	next   int    // number of the next part to send
@@ -114,6 +115,9 @@ func (u *uploader) send() error {
 		return err
 	}
 	if u.id == "" {
+		if u.single != nil {
+			return u.single
+		}
 		id, err := u.c.core.NewMultipartUpload(u.ctx, u.c.bucket, u.key, u.opts)
 		if err != nil {
 			return u.c.wrap("starting the upload of "+u.key, err)
