@@ -92,6 +92,10 @@ type SlotConfig struct {
 	// Logger receives the backup's logs; default slog.Default(). Passwords
 	// and keys are never logged.
 	Logger *slog.Logger
+
+	// Export, if set, copies each backup to a remote store once it is ready
+	// (see Export).
+	Export *Export
 }
 
 // Slot is a Backupper over any Source: the single slot's state machine.
@@ -107,9 +111,11 @@ type Slot struct {
 	role *Role
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	job  *job   // the running backup, or nil
-	last record // the last backup's recorded state
+	mu         sync.Mutex
+	job        *job          // the running backup, or nil
+	last       record        // the last backup's recorded state
+	exp        *exportJob    // the running export, or nil (export.go)
+	lastExport *ExportStatus // the last export's result, or nil
 }
 
 // job is a running backup.
@@ -278,6 +284,9 @@ func (s *Slot) run(ctx context.Context, j *job, pending store.Pending, p Plan, p
 	if err := s.setRecord(rec); err != nil {
 		s.log.Error("backup: save state", "error", err)
 	}
+	if rec.State == StateReady {
+		s.exportAfterBackup(info)
+	}
 	s.mu.Lock()
 	s.job = nil
 	s.mu.Unlock()
@@ -353,9 +362,12 @@ func (s *Slot) Status(ctx context.Context) (Status, error) {
 	}
 	s.mu.Unlock()
 	if j != nil {
+		st.Export = s.exportStatus()
 		return st, nil
 	}
-	return statusOf(ctx, s.cfg.Store, last)
+	st, err := statusOf(ctx, s.cfg.Store, last)
+	st.Export = s.exportStatus()
+	return st, err
 }
 
 // statusOf derives a status from what the store holds and the last record.
@@ -391,6 +403,9 @@ func (s *Slot) Wait(ctx context.Context) (Status, error) {
 			return Status{}, ctx.Err()
 		}
 	}
+	if err := s.waitExport(ctx); err != nil {
+		return Status{}, err
+	}
 	return s.Status(ctx)
 }
 
@@ -402,12 +417,12 @@ func (s *Slot) Cancel(ctx context.Context) error {
 	j := s.job
 	s.mu.Unlock()
 	if j == nil {
-		return nil
+		return s.cancelExport(ctx)
 	}
 	j.cancel()
 	select {
 	case <-j.done:
-		return nil
+		return s.cancelExport(ctx)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -435,10 +450,13 @@ func (s *Slot) Open(ctx context.Context) (store.Object, error) {
 // Delete removes the stored backup.
 func (s *Slot) Delete(ctx context.Context) error {
 	s.mu.Lock()
-	running := s.job != nil
+	running, exporting := s.job != nil, s.exp != nil
 	s.mu.Unlock()
 	if running {
 		return fmt.Errorf("backup: delete: %w", ErrInProgress)
+	}
+	if exporting {
+		return fmt.Errorf("backup: delete: the backup is being exported; wait for it or cancel it (%w)", ErrInProgress)
 	}
 	if err := s.cfg.Store.Delete(ctx); err != nil {
 		if errors.Is(err, store.ErrEmpty) {

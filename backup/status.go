@@ -40,6 +40,9 @@ type Status struct {
 	// programs: see ErrorCode.
 	Error string    `json:"error,omitempty"`
 	Code  ErrorCode `json:"code,omitempty"`
+	// Export is the running or last copy to the remote, when the backupper
+	// exports (SlotConfig.Export).
+	Export *ExportStatus `json:"export,omitempty"`
 }
 
 // Message is the appliance's one-line status message: "Backup found",
