@@ -62,7 +62,7 @@ func newRoot() *cobra.Command {
 	for _, k := range []kind{mainKind, sensitiveKind} {
 		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k))
 	}
-	root.AddCommand(a.roleCmd(), a.restoreCmd())
+	root.AddCommand(a.roleCmd(), a.restoreCmd(), a.exportCmd(), a.listCmd())
 	return root
 }
 

@@ -24,6 +24,7 @@ type restoreFlags struct {
 	sensitive        bool
 	dir              string
 	overwrite        bool
+	fromRemote       string
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -51,6 +52,17 @@ func (a *app) restoreCmd() *cobra.Command {
 			if len(args) == 1 {
 				file = args[0]
 			}
+			if f.fromRemote != "" {
+				if len(args) == 1 || f.sensitive {
+					return usageErrorf("--from-remote takes the place of FILE, and is for the main backup only")
+				}
+				tmp, cleanup, err := a.fetchForRestore(cmd, f.fromRemote)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				file = tmp
+			}
 			if f.sensitive {
 				return a.restoreSensitive(cmd, f, file)
 			}
@@ -71,6 +83,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.sensitive, "sensitive", false, "the file is a sensitive backup: restore its files into --dir")
 	fl.StringVar(&f.dir, "dir", "", "with --sensitive: the directory to restore the files into")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --sensitive: replace files that exist")
+	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	return cmd
 }
 

@@ -28,7 +28,7 @@ type retrieveResult struct {
 }
 
 func (a *app) retrieveCmd(k kind) *cobra.Command {
-	var out string
+	var out, remote string
 	cmd := &cobra.Command{
 		Use:   k.verb + "-retrieve",
 		Short: "Download the " + k.what + ", encrypted, to " + k.file + " (or -o FILE) and check its md5",
@@ -41,7 +41,13 @@ func (a *app) retrieveCmd(k kind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.retrieve(cmd, k, out)
+			retrieve := c.retrieve
+			if remote != "" {
+				retrieve = func(cmd *cobra.Command, _ kind, out string) (retrieveResult, error) {
+					return c.fromRemote(cmd, remote, out)
+				}
+			}
+			res, err := retrieve(cmd, k, out)
 			if err != nil {
 				return err
 			}
@@ -55,6 +61,9 @@ func (a *app) retrieveCmd(k kind) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", k.file, "the file to write")
+	if k == mainKind {
+		cmd.Flags().StringVar(&remote, "from-remote", "", "download the copy of this name from the node's S3 bucket instead (see backup-list --remote)")
+	}
 	return cmd
 }
 

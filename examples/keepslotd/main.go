@@ -16,6 +16,9 @@
 //	-tls-key FILE    …and key
 //	-secrets PATHS   comma-separated files and directories for the sensitive backup (default DIR/secrets)
 //	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17; lower only for tests)
+//	-export-bucket B copy each backup, once ready, to S3 bucket B under PREFIX/NODE/NAME;
+//	                 -export-endpoint, -export-prefix, -export-keep-last… (see export.go);
+//	                 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
 //
 // At first start the agent creates a random bearer token in DIR/token (0600)
 // and logs its path; every request must carry it ("Authorization: Bearer
@@ -68,6 +71,7 @@ type options struct {
 	tlsCert, tlsKey   string
 	secrets           string
 	kdfLogN           uint
+	export            exportFlags
 }
 
 func main() {
@@ -79,6 +83,7 @@ func main() {
 	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
 	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
 	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
+	o.export.register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 {
 		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22")
@@ -136,8 +141,12 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	stateDir := filepath.Join(o.data, "state")
 	kdf := &cipher.Options{LogN: uint8(o.kdfLogN)}
 
+	export, err := o.export.export(ctx, log)
+	if err != nil {
+		return err
+	}
 	mainB, err := backup.New(backup.Config{URI: uri,
-		SlotConfig: backup.SlotConfig{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log}})
+		SlotConfig: backup.SlotConfig{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export}})
 	if err != nil {
 		return err
 	}

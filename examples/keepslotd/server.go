@@ -35,6 +35,7 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 //	GET    /v1/backup/file   the encrypted backup, with Range support; ETag and X-Content-MD5 carry its md5
 //	DELETE /v1/backup        -> {"message":"Backup deleted."}
 //	…                        the same four under /v1/sensitive
+//	POST   /v1/backup/export, GET /v1/backup/remote[/{name}]: copies on S3 (export.go)
 //	GET    /v1/role          -> {"backup":true|false}
 //	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
 //
@@ -52,6 +53,7 @@ func newServer(cfg serverConfig) http.Handler {
 		mux.HandleFunc("GET "+prefix+"/file", h.file)
 		mux.HandleFunc("DELETE "+prefix, h.delete)
 	}
+	registerExport(mux, cfg.Main)
 	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
 	mux.HandleFunc("GET /v1/role", rh.get)
 	mux.HandleFunc("POST /v1/role", rh.set)

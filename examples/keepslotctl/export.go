@@ -1,0 +1,194 @@
+package main
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/store"
+)
+
+// The verbs of the copies on S3 that keepslotd exports (-export-bucket).
+
+func (a *app) exportCmd() *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "backup-export",
+		Short: "Copy the node's backup to its S3 bucket now (--wait: until it is copied and verified)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var msg struct{ Message string }
+			var raw []byte
+			if err := c.call(cmd.Context(), http.MethodPost, "/v1/backup/export", nil, &msg, &raw); err != nil {
+				return err
+			}
+			if !wait {
+				a.print(cmd, raw, msg.Message)
+				return nil
+			}
+			st, raw, err := c.status(cmd, mainKind, true)
+			if err != nil {
+				return err
+			}
+			ex := st.Status.Export
+			if ex == nil {
+				return fmt.Errorf("the agent reports no export")
+			}
+			if a.json {
+				b, _ := json.Marshal(ex)
+				raw = b
+			}
+			if ex.State != backup.ExportDone {
+				a.print(cmd, raw, "Export failed: "+ex.Error)
+				return withCode(backup.ErrorCode(ex.Code).ExitCode(), fmt.Errorf("the export failed: %s", ex.Error))
+			}
+			a.print(cmd, raw, fmt.Sprintf("Exported to %s (%d bytes); md5 %s and sha256 %s verified.", ex.Key, ex.Size, ex.MD5, ex.SHA256))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the copy is verified, and exit 1 if it failed")
+	return cmd
+}
+
+// remoteList is the agent's list of copies.
+type remoteList struct {
+	Backups []backup.RemoteBackup `json:"backups"`
+}
+
+func (c *client) remoteList(cmd *cobra.Command) (remoteList, []byte, error) {
+	var l remoteList
+	var raw []byte
+	err := c.call(cmd.Context(), http.MethodGet, "/v1/backup/remote", nil, &l, &raw)
+	return l, raw, err
+}
+
+func (a *app) listCmd() *cobra.Command {
+	var remote bool
+	cmd := &cobra.Command{
+		Use:   "backup-list",
+		Short: "List the node's backup (--remote: its copies on S3, oldest first)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var rows []backup.RemoteBackup
+			var raw []byte
+			if remote {
+				var l remoteList
+				if l, raw, err = c.remoteList(cmd); err != nil {
+					return err
+				}
+				rows = l.Backups
+			} else {
+				st, _, err := c.status(cmd, mainKind, false)
+				if err != nil {
+					return err
+				}
+				if s := st.Status; s.State == backup.StateReady {
+					rows = append(rows, backup.RemoteBackup{Key: "slot", Info: infoOf(s)})
+				}
+				raw, _ = json.Marshal(remoteList{Backups: rows})
+			}
+			if a.json {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSIZE\tCREATED\tMD5\tWHERE")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", r.Info.Name, r.Info.Size, r.Info.Created.Format(time.RFC3339), r.Info.MD5, r.Key)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&remote, "remote", false, "list the copies on S3")
+	return cmd
+}
+
+// fromRemote downloads the copy named name into file (created 0600 or
+// truncated) and checks its md5 against the remote's record.
+func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResult, error) {
+	l, _, err := c.remoteList(cmd)
+	if err != nil {
+		return retrieveResult{}, err
+	}
+	var want *backup.RemoteBackup
+	for i := range l.Backups {
+		if l.Backups[i].Info.Name == name {
+			want = &l.Backups[i]
+		}
+	}
+	if want == nil {
+		return retrieveResult{}, withCode(exitNoBackup, fmt.Errorf("no copy named %q on the remote; list them with backup-list --remote", name))
+	}
+	res := retrieveResult{File: file, Name: name, Size: want.Info.Size, MD5: want.Info.MD5}
+	resp, err := c.request(cmd.Context(), http.MethodGet, "/v1/backup/remote/"+url.PathEscape(name), nil, nil)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	h := md5.New()
+	w := io.MultiWriter(f, h)
+	if bar := newProgressBar(cmd.ErrOrStderr(), 0, want.Info.Size); bar != nil {
+		defer bar.done()
+		w = io.MultiWriter(f, h, bar)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return res, withCode(exitUnreachable, fmt.Errorf("the download broke off: %v; run the command again", err))
+	}
+	if err := f.Sync(); err != nil {
+		return res, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != want.Info.Size || (want.Info.MD5 != "" && got != want.Info.MD5) {
+		return res, withCode(exitBadBackup, fmt.Errorf("%s holds %d bytes with md5 %s; the remote copy %s has %d bytes, md5 %s: the download is damaged, retrieve it again",
+			file, n, got, name, want.Info.Size, want.Info.MD5))
+	}
+	return res, nil
+}
+
+// fetchForRestore downloads the copy named name into a new 0600 file in
+// a private temporary directory, and returns its path and how to remove it.
+func (a *app) fetchForRestore(cmd *cobra.Command, name string) (string, func(), error) {
+	c, err := a.client()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "keepslotctl-restore-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	file := filepath.Join(dir, "backup.enc")
+	if _, err := c.fromRemote(cmd, name, file); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return file, cleanup, nil
+}
+
+func infoOf(s backup.Status) store.Info {
+	return store.Info{Name: s.Name, Size: s.Size, MD5: s.MD5, SHA256: s.SHA256, Created: s.Finished}
+}
