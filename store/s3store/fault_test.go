@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -288,4 +289,25 @@ func TestConfigErrors(t *testing.T) {
 	}
 	cfg := s3store.Config{Endpoint: "s3.example.com", Bucket: "b", AccessKey: "AKIA", SecretKey: "very-secret"}
 	assert.NotContains(t, cfg.String(), "very-secret")
+}
+
+// A damaged commit record is reported as store.ErrCorrupt, and Delete
+// recovers the slot.
+func TestCorruptCommitRecord(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	s := newStore(t, srv.Config(bucket, "slot"))
+	put(t, s, "good", []byte("good"))
+	bad := []byte(`{"version":1,"object":"../../etc/passwd"}`)
+	_, err := srv.Client(t).PutObject(t.Context(), bucket, "slot/info.json", bytes.NewReader(bad), int64(len(bad)), "", "", minio.PutObjectOptions{})
+	require.NoError(t, err)
+	_, err = s.Stat(t.Context())
+	require.ErrorIs(t, err, store.ErrCorrupt)
+	_, err = s.Open(t.Context())
+	require.ErrorIs(t, err, store.ErrCorrupt)
+	_, err = s.Create(t.Context(), "x")
+	require.ErrorIs(t, err, store.ErrCorrupt)
+	require.NoError(t, s.Delete(t.Context()))
+	assert.Empty(t, srv.Keys(t, bucket), "Delete removes the record and the data")
+	put(t, s, "again", []byte("again"))
 }

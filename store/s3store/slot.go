@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -107,11 +106,6 @@ func (s *Store) lock(ctx context.Context, name string) error {
 	b, _ := json.Marshal(lockBody{Owner: s.id, Host: host, PID: os.Getpid(), Name: name, Started: time.Now().UTC()})
 	opts := minio.PutObjectOptions{ContentType: "application/json"}
 	opts.SetMatchETagExcept("*")
-	if s.leftLock {
-		// This Store holds the lock already: a release failed. Take it over.
-		s.leftLock = false
-		opts = minio.PutObjectOptions{ContentType: "application/json"}
-	}
 	_, err := s.core.PutObject(ctx, s.bucket, s.prefix+lockKey, bytes.NewReader(b), int64(len(b)), "", "", opts)
 	if isPrecondition(err) {
 		return fmt.Errorf("%w (the lock %s is held; if its writer died, BreakLock removes it)", store.ErrBusy, s.prefix+lockKey)
@@ -226,18 +220,16 @@ func (c *client) listUploads(ctx context.Context, prefix string, errs *[]error) 
 	}
 }
 
-// tidy removes what abandoned writes left: uploads and data objects the
-// commit record does not name. The caller holds the lock.
-func (s *Store) tidy(ctx context.Context, keepObject string) error {
+// tidy removes what abandoned writes left: uploads and data objects. The
+// caller holds the lock and the slot has no commit record, so no data
+// object is in use.
+func (s *Store) tidy(ctx context.Context) error {
 	if err := s.abortUploads(ctx, ""); err != nil {
 		return err
 	}
 	for o := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + objectPrefix}) {
 		if o.Err != nil {
 			return s.wrap("listing the slot", o.Err)
-		}
-		if strings.TrimPrefix(o.Key, s.prefix) == keepObject {
-			continue
 		}
 		if err := s.core.RemoveObject(ctx, s.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 			return s.wrap("removing "+o.Key+", left by an abandoned write", err)
@@ -330,7 +322,7 @@ func (s *Store) Create(ctx context.Context, name string) (store.Pending, error) 
 	case !errors.Is(err, store.ErrEmpty):
 		return fail(err)
 	}
-	if err := s.tidy(ctx, ""); err != nil {
+	if err := s.tidy(ctx); err != nil {
 		return fail(err)
 	}
 	var id [16]byte
@@ -380,10 +372,9 @@ func (b *backend) Commit(info store.Info) error {
 		return s.wrap("writing the commit record", err)
 	}
 	b.done = false // the commit record owns the data object now
-	if err := s.unlock(b.ctx); err != nil {
-		// The object is stored; the lock goes on the next call.
-		return nil
-	}
+	// The object is stored: if the lock cannot be released now, the Store
+	// releases it on its next call (unlock remembers it).
+	_ = s.unlock(b.ctx)
 	return nil
 }
 
@@ -447,19 +438,22 @@ func (s *Store) Delete(ctx context.Context) error {
 		return err
 	}
 	err := func() error {
-		object, _, err := s.readInfo(ctx)
+		_, _, err := s.readInfo(ctx)
 		if errors.Is(err, store.ErrEmpty) {
-			if err := s.tidy(ctx, ""); err != nil {
+			if err := s.tidy(ctx); err != nil {
 				return err
 			}
 			return store.ErrEmpty
+		}
+		if err != nil && !errors.Is(err, store.ErrCorrupt) {
+			return err
 		}
 		// A damaged commit record is deleted too: that is how to recover.
 		if err := s.core.RemoveObject(ctx, s.bucket, s.prefix+infoKey, minio.RemoveObjectOptions{}); err != nil {
 			return s.wrap("deleting the commit record", err)
 		}
-		_ = object
-		return s.tidy(ctx, "")
+		// Nothing refers to the data object now: tidy removes it.
+		return s.tidy(ctx)
 	}()
 	return errors.Join(err, s.unlock(ctx))
 }
