@@ -14,8 +14,10 @@ import (
 type Remote interface {
 	// Put stores the bytes of r under key, replacing what is there, with
 	// want's Name, Created and Meta. It hashes what it reads and, when want
-	// gives a Size, MD5 or SHA256, fails with ErrMismatch if the bytes differ
-	// and leaves nothing under key. It returns the Info of what is stored.
+	// gives a Size, MD5 or SHA256, fails with ErrMismatch if the bytes
+	// differ. A failed Put leaves under key what was there before or
+	// nothing, never a partial or mismatched object. It returns the Info of
+	// what is stored.
 	Put(ctx context.Context, key string, r io.Reader, want Info) (Info, error)
 
 	// List returns the objects whose key begins with prefix, by key.

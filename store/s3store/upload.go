@@ -170,7 +170,7 @@ func (u *uploader) finish() (minio.UploadInfo, error) {
 		if err != nil {
 			return info, u.c.wrap("uploading "+u.key, err)
 		}
-		if etag := strings.Trim(info.ETag, `"`); isMD5Hex(etag) && etag != hex.EncodeToString(sum[:]) {
+		if etag := strings.Trim(info.ETag, `"`); u.etagIsMD5() && isMD5Hex(etag) && etag != hex.EncodeToString(sum[:]) {
 			return info, fmt.Errorf("%w: the server's ETag of %s is %s, the bytes sent have MD5 %x", store.ErrMismatch, u.key, etag, sum)
 		}
 		return info, nil
@@ -196,7 +196,7 @@ func (u *uploader) finish() (minio.UploadInfo, error) {
 		h.Write(m)
 	}
 	want := fmt.Sprintf("%x-%d", h.Sum(nil), len(u.md5s))
-	if etag := strings.Trim(info.ETag, `"`); strings.Contains(etag, "-") && etag != want {
+	if etag := strings.Trim(info.ETag, `"`); u.etagIsMD5() && strings.Contains(etag, "-") && etag != want {
 		return info, fmt.Errorf("%w: the server's ETag of %s is %s, the parts sent give %s", store.ErrMismatch, u.key, etag, want)
 	}
 	return info, nil
@@ -223,6 +223,11 @@ func (u *uploader) abort() (left *upload, err error) {
 	u.id = ""
 	return nil, nil
 }
+
+// etagIsMD5 reports whether the server's ETags can be expected to be MD5s
+// (of the object, or of its parts' MD5s): not with server-side encryption,
+// where AWS makes them otherwise. Each part's Content-MD5 is checked anyway.
+func (u *uploader) etagIsMD5() bool { return u.c.sse == nil }
 
 func isMD5Hex(s string) bool {
 	if len(s) != 32 {
