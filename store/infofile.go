@@ -32,6 +32,18 @@ var (
 	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
+// MarshalCommitRecord encodes the commit record of a stored object: its
+// Info and the name of the data object that holds its bytes, which must be
+// "object-" and 32 lowercase hex digits. DirStore keeps it in info.json;
+// other stores may keep theirs in the same form, and read it back with
+// ParseCommitRecord.
+func MarshalCommitRecord(object string, info Info) ([]byte, error) { return marshalInfo(object, info) }
+
+// ParseCommitRecord decodes and checks a commit record written by
+// MarshalCommitRecord. Its errors wrap ErrCorrupt: the record is not
+// trusted, it may have been changed by anything with access to the store.
+func ParseCommitRecord(b []byte) (object string, info Info, err error) { return parseInfo(b) }
+
 func marshalInfo(object string, info Info) ([]byte, error) {
 	b, err := json.Marshal(infoFile{
 		Version: infoVersion,

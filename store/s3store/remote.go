@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,11 @@ const (
 	// maxMetaHeader bounds the encoded metadata: S3 allows 2 KiB of user
 	// metadata in all.
 	maxMetaHeader = 1536
+)
+
+var (
+	md5RE    = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 func checkKey(key string) error {

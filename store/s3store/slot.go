@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sync"
 	"time"
 
@@ -25,7 +24,6 @@ const (
 	infoKey      = "info.json"
 	objectPrefix = "object-"
 	maxInfoSize  = store.MaxNameLen + 2*store.MaxMetaSize + 64<<10
-	infoVersion  = 1
 )
 
 // Metadata keys of the commit record and of exported objects (sent as
@@ -72,24 +70,6 @@ type lockBody struct {
 	Name    string    `json:"name,omitempty"`
 	Started time.Time `json:"started"`
 }
-
-// infoBody is the commit record.
-type infoBody struct {
-	Version int               `json:"version"`
-	Object  string            `json:"object"`
-	Name    string            `json:"name"`
-	Size    int64             `json:"size"`
-	MD5     string            `json:"md5"`
-	SHA256  string            `json:"sha256"`
-	Created time.Time         `json:"created"`
-	Meta    map[string]string `json:"meta"`
-}
-
-var (
-	objectRE = regexp.MustCompile(`^object-[0-9a-f]{32}$`)
-	md5RE    = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
 
 // lock takes the slot's lock for a write of name (or a Delete, name "").
 // It fails with store.ErrBusy when another writer holds it.
@@ -266,29 +246,7 @@ func (s *Store) readInfo(ctx context.Context) (object string, info store.Info, e
 	if err != nil {
 		return "", store.Info{}, err
 	}
-	var f infoBody
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return "", store.Info{}, fmt.Errorf("%w: the commit record %s does not decode: %w", store.ErrCorrupt, s.prefix+infoKey, err)
-	}
-	switch {
-	case f.Version != infoVersion:
-		return "", store.Info{}, fmt.Errorf("%w: the commit record has version %d; this program reads version %d", store.ErrCorrupt, f.Version, infoVersion)
-	case !objectRE.MatchString(f.Object):
-		return "", store.Info{}, fmt.Errorf("%w: the commit record names the object %q, which is not a name the store makes", store.ErrCorrupt, f.Object)
-	case f.Size < 0 || !md5RE.MatchString(f.MD5) || !sha256RE.MatchString(f.SHA256):
-		return "", store.Info{}, fmt.Errorf("%w: the commit record has a malformed size or hashes", store.ErrCorrupt)
-	case store.CheckName(f.Name) != nil:
-		return "", store.Info{}, fmt.Errorf("%w: the commit record's name: %w", store.ErrCorrupt, store.CheckName(f.Name))
-	}
-	if f.Meta == nil {
-		f.Meta = map[string]string{}
-	}
-	return f.Object, store.Info{
-		Name: f.Name, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256,
-		Created: f.Created.Round(0).UTC(), Meta: f.Meta,
-	}, nil
+	return store.ParseCommitRecord(b)
 }
 
 // Create implements store.Store. It takes the lock (store.ErrBusy if
@@ -350,10 +308,7 @@ func (b *backend) Commit(info store.Info) error {
 		return err
 	}
 	b.done = true
-	body, err := json.Marshal(infoBody{
-		Version: infoVersion, Object: b.object, Name: info.Name, Size: info.Size,
-		MD5: info.MD5, SHA256: info.SHA256, Created: info.Created, Meta: info.Meta,
-	})
+	body, err := store.MarshalCommitRecord(b.object, info)
 	if err != nil {
 		return fmt.Errorf("encoding the commit record: %w", err)
 	}
