@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +85,24 @@ func TestAgentExportToS3(t *testing.T) {
 	assert.Contains(t, ok(t, run("backup-retrieve", "--from-remote", name, "-o", file)), "matches")
 	assert.Equal(t, st.Status.MD5, md5Of(t, file))
 	fails(t, run("backup-retrieve", "--from-remote", "backup-none", "-o", file), exitNoBackup, "no copy named")
+
+	// The agent serves ranges of a copy from ranged reads of the bucket.
+	token, err := os.ReadFile(filepath.Join(data, "token"))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, "http://"+a.addr+"/v1/backup/remote/"+name, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	req.Header.Set("Range", "bytes=100-1099")
+	req.Header.Set("If-Range", `"`+st.Status.MD5+`"`)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	part, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	whole, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, whole[100:1100], part)
 
 	// The local backup goes; the copy stays, and restores.
 	ok(t, run("backup-delete"))
