@@ -118,8 +118,8 @@ const (
 	CodeInProgress        ErrorCode = "in_progress"        // ErrInProgress, store.ErrBusy
 	CodeSlotOccupied      ErrorCode = "slot_occupied"      // ErrSlotOccupied
 	CodeNoBackup          ErrorCode = "no_backup"          // ErrNoBackup
-	CodeUnreachable       ErrorCode = "unreachable"        // ErrUnreachable
-	CodeUnauthorized      ErrorCode = "unauthorized"       // ErrUnauthorized
+	CodeUnreachable       ErrorCode = "unreachable"        // ErrUnreachable, store.ErrUnreachable (a remote store)
+	CodeUnauthorized      ErrorCode = "unauthorized"       // ErrUnauthorized, store.ErrUnauthorized (a remote store)
 	CodeInsufficientSpace ErrorCode = "insufficient_space" // ErrInsufficientSpace
 	CodeWrongPassword     ErrorCode = "wrong_password"     // ErrWrongPassword
 	CodeCorrupt           ErrorCode = "corrupt"            // ErrCorrupt, archive.ErrCorrupt, archive.ErrUnknownFormat, cipher.ErrUnsupportedVersion
@@ -162,9 +162,9 @@ func Code(err error) ErrorCode {
 		return CodeNoBackup
 	case errors.Is(err, ErrInsufficientSpace):
 		return CodeInsufficientSpace
-	case errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, store.ErrUnauthorized):
 		return CodeUnauthorized
-	case errors.Is(err, ErrUnreachable):
+	case errors.Is(err, ErrUnreachable), errors.Is(err, store.ErrUnreachable):
 		return CodeUnreachable
 	case errors.Is(err, ErrWrongPassword):
 		return CodeWrongPassword

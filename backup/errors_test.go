@@ -66,6 +66,8 @@ func TestCode(t *testing.T) {
 		ErrNoBackup:                         CodeNoBackup,
 		ErrUnreachable:                      CodeUnreachable,
 		serverError(driver.Error{Code: 18}): CodeUnauthorized,
+		store.ErrUnreachable:                CodeUnreachable,
+		store.ErrUnauthorized:               CodeUnauthorized,
 		&SpaceError{Data: 1, Need: 2}:       CodeInsufficientSpace,
 		ErrWrongPassword:                    CodeWrongPassword,
 		ErrCorrupt:                          CodeCorrupt,

@@ -41,6 +41,16 @@ var (
 	// ErrNotFound is returned by a Remote for a key that holds no object.
 	ErrNotFound = errors.New("store: no object under that key")
 
+	// ErrUnauthorized is matched by the errors of a store that keeps its
+	// objects on a server (such as store/s3store) when the server refuses
+	// the credentials or the access.
+	ErrUnauthorized = errors.New("store: the server refused the credentials or the access")
+
+	// ErrUnreachable is matched by the errors of a store that keeps its
+	// objects on a server when the server cannot be reached or does not
+	// answer in time.
+	ErrUnreachable = errors.New("store: the server cannot be reached")
+
 	// ErrMismatch is returned by Remote.Put when the bytes read or stored do
 	// not match the size or hashes they were said to have. Nothing is left
 	// under the key; read the source again.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -206,6 +207,8 @@ func TestWrongCredentials(t *testing.T) {
 	s := newStore(t, cfg)
 	_, err := s.Create(t.Context(), "x")
 	require.ErrorIs(t, err, s3store.ErrUnauthorized)
+	require.ErrorIs(t, err, store.ErrUnauthorized)
+	assert.Equal(t, backup.CodeUnauthorized, backup.Code(err), "keepslotd answers 502, keepslotctl exits 7")
 	assert.Contains(t, err.Error(), "AWS_SECRET_ACCESS_KEY", "the error says what to check")
 	assert.NotContains(t, err.Error(), cfg.SecretKey)
 	_, err = s.Stat(t.Context())
@@ -268,6 +271,8 @@ func TestNetworkTimeout(t *testing.T) {
 	})
 	_, err = s.Create(t.Context(), "x")
 	require.ErrorIs(t, err, s3store.ErrUnreachable)
+	require.ErrorIs(t, err, store.ErrUnreachable)
+	assert.Equal(t, backup.CodeUnreachable, backup.Code(err))
 
 	// And a server that is not there at all.
 	addr := l.Addr().String()

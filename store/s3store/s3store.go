@@ -67,7 +67,8 @@ var (
 	// ErrUnauthorized is returned when the server refuses the credentials or
 	// the access. Check the access key and the secret key (AWS_ACCESS_KEY_ID,
 	// AWS_SECRET_ACCESS_KEY or Config) and the key's rights on the bucket.
-	ErrUnauthorized = errors.New("s3store: the server refused the credentials or the access; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the key's rights on the bucket")
+	// It matches store.ErrUnauthorized too.
+	ErrUnauthorized error = &sentinel{"s3store: the server refused the credentials or the access; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the key's rights on the bucket", store.ErrUnauthorized}
 
 	// ErrNoBucket is returned when the bucket does not exist. Create it, or
 	// fix Config.Bucket.
@@ -75,11 +76,21 @@ var (
 
 	// ErrUnreachable is returned when the server cannot be reached or does
 	// not answer in time. Check Config.Endpoint, the network and the server.
-	ErrUnreachable = errors.New("s3store: the server cannot be reached; check the endpoint, the network and the server")
+	// It matches store.ErrUnreachable too.
+	ErrUnreachable error = &sentinel{"s3store: the server cannot be reached; check the endpoint, the network and the server", store.ErrUnreachable}
 
 	// ErrConfig is returned by New for a configuration it cannot use.
 	ErrConfig = errors.New("s3store: invalid configuration")
 )
+
+// sentinel is an error value that also matches a more general one.
+type sentinel struct {
+	msg string
+	is  error
+}
+
+func (e *sentinel) Error() string        { return e.msg }
+func (e *sentinel) Is(target error) bool { return target == e.is }
 
 // Part sizes: S3 wants at least 5 MiB in every part but the last, and at
 // most 10,000 parts (so 16 MiB parts allow objects up to 156 GiB).
