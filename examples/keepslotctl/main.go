@@ -10,6 +10,13 @@
 //	keepslotctl restore --uri URI [FILE]             # restore a retrieved file into MongoDB
 //	keepslotctl restore --sensitive --dir DIR [FILE] # restore a retrieved sensitive file into DIR
 //
+// and, for an agent that exports to S3 (keepslotd -export-bucket):
+//
+//	keepslotctl -t NODE backup-export [--wait]       # copy the stored backup to the bucket, verified
+//	keepslotctl -t NODE backup-list [--remote]       # the slot's backup, or the node's copies on S3
+//	keepslotctl -t NODE backup-retrieve --from-remote NAME [-o FILE]
+//	keepslotctl -t NODE restore --from-remote NAME --uri URI   # fetched through the agent, md5 checked
+//
 // Build it with `go build ./examples/keepslotctl`, or run it with
 // `go run ./examples/keepslotctl …`.
 //
