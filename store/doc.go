@@ -22,11 +22,14 @@
 // A new implementation is its byte sink and nothing more: its Create takes the
 // slot and returns [NewPending] over a [Backend] (Append, Commit, Abort), and
 // NewPending does the hashing, the context handling and the state machine.
-// Package store/s3 keeps the slot in an S3-compatible bucket this way.
+// Package store/s3store keeps the slot in an S3-compatible bucket this way.
 //
 // Optional capabilities, such as [SpaceReporter], are found with [As], which
 // looks through stores that decorate others and say so with Unwrap
 // ([Wrapper]).
+//
+// A [Remote] holds many objects by key, off the node, where backups are
+// exported ([NewMemoryRemote] for tests; store/s3store for S3).
 //
 // Package store/storetest holds a conformance suite that any implementation of
 // [Store] can run, in the spirit of testing/fstest.

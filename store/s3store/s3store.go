@@ -53,6 +53,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -111,7 +112,8 @@ type Config struct {
 	// host or network only: the traffic is signed but readable.
 	Insecure bool
 
-	// Region is the bucket's region; empty lets the client find it out.
+	// Region is the bucket's region; empty means AWS_REGION, and if that is
+	// empty too the client asks the server.
 	Region string
 
 	// Bucket holds the slot and the exported copies. It must exist.
@@ -191,6 +193,9 @@ func newClient(cfg Config) (*client, error) {
 	}
 	if cfg.Bucket == "" {
 		return nil, fmt.Errorf("%w: the bucket name is empty", ErrConfig)
+	}
+	if cfg.Region == "" {
+		cfg.Region = os.Getenv("AWS_REGION")
 	}
 	ps := cfg.PartSize
 	if ps == 0 {
