@@ -316,3 +316,91 @@ func TestCorruptCommitRecord(t *testing.T) {
 	assert.Empty(t, srv.Keys(t, bucket), "Delete removes the record and the data")
 	put(t, s, "again", []byte("again"))
 }
+
+// fakeClock is a clock a test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// A writer that dies leaves a lock nobody renews: once another Store has
+// seen it unrenewed for the lease, it breaks it, and the dead writer's
+// upload with it. The dead writer, were it to come back, cannot commit.
+func TestStaleLockBroken(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	cfg := srv.Config(bucket, "slot")
+	dead := newStore(t, cfg)
+	p, err := dead.Create(context.Background(), "abandoned")
+	require.NoError(t, err)
+	_, err = p.Write(pattern(5, 2*s3store.MinPartSize))
+	require.NoError(t, err)
+	require.NotEmpty(t, srv.Uploads(t, bucket))
+
+	s := newStore(t, cfg)
+	clock := &fakeClock{t: time.Now()}
+	s3store.SetClock(s, clock.now)
+	_, err = s.Create(t.Context(), "next")
+	require.ErrorIs(t, err, store.ErrBusy, "the first sight of the lock starts the count")
+	clock.add(s3store.DefaultLockLease - time.Second)
+	_, err = s.Create(t.Context(), "next")
+	require.ErrorIs(t, err, store.ErrBusy, "within the lease")
+	clock.add(time.Second)
+	put(t, s, "next", []byte("next"))
+	assert.Empty(t, srv.Uploads(t, bucket), "the dead writer's upload is aborted")
+
+	_, err = p.Commit(nil)
+	require.Error(t, err, "the dead writer's upload is gone")
+	assert.Equal(t, "next", string(readAll(t, s)))
+}
+
+// A writer that renews its lock keeps it, however long it takes.
+func TestRenewedLockKept(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := srv.Config(srv.NewBucket(t), "slot")
+	w := newStore(t, cfg)
+	p, err := w.Create(t.Context(), "slow")
+	require.NoError(t, err)
+	_, err = p.Write([]byte("slow"))
+	require.NoError(t, err)
+
+	s := newStore(t, cfg)
+	clock := &fakeClock{t: time.Now()}
+	s3store.SetClock(s, clock.now)
+	for range 5 {
+		_, err = s.Create(t.Context(), "other")
+		require.ErrorIs(t, err, store.ErrBusy)
+		clock.add(s3store.DefaultLockLease)
+		require.NoError(t, s3store.RenewLock(w))
+	}
+	_, err = s.Create(t.Context(), "other")
+	require.ErrorIs(t, err, store.ErrBusy)
+	_, err = p.Commit(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "slow", string(readAll(t, s)))
+}
+
+// With a negative lease, a lock never expires.
+func TestLockLeaseNever(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := srv.Config(srv.NewBucket(t), "slot")
+	cfg.LockLease = -1
+	w := newStore(t, cfg)
+	_, err := w.Create(context.Background(), "held")
+	require.NoError(t, err)
+	s := newStore(t, cfg)
+	clock := &fakeClock{t: time.Now()}
+	s3store.SetClock(s, clock.now)
+	for range 3 {
+		_, err = s.Create(t.Context(), "other")
+		require.ErrorIs(t, err, store.ErrBusy)
+		clock.add(24 * time.Hour)
+	}
+}

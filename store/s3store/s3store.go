@@ -29,10 +29,15 @@
 // never replaces a stored object. On a server that ignores If-None-Match the
 // rule does not hold; keepslot cannot detect that.
 //
-// A writer that dies without Commit or Abort (the node lost power) leaves
-// its lock: the slot stays busy until [Store.BreakLock] removes it. A
-// writer that merely lost the server (it was down, the network was cut)
-// removes its lock and aborts its upload itself, on its next call.
+// A writer renews its lock every third of Config.LockLease (10 minutes by
+// default). A writer that dies without Commit or Abort (the node lost
+// power) leaves a lock nobody renews: a Store that sees it unrenewed on two
+// calls at least the lease apart breaks it, aborts its upload and takes the
+// slot; [Store.BreakLock] does so at once. A writer cut off from the server
+// for longer than the lease may lose its lock that way; it then cannot
+// commit over the other's object (the commit record is created with
+// If-None-Match). A writer that merely lost the server for a while removes
+// its lock and aborts its upload itself, on its next call.
 //
 // Unlike [store.Dir], an Object opened from the slot cannot be read after
 // the stored object is deleted: S3 keeps no deleted bytes for open readers.
@@ -93,6 +98,10 @@ type sentinel struct {
 func (e *sentinel) Error() string        { return e.msg }
 func (e *sentinel) Is(target error) bool { return target == e.is }
 
+// DefaultLockLease is the lease of the slot's lock when Config.LockLease is
+// 0.
+const DefaultLockLease = 10 * time.Minute
+
 // Part sizes: S3 wants at least 5 MiB in every part but the last, and at
 // most 10,000 parts (so 16 MiB parts allow objects up to 156 GiB).
 const (
@@ -146,6 +155,14 @@ type Config struct {
 	// RequestTimeout bounds how long the client waits for the server's answer
 	// to one request (after sending it); 0 means 2 minutes.
 	RequestTimeout time.Duration
+
+	// LockLease is how long the slot's lock may go without renewal before
+	// another writer may break it: a writer renews its lock every third of
+	// it, and a Store that sees the same lock, unrenewed, on two calls at
+	// least LockLease apart removes it (and its upload) and takes the slot.
+	// 0 means DefaultLockLease; a negative lease never expires, and then
+	// only BreakLock frees a slot whose writer died.
+	LockLease time.Duration
 
 	// MaxRetries is how many times a failed request is tried; 0 means
 	// minio-go's default (10), 1 means no retry.

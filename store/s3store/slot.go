@@ -40,12 +40,17 @@ const (
 // may share a prefix: the lock lets one of them write at a time.
 type Store struct {
 	*client
-	id string // this Store's identity, written in the lock it takes
+	id    string // this Store's identity, written in the lock it takes
+	lease time.Duration
+	now   func() time.Time // the clock of lease observations; tests set it
 
 	mu       sync.Mutex
-	writing  bool     // a write of this Store holds the lock
-	leftover []upload // uploads this Store could not abort, to retry
-	leftLock bool     // this Store holds the lock after a failed release
+	writing  bool      // a write of this Store holds the lock
+	held     lockBody  // the lock it holds, while writing
+	leftover []upload  // uploads this Store could not abort, to retry
+	leftLock bool      // this Store holds the lock after a failed release
+	seenETag string    // the ETag of another writer's lock, last seen...
+	seenAt   time.Time // ...first at this time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -59,7 +64,11 @@ func New(cfg Config) (*Store, error) {
 	}
 	var id [12]byte
 	rand.Read(id[:])
-	return &Store{client: c, id: hex.EncodeToString(id[:])}, nil
+	lease := cfg.LockLease
+	if lease == 0 {
+		lease = DefaultLockLease
+	}
+	return &Store{client: c, id: hex.EncodeToString(id[:]), lease: lease, now: time.Now}, nil
 }
 
 // lockBody is the content of the lock object: who holds it, for people.
@@ -69,6 +78,7 @@ type lockBody struct {
 	PID     int       `json:"pid"`
 	Name    string    `json:"name,omitempty"`
 	Started time.Time `json:"started"`
+	Renewed int       `json:"renewed,omitempty"` // renewals so far: each changes the ETag
 }
 
 // lock takes the slot's lock for a write of name (or a Delete, name "").
@@ -83,18 +93,89 @@ func (s *Store) lock(ctx context.Context, name string) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	b, _ := json.Marshal(lockBody{Owner: s.id, Host: host, PID: os.Getpid(), Name: name, Started: time.Now().UTC()})
-	opts := minio.PutObjectOptions{ContentType: "application/json"}
-	opts.SetMatchETagExcept("*")
-	_, err := s.core.PutObject(ctx, s.bucket, s.prefix+lockKey, bytes.NewReader(b), int64(len(b)), "", "", opts)
+	body := lockBody{Owner: s.id, Host: host, PID: os.Getpid(), Name: name, Started: time.Now().UTC()}
+	err := s.putLock(ctx, body, true)
+	if isPrecondition(err) && s.staleLocked(ctx) {
+		// The holder stopped renewing: break its lock, abort its upload,
+		// and try once more (another Store may be doing the same).
+		if err := s.BreakLock(ctx); err != nil {
+			return err
+		}
+		err = s.putLock(ctx, body, true)
+	}
 	if isPrecondition(err) {
-		return fmt.Errorf("%w (the lock %s is held; if its writer died, BreakLock removes it)", store.ErrBusy, s.prefix+lockKey)
+		return fmt.Errorf("%w (the lock %s is held; if its writer died, it can be broken once it goes %s without renewal, or BreakLock removes it)", store.ErrBusy, s.prefix+lockKey, s.lease)
 	}
 	if err != nil {
 		return s.wrap("taking the slot's lock", err)
 	}
-	s.writing = true
+	s.writing, s.held = true, body
 	return nil
+}
+
+// putLock writes the lock object, only if there is none when cond is set.
+func (s *Store) putLock(ctx context.Context, body lockBody, cond bool) error {
+	b, _ := json.Marshal(body)
+	opts := minio.PutObjectOptions{ContentType: "application/json"}
+	if cond {
+		opts.SetMatchETagExcept("*")
+	}
+	_, err := s.core.PutObject(ctx, s.bucket, s.prefix+lockKey, bytes.NewReader(b), int64(len(b)), "", "", opts)
+	return err
+}
+
+// staleLocked reports whether the lock another writer holds has gone
+// unrenewed (its ETag unchanged) for the lease, as this Store has seen it.
+// The first sight of a lock starts the count. s.mu is held.
+func (s *Store) staleLocked(ctx context.Context) bool {
+	if s.lease < 0 {
+		return false
+	}
+	oi, err := s.core.Client.StatObject(ctx, s.bucket, s.prefix+lockKey, minio.StatObjectOptions{})
+	if err != nil {
+		return false
+	}
+	now := s.now()
+	if oi.ETag != s.seenETag {
+		s.seenETag, s.seenAt = oi.ETag, now
+		return false
+	}
+	if now.Sub(s.seenAt) < s.lease {
+		return false
+	}
+	s.seenETag = ""
+	return true
+}
+
+// renewLock rewrites the lock this Store holds, so that others see it
+// renewed.
+func (s *Store) renewLock(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.writing {
+		return nil
+	}
+	s.held.Renewed++
+	if err := s.putLock(ctx, s.held, false); err != nil {
+		return s.wrap("renewing the slot's lock", err)
+	}
+	return nil
+}
+
+// renew renews the lock every third of the lease until stop is closed.
+func (s *Store) renew(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(s.lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = s.renewLock(ctx) // a failed renewal is retried at the next tick
+		}
+	}
 }
 
 // unlock releases the lock. If the server cannot be told, the Store
@@ -286,18 +367,33 @@ func (s *Store) Create(ctx context.Context, name string) (store.Pending, error) 
 	var id [16]byte
 	rand.Read(id[:])
 	object := objectPrefix + hex.EncodeToString(id[:])
-	be := &backend{s: s, ctx: ctx, object: object}
+	be := &backend{s: s, ctx: ctx, object: object, stopRenew: make(chan struct{})}
 	be.up = s.newUploader(ctx, s.prefix+object, minio.PutObjectOptions{})
+	if s.lease > 0 {
+		be.renewing.Go(func() { s.renew(ctx, be.stopRenew) })
+	}
 	return store.NewPending(ctx, name, be), nil
 }
 
 // backend is the store.Backend of a write to a Store.
 type backend struct {
-	s      *Store
-	ctx    context.Context
-	object string
-	up     *uploader
-	done   bool // the data object exists on the server
+	s         *Store
+	ctx       context.Context
+	object    string
+	up        *uploader
+	done      bool // the data object exists on the server
+	stopRenew chan struct{}
+	renewing  sync.WaitGroup
+}
+
+// stopRenewing ends the lock's renewal, before the lock is released.
+func (b *backend) stopRenewing() {
+	select {
+	case <-b.stopRenew:
+	default:
+		close(b.stopRenew)
+	}
+	b.renewing.Wait()
 }
 
 func (b *backend) Append(p []byte) error { return b.up.write(p) }
@@ -327,6 +423,7 @@ func (b *backend) Commit(info store.Info) error {
 		return s.wrap("writing the commit record", err)
 	}
 	b.done = false // the commit record owns the data object now
+	b.stopRenewing()
 	// The object is stored: if the lock cannot be released now, the Store
 	// releases it on its next call (unlock remembers it).
 	_ = s.unlock(b.ctx)
@@ -335,6 +432,7 @@ func (b *backend) Commit(info store.Info) error {
 
 func (b *backend) Abort() error {
 	s := b.s
+	b.stopRenewing()
 	left, err := b.up.abort()
 	var errs []error
 	if err != nil {
