@@ -121,8 +121,20 @@ func TestCommitNeverReplaces(t *testing.T) {
 	require.NoError(t, s2.BreakLock(t.Context()))
 	put(t, s2, "second", []byte("second"))
 	_, err = p1.Commit(nil)
-	require.ErrorIs(t, err, store.ErrSlotOccupied)
+	require.ErrorIs(t, err, store.ErrBusy, "the writer finds its lock gone")
 	assert.Equal(t, "second", string(readAll(t, s1)))
+
+	// And should a commit record appear while a writer holds the lock (a
+	// writer that ignores it), the conditional create refuses to replace it.
+	cfg.Prefix = "slot-2"
+	s3 := newStore(t, cfg)
+	p3, err := s3.Create(t.Context(), "third")
+	require.NoError(t, err)
+	rec := []byte("someone else's record")
+	_, err = srv.Client(t).PutObject(t.Context(), cfg.Bucket, "slot-2/info.json", bytes.NewReader(rec), int64(len(rec)), "", "", minio.PutObjectOptions{})
+	require.NoError(t, err)
+	_, err = p3.Commit(nil)
+	require.ErrorIs(t, err, store.ErrSlotOccupied)
 }
 
 // The server dies in the middle of an upload. The write fails, the slot
@@ -403,4 +415,38 @@ func TestLockLeaseNever(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrBusy)
 		clock.add(24 * time.Hour)
 	}
+}
+
+// A writer whose lock was broken finds out when it renews or commits, and
+// leaves the new holder's lock alone.
+func TestBrokenLockLost(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := srv.Config(srv.NewBucket(t), "slot")
+	w := newStore(t, cfg)
+	p, err := w.Create(t.Context(), "slow")
+	require.NoError(t, err)
+	_, err = p.Write([]byte("slow"))
+	require.NoError(t, err)
+
+	s := newStore(t, cfg)
+	clock := &fakeClock{t: time.Now()}
+	s3store.SetClock(s, clock.now)
+	_, err = s.Create(t.Context(), "other")
+	require.ErrorIs(t, err, store.ErrBusy)
+	clock.add(s3store.DefaultLockLease)
+	p2, err := s.Create(t.Context(), "other")
+	require.NoError(t, err, "the unrenewed lock is broken")
+
+	require.ErrorIs(t, s3store.RenewLock(w), store.ErrBusy, "the renewal finds the lock taken")
+	_, err = p.Commit(nil)
+	require.ErrorIs(t, err, store.ErrBusy)
+	holder, err := s.LockHolder(t.Context())
+	require.NoError(t, err, "the loser's abort leaves the new lock")
+	assert.Contains(t, holder, `"other"`)
+
+	_, err = p2.Write([]byte("other"))
+	require.NoError(t, err)
+	_, err = p2.Commit(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "other", string(readAll(t, w)))
 }

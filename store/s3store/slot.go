@@ -46,7 +46,9 @@ type Store struct {
 
 	mu       sync.Mutex
 	writing  bool      // a write of this Store holds the lock
-	held     lockBody  // the lock it holds, while writing
+	held     lockBody  // the lock it holds, while writing...
+	heldETag string    // ...as the server has it
+	lost     bool      // another writer broke the lock this Store held
 	leftover []upload  // uploads this Store could not abort, to retry
 	leftLock bool      // this Store holds the lock after a failed release
 	seenETag string    // the ETag of another writer's lock, last seen...
@@ -94,14 +96,14 @@ func (s *Store) lock(ctx context.Context, name string) error {
 	}
 	host, _ := os.Hostname()
 	body := lockBody{Owner: s.id, Host: host, PID: os.Getpid(), Name: name, Started: time.Now().UTC()}
-	err := s.putLock(ctx, body, true)
+	etag, err := s.putLock(ctx, body, "*")
 	if isPrecondition(err) && s.staleLocked(ctx) {
 		// The holder stopped renewing: break its lock, abort its upload,
 		// and try once more (another Store may be doing the same).
 		if err := s.BreakLock(ctx); err != nil {
 			return err
 		}
-		err = s.putLock(ctx, body, true)
+		etag, err = s.putLock(ctx, body, "*")
 	}
 	if isPrecondition(err) {
 		return fmt.Errorf("%w (the lock %s is held; if its writer died, it can be broken once it goes %s without renewal, or BreakLock removes it)", store.ErrBusy, s.prefix+lockKey, s.lease)
@@ -109,19 +111,22 @@ func (s *Store) lock(ctx context.Context, name string) error {
 	if err != nil {
 		return s.wrap("taking the slot's lock", err)
 	}
-	s.writing, s.held = true, body
+	s.writing, s.held, s.heldETag, s.lost = true, body, etag, false
 	return nil
 }
 
-// putLock writes the lock object, only if there is none when cond is set.
-func (s *Store) putLock(ctx context.Context, body lockBody, cond bool) error {
+// putLock writes the lock object: if there is none when match is "*",
+// else if it has the ETag match. It returns the new ETag.
+func (s *Store) putLock(ctx context.Context, body lockBody, match string) (string, error) {
 	b, _ := json.Marshal(body)
 	opts := minio.PutObjectOptions{ContentType: "application/json"}
-	if cond {
+	if match == "*" {
 		opts.SetMatchETagExcept("*")
+	} else {
+		opts.SetMatchETag(match)
 	}
-	_, err := s.core.PutObject(ctx, s.bucket, s.prefix+lockKey, bytes.NewReader(b), int64(len(b)), "", "", opts)
-	return err
+	info, err := s.core.PutObject(ctx, s.bucket, s.prefix+lockKey, bytes.NewReader(b), int64(len(b)), "", "", opts)
+	return info.ETag, err
 }
 
 // staleLocked reports whether the lock another writer holds has gone
@@ -156,10 +161,43 @@ func (s *Store) renewLock(ctx context.Context) error {
 		return nil
 	}
 	s.held.Renewed++
-	if err := s.putLock(ctx, s.held, false); err != nil {
+	etag, err := s.putLock(ctx, s.held, s.heldETag)
+	if isPrecondition(err) || isNotFound(err) {
+		s.lost = true
+		return errLockLost
+	}
+	if err != nil {
 		return s.wrap("renewing the slot's lock", err)
 	}
+	s.heldETag = etag
 	return nil
+}
+
+// errLockLost says that another writer broke this write's lock.
+var errLockLost = fmt.Errorf("%w: another writer broke this write's lock (it went unrenewed for the lease) and may be writing", store.ErrBusy)
+
+// releaseLocked removes the lock this Store holds, unless another writer
+// has broken and taken it. s.mu is held.
+func (s *Store) releaseLocked(ctx context.Context) error {
+	if s.lost {
+		return nil
+	}
+	oi, err := s.core.Client.StatObject(ctx, s.bucket, s.prefix+lockKey, minio.StatObjectOptions{})
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if oi.ETag != s.heldETag {
+		s.lost = true
+		return nil
+	}
+	err = s.core.RemoveObject(ctx, s.bucket, s.prefix+lockKey, minio.RemoveObjectOptions{})
+	if isNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // renew renews the lock every third of the lease until stop is closed.
@@ -186,8 +224,7 @@ func (s *Store) unlock(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writing = false
-	err := s.core.RemoveObject(ctx, s.bucket, s.prefix+lockKey, minio.RemoveObjectOptions{})
-	if err != nil && !isNotFound(err) {
+	if err := s.releaseLocked(ctx); err != nil {
 		s.leftLock = true
 		return s.wrap("releasing the slot's lock", err)
 	}
@@ -206,8 +243,7 @@ func (s *Store) retryLeftoversLocked(ctx context.Context) error {
 		s.leftover = s.leftover[1:]
 	}
 	if s.leftLock {
-		err := s.core.RemoveObject(ctx, s.bucket, s.prefix+lockKey, minio.RemoveObjectOptions{})
-		if err != nil && !isNotFound(err) {
+		if err := s.releaseLocked(ctx); err != nil {
 			return s.wrap("releasing the lock left by a failed write", err)
 		}
 		s.leftLock = false
@@ -404,6 +440,12 @@ func (b *backend) Commit(info store.Info) error {
 		return err
 	}
 	b.done = true
+	// Renewing the lock just before the commit record proves that this
+	// write still holds it: a writer that lost it (it went unrenewed for
+	// the lease and was broken) stops here.
+	if err := s.renewLock(b.ctx); err != nil {
+		return err
+	}
 	body, err := store.MarshalCommitRecord(b.object, info)
 	if err != nil {
 		return fmt.Errorf("encoding the commit record: %w", err)
