@@ -23,8 +23,9 @@
 // metadata. The object exists exactly when the commit record does.
 //
 // The single-slot rule rests on conditional writes: the lock and the commit
-// record are created with If-None-Match: *, which the server applies
-// atomically (AWS S3 since 2024, MinIO, versitygw, Ceph RGW). Two writers,
+// record are created with If-None-Match: *, and the lock is renewed with
+// If-Match on its ETag, which the server applies atomically (AWS S3 since
+// 2024, MinIO, versitygw; the tests run on versitygw). Two writers,
 // in one process or on two nodes, cannot both hold the lock, and a commit
 // never replaces a stored object. On a server that ignores If-None-Match the
 // rule does not hold; keepslot cannot detect that.
@@ -34,9 +35,10 @@
 // power) leaves a lock nobody renews: a Store that sees it unrenewed on two
 // calls at least the lease apart breaks it, aborts its upload and takes the
 // slot; [Store.BreakLock] does so at once. A writer cut off from the server
-// for longer than the lease may lose its lock that way; it then cannot
-// commit over the other's object (the commit record is created with
-// If-None-Match). A writer that merely lost the server for a while removes
+// for longer than the lease may lose its lock that way: it finds out when it
+// next renews, and at the latest when it renews just before writing its
+// commit record, and fails with store.ErrBusy; and a commit record is never
+// replaced. A writer that merely lost the server for a while removes
 // its lock and aborts its upload itself, on its next call.
 //
 // Unlike [store.Dir], an Object opened from the slot cannot be read after
