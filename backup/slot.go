@@ -299,6 +299,7 @@ func (s *Slot) write(ctx context.Context, j *job, pending store.Pending, p Plan,
 	if err != nil {
 		return store.Info{}, err
 	}
+	defer enc.Abort() // on every error path; a no-op after Close
 	manifest, err := archive.Dump(ctx, enc, p.Collections, s.src, &archive.DumpOptions{
 		Format:        s.cfg.Format,
 		Compression:   s.cfg.Compression,

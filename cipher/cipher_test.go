@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -453,4 +455,43 @@ func TestReaderSourceErrors(t *testing.T) {
 	// Failing on the header.
 	_, err = NewReader(flakyReaderAt{r: bytes.NewReader(ct), from: 0, to: 1, err: eio}, int64(len(ct)), testPassword)
 	require.ErrorIs(t, err, eio)
+}
+
+// TestAbort: an aborted Writer writes nothing more, ends its goroutines and
+// refuses further use; Abort after Close changes nothing.
+func TestAbort(t *testing.T) {
+	base := runtime.NumGoroutine()
+	var buf bytes.Buffer
+	w, err := newWriter(&buf, testPassword, tinyKDF, [saltSize]byte{}, [ivSize]byte{}, 64)
+	require.NoError(t, err)
+	_, err = w.Write(pattern(64*10 + 7)) // chunks in flight, one being filled
+	require.NoError(t, err)
+	w.Abort()
+	n := buf.Len()
+	require.LessOrEqual(t, n, headerSize+64*10, "no tag table or footer after Abort")
+	_, err = w.Write([]byte("x"))
+	require.ErrorIs(t, err, errClosed)
+	require.ErrorIs(t, w.Close(), errAborted)
+	w.Abort()
+	assert.Equal(t, n, buf.Len())
+	_, err = decryptAll(buf.Bytes(), testPassword, 64)
+	require.ErrorIs(t, err, ErrCorrupt, "an aborted stream does not open")
+	// The Writer's goroutines have done their work when Abort returns; give
+	// the runtime a moment to retire them before counting.
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > base && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), base, "Abort ends the Writer's goroutines")
+
+	var done bytes.Buffer
+	w, err = newWriter(&done, testPassword, tinyKDF, [saltSize]byte{}, [ivSize]byte{}, 64)
+	require.NoError(t, err)
+	_, err = w.Write(pattern(100))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	w.Abort()
+	require.NoError(t, w.Close())
+	pt, err := decryptAll(done.Bytes(), testPassword, 64)
+	require.NoError(t, err)
+	assert.Equal(t, pattern(100), pt)
 }

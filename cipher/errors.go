@@ -26,5 +26,6 @@ var (
 	// most 1 GiB and p at most 16.
 	ErrKDFTooExpensive = errors.New("cipher: scrypt parameters above the safety cap")
 
-	errClosed = errors.New("cipher: write to a closed Writer")
+	errClosed  = errors.New("cipher: write to a closed Writer")
+	errAborted = errors.New("cipher: the Writer was aborted; what it wrote is not a valid stream")
 )

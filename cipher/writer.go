@@ -14,14 +14,16 @@ import (
 // run side by side.
 const inflight = 4
 
-// NewWriter returns a WriteCloser that encrypts what is written to it under a
+// NewWriter returns a Writer that encrypts what is written to it under a
 // key derived from password and writes the stream to dst. The header is
 // written before NewWriter returns; Close must be called to write the last
-// chunk, the tag table and the footer, and does not close dst.
+// chunk, the tag table and the footer, and does not close dst. A stream
+// given up on before Close is ended with Abort, which frees the Writer's
+// goroutines and buffers.
 //
 // Deriving the key takes about half a second with the default Options.
 // Memory use is bounded by a few chunks plus 32 bytes per MiB written.
-func NewWriter(dst io.Writer, password []byte, opts *Options) (io.WriteCloser, error) {
+func NewWriter(dst io.Writer, password []byte, opts *Options) (*Writer, error) {
 	var salt [saltSize]byte
 	var iv [ivSize]byte
 	if _, err := rand.Read(salt[:]); err != nil {
@@ -39,7 +41,7 @@ func NewWriter(dst io.Writer, password []byte, opts *Options) (io.WriteCloser, e
 
 // newWriter is NewWriter with the salt, IV and chunk size fixed; tests use it
 // for known-answer vectors and small chunks.
-func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte, iv [ivSize]byte, chunk int) (*writer, error) {
+func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte, iv [ivSize]byte, chunk int) (*Writer, error) {
 	if len(password) == 0 {
 		return nil, fmt.Errorf("%w: refusing to encrypt without a password", ErrEmptyPassword)
 	}
@@ -52,7 +54,7 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 	if _, err := dst.Write(hb); err != nil {
 		return nil, fmt.Errorf("cipher: writing the header: %w", err)
 	}
-	w := &writer{
+	w := &Writer{
 		dst:   dst,
 		k:     k,
 		hdr:   h,
@@ -69,7 +71,9 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 	return w, nil
 }
 
-type writer struct {
+// Writer is an encrypting stream, made by NewWriter. It is an
+// io.WriteCloser; it is not safe for concurrent use.
+type Writer struct {
 	dst   io.Writer
 	k     *keys
 	hdr   *header
@@ -85,9 +89,10 @@ type writer struct {
 	order chan *wjob  // dispatched chunks, in order, for drain
 	done  chan struct{}
 
-	mu   sync.Mutex
-	werr error  // first error from dst, set by drain
-	tags []byte // tag table, appended by drain
+	mu      sync.Mutex
+	werr    error  // first error from dst, set by drain
+	tags    []byte // tag table, appended by drain
+	aborted bool   // set by Abort: drain writes nothing more
 }
 
 type wjob struct {
@@ -98,14 +103,14 @@ type wjob struct {
 	ready chan struct{}
 }
 
-func (w *writer) err() error {
+func (w *Writer) err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.werr
 }
 
 // Write encrypts p. It returns an error if an earlier write to dst failed.
-func (w *writer) Write(p []byte) (int, error) {
+func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errClosed
 	}
@@ -133,7 +138,7 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // dispatch hands the chunk in cur to a goroutine that encrypts and
 // authenticates it, and takes a free buffer for the next one.
-func (w *writer) dispatch(final bool) {
+func (w *Writer) dispatch(final bool) {
 	j := &wjob{idx: w.next, final: final, buf: w.cur, ready: make(chan struct{})}
 	off := w.next * uint64(w.chunk)
 	w.next++
@@ -156,11 +161,14 @@ func (w *writer) dispatch(final bool) {
 
 // drain writes sealed chunks to dst in order and collects their tags. After
 // an error it keeps receiving, so that no goroutine is left blocked.
-func (w *writer) drain() {
+func (w *Writer) drain() {
 	defer close(w.done)
 	for j := range w.order {
 		<-j.ready
-		if w.err() == nil {
+		w.mu.Lock()
+		skip := w.werr != nil || w.aborted
+		w.mu.Unlock()
+		if !skip {
 			if _, err := w.dst.Write(j.buf); err != nil {
 				w.mu.Lock()
 				w.werr = fmt.Errorf("cipher: writing chunk %d: %w", j.idx, err)
@@ -176,7 +184,7 @@ func (w *writer) drain() {
 
 // Close writes the last chunk, the tag table and the footer. It does not
 // close the underlying writer. Calling Close again returns the same result.
-func (w *writer) Close() error {
+func (w *Writer) Close() error {
 	if w.closed {
 		return w.cerr
 	}
@@ -185,10 +193,41 @@ func (w *writer) Close() error {
 	close(w.order)
 	<-w.done
 	w.cerr = w.finish()
+	w.release()
 	return w.cerr
 }
 
-func (w *writer) finish() error {
+// Abort gives up on the stream: it writes nothing more to dst (chunks being
+// sealed are dropped), waits for the Writer's goroutines to end and frees
+// its buffers. What was written to dst is not a valid stream. Abort after
+// Close, or twice, does nothing; Write and Close after Abort fail.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.cerr = errAborted
+	w.mu.Lock()
+	w.aborted = true
+	w.mu.Unlock()
+	close(w.order)
+	<-w.done
+	w.release()
+}
+
+// release drops the buffers once drain has ended, so that a Writer kept by
+// its caller after Close or Abort holds no chunks.
+func (w *Writer) release() {
+	w.cur = nil
+	for len(w.free) > 0 {
+		<-w.free
+	}
+	w.mu.Lock()
+	w.tags = nil
+	w.mu.Unlock()
+}
+
+func (w *Writer) finish() error {
 	if err := w.err(); err != nil {
 		return err
 	}
