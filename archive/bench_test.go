@@ -169,3 +169,51 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// BenchmarkSmallDocuments writes and reads back 100,000 documents of about
+// 60 bytes, uncompressed, one collection: the per-document cost of the
+// writers and readers themselves, in ns and allocations per document.
+func BenchmarkSmallDocuments(b *testing.B) {
+	const n = 100_000
+	col := Collection{DB: "bench", Name: "small"}
+	src := sliceSource{}
+	for i := range n {
+		doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int64(i)}, {Key: "k", Value: "v"}, {Key: "n", Value: int32(i % 7)}, {Key: "ok", Value: true}})
+		src[col.Namespace()] = append(src[col.Namespace()], doc)
+	}
+	for _, f := range allFormats {
+		b.Run(f.Name()+"/write", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Dump(context.Background(), io.Discard, []Collection{col}, src, &DumpOptions{Format: f, Compression: None}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/doc")
+			b.ReportMetric(float64(testing.AllocsPerRun(1, func() {
+				_, _ = Dump(context.Background(), io.Discard, []Collection{col}, src, &DumpOptions{Format: f, Compression: None})
+			}))/n, "allocs/doc")
+		})
+		b.Run(f.Name()+"/read", func(b *testing.B) {
+			var buf bytesBuffer
+			if _, err := Dump(context.Background(), &buf, []Collection{col}, src, &DumpOptions{Format: f, Compression: None}); err != nil {
+				b.Fatal(err)
+			}
+			read := func() {
+				r, err := Open(buf.reader())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := drain(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				read()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/doc")
+			b.ReportMetric(testing.AllocsPerRun(1, read)/n, "allocs/doc")
+		})
+	}
+}

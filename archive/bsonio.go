@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -27,11 +28,28 @@ func checkDocument(doc []byte) error {
 	return nil
 }
 
-// readLength reads a 4-byte little-endian length. atStart reports a clean
-// end of input before any byte of it (io.EOF); a partial length is
-// ErrCorrupt.
-func readLength(r io.Reader, where string) (uint32, error) {
-	var b [4]byte
+// position says where in an archive a reader is, for its error messages.
+// It is formatted only when there is an error to report, so that reading a
+// document costs no string.
+type position struct {
+	what, name string // "tar entry " and "dump/db/c.bson", "segment of " and "db.c"...
+	doc        int64  // index of the document in it; -1 when not about one
+}
+
+func at(what string) position { return position{what: what, doc: -1} }
+
+func (p position) String() string {
+	if p.doc < 0 {
+		return p.what + p.name
+	}
+	return p.what + p.name + ", document " + strconv.FormatInt(p.doc, 10)
+}
+
+// readLength reads a 4-byte little-endian length into b, the reader's own
+// scratch space (a local array would escape to the heap on every call).
+// A clean end of input before any byte of it is io.EOF; a partial length
+// is ErrCorrupt.
+func readLength(r io.Reader, b *[4]byte, where position) (uint32, error) {
 	n, err := io.ReadFull(r, b[:])
 	if err != nil {
 		if n == 0 && errors.Is(err, io.EOF) {
@@ -44,7 +62,7 @@ func readLength(r io.Reader, where string) (uint32, error) {
 
 // readDocumentBody reads the rest of a document whose length prefix n has
 // been read, checks it and returns it in a new slice.
-func readDocumentBody(r io.Reader, n uint32, where string) ([]byte, error) {
+func readDocumentBody(r io.Reader, n uint32, where position) ([]byte, error) {
 	if n < 5 || n > MaxDocumentSize {
 		return nil, fmt.Errorf("%w: %w: %s: BSON length %d is outside 5..%d", ErrCorrupt, ErrTooLarge, where, n, MaxDocumentSize)
 	}
@@ -61,7 +79,7 @@ func readDocumentBody(r io.Reader, n uint32, where string) ([]byte, error) {
 
 // truncated wraps a read error: an early end of input is ErrCorrupt, other
 // errors (already typed by the decompressor, or I/O errors) keep their type.
-func truncated(err error, where string) error {
+func truncated(err error, where position) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %s: input ends in the middle of a document", ErrCorrupt, where)
 	}

@@ -354,6 +354,7 @@ type archReader struct {
 	curName string
 	final   *Manifest
 	err     error
+	lenBuf  [4]byte
 }
 
 func (r *archReader) fail(err error) error {
@@ -362,8 +363,8 @@ func (r *archReader) fail(err error) error {
 }
 
 // readBlockDoc reads a document of a block, or reports the terminator.
-func (r *archReader) readBlockDoc(where string) (doc []byte, isTerminator bool, err error) {
-	n, err := readLength(r.br, where)
+func (r *archReader) readBlockDoc(where position) (doc []byte, isTerminator bool, err error) {
+	n, err := readLength(r.br, &r.lenBuf, where)
 	if err != nil {
 		return nil, false, err
 	}
@@ -382,7 +383,7 @@ func (r *archReader) readPrelude() error {
 	if binary.LittleEndian.Uint32(magic[:]) != archiveMagic {
 		return fmt.Errorf("%w: no mongodump archive magic number", ErrUnknownFormat)
 	}
-	doc, term, err := r.readBlockDoc("archive header")
+	doc, term, err := r.readBlockDoc(at("archive header"))
 	if err == io.EOF || term {
 		return fmt.Errorf("%w: archive has no header document", ErrCorrupt)
 	}
@@ -397,7 +398,7 @@ func (r *archReader) readPrelude() error {
 	}
 	total := len(doc)
 	for {
-		doc, term, err := r.readBlockDoc("archive prelude")
+		doc, term, err := r.readBlockDoc(at("archive prelude"))
 		if err == io.EOF {
 			return fmt.Errorf("%w: archive ends inside its prelude", ErrCorrupt)
 		}
@@ -452,7 +453,7 @@ func (r *archReader) Next() (*Collection, error) {
 		}
 	}
 	for {
-		doc, term, err := r.readBlockDoc("namespace header")
+		doc, term, err := r.readBlockDoc(at("namespace header"))
 		if err == io.EOF {
 			return nil, r.fail(r.finish())
 		}
@@ -475,7 +476,7 @@ func (r *archReader) Next() (*Collection, error) {
 			return nil, r.fail(fmt.Errorf("%w: archive holds a block of %s after its end block", ErrCorrupt, ns))
 		}
 		if h.EOF {
-			if _, term, err := r.readBlockDoc("end block of " + ns); err != nil || !term {
+			if _, term, err := r.readBlockDoc(at("end block of " + ns)); err != nil || !term {
 				if err == nil || err == io.EOF {
 					err = fmt.Errorf("%w: end block of %s is not followed by a terminator", ErrCorrupt, ns)
 				}
@@ -509,7 +510,7 @@ func (r *archReader) ReadDocument() ([]byte, error) {
 		return nil, io.EOF
 	}
 	i := r.cur
-	where := fmt.Sprintf("segment of %s, document %d", r.curName, r.stats[i].Documents)
+	where := position{what: "segment of ", name: r.curName, doc: r.stats[i].Documents}
 	doc, term, err := r.readBlockDoc(where)
 	if err == io.EOF {
 		err = fmt.Errorf("%w: %s: archive ends inside a segment", ErrCorrupt, where)

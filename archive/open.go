@@ -115,7 +115,7 @@ func (o *openedReader) Next() (*Collection, error) {
 		n, derr := io.Copy(io.Discard, io.LimitReader(o.tail, maxTrailing+1))
 		switch {
 		case derr != nil:
-			err = truncated(derr, "end of compressed stream")
+			err = truncated(derr, at("end of compressed stream"))
 		case n > maxTrailing:
 			err = fmt.Errorf("%w: more than %d bytes follow the end of the archive", ErrCorrupt, maxTrailing)
 		}

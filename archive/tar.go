@@ -404,6 +404,7 @@ type tarReader struct {
 	manifest *Manifest // manifest.json once read
 	final    *Manifest // after io.EOF
 	err      error     // sticky; io.EOF at the end
+	lenBuf   [4]byte
 }
 
 type tarRun struct {
@@ -532,7 +533,7 @@ func (r *tarReader) readEntry(hdr *tar.Header, limit int64) ([]byte, error) {
 	}
 	data := make([]byte, hdr.Size)
 	if _, err := io.ReadFull(r.tr, data); err != nil {
-		return nil, truncated(err, "tar entry "+hdr.Name)
+		return nil, truncated(err, at("tar entry "+hdr.Name))
 	}
 	return data, nil
 }
@@ -606,8 +607,8 @@ func (r *tarReader) ReadDocument() ([]byte, error) {
 	if r.cur == nil || r.cur.done {
 		return nil, io.EOF
 	}
-	where := fmt.Sprintf("tar entry %s, document %d", r.cur.entry, r.cur.st.Documents)
-	n, err := readLength(r.tr, where)
+	where := position{what: "tar entry ", name: r.cur.entry, doc: r.cur.st.Documents}
+	n, err := readLength(r.tr, &r.lenBuf, where)
 	if err == io.EOF {
 		r.cur.done = true
 		r.cur.st.SHA256 = hex.EncodeToString(r.cur.sum.Sum(nil))
