@@ -2,21 +2,15 @@ package archive
 
 import (
 	"io"
-	"sync"
+
+	"github.com/keepslot/keepslot/internal/chunk"
 )
 
-// chunkSize is the unit in which writers buffer documents in memory.
-const chunkSize = 1 << 20
-
-var chunkPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, chunkSize)
-	return &b
-}}
-
-// chunkBuf is a byte buffer made of pooled 1 MiB chunks: it grows without
-// copying and its memory is reused across collections.
+// chunkBuf is a byte buffer made of pooled 1 MiB chunks (the pool the
+// cipher and the store draw from too): it grows without copying and its
+// memory is reused across collections and stages.
 type chunkBuf struct {
-	chunks []*[]byte
+	chunks []*chunk.Chunk
 	n      int
 }
 
@@ -25,12 +19,12 @@ func (c *chunkBuf) Len() int { return c.n }
 func (c *chunkBuf) Write(p []byte) {
 	c.n += len(p)
 	for len(p) > 0 {
-		if len(c.chunks) == 0 || len(*c.chunks[len(c.chunks)-1]) == chunkSize {
-			c.chunks = append(c.chunks, chunkPool.Get().(*[]byte))
+		if len(c.chunks) == 0 || len(c.chunks[len(c.chunks)-1].B) == chunk.Size {
+			c.chunks = append(c.chunks, chunk.Get())
 		}
 		last := c.chunks[len(c.chunks)-1]
-		k := min(len(p), chunkSize-len(*last))
-		*last = append(*last, p[:k]...)
+		k := min(len(p), chunk.Size-len(last.B))
+		last.B = append(last.B, p[:k]...)
 		p = p[k:]
 	}
 }
@@ -39,7 +33,7 @@ func (c *chunkBuf) Write(p []byte) {
 func (c *chunkBuf) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for _, ch := range c.chunks {
-		n, err := w.Write(*ch)
+		n, err := w.Write(ch.B)
 		total += int64(n)
 		if err != nil {
 			return total, err
@@ -51,9 +45,9 @@ func (c *chunkBuf) WriteTo(w io.Writer) (int64, error) {
 // Reset empties the buffer and returns its chunks to the pool.
 func (c *chunkBuf) Reset() {
 	for _, ch := range c.chunks {
-		*ch = (*ch)[:0]
-		chunkPool.Put(ch)
+		ch.Release()
 	}
+	clear(c.chunks)
 	c.chunks = c.chunks[:0]
 	c.n = 0
 }

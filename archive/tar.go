@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keepslot/keepslot/internal/chunk"
 )
 
 // TarFormat is the tar format: mongodump's directory layout under "dump/"
@@ -354,9 +356,9 @@ func (c *tarColl) Close() error {
 	}
 	var err error
 	if c.file != nil {
-		buf := chunkPool.Get().(*[]byte)
-		_, err = io.CopyBuffer(w.tw, onlyReader{c.file}, (*buf)[:chunkSize])
-		chunkPool.Put(buf)
+		buf := chunk.Get()
+		_, err = io.CopyBuffer(w.tw, onlyReader{c.file}, buf.B[:chunk.Size])
+		buf.Release()
 	} else {
 		_, err = c.mem.WriteTo(w.tw)
 	}

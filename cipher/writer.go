@@ -6,7 +6,21 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/keepslot/keepslot/internal/chunk"
 )
+
+// The Writer seals its stream in pooled chunks (package internal/chunk),
+// which a store's pending write takes without copying.
+type (
+	bufChunk = chunk.Chunk
+	bufSink  = chunk.Sink
+)
+
+func newChunk() *bufChunk { return chunk.Get() }
+
+// A stream's chunk must fit in a pooled one.
+const _ = uint(chunk.Size - ChunkSize)
 
 // inflight is how many chunk buffers a Writer or Reader owns: one being filled
 // or drained by the caller and the rest being encrypted, authenticated or
@@ -59,14 +73,15 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 		k:     k,
 		hdr:   h,
 		chunk: chunk,
-		free:  make(chan []byte, inflight),
+		free:  make(chan *bufChunk, inflight),
 		order: make(chan *wjob, inflight),
 		done:  make(chan struct{}),
 	}
+	w.sink, _ = dst.(bufSink)
 	for range inflight - 1 {
-		w.free <- nil // allocated on first use
+		w.free <- nil // taken from the pool on first use
 	}
-	w.cur = make([]byte, 0, chunk)
+	w.cur = newChunk()
 	go w.drain()
 	return w, nil
 }
@@ -75,18 +90,22 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 // io.WriteCloser; it is not safe for concurrent use.
 type Writer struct {
 	dst   io.Writer
+	sink  bufSink // dst, if it takes chunks without copying them
 	k     *keys
 	hdr   *header
 	chunk int
 
-	cur    []byte // plaintext of the chunk being filled
-	next   uint64 // index of the chunk in cur
-	total  uint64 // plaintext bytes written
+	cur    *bufChunk // plaintext of the chunk being filled
+	next   uint64    // index of the chunk in cur
+	total  uint64    // plaintext bytes written
 	closed bool
 	cerr   error // result of Close
 
-	free  chan []byte // empty chunk buffers
-	order chan *wjob  // dispatched chunks, in order, for drain
+	// free holds one token per chunk that may be in flight: an empty chunk
+	// to reuse, or nil for one to take from the pool (after dst kept the
+	// last one).
+	free  chan *bufChunk
+	order chan *wjob // dispatched chunks, in order, for drain
 	done  chan struct{}
 
 	mu      sync.Mutex
@@ -98,7 +117,7 @@ type Writer struct {
 type wjob struct {
 	idx   uint64
 	final bool
-	buf   []byte
+	c     *bufChunk
 	tag   [tagSize]byte
 	ready chan struct{}
 }
@@ -119,16 +138,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		if len(w.cur) == w.chunk {
+		b := w.cur.B
+		if len(b) == w.chunk {
 			// A full chunk is sent only once more data arrives, so the last
 			// chunk is always the one Close sends with the final flag.
 			w.dispatch(false)
 			if err := w.err(); err != nil {
 				return n, err
 			}
+			b = w.cur.B
 		}
-		c := copy(w.cur[len(w.cur):w.chunk], p)
-		w.cur = w.cur[:len(w.cur)+c]
+		c := copy(b[len(b):w.chunk], p)
+		w.cur.B = b[:len(b)+c]
 		p = p[c:]
 		n += c
 		w.total += uint64(c)
@@ -139,28 +160,31 @@ func (w *Writer) Write(p []byte) (int, error) {
 // dispatch hands the chunk in cur to a goroutine that encrypts and
 // authenticates it, and takes a free buffer for the next one.
 func (w *Writer) dispatch(final bool) {
-	j := &wjob{idx: w.next, final: final, buf: w.cur, ready: make(chan struct{})}
+	j := &wjob{idx: w.next, final: final, c: w.cur, ready: make(chan struct{})}
 	off := w.next * uint64(w.chunk)
 	w.next++
 	go func() {
-		w.k.xorChunk(&w.hdr.iv, off, j.buf)
-		chunkTag(w.k.newMAC(), &w.hdr.mac, j.idx, j.final, j.buf, j.tag[:])
+		w.k.xorChunk(&w.hdr.iv, off, j.c.B)
+		chunkTag(w.k.newMAC(), &w.hdr.mac, j.idx, j.final, j.c.B, j.tag[:])
 		close(j.ready)
 	}()
 	w.order <- j
+	w.cur = nil
 	if final {
-		w.cur = nil
 		return
 	}
-	b := <-w.free
-	if b == nil {
-		b = make([]byte, 0, w.chunk)
+	w.cur = <-w.free
+	if w.cur == nil {
+		w.cur = newChunk()
 	}
-	w.cur = b[:0]
+	w.cur.B = w.cur.B[:0]
 }
 
-// drain writes sealed chunks to dst in order and collects their tags. After
-// an error it keeps receiving, so that no goroutine is left blocked.
+// drain writes sealed chunks to dst in order and collects their tags. A dst
+// that takes chunks (a store's pending write) gets the chunk itself, and
+// the Writer takes a new one from the pool; any other dst gets a copy
+// through Write, and the chunk is reused. After an error it keeps
+// receiving, so that no goroutine is left blocked.
 func (w *Writer) drain() {
 	defer close(w.done)
 	for j := range w.order {
@@ -168,17 +192,23 @@ func (w *Writer) drain() {
 		w.mu.Lock()
 		skip := w.werr != nil || w.aborted
 		w.mu.Unlock()
-		if !skip {
-			if _, err := w.dst.Write(j.buf); err != nil {
-				w.mu.Lock()
-				w.werr = fmt.Errorf("cipher: writing chunk %d: %w", j.idx, err)
-				w.mu.Unlock()
-			}
+		next := j.c
+		var err error
+		switch {
+		case skip:
+		case w.sink != nil:
+			err = w.sink.WriteChunk(j.c) // takes j.c, also on error
+			next = nil
+		default:
+			_, err = w.dst.Write(j.c.B)
 		}
 		w.mu.Lock()
+		if err != nil {
+			w.werr = fmt.Errorf("cipher: writing chunk %d: %w", j.idx, err)
+		}
 		w.tags = append(w.tags, j.tag[:]...)
 		w.mu.Unlock()
-		w.free <- j.buf[:0]
+		w.free <- next
 	}
 }
 
@@ -215,12 +245,17 @@ func (w *Writer) Abort() {
 	w.release()
 }
 
-// release drops the buffers once drain has ended, so that a Writer kept by
-// its caller after Close or Abort holds no chunks.
+// release returns the chunks to the pool once drain has ended, so that a
+// Writer kept by its caller after Close or Abort holds none.
 func (w *Writer) release() {
-	w.cur = nil
+	if w.cur != nil {
+		w.cur.Release()
+		w.cur = nil
+	}
 	for len(w.free) > 0 {
-		<-w.free
+		if c := <-w.free; c != nil {
+			c.Release()
+		}
 	}
 	w.mu.Lock()
 	w.tags = nil

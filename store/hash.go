@@ -7,42 +7,38 @@ import (
 	"hash"
 	"sync"
 	"sync/atomic"
+
+	"github.com/keepslot/keepslot/internal/chunk"
 )
 
-// The hashing pipeline. Bytes written are copied into chunks; a full chunk is
-// handed to one goroutine per hash and to the sink (the file or the memory
-// buffer) at the same time, so the caller pays for the copy and the sink and
-// the hashes run on other cores. At most chunksInFlight chunks exist per
-// pipeline, which bounds its memory whatever the size of the stream.
+// The hashing pipeline. Bytes written are copied into pooled chunks (package
+// internal/chunk), and chunks handed over whole (by the cipher, through
+// WriteChunk) are used as they are; each chunk goes to one goroutine per
+// hash and to the sink (the file or the memory buffer) at the same time, so
+// the caller pays for the sink only and the hashes run on other cores. At
+// most chunksInFlight chunks are in the pipeline at once, which bounds its
+// memory whatever the size of the stream.
 const (
-	chunkSize      = 1 << 20
+	chunkSize      = chunk.Size
 	chunksInFlight = 6
 )
 
-type chunk struct {
-	b    []byte
-	refs atomic.Int32 // hashers still reading b
-}
-
-var chunkPool = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, chunkSize)} }}
-
 type hashPipe struct {
-	sink  func([]byte) error // called in the writer's goroutine with each full chunk
-	cur   *chunk
-	free  chan *chunk // chunks no hasher reads any more
-	made  int         // chunks taken from the pool
-	feeds [2]chan *chunk
-	sums  [2][]byte
-	wg    sync.WaitGroup
-	stop  atomic.Bool // set on abort: hashers skip what is left
-	n     int64       // bytes accepted
-	done  bool
+	sink   func([]byte) error // called in the writer's goroutine with each chunk
+	cur    *chunk.Chunk       // being filled by write
+	tokens chan struct{}      // one per chunk in the pipeline
+	feeds  [2]chan *chunk.Chunk
+	sums   [2][]byte
+	wg     sync.WaitGroup
+	stop   atomic.Bool // set on abort: hashers skip what is left
+	n      int64       // bytes accepted
+	done   bool
 }
 
 func newHashPipe(sink func([]byte) error) *hashPipe {
-	h := &hashPipe{sink: sink, free: make(chan *chunk, chunksInFlight)}
+	h := &hashPipe{sink: sink, tokens: make(chan struct{}, chunksInFlight)}
 	for i, f := range [2]func() hash.Hash{md5.New, sha256.New} {
-		feed := make(chan *chunk, chunksInFlight)
+		feed := make(chan *chunk.Chunk, chunksInFlight)
 		h.feeds[i] = feed
 		h.wg.Add(1)
 		go func() {
@@ -50,11 +46,9 @@ func newHashPipe(sink func([]byte) error) *hashPipe {
 			d := f()
 			for c := range feed {
 				if !h.stop.Load() {
-					d.Write(c.b)
+					d.Write(c.B)
 				}
-				if c.refs.Add(-1) == 0 {
-					h.free <- c
-				}
+				h.put(c)
 			}
 			h.sums[i] = d.Sum(nil)
 		}()
@@ -62,22 +56,15 @@ func newHashPipe(sink func([]byte) error) *hashPipe {
 	return h
 }
 
-// get returns an empty chunk, waiting for the hashers to release one when
-// chunksInFlight are in use.
-func (h *hashPipe) get() *chunk {
-	var c *chunk
-	select {
-	case c = <-h.free:
-	default:
-		if h.made < chunksInFlight {
-			h.made++
-			c = chunkPool.Get().(*chunk)
-		} else {
-			c = <-h.free
-		}
+// take reserves a place in the pipeline for one chunk, waiting for the
+// hashers to finish an older one when chunksInFlight are in it.
+func (h *hashPipe) take() { h.tokens <- struct{}{} }
+
+// put drops a reference to c; the last one frees c's place.
+func (h *hashPipe) put(c *chunk.Chunk) {
+	if c.Release() {
+		<-h.tokens
 	}
-	c.b = c.b[:0]
-	return c
 }
 
 // write accepts p. It fails only when the sink fails; the pipeline must then
@@ -86,15 +73,16 @@ func (h *hashPipe) write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if h.cur == nil {
-			h.cur = h.get()
+			h.take()
+			h.cur = chunk.Get()
 		}
-		b := h.cur.b
+		b := h.cur.B
 		k := copy(b[len(b):cap(b)], p)
-		h.cur.b = b[:len(b)+k]
+		h.cur.B = b[:len(b)+k]
 		p = p[k:]
 		n += k
 		h.n += int64(k)
-		if len(h.cur.b) == cap(h.cur.b) {
+		if len(h.cur.B) == cap(h.cur.B) {
 			if err := h.flush(); err != nil {
 				return n, err
 			}
@@ -103,23 +91,49 @@ func (h *hashPipe) write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush hands the current chunk to the hashers and the sink.
+// writeChunk accepts c whole, taking over the caller's reference to it,
+// after what write has buffered.
+func (h *hashPipe) writeChunk(c *chunk.Chunk) error {
+	if err := h.flush(); err != nil {
+		c.Release()
+		return err
+	}
+	if len(c.B) == 0 {
+		c.Release()
+		return nil
+	}
+	h.take()
+	h.n += int64(len(c.B))
+	return h.send(c)
+}
+
+// flush hands the chunk being filled to the hashers and the sink.
 func (h *hashPipe) flush() error {
 	c := h.cur
 	h.cur = nil
-	if c == nil || len(c.b) == 0 {
-		if c != nil {
-			h.free <- c
-		}
+	if c == nil {
 		return nil
 	}
-	c.refs.Store(int32(len(h.feeds)))
+	if len(c.B) == 0 {
+		h.put(c)
+		return nil
+	}
+	return h.send(c)
+}
+
+// send gives c, whose place is taken and whose one reference is the
+// pipeline's, to the hashers and the sink.
+func (h *hashPipe) send(c *chunk.Chunk) error {
+	// One reference per hasher, and this goroutine's own until the sink
+	// returns: the sink reads c.B while the hashers do, and c must not go
+	// back to the pool before all of them are done.
+	c.Hold(len(h.feeds))
 	for _, f := range h.feeds {
 		f <- c
 	}
-	// The hashers only read c.b, and only this goroutine takes chunks from
-	// h.free to fill them, so the sink may read c.b while they hash it.
-	return h.sink(c.b)
+	err := h.sink(c.B)
+	h.put(c)
+	return err
 }
 
 // finish flushes what is buffered, waits for the hashers and returns the
@@ -134,7 +148,7 @@ func (h *hashPipe) finish() (md5hex, sha256hex string, err error) {
 func (h *hashPipe) abort() {
 	h.stop.Store(true)
 	if h.cur != nil {
-		h.free <- h.cur
+		h.put(h.cur)
 		h.cur = nil
 	}
 	h.close()
@@ -149,8 +163,4 @@ func (h *hashPipe) close() {
 		close(f)
 	}
 	h.wg.Wait()
-	for range h.made {
-		chunkPool.Put(<-h.free)
-	}
-	h.made = 0
 }

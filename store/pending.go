@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/keepslot/keepslot/internal/chunk"
 )
 
 // Backend is the byte sink of one write to a store: where the bytes go, how
@@ -104,6 +106,35 @@ func (p *pending) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// WriteChunk writes c.B as Write would, without copying it: the cipher
+// hands its sealed chunks over this way (see internal/chunk). It takes over
+// the caller's reference to c, also when it fails.
+func (p *pending) WriteChunk(c *chunk.Chunk) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.state != open:
+		c.Release()
+		return p.closedErr()
+	case p.err != nil:
+		c.Release()
+		return p.err
+	}
+	if err := p.ctx.Err(); err != nil {
+		c.Release()
+		p.abortLocked(fmt.Errorf("store: write of %q abandoned: %w", p.name, context.Cause(p.ctx)))
+		return p.cause
+	}
+	if err := p.hp.writeChunk(c); err != nil {
+		p.err = fmt.Errorf("store: writing %q: %w", p.name, err)
+		p.abortLocked(p.err)
+		return p.err
+	}
+	return nil
+}
+
+var _ chunk.Sink = (*pending)(nil)
 
 // Commit implements Pending.
 func (p *pending) Commit(meta map[string]string) (Info, error) {

@@ -1,0 +1,60 @@
+// Package chunk is the buffer that the backup pipeline hands along: the
+// archive writers buffer documents in chunks, the cipher seals its stream
+// one chunk at a time, and a store hashes and writes the chunks the cipher
+// gives it without copying them. One pool serves the three, so a chunk the
+// archive is done with is the next one the cipher fills.
+//
+// A chunk is reference-counted: whoever holds a reference may read B, the
+// holder of the only reference may also write it, and the last Release
+// returns the chunk to the pool.
+package chunk
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Size is the capacity of every chunk, 1 MiB: the cipher's chunk size.
+const Size = 1 << 20
+
+// Chunk is a pooled buffer of Size bytes.
+type Chunk struct {
+	// B holds the chunk's bytes: len(B) are in use, cap(B) is Size.
+	B    []byte
+	refs atomic.Int32
+}
+
+var pool = sync.Pool{New: func() any { return &Chunk{B: make([]byte, 0, Size)} }}
+
+// Get returns an empty chunk with one reference, the caller's.
+func Get() *Chunk {
+	c := pool.Get().(*Chunk)
+	c.B = c.B[:0]
+	c.refs.Store(1)
+	return c
+}
+
+// Hold adds n references, for n more readers of the chunk.
+func (c *Chunk) Hold(n int) { c.refs.Add(int32(n)) }
+
+// Release drops one reference and reports whether it was the last one, in
+// which case the chunk went back to the pool and must not be used again.
+func (c *Chunk) Release() bool {
+	switch n := c.refs.Add(-1); {
+	case n > 0:
+		return false
+	case n < 0:
+		panic("chunk: Release of a chunk with no references")
+	}
+	pool.Put(c)
+	return true
+}
+
+// Sink is implemented by writers that can take a chunk instead of copying
+// bytes out of it (a store's pending write does).
+type Sink interface {
+	// WriteChunk writes c.B as Write would, and takes over the caller's
+	// reference to c: the Sink releases it when it is done with it, also
+	// when WriteChunk fails.
+	WriteChunk(c *Chunk) error
+}

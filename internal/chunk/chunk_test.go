@@ -1,0 +1,29 @@
+package chunk
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReferences(t *testing.T) {
+	c := Get()
+	require.Empty(t, c.B)
+	require.Equal(t, Size, cap(c.B))
+	c.B = append(c.B, "data"...)
+	c.Hold(2)
+	assert.False(t, c.Release())
+	assert.False(t, c.Release())
+	assert.True(t, c.Release(), "the last reference returns it to the pool")
+	assert.Panics(t, func() { c.Release() }, "a release too many is a bug, not a silent reuse")
+}
+
+func TestGetIsEmpty(t *testing.T) {
+	for range 100 {
+		c := Get()
+		require.Empty(t, c.B, "a reused chunk comes back empty")
+		c.B = append(c.B, 1, 2, 3)
+		c.Release()
+	}
+}
