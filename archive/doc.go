@@ -24,9 +24,11 @@
 // Dump writes an archive of many collections, dumped in parallel from a
 // Source, to any io.Writer; Open reads one back, detecting compression and
 // format from the first bytes. Memory stays bounded whatever the size of the
-// data: the tar writer spills a collection larger than
-// WriterOptions.SpillThreshold to a temporary file (a tar entry needs its
-// size first) and removes it afterwards; the archive format needs no spill.
+// data: the tar writer holds at most WriterOptions.SpillThreshold bytes of
+// documents in memory across the collections it writes at once, and spills
+// the collection that would pass it to a temporary file (a tar entry needs
+// its size first), removed afterwards; the archive format needs no spill
+// and buffers one segment (1 MiB by default) per collection.
 //
 // Readers treat their input as hostile. Paths that could escape the
 // extraction directory, links and devices, BSON lengths out of range, CRC,

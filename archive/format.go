@@ -39,12 +39,20 @@ type Header struct {
 
 // WriterOptions tune a Writer. A nil *WriterOptions means the defaults.
 type WriterOptions struct {
-	SpillDir       string // where tar spills collections larger than SpillThreshold; "" = os.TempDir()
-	SpillThreshold int64  // default 32 MiB
+	// SpillDir is where the tar format spills collections to temporary
+	// files (mode 0600, removed when written); "" = os.TempDir().
+	SpillDir string
+
+	// SpillThreshold bounds the bytes of documents a tar Writer holds in
+	// memory, across all the collections being written at once (a tar
+	// entry needs its size up front, so a collection is held until it is
+	// complete). A collection whose next document would take the total past
+	// it moves to a temporary file in SpillDir. Default 32 MiB.
+	SpillThreshold int64
 
 	// SegmentSize bounds the segments of the archive format, in bytes:
 	// each collection buffers up to this much before it writes a segment.
-	// Default and maximum 16 MiB (a single larger document still makes a
+	// Default 1 MiB, maximum 16 MiB (a single larger document still makes a
 	// segment of its own).
 	SegmentSize int
 }
@@ -52,6 +60,7 @@ type WriterOptions struct {
 // Defaults of WriterOptions.
 const (
 	DefaultSpillThreshold = 32 << 20
+	DefaultSegmentSize    = 1 << 20
 	MaxSegmentSize        = 16 << 20
 )
 
@@ -70,7 +79,10 @@ func (o *WriterOptions) spillDir() string {
 }
 
 func (o *WriterOptions) segmentSize() int {
-	if o == nil || o.SegmentSize <= 0 || o.SegmentSize > MaxSegmentSize {
+	switch {
+	case o == nil || o.SegmentSize <= 0:
+		return DefaultSegmentSize
+	case o.SegmentSize > MaxSegmentSize:
 		return MaxSegmentSize
 	}
 	return o.SegmentSize

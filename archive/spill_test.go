@@ -241,3 +241,46 @@ func TestSpillDirUnwritable(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SpillDir")
 }
+
+// TestSpillThresholdIsShared: the threshold bounds the memory of all the
+// collections written at once, not of each: four open collections of
+// 512 KiB under a 1 MiB threshold cannot all stay in memory (a threshold
+// per collection would spill none), so at least two spill.
+func TestSpillThresholdIsShared(t *testing.T) {
+	spill := t.TempDir()
+	var out bytes.Buffer
+	var cols []Collection
+	for _, name := range []string{"a", "b", "c", "d"} {
+		cols = append(cols, Collection{DB: "shared", Name: name})
+	}
+	w, err := Tar.NewWriter(&out, Header{Collections: cols}, &WriterOptions{SpillDir: spill, SpillThreshold: 1 << 20})
+	require.NoError(t, err)
+	var cws []CollectionWriter
+	for _, c := range cols {
+		cw, err := w.Collection(c)
+		require.NoError(t, err)
+		cws = append(cws, cw)
+	}
+	doc, err := bson.Marshal(bson.D{{Key: "pad", Value: string(make([]byte, 8<<10))}})
+	require.NoError(t, err)
+	for range (512 << 10) / len(doc) { // interleaved, as a parallel dump writes
+		for _, cw := range cws {
+			require.NoError(t, cw.WriteDocument(doc))
+		}
+	}
+	entries, err := os.ReadDir(spill)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, len(entries), 2, "2 MiB of collections in 1 MiB of memory")
+	assert.Less(t, len(entries), 4, "those that fit stay in memory")
+	for _, cw := range cws {
+		require.NoError(t, cw.Close())
+	}
+	require.NoError(t, w.Close())
+	entries, err = os.ReadDir(spill)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "spill files removed")
+	r, err := Open(bytes.NewReader(out.Bytes()))
+	require.NoError(t, err)
+	require.NoError(t, drain(r))
+	assert.Len(t, r.Manifest().Namespaces, 4)
+}

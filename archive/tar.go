@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keepslot/keepslot/internal/chunk"
@@ -129,7 +130,8 @@ type tarWriter struct {
 	open      map[*tarColl]struct{}
 	closed    bool
 	manifest  *Manifest
-	threshold int64
+	threshold int64        // of inMem
+	inMem     atomic.Int64 // bytes of documents held in memory by open collections
 	dir       string
 }
 
@@ -251,8 +253,9 @@ func first(s []string, n int) []string {
 	return s
 }
 
-// tarColl buffers one collection in memory up to the spill threshold, then
-// in a temporary file, and writes it as one tar entry on Close.
+// tarColl buffers one collection in memory while the Writer's budget
+// (SpillThreshold, shared by the open collections) allows, then in a
+// temporary file, and writes it as one tar entry on Close.
 type tarColl struct {
 	w      *tarWriter
 	i      int
@@ -282,7 +285,7 @@ func (c *tarColl) WriteDocument(doc []byte) error {
 	c.docs++
 	c.size += int64(len(doc))
 	if c.file == nil {
-		if c.size <= c.w.threshold {
+		if c.w.hold(len(doc)) {
 			c.mem.Write(doc)
 			return nil
 		}
@@ -298,6 +301,23 @@ func (c *tarColl) WriteDocument(doc []byte) error {
 	return nil
 }
 
+// hold reserves n bytes of the Writer's memory budget, and reports whether
+// there were that many left.
+func (w *tarWriter) hold(n int) bool {
+	if w.inMem.Add(int64(n)) <= w.threshold {
+		return true
+	}
+	w.inMem.Add(-int64(n))
+	return false
+}
+
+// dropMem empties the in-memory buffer and gives its bytes back to the
+// Writer's budget.
+func (c *tarColl) dropMem() {
+	c.w.inMem.Add(-int64(c.mem.Len()))
+	c.mem.Reset()
+}
+
 // spill moves the in-memory buffer to a new temporary file.
 func (c *tarColl) spill() error {
 	f, err := os.CreateTemp(c.w.dir, spillPattern) // mode 0600
@@ -309,13 +329,13 @@ func (c *tarColl) spill() error {
 	if _, err := c.mem.WriteTo(c.bw); err != nil {
 		return fmt.Errorf("archive: spilling %s to %s: %w", c.ns, f.Name(), err)
 	}
-	c.mem.Reset()
+	c.dropMem()
 	return nil
 }
 
 // discard drops the buffered data and removes the temporary file.
 func (c *tarColl) discard() {
-	c.mem.Reset()
+	c.dropMem()
 	if c.file != nil {
 		c.file.Close()
 		os.Remove(c.file.Name())

@@ -79,10 +79,10 @@ type SlotConfig struct {
 	// for the largest collection.
 	TempDir string
 
-	// SpillThreshold is how much of one collection a tar archive holds in
-	// memory (per collection read at once) before it spills to TempDir;
-	// default 32 MiB. Memory use does not grow with the data beyond
-	// Parallel times this.
+	// SpillThreshold is how many bytes of documents a tar archive holds in
+	// memory, across the collections read at once, before the collection
+	// that would pass it spills to TempDir; default 32 MiB. Memory use does
+	// not grow with the data beyond this and a few MiB of buffers.
 	SpillThreshold int64
 
 	// Progress, if set, is called as the backup advances (from the
