@@ -52,7 +52,7 @@ import (
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/embedded"
+	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/store"
 )

@@ -26,7 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/keepslot/keepslot/internal/embedded"
+	"github.com/keepslot/keepslot/examples/embedded"
 )
 
 // EnvURI names the environment variable that points the tests at a real
