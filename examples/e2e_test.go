@@ -43,8 +43,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-			"./examples/keepslotd", "./examples/keepslotctl", "./examples/quickstart", "./examples/devserver")
-		build.Dir = ".."
+			"./keepslotd", "./keepslotctl", "./quickstart", "./devserver")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build the examples: %v\n%s", err, out)
 			return 1
