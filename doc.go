@@ -42,6 +42,9 @@
 //	err = b.Delete(ctx)            // frees the slot for the next backup
 //
 // backup.Restore reads a retrieved file back into MongoDB. The examples
-// directory holds a quickstart, an HTTP node agent and a CLI with the
-// appliance's verbs.
+// module (github.com/keepslot/keepslot/examples, kept apart so that this
+// module needs no more than the MongoDB driver, x/crypto, compression and
+// S3) holds a quickstart, an HTTP node agent, a CLI with the appliance's
+// verbs, and an embedded MongoDB-wire server for trying keepslot without
+// mongod.
 package keepslot

@@ -210,7 +210,7 @@ func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp arc
 	b.ReportMetric(float64(size)/float64(stored), "ratio")
 }
 
-// BenchmarkEndToEnd backs up a dataset from the embedded server and, in the
+// BenchmarkEndToEnd backs up a dataset from the test server and, in the
 // same benchmark, scans the same data with the raw driver: the backup's
 // time over the scan's is reported as x-raw-scan (target: at most 1.15).
 func BenchmarkEndToEnd(b *testing.B) {

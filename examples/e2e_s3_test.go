@@ -43,7 +43,7 @@ func TestAgentExportToS3(t *testing.T) {
 
 	work := t.TempDir()
 	data := filepath.Join(work, "node")
-	a := startAgent(t, data, "",
+	a := startAgent(t, data, false,
 		"-export-bucket", bucket, "-export-endpoint", srv.Endpoint, "-export-insecure",
 		"-export-prefix", "keepslot", "-export-node", "node-1", "-export-part-mib", "5", "-export-keep-last", "1")
 	run := a.ctl(data)
@@ -126,7 +126,7 @@ func TestAgentExportToS3(t *testing.T) {
 // An agent without -export-bucket says how to get one.
 func TestAgentExportNotConfigured(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "node")
-	a := startAgent(t, data, "")
+	a := startAgent(t, data, false)
 	run := a.ctl(data)
 	fails(t, run("backup-export"), exitUsage, "-export-bucket")
 	fails(t, run("backup-list", "--remote"), exitUsage, "-export-bucket")

@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -34,6 +35,15 @@ import (
 // by TestMain.
 var bin string
 
+// holdAgent, in bin, is keepslotd built with -tags keepslotd_testhold: a
+// variant for tests whose main backup blocks after holdEnv's number of
+// bytes, until it is cancelled, and says so on stdout. The agent as shipped
+// has no such knob (TestShippedAgentHasNoTestHold).
+const (
+	holdAgent = "keepslotd-testhold"
+	holdEnv   = "KEEPSLOTD_TEST_HOLD_AFTER_BYTES"
+)
+
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
 		dir, err := os.MkdirTemp("", "keepslot-examples-")
@@ -42,12 +52,15 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-			"./examples/keepslotd", "./examples/keepslotctl", "./examples/quickstart")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build the examples: %v\n%s", err, out)
-			return 1
+		for _, args := range [][]string{
+			{"-o", dir + string(filepath.Separator), "./keepslotd", "./keepslotctl", "./quickstart", "./devserver"},
+			{"-tags", "keepslotd_testhold", "-o", filepath.Join(dir, holdAgent), "./keepslotd"},
+		} {
+			build := exec.Command("go", append([]string{"build"}, args...)...)
+			if out, err := build.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build the examples: %v\n%s", err, out)
+				return 1
+			}
 		}
 		bin = dir
 		return m.Run()
@@ -81,17 +94,21 @@ type agent struct {
 	exit  chan error
 }
 
-// startAgent starts keepslotd over data with a low KDF cost, env (if not
-// empty) added to its environment and flags to its command line, and waits
-// until it listens.
-func startAgent(t *testing.T, data, env string, flags ...string) *agent {
+// startAgent starts keepslotd over data with a low KDF cost and flags
+// added to its command line, and waits until it listens. With hold, it is
+// the holdAgent, whose main backup blocks after 100 bytes.
+func startAgent(t *testing.T, data string, hold bool, flags ...string) *agent {
 	t.Helper()
 	logFile, err := os.CreateTemp(t.TempDir(), "keepslotd-*.log")
 	require.NoError(t, err)
-	cmd := exec.Command(filepath.Join(bin, "keepslotd"), append([]string{"-data", data, "-listen", "127.0.0.1:0", "-kdf-log-n", "10"}, flags...)...)
+	name := "keepslotd"
+	if hold {
+		name = holdAgent
+	}
+	cmd := exec.Command(filepath.Join(bin, name), append([]string{"-data", data, "-listen", "127.0.0.1:0", "-kdf-log-n", "10"}, flags...)...)
 	cmd.Env = os.Environ()
-	if env != "" {
-		cmd.Env = append(cmd.Env, env)
+	if hold {
+		cmd.Env = append(cmd.Env, holdEnv+"=100")
 	}
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
@@ -233,7 +250,7 @@ func md5Of(t *testing.T, file string) string {
 func TestAgentAndCLI(t *testing.T) {
 	work := t.TempDir()
 	data := filepath.Join(work, "node")
-	a := startAgent(t, data, "")
+	a := startAgent(t, data, false)
 	run := a.ctl(data)
 	client := connect(t, a.mongo)
 	seed(t, client)
@@ -345,9 +362,7 @@ func TestAgentAndCLI(t *testing.T) {
 // and a new backup works.
 func TestAgentStoppedDuringBackup(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "node")
-	hold := "KEEPSLOTD_TEST_HOLD_AFTER_BYTES=100"
-
-	a := startAgent(t, data, hold)
+	a := startAgent(t, data, true)
 	seed(t, connect(t, a.mongo))
 	run := a.ctl(data)
 	ok(t, run("set-as-backup"))
@@ -358,7 +373,7 @@ func TestAgentStoppedDuringBackup(t *testing.T) {
 	fails(t, run("backup-retrieve"), exitBusy, "in progress")
 	require.NoError(t, a.stop(syscall.SIGTERM), "a clean shutdown during a backup")
 
-	a = startAgent(t, data, hold)
+	a = startAgent(t, data, true)
 	run = a.ctl(data)
 	st := parse(t, ok(t, run("--json", "backup-status")))
 	assert.Equal(t, "failed", st.Status.State)
@@ -367,7 +382,7 @@ func TestAgentStoppedDuringBackup(t *testing.T) {
 	a.waitLine("keepslotd: test hold")
 	require.Error(t, a.stop(syscall.SIGKILL))
 
-	a = startAgent(t, data, "")
+	a = startAgent(t, data, false)
 	run = a.ctl(data)
 	st = parse(t, ok(t, run("--json", "backup-status")))
 	assert.Equal(t, "failed", st.Status.State)
@@ -383,7 +398,7 @@ func TestAgentTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
 	data := filepath.Join(dir, "node")
-	a := startAgent(t, data, "", "-tls-cert", cert, "-tls-key", key)
+	a := startAgent(t, data, false, "-tls-cert", cert, "-tls-key", key)
 	base := []string{"-t", a.addr, "--token-file", filepath.Join(data, "token"), "--tls"}
 	assert.Equal(t, "No backup found", parse(t, ok(t, ctl(t, nil, append(base, "--ca-file", cert, "backup-status")...))).Message)
 	ok(t, ctl(t, nil, append(base, "--insecure", "backup-status")...))
@@ -490,4 +505,16 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	p := filepath.Join(dir, name)
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
 	return p
+}
+
+// TestShippedAgentHasNoTestHold checks that the test hold lives only in the
+// variant built with -tags keepslotd_testhold: the agent as built by
+// default does not even contain the name of its environment variable.
+func TestShippedAgentHasNoTestHold(t *testing.T) {
+	for name, want := range map[string]bool{"keepslotd": false, holdAgent: true} {
+		b, err := os.ReadFile(filepath.Join(bin, name))
+		require.NoError(t, err)
+		assert.Equal(t, want, bytes.Contains(b, []byte(holdEnv)), "%s contains %s", name, holdEnv)
+		assert.Equal(t, want, bytes.Contains(b, []byte("keepslotd: test hold")), "%s contains the hold's message", name)
+	}
 }

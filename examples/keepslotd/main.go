@@ -45,14 +45,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/embedded"
+	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/store"
 )
@@ -60,11 +59,6 @@ import (
 // DefaultListen is the agent's default address; keepslotctl assumes its
 // port when -t names a host only.
 const DefaultListen = "127.0.0.1:7443"
-
-// envHold, a test-only knob: when set to N, the main backup's writes block
-// after N bytes until the backup is cancelled, and the agent prints
-// "keepslotd: test hold" once they do, so a test can kill it mid-backup.
-const envHold = "KEEPSLOTD_TEST_HOLD_AFTER_BYTES"
 
 type options struct {
 	data, uri, listen string
@@ -127,12 +121,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if n := os.Getenv(envHold); n != "" {
-		after, err := strconv.ParseInt(n, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s=%q: %w", envHold, n, err)
-		}
-		mainStore = &holdStore{Store: mainStore, after: after}
+	if mainStore, err = testHold(mainStore); err != nil {
+		return err
 	}
 	sensStore, err := storeIn(o.data, "sensitive-slot")
 	if err != nil {

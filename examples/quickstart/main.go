@@ -48,7 +48,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/backup"
-	"github.com/keepslot/keepslot/internal/embedded"
+	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/store"
 )

@@ -1,7 +1,13 @@
 package mongotest_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +111,62 @@ func TestStopMakesServerUnreachable(t *testing.T) {
 	defer cancel()
 	_, err := mongotest.Connect(ctx, s.URI)
 	assert.Error(t, err)
+}
+
+// TestServerEndsWithTheTestProcess kills a test process that holds a
+// server, as a timeout or a crash would, and checks that the server does
+// not outlive it.
+func TestServerEndsWithTheTestProcess(t *testing.T) {
+	if os.Getenv(mongotest.EnvURI) != "" {
+		t.Log("MONGODB_URI is set: no server is started; nothing to end")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldServer$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MONGOTEST_HELPER=1")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	var uri string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "helper uri: "); ok {
+			uri = rest
+			break
+		}
+	}
+	require.NotEmpty(t, uri, "the helper printed no URI")
+	addr := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err, "the server runs while its test does")
+	conn.Close()
+
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	// The server sees EOF on its stdin and exits; poll for it, with a
+	// deadline that only a server that stays up reaches.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		require.True(t, time.Now().Before(deadline), "the server at %s outlived its test process", addr)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestHelperHoldServer is run by TestServerEndsWithTheTestProcess in a
+// process of its own: it starts a server, prints its URI and waits to be
+// killed.
+func TestHelperHoldServer(t *testing.T) {
+	if os.Getenv("MONGOTEST_HELPER") != "1" {
+		t.Skip("run as a helper process only")
+	}
+	s := mongotest.New(t)
+	fmt.Println("helper uri: " + s.URI)
+	select {}
 }

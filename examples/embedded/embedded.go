@@ -1,9 +1,16 @@
-// Package embedded starts an in-process MongoDB-wire server: FerretDB with its
-// pure-Go SQLite backend. It needs no server to install and serves the real
-// MongoDB driver over TCP on the loopback interface.
+// Package embedded starts an in-process MongoDB-wire server: FerretDB v1 with
+// its pure-Go SQLite backend. It needs no server to install and serves the
+// real MongoDB driver over TCP on the loopback interface, which makes it a
+// way to try keepslot, or to test a program that embeds it, without mongod.
+// It is not a production database.
 //
-// The quickstart and the node agent use it when no MongoDB URI is given; the
-// test harness in internal/mongotest uses it by default.
+// The quickstart and the node agent use it when no MongoDB URI is given, and
+// the devserver command runs it on its own; keepslot's tests start that
+// command as a child process by default.
+//
+// FerretDB v1 differs from MongoDB: it stores no decimal128 values and no
+// arrays directly inside arrays, answers count with a full scan, rejects "ns"
+// in index specifications and reports itself as MongoDB 7.0.42.
 package embedded
 
 import (
