@@ -70,17 +70,13 @@ func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cw, err := o.Compression.NewWriter(w)
-	if err != nil {
-		return nil, err
-	}
-	fw, err := o.Format.NewWriter(cw, Header{
+	h := Header{
 		ToolVersion:   o.ToolVersion,
 		ServerVersion: o.ServerVersion,
 		Collections:   cols,
-	}, &o.Writer)
+	}
+	fw, finish, err := newDumpWriter(w, h, &o)
 	if err != nil {
-		cw.Close()
 		return nil, err
 	}
 
@@ -122,17 +118,46 @@ feed:
 
 	if err := context.Cause(ctx); err != nil {
 		fw.Close() // removes the temporary files of unfinished collections
-		cw.Close()
+		finish()
 		return nil, err
 	}
 	if err := fw.Close(); err != nil {
-		cw.Close()
+		finish()
 		return nil, err
 	}
-	if err := cw.Close(); err != nil {
-		return nil, fmt.Errorf("archive: finishing %s compression: %w", o.Compression.Name(), err)
+	if err := finish(); err != nil {
+		return nil, err
 	}
 	return fw.Manifest(), nil
+}
+
+// newDumpWriter starts the archive on w, and returns with it the function
+// that ends its compression once the Writer is closed. A tar compressed by a
+// built-in gzip or zstd is compressed one collection at a time, as each is
+// read (see parts.go); anything else goes through one compressed stream.
+func newDumpWriter(w io.Writer, h Header, o *DumpOptions) (Writer, func() error, error) {
+	if tf, ok := o.Format.(TarFormat); ok {
+		if pc, ok := o.Compression.(partCompression); ok {
+			fw, err := tf.newPartWriter(w, h, &o.Writer, pc)
+			return fw, func() error { return nil }, err
+		}
+	}
+	cw, err := o.Compression.NewWriter(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	fw, err := o.Format.NewWriter(cw, h, &o.Writer)
+	if err != nil {
+		cw.Close()
+		return nil, nil, err
+	}
+	finish := func() error {
+		if err := cw.Close(); err != nil {
+			return fmt.Errorf("archive: finishing %s compression: %w", o.Compression.Name(), err)
+		}
+		return nil
+	}
+	return fw, finish, nil
 }
 
 type dumper struct {

@@ -92,13 +92,22 @@ func headerDefaults(h Header) Header {
 // NewWriter starts a tar archive on w and writes the metadata.json entry of
 // every collection of h.
 func (TarFormat) NewWriter(w io.Writer, h Header, opts *WriterOptions) (Writer, error) {
+	return newTarWriter(w, h, opts, nil)
+}
+
+// newPartWriter starts a tar archive compressed by pc on out, one part per
+// collection, compressed while the collection is written (see parts.go).
+func (TarFormat) newPartWriter(out io.Writer, h Header, opts *WriterOptions, pc partCompression) (Writer, error) {
+	return newTarWriter(out, h, opts, pc)
+}
+
+func newTarWriter(w io.Writer, h Header, opts *WriterOptions, pc partCompression) (*tarWriter, error) {
 	idx, err := declared(h)
 	if err != nil {
 		return nil, err
 	}
 	h = headerDefaults(h)
 	tw := &tarWriter{
-		tw:        tar.NewWriter(w),
 		hdr:       h,
 		idx:       idx,
 		state:     make([]collState, len(h.Collections)),
@@ -106,23 +115,37 @@ func (TarFormat) NewWriter(w io.Writer, h Header, opts *WriterOptions) (Writer, 
 		open:      make(map[*tarColl]struct{}),
 		threshold: opts.spillThreshold(),
 		dir:       opts.spillDir(),
+		parts:     pc,
+		out:       w,
 	}
-	for _, c := range h.Collections {
-		meta, err := c.metadataJSON()
-		if err != nil {
-			return nil, err
+	if pc == nil {
+		tw.tw = tar.NewWriter(w)
+	}
+	// Every metadata entry goes in the first part.
+	err = tw.writeTar(func(t *tar.Writer) error {
+		for _, c := range h.Collections {
+			meta, err := c.metadataJSON()
+			if err != nil {
+				return err
+			}
+			if err := tw.writeEntry(t, tarBase(c)+metadataExt, meta); err != nil {
+				return err
+			}
 		}
-		if err := tw.writeEntry(tarBase(c)+metadataExt, meta); err != nil {
-			return nil, err
-		}
+		return t.Flush()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return tw, nil
 }
 
 type tarWriter struct {
 	mu        sync.Mutex
-	tw        *tar.Writer
-	err       error // sticky write error
+	tw        *tar.Writer     // the archive's tar stream, when compressed as one stream
+	parts     partCompression // else the compression of its parts
+	out       io.Writer       // where the archive goes: the compressed stream, or the raw output of parts
+	err       error           // sticky write error
 	hdr       Header
 	idx       map[string]int
 	state     []collState
@@ -131,7 +154,7 @@ type tarWriter struct {
 	closed    bool
 	manifest  *Manifest
 	threshold int64        // of inMem
-	inMem     atomic.Int64 // bytes of documents held in memory by open collections
+	inMem     atomic.Int64 // bytes held in memory by open collections (compressed, with parts)
 	dir       string
 }
 
@@ -145,18 +168,40 @@ func (w *tarWriter) header(name string, size int64) *tar.Header {
 	}
 }
 
-// writeEntry writes a whole entry; the caller holds mu or owns w alone.
-func (w *tarWriter) writeEntry(name string, data []byte) error {
+// writeTar calls fill with the tar stream: the archive's own, or one over a
+// new part, which it ends. The caller holds mu or owns w alone.
+func (w *tarWriter) writeTar(fill func(*tar.Writer) error) error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := w.tw.WriteHeader(w.header(name, int64(len(data)))); err != nil {
-		w.err = fmt.Errorf("archive: writing tar header of %s: %w", name, err)
+	if w.parts == nil {
+		if err := fill(w.tw); err != nil {
+			w.err = err
+		}
 		return w.err
 	}
-	if _, err := w.tw.Write(data); err != nil {
-		w.err = fmt.Errorf("archive: writing tar entry %s: %w", name, err)
-		return w.err
+	part, err := w.parts.newPart(w.out)
+	if err != nil {
+		w.err = err
+		return err
+	}
+	err = fill(tar.NewWriter(part))
+	if cerr := part.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("archive: writing the archive: %w", cerr)
+	}
+	if err != nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// writeEntry writes a whole entry to t.
+func (w *tarWriter) writeEntry(t *tar.Writer, name string, data []byte) error {
+	if err := t.WriteHeader(w.header(name, int64(len(data)))); err != nil {
+		return fmt.Errorf("archive: writing tar header of %s: %w", name, err)
+	}
+	if _, err := t.Write(data); err != nil {
+		return fmt.Errorf("archive: writing tar entry %s: %w", name, err)
 	}
 	return nil
 }
@@ -174,7 +219,6 @@ func (w *tarWriter) Collection(c Collection) (CollectionWriter, error) {
 	if w.state[i] != collPending {
 		return nil, fmt.Errorf("archive: collection %s is already being written", c.Namespace())
 	}
-	w.state[i] = collOpen
 	cw := &tarColl{
 		w:    w,
 		i:    i,
@@ -182,6 +226,15 @@ func (w *tarWriter) Collection(c Collection) (CollectionWriter, error) {
 		ns:   c.Namespace(),
 		sum:  sha256.New(),
 	}
+	cw.buf = spillBuf{w: w, ns: cw.ns}
+	if w.parts != nil {
+		z, err := w.parts.newPart(&cw.buf)
+		if err != nil {
+			return nil, err
+		}
+		cw.z = z
+	}
+	w.state[i] = collOpen
 	w.open[cw] = struct{}{}
 	return cw, nil
 }
@@ -229,12 +282,17 @@ func (w *tarWriter) Close() error {
 	if err != nil {
 		return fmt.Errorf("archive: encoding manifest: %w", err)
 	}
-	if err := w.writeEntry(manifestName, data); err != nil {
+	err = w.writeTar(func(t *tar.Writer) error {
+		if err := w.writeEntry(t, manifestName, data); err != nil {
+			return err
+		}
+		if err := t.Close(); err != nil {
+			return fmt.Errorf("archive: closing tar: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
-	}
-	if err := w.tw.Close(); err != nil {
-		w.err = fmt.Errorf("archive: closing tar: %w", err)
-		return w.err
 	}
 	w.manifest = m
 	return nil
@@ -253,9 +311,9 @@ func first(s []string, n int) []string {
 	return s
 }
 
-// tarColl buffers one collection in memory while the Writer's budget
-// (SpillThreshold, shared by the open collections) allows, then in a
-// temporary file, and writes it as one tar entry on Close.
+// tarColl holds one collection until it is complete, when its size is
+// known and it is written as one tar entry: its documents, or with parts
+// their compressed part, in a spillBuf.
 type tarColl struct {
 	w      *tarWriter
 	i      int
@@ -264,9 +322,8 @@ type tarColl struct {
 	sum    hash.Hash
 	docs   int64
 	size   int64
-	mem    chunkBuf
-	file   *os.File
-	bw     *bufio.Writer
+	z      io.WriteCloser // with parts: compresses the documents into buf
+	buf    spillBuf
 	done   bool
 	failed error
 }
@@ -284,21 +341,114 @@ func (c *tarColl) WriteDocument(doc []byte) error {
 	c.sum.Write(doc)
 	c.docs++
 	c.size += int64(len(doc))
-	if c.file == nil {
-		if c.w.hold(len(doc)) {
-			c.mem.Write(doc)
-			return nil
-		}
-		if err := c.spill(); err != nil {
-			c.failed = err
-			return err
-		}
+	var err error
+	if c.z != nil {
+		_, err = c.z.Write(doc)
+	} else {
+		_, err = c.buf.Write(doc)
 	}
-	if _, err := c.bw.Write(doc); err != nil {
-		c.failed = fmt.Errorf("archive: spilling %s to %s: %w", c.ns, c.file.Name(), err)
+	if err != nil {
+		c.failed = err
+	}
+	return err
+}
+
+// discard drops what the collection holds and removes its temporary file.
+func (c *tarColl) discard() {
+	c.z = nil // a part left unfinished is garbage
+	c.buf.discard()
+	c.done = true
+}
+
+func (c *tarColl) Close() error {
+	if c.done {
+		return fmt.Errorf("archive: collection %s closed twice", c.ns)
+	}
+	defer c.discard()
+	if c.failed != nil {
 		return c.failed
 	}
+	if c.z != nil {
+		// The part ends where the entry does: at its padding to a block.
+		pad := make([]byte, (blockSize-c.size%blockSize)%blockSize)
+		_, err := c.z.Write(pad)
+		if cerr := c.z.Close(); err == nil {
+			err = cerr
+		}
+		c.z = nil
+		if err != nil {
+			return fmt.Errorf("archive: compressing %s: %w", c.ns, err)
+		}
+	}
+	if err := c.buf.finish(); err != nil {
+		return err
+	}
+	w := c.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.open, c)
+	if w.closed {
+		return fmt.Errorf("archive: collection %s closed after its Writer", c.ns)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	hdr := w.header(c.name, c.size)
+	err := w.writeTar(func(t *tar.Writer) error {
+		if err := t.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("archive: writing tar header of %s: %w", c.name, err)
+		}
+		if w.parts != nil {
+			return nil // the entry's bytes follow, in a part of their own
+		}
+		return c.buf.writeTo(t, c.name)
+	})
+	if err == nil && w.parts != nil {
+		if err = c.buf.writeTo(w.out, c.name); err != nil {
+			w.err = err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	w.state[c.i] = collDone
+	w.stats[c.i] = NamespaceStats{
+		Namespace: c.ns,
+		Documents: c.docs,
+		Bytes:     c.size,
+		SHA256:    hex.EncodeToString(c.sum.Sum(nil)),
+	}
 	return nil
+}
+
+// blockSize is tar's: every entry is padded to a multiple of it.
+const blockSize = 512
+
+// spillBuf holds the bytes of a tar entry in memory while its Writer's
+// budget (SpillThreshold, shared by the open collections) allows, then in a
+// temporary file.
+type spillBuf struct {
+	w    *tarWriter
+	ns   string
+	mem  chunkBuf
+	file *os.File
+	bw   *bufio.Writer
+}
+
+func (b *spillBuf) Write(p []byte) (int, error) {
+	if b.file == nil {
+		if b.w.hold(len(p)) {
+			b.mem.Write(p)
+			return len(p), nil
+		}
+		if err := b.spill(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := b.bw.Write(p); err != nil {
+		return 0, fmt.Errorf("archive: spilling %s to %s: %w", b.ns, b.file.Name(), err)
+	}
+	return len(p), nil
 }
 
 // hold reserves n bytes of the Writer's memory budget, and reports whether
@@ -313,87 +463,64 @@ func (w *tarWriter) hold(n int) bool {
 
 // dropMem empties the in-memory buffer and gives its bytes back to the
 // Writer's budget.
-func (c *tarColl) dropMem() {
-	c.w.inMem.Add(-int64(c.mem.Len()))
-	c.mem.Reset()
+func (b *spillBuf) dropMem() {
+	b.w.inMem.Add(-int64(b.mem.Len()))
+	b.mem.Reset()
 }
 
 // spill moves the in-memory buffer to a new temporary file.
-func (c *tarColl) spill() error {
-	f, err := os.CreateTemp(c.w.dir, spillPattern) // mode 0600
+func (b *spillBuf) spill() error {
+	f, err := os.CreateTemp(b.w.dir, spillPattern) // mode 0600
 	if err != nil {
-		return fmt.Errorf("archive: collection %s exceeds the %d-byte spill threshold and no temporary file could be created (set WriterOptions.SpillDir to a writable directory with free space): %w", c.ns, c.w.threshold, err)
+		return fmt.Errorf("archive: collection %s exceeds the %d-byte spill threshold and no temporary file could be created (set WriterOptions.SpillDir to a writable directory with free space): %w", b.ns, b.w.threshold, err)
 	}
-	c.file = f
-	c.bw = bufio.NewWriterSize(f, 256<<10)
-	if _, err := c.mem.WriteTo(c.bw); err != nil {
-		return fmt.Errorf("archive: spilling %s to %s: %w", c.ns, f.Name(), err)
+	b.file = f
+	b.bw = bufio.NewWriterSize(f, 256<<10)
+	if _, err := b.mem.WriteTo(b.bw); err != nil {
+		return fmt.Errorf("archive: spilling %s to %s: %w", b.ns, f.Name(), err)
 	}
-	c.dropMem()
+	b.dropMem()
+	return nil
+}
+
+// finish makes what was written ready to be read by writeTo.
+func (b *spillBuf) finish() error {
+	if b.file == nil {
+		return nil
+	}
+	if err := b.bw.Flush(); err != nil {
+		return fmt.Errorf("archive: spilling %s to %s: %w", b.ns, b.file.Name(), err)
+	}
+	if _, err := b.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("archive: rewinding spill file of %s: %w", b.ns, err)
+	}
+	return nil
+}
+
+// writeTo copies what was written to dst, the entry called name.
+func (b *spillBuf) writeTo(dst io.Writer, name string) error {
+	var err error
+	if b.file != nil {
+		buf := chunk.Get()
+		_, err = io.CopyBuffer(dst, onlyReader{b.file}, buf.B[:chunk.Size])
+		buf.Release()
+	} else {
+		_, err = b.mem.WriteTo(dst)
+	}
+	if err != nil {
+		return fmt.Errorf("archive: writing tar entry %s: %w", name, err)
+	}
 	return nil
 }
 
 // discard drops the buffered data and removes the temporary file.
-func (c *tarColl) discard() {
-	c.dropMem()
-	if c.file != nil {
-		c.file.Close()
-		os.Remove(c.file.Name())
-		c.file = nil
+func (b *spillBuf) discard() {
+	b.dropMem()
+	if b.file != nil {
+		b.file.Close()
+		os.Remove(b.file.Name())
+		b.file = nil
 	}
-	c.done = true
-}
-
-func (c *tarColl) Close() error {
-	if c.done {
-		return fmt.Errorf("archive: collection %s closed twice", c.ns)
-	}
-	defer c.discard()
-	if c.failed != nil {
-		return c.failed
-	}
-	if c.bw != nil {
-		if err := c.bw.Flush(); err != nil {
-			return fmt.Errorf("archive: spilling %s to %s: %w", c.ns, c.file.Name(), err)
-		}
-		if _, err := c.file.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("archive: rewinding spill file of %s: %w", c.ns, err)
-		}
-	}
-	w := c.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.open, c)
-	if w.closed {
-		return fmt.Errorf("archive: collection %s closed after its Writer", c.ns)
-	}
-	if w.err != nil {
-		return w.err
-	}
-	if err := w.tw.WriteHeader(w.header(c.name, c.size)); err != nil {
-		w.err = fmt.Errorf("archive: writing tar header of %s: %w", c.name, err)
-		return w.err
-	}
-	var err error
-	if c.file != nil {
-		buf := chunk.Get()
-		_, err = io.CopyBuffer(w.tw, onlyReader{c.file}, buf.B[:chunk.Size])
-		buf.Release()
-	} else {
-		_, err = c.mem.WriteTo(w.tw)
-	}
-	if err != nil {
-		w.err = fmt.Errorf("archive: writing tar entry %s: %w", c.name, err)
-		return w.err
-	}
-	w.state[c.i] = collDone
-	w.stats[c.i] = NamespaceStats{
-		Namespace: c.ns,
-		Documents: c.docs,
-		Bytes:     c.size,
-		SHA256:    hex.EncodeToString(c.sum.Sum(nil)),
-	}
-	return nil
 }
 
 // onlyReader hides an *os.File's WriterTo and ReaderFrom, so that
