@@ -23,12 +23,16 @@
 //
 // Dump writes an archive of many collections, dumped in parallel from a
 // Source, to any io.Writer; Open reads one back, detecting compression and
-// format from the first bytes. Memory stays bounded whatever the size of the
-// data: the tar writer holds at most WriterOptions.SpillThreshold bytes of
-// documents in memory across the collections it writes at once, and spills
-// the collection that would pass it to a temporary file (a tar entry needs
-// its size first), removed afterwards; the archive format needs no spill
-// and buffers one segment (1 MiB by default) per collection.
+// format from the first bytes. A tar entry needs its size first, so the tar
+// writer holds each collection until it is complete; with the built-in gzip
+// or zstd, Dump has it compress each collection on its own, while the
+// collection is read, as a gzip member or zstd frame of its own: the
+// concatenated stream decompresses to the same tar, which `tar xzf` reads
+// as usual. Memory stays bounded whatever the size of the data: the tar
+// writer holds at most WriterOptions.SpillThreshold bytes in memory across
+// the collections it writes at once, and spills the collection that would
+// pass it to a temporary file, removed afterwards; the archive format needs
+// no spill and buffers one segment (1 MiB by default) per collection.
 //
 // Readers treat their input as hostile. Paths that could escape the
 // extraction directory, links and devices, BSON lengths out of range, CRC,
