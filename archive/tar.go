@@ -47,7 +47,12 @@ const (
 	spillPattern = "keepslot-archive-*.bson.tmp"
 )
 
-func tarBase(c Collection) string { return tarRoot + "/" + c.DB + "/" + escapeName(c.Name) }
+func tarBase(c Collection) string {
+	if c.IsOplog() {
+		return tarRoot + "/" + oplogName
+	}
+	return tarRoot + "/" + c.DB + "/" + escapeName(c.Name)
+}
 
 // collState tracks a declared collection in a Writer.
 type collState int
@@ -62,7 +67,7 @@ const (
 func declared(h Header) (map[string]int, error) {
 	idx := make(map[string]int, len(h.Collections))
 	for i, c := range h.Collections {
-		if err := checkNames(c.DB, c.Name); err != nil {
+		if err := checkNames(c.DB, c.Name); err != nil && !c.IsOplog() {
 			return nil, fmt.Errorf("archive: collection %d of the header: %w", i, err)
 		}
 		if _, dup := idx[c.Namespace()]; dup {
@@ -105,6 +110,9 @@ func (TarFormat) NewWriter(w io.Writer, h Header, opts *WriterOptions) (Writer, 
 		dir:       opts.spillDir(),
 	}
 	for _, c := range h.Collections {
+		if c.IsOplog() {
+			continue // no metadata
+		}
 		meta, err := c.metadataJSON()
 		if err != nil {
 			return nil, err
@@ -129,6 +137,8 @@ type tarWriter struct {
 	manifest  *Manifest
 	threshold int64
 	dir       string
+
+	oplogSpan OplogSpan // set by Dump (oplog.go)
 }
 
 func (w *tarWriter) header(name string, size int64) *tar.Header {
@@ -221,6 +231,7 @@ func (w *tarWriter) Close() error {
 			m.Namespaces = append(m.Namespaces, w.stats[i])
 		}
 	}
+	splitOplog(m, w.oplogSpan)
 	data, err := m.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("archive: encoding manifest: %w", err)
@@ -507,8 +518,15 @@ func (r *tarReader) Next() (*Collection, error) {
 		if parts[0] == tarRoot {
 			parts = parts[1:]
 		}
+		if len(parts) == 1 && parts[0] == oplogFile {
+			c, err := r.startOplogRun(hdr)
+			if err != nil {
+				return nil, r.fail(err)
+			}
+			return c, nil
+		}
 		if len(parts) != 2 {
-			continue // not a collection file of the layout (such as dump/oplog.bson)
+			continue // not a collection file of the layout
 		}
 		db, file := parts[0], parts[1]
 		switch {
@@ -637,6 +655,7 @@ func (r *tarReader) finish() error {
 		for _, ns := range r.order {
 			m.Namespaces = append(m.Namespaces, *r.stats[ns])
 		}
+		splitOplog(m, OplogSpan{})
 	} else {
 		for _, want := range m.Namespaces {
 			got, ok := r.stats[want.Namespace]
@@ -648,8 +667,11 @@ func (r *tarReader) finish() error {
 					ErrCorrupt, want.Namespace, got.Documents, got.Bytes, got.SHA256, want.Documents, want.Bytes, want.SHA256)
 			}
 		}
+		if err := checkOplog(m, r.stats[OplogCollection.Namespace()]); err != nil {
+			return err
+		}
 		for _, ns := range r.order {
-			if _, ok := m.Stats(ns); !ok {
+			if _, ok := m.Stats(ns); !ok && ns != OplogCollection.Namespace() {
 				return fmt.Errorf("%w: %w: the tar holds documents of %s, which manifest.json does not list", ErrCorrupt, ErrUnknownNamespace, ns)
 			}
 		}
