@@ -1,0 +1,303 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/keepslot/keepslot/archive"
+)
+
+// MongoDB's error code for a collection scan whose position in a capped
+// collection was deleted under it.
+const codeCappedPositionLost = 136
+
+// errEmptyOplog: the oplog holds no entry to start a capture from.
+var errEmptyOplog = errors.New("the oplog is empty")
+
+// oplogCapture captures the oplog written while a backup reads its
+// collections: an archive.OplogSource. Its start is taken by begin, before
+// the first collection is read; Oplog takes the end after the last one and
+// copies the entries in between. Every read (of the oplog and, through
+// session, of the collections) runs in a causally consistent session that
+// has seen the latest reads, so that on a replica set whose reads spread
+// over several members, the collections reflect at least the start and the
+// end at least every collection.
+type oplogCapture struct {
+	client *mongo.Client
+	rp     *readpref.ReadPref
+	db     string // local
+	coll   string // oplog.rs
+	filter Filter
+	start  bson.Timestamp
+
+	mu          sync.Mutex
+	opTime      *bson.Timestamp // the latest operation time seen
+	clusterTime bson.Raw        // and the cluster time that came with it
+}
+
+var _ archive.OplogSource = (*oplogCapture)(nil)
+
+func (c *oplogCapture) oplog() *mongo.Collection {
+	return c.client.Database(c.db).Collection(c.coll, options.Collection().SetReadPreference(c.rp))
+}
+
+func (c *oplogCapture) ns() string { return c.db + "." + c.coll }
+
+// session returns ctx with a causally consistent session that starts from
+// the latest time the capture has seen, and a function that records the
+// session's time and ends it. Without sessions (a server that has none,
+// such as FerretDB), ctx is returned as is.
+func (c *oplogCapture) session(ctx context.Context) (context.Context, func()) {
+	sess, err := c.client.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		return ctx, func() {}
+	}
+	c.mu.Lock()
+	if c.clusterTime != nil {
+		_ = sess.AdvanceClusterTime(c.clusterTime)
+	}
+	if c.opTime != nil {
+		_ = sess.AdvanceOperationTime(c.opTime)
+	}
+	c.mu.Unlock()
+	return mongo.NewSessionContext(ctx, sess), func() {
+		c.observe(sess.OperationTime(), sess.ClusterTime())
+		sess.EndSession(context.WithoutCancel(ctx))
+	}
+}
+
+func (c *oplogCapture) observe(op *bson.Timestamp, cluster bson.Raw) {
+	if op == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opTime == nil || op.After(*c.opTime) {
+		t := *op
+		c.opTime, c.clusterTime = &t, cluster
+	}
+}
+
+// begin takes the start: the oldest start of a transaction in progress or
+// prepared (config.transactions), whose first entries replay needs, else the
+// newest entry of the oplog.
+func (c *oplogCapture) begin(ctx context.Context) error {
+	ctx, done := c.session(ctx)
+	defer done()
+	newest, err := c.edge(ctx, -1)
+	if err != nil {
+		return err
+	}
+	c.start = newest
+	var txn struct {
+		StartOpTime struct {
+			TS bson.Timestamp `bson:"ts"`
+		} `bson:"startOpTime"`
+	}
+	err = c.client.Database("config").Collection("transactions", options.Collection().SetReadPreference(c.rp)).FindOne(ctx,
+		bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}},
+		options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}}).SetProjection(bson.D{{Key: "startOpTime", Value: 1}}),
+	).Decode(&txn)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+	case err != nil:
+		return fmt.Errorf("read config.transactions for the transactions in progress: %w", err)
+	case !txn.StartOpTime.TS.IsZero() && txn.StartOpTime.TS.Before(newest):
+		c.start = txn.StartOpTime.TS
+	}
+	return nil
+}
+
+// edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry
+// of the oplog. A read that loses its place to the oplog's truncation is
+// tried again.
+func (c *oplogCapture) edge(ctx context.Context, dir int) (bson.Timestamp, error) {
+	var last error
+	for attempt := range 4 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return bson.Timestamp{}, ctx.Err()
+			}
+		}
+		var e struct {
+			TS bson.Timestamp `bson:"ts"`
+		}
+		err := c.oplog().FindOne(ctx, bson.D{}, options.FindOne().
+			SetSort(bson.D{{Key: "$natural", Value: dir}}).
+			SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+		switch {
+		case err == nil:
+			return e.TS, nil
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return bson.Timestamp{}, errEmptyOplog
+		case !isCode(err, codeCappedPositionLost):
+			return bson.Timestamp{}, fmt.Errorf("read %s: %w", c.ns(), err)
+		}
+		last = err
+	}
+	return bson.Timestamp{}, fmt.Errorf("read %s: %w", c.ns(), last)
+}
+
+// checkRollover fails with ErrOplogRollover when the oplog no longer holds
+// the start.
+func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
+	oldest, err := c.edge(ctx, 1)
+	if errors.Is(err, errEmptyOplog) {
+		return fmt.Errorf("%w: %s, %s holds no entry at all, not even the start %s", ErrOplogRollover, when, c.ns(), tsString(c.start))
+	}
+	if err != nil {
+		return err
+	}
+	if oldest.After(c.start) {
+		return fmt.Errorf("%w: %s, the oldest entry of %s is %s, newer than the backup's start %s", ErrOplogRollover, when, c.ns(), tsString(oldest), tsString(c.start))
+	}
+	return nil
+}
+
+// Oplog takes the end (the newest entry) and emits the entries from start
+// to end that the filter selects, checking before and after the copy that
+// the oplog still holds the start.
+func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
+	ctx, done := c.session(ctx)
+	defer done()
+	end, err := c.edge(ctx, -1)
+	if err != nil {
+		return archive.OplogSpan{}, serverError(err)
+	}
+	span := archive.OplogSpan{Start: c.start, End: end}
+	if err := c.checkRollover(ctx, "before the oplog was copied"); err != nil {
+		return span, err
+	}
+	cur, err := c.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: c.start}, {Key: "$lte", Value: end}}}})
+	if err != nil {
+		return span, fmt.Errorf("read %s: %w", c.ns(), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var prev bson.Timestamp
+	for cur.Next(ctx) {
+		e, err := parseEntry(cur.Current, false)
+		if err != nil {
+			return span, fmt.Errorf("read %s: %w", c.ns(), err)
+		}
+		if e.ts.Before(prev) {
+			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), tsString(e.ts), tsString(prev))
+		}
+		prev = e.ts
+		if c.keep(e) {
+			if err := emit(cur.Current); err != nil {
+				return span, err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		if isCode(err, codeCappedPositionLost) {
+			return span, fmt.Errorf("%w: entries were truncated while the oplog was copied: %w", ErrOplogRollover, err)
+		}
+		return span, fmt.Errorf("read %s: %w", c.ns(), err)
+	}
+	if err := c.checkRollover(ctx, "after the oplog was copied"); err != nil {
+		return span, err
+	}
+	return span, nil
+}
+
+// keep reports whether an entry concerns the backup: writes to the
+// namespaces it selects, the commands on them, the transactions (whose
+// operations replay filters one by one), and database drops.
+func (c *oplogCapture) keep(e entry) bool {
+	switch e.op {
+	case "i", "u", "d":
+		return c.selected(e.ns)
+	case "c":
+	default:
+		return false
+	}
+	if skippedDatabases[e.db()] {
+		return false
+	}
+	if _, txn := e.txnKey(); txn {
+		return true
+	}
+	switch name := e.command(); name {
+	case "applyOps":
+		ops, ok := e.o.Lookup("applyOps").ArrayOK()
+		if !ok {
+			return false
+		}
+		vals, _ := ops.Values()
+		for _, v := range vals {
+			doc, ok := v.DocumentOK()
+			if !ok {
+				continue
+			}
+			if inner, err := parseEntry(doc, true); err == nil && c.keep(inner) {
+				return true
+			}
+		}
+		return false
+	case "dropDatabase":
+		return true
+	case "renameCollection":
+		from, _ := e.o.Lookup("renameCollection").StringValueOK()
+		to, _ := e.o.Lookup("to").StringValueOK()
+		return c.selected(from) || c.selected(to)
+	default:
+		if t := e.target(); t != "" {
+			return c.selected(t)
+		}
+		return true
+	}
+}
+
+func (c *oplogCapture) selected(ns string) bool { return replayable(ns) && c.filter.Match(ns) }
+
+// startOplog starts the capture of a backup as s.Oplog says, before the
+// first collection is read: nil when there is none, with a note that says
+// why when the backup cannot be consistent.
+func (s *MongoSource) startOplog(ctx context.Context) (*oplogCapture, string, error) {
+	if s.Oplog == Off {
+		return nil, "", nil
+	}
+	db, coll := oplogDB, oplogColl
+	if s.oplogNS != "" {
+		db, coll, _ = strings.Cut(s.oplogNS, ".")
+	}
+	names, err := s.Client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	switch {
+	case err != nil && s.Oplog == On:
+		return nil, "", serverError(fmt.Errorf("look for the oplog: %w", err))
+	case err != nil:
+		return nil, fmt.Sprintf("the oplog was not captured (the backup is not point-in-time): looking for it failed: %v", err), nil
+	case len(names) == 0 && s.Oplog == On:
+		return nil, "", fmt.Errorf("%w: Config.Oplog is On but the server keeps no oplog (%s.%s): it is not a replica set member; run it as one, or leave Oplog at Auto", ErrNoOplog, db, coll)
+	case len(names) == 0:
+		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
+	}
+	c := &oplogCapture{client: s.Client, rp: s.readPref(), db: db, coll: coll, filter: s.Filter}
+	err = c.begin(ctx)
+	switch {
+	case errors.Is(err, errEmptyOplog) && s.Oplog == On:
+		return nil, "", fmt.Errorf("%w: Config.Oplog is On but %s.%s is empty: there is no entry to start a capture from", ErrNoOplog, db, coll)
+	case errors.Is(err, errEmptyOplog):
+		return nil, "the oplog is empty, with no entry to start a capture from: the backup is not point-in-time consistent", nil
+	case err != nil:
+		return nil, "", serverError(err)
+	}
+	return c, "", nil
+}
+
+func isCode(err error, code int) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(code)
+}
