@@ -65,8 +65,11 @@ const (
 	codeNotImplemented       = 238
 )
 
-// maxReplayBatch is the most writes sent in one bulk write.
-const maxReplayBatch = 1000
+// maxReplayBatch is the most writes sent in one bulk write. FerretDB v1
+// holds a connection of its SQLite pool (100) for every update of a command
+// that matched a document until the command ends, and a command of about
+// 100 such updates waits forever for one more: stay well below.
+const maxReplayBatch = 64
 
 // replayer applies a backup's oplog in order.
 type replayer struct {

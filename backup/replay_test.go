@@ -457,6 +457,26 @@ func TestReplayEntries(t *testing.T) {
 	}
 }
 
+// TestReplayManyUpdates replays more updates of existing documents in a row
+// than FerretDB's connection pool holds (it keeps one per matched update of
+// a command until the command ends), which must not hang.
+func TestReplayManyUpdates(t *testing.T) {
+	srv := mongotest.New(t)
+	db := srv.DB("many")
+	var docs, oplog []D
+	var want []D
+	for i := range 150 {
+		docs = append(docs, D{{Key: "_id", Value: fmt.Sprintf("d%03d", i)}, {Key: "n", Value: i}})
+		oplog = append(oplog, upd(db+".c", fmt.Sprintf("d%03d", i), D{{Key: "$set", Value: D{{Key: "n", Value: -i}}}}))
+		want = append(want, D{{Key: "_id", Value: fmt.Sprintf("d%03d", i)}, {Key: "n", Value: -i}})
+	}
+	data := craftedBackup(t, map[string][]D{db + ".c": docs}, oplog, archive.Tar)
+	rep, err := restoreBytes(t, data, backup.RestoreOptions{Client: srv.Client})
+	require.NoError(t, err)
+	assert.EqualValues(t, 150, rep.Oplog.Updates)
+	assert.Equal(t, docsOf(t, want...), contents(t, srv, db+".c"))
+}
+
 // TestReplayArchiveFormat checks replay of an archive-format backup, whose
 // oplog namespace is "".oplog.
 func TestReplayArchiveFormat(t *testing.T) {
