@@ -39,9 +39,36 @@ func (t Toggle) String() string {
 // <= End, of which Entries are in the backup. Restored with replay, the
 // backup is consistent as of End.
 type OplogSpan struct {
-	Start   bson.Timestamp `json:"start"`
-	End     bson.Timestamp `json:"end"`
-	Entries int64          `json:"entries"`
+	Start, End bson.Timestamp
+	Entries    int64
+}
+
+// spanJSON is the JSON shape of an OplogSpan: timestamps as {"t":…,"i":…},
+// as manifest.json has them.
+type spanJSON struct {
+	Start   tsJSON `json:"start"`
+	End     tsJSON `json:"end"`
+	Entries int64  `json:"entries"`
+}
+
+type tsJSON struct {
+	T uint32 `json:"t"`
+	I uint32 `json:"i"`
+}
+
+// MarshalJSON encodes s with its timestamps as {"t":…,"i":…}.
+func (s OplogSpan) MarshalJSON() ([]byte, error) {
+	return json.Marshal(spanJSON{Start: tsJSON{s.Start.T, s.Start.I}, End: tsJSON{s.End.T, s.End.I}, Entries: s.Entries})
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (s *OplogSpan) UnmarshalJSON(b []byte) error {
+	var j spanJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = OplogSpan{Start: bson.Timestamp{T: j.Start.T, I: j.Start.I}, End: bson.Timestamp{T: j.End.T, I: j.End.I}, Entries: j.Entries}
+	return nil
 }
 
 // The oplog namespace of a replica set member.
