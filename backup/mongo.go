@@ -159,7 +159,7 @@ func (s *MongoSource) Plan(ctx context.Context) (Plan, error) {
 	if note != "" {
 		p.Notes = append(p.Notes, note)
 	}
-	capture, note, err := s.startOplog(ctx)
+	capture, note, err := s.startOplog(ctx, p)
 	if err != nil {
 		return Plan{}, err
 	}

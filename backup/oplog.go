@@ -38,6 +38,8 @@ type oplogCapture struct {
 	coll   string // oplog.rs
 	filter Filter
 	start  bson.Timestamp
+	dbs    map[string]bool // the databases of the backup and of the entries kept
+	txns   map[string]bool // the transactions whose entries are kept, until they end
 
 	mu          sync.Mutex
 	opTime      *bson.Timestamp // the latest operation time seen
@@ -194,8 +196,12 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), tsString(e.ts), tsString(prev))
 		}
 		prev = e.ts
-		if c.keep(e) {
-			if err := emit(cur.Current); err != nil {
+		out, ok, err := c.scope(e)
+		if err != nil {
+			return span, fmt.Errorf("read %s: %w", c.ns(), err)
+		}
+		if ok {
+			if err := emit(out); err != nil {
 				return span, err
 			}
 		}
@@ -212,52 +218,129 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 	return span, nil
 }
 
-// keep reports whether an entry concerns the backup: writes to the
-// namespaces it selects, the commands on them, the transactions (whose
-// operations replay filters one by one), and database drops.
-func (c *oplogCapture) keep(e entry) bool {
+// scope returns the part of an entry that concerns the backup, and
+// whether there is one: the writes to the namespaces it selects and the
+// commands on them; applyOps (and so transactions) with only their
+// operations on them; and the drops of the databases that hold them. So
+// that stock mongorestore --oplogReplay, which applies every entry it is
+// given, writes nothing else either. The entries of a transaction that
+// spans several stay, emptied if need be, to keep its chain whole.
+func (c *oplogCapture) scope(e entry) (bson.Raw, bool, error) {
 	switch e.op {
 	case "i", "u", "d":
-		return c.selected(e.ns)
+		if !c.selected(e.ns) {
+			return nil, false, nil
+		}
+		c.dbs[e.db()] = true
+		return e.raw, true, nil
 	case "c":
 	default:
-		return false
+		return nil, false, nil
 	}
 	if skippedDatabases[e.db()] {
-		return false
-	}
-	if _, txn := e.txnKey(); txn {
-		return true
+		return nil, false, nil
 	}
 	switch name := e.command(); name {
 	case "applyOps":
-		ops, ok := e.o.Lookup("applyOps").ArrayOK()
-		if !ok {
-			return false
+		return c.filterApplyOps(e)
+	case "commitTransaction", "abortTransaction":
+		key, _ := e.txnKey()
+		if !c.txns[key] {
+			return nil, false, nil
 		}
-		vals, _ := ops.Values()
-		for _, v := range vals {
-			doc, ok := v.DocumentOK()
-			if !ok {
-				continue
-			}
-			if inner, err := parseEntry(doc, true); err == nil && c.keep(inner) {
-				return true
-			}
-		}
-		return false
+		delete(c.txns, key)
+		return e.raw, true, nil
 	case "dropDatabase":
-		return true
+		return e.raw, len(c.filter.Include) == 0 || c.dbs[e.db()], nil
 	case "renameCollection":
 		from, _ := e.o.Lookup("renameCollection").StringValueOK()
 		to, _ := e.o.Lookup("to").StringValueOK()
-		return c.selected(from) || c.selected(to)
-	default:
-		if t := e.target(); t != "" {
-			return c.selected(t)
+		if !c.selected(from) && !c.selected(to) {
+			return nil, false, nil
 		}
-		return true
+		c.dbs[strings.SplitN(to, ".", 2)[0]] = true
+		return e.raw, true, nil
+	default:
+		t := e.target()
+		if t == "" || !c.selected(t) {
+			return nil, false, nil
+		}
+		c.dbs[e.db()] = true
+		return e.raw, true, nil
 	}
+}
+
+// filterApplyOps keeps the operations of an applyOps that concern the
+// backup. It drops the entry when none does, unless the entry is part of
+// a transaction held over several entries (or prepared), which is kept
+// with no operations.
+func (c *oplogCapture) filterApplyOps(e entry) (bson.Raw, bool, error) {
+	arr, ok := e.o.Lookup("applyOps").ArrayOK()
+	if !ok {
+		return nil, false, nil
+	}
+	vals, err := arr.Values()
+	if err != nil {
+		return nil, false, fmt.Errorf("oplog entry %s: applyOps: %w", e.describe(), err)
+	}
+	kept := bson.A{}
+	for _, v := range vals {
+		doc, ok := v.DocumentOK()
+		if !ok {
+			continue
+		}
+		inner, err := parseEntry(doc, true)
+		if err != nil {
+			continue
+		}
+		if out, ok, err := c.scope(inner); err != nil {
+			return nil, false, err
+		} else if ok {
+			kept = append(kept, out)
+		}
+	}
+	key, txn := e.txnKey()
+	chained := txn && (flag(e.o, "partialTxn") || flag(e.o, "prepare") || !e.prevTS().IsZero() || c.txns[key])
+	switch {
+	case len(kept) == 0 && !chained:
+		return nil, false, nil
+	case len(kept) == len(vals):
+	default:
+		o, err := replaceField(e.o, "applyOps", kept)
+		if err != nil {
+			return nil, false, err
+		}
+		raw, err := replaceField(e.raw, "o", o)
+		if err != nil {
+			return nil, false, err
+		}
+		e.raw = raw
+	}
+	if txn {
+		if flag(e.o, "partialTxn") || flag(e.o, "prepare") {
+			c.txns[key] = true
+		} else {
+			delete(c.txns, key) // committed by this entry
+		}
+	}
+	return e.raw, true, nil
+}
+
+// replaceField returns doc with the value of its field key replaced.
+func replaceField(doc bson.Raw, key string, v any) (bson.Raw, error) {
+	elems, err := doc.Elements()
+	if err != nil {
+		return nil, err
+	}
+	d := make(bson.D, 0, len(elems))
+	for _, el := range elems {
+		if el.Key() == key {
+			d = append(d, bson.E{Key: key, Value: v})
+		} else {
+			d = append(d, bson.E{Key: el.Key(), Value: el.Value()})
+		}
+	}
+	return bson.Marshal(d)
 }
 
 func (c *oplogCapture) selected(ns string) bool { return replayable(ns) && c.filter.Match(ns) }
@@ -265,7 +348,7 @@ func (c *oplogCapture) selected(ns string) bool { return replayable(ns) && c.fil
 // startOplog starts the capture of a backup as s.Oplog says, before the
 // first collection is read: nil when there is none, with a note that says
 // why when the backup cannot be consistent.
-func (s *MongoSource) startOplog(ctx context.Context) (*oplogCapture, string, error) {
+func (s *MongoSource) startOplog(ctx context.Context, p Plan) (*oplogCapture, string, error) {
 	if s.Oplog == Off {
 		return nil, "", nil
 	}
@@ -284,7 +367,10 @@ func (s *MongoSource) startOplog(ctx context.Context) (*oplogCapture, string, er
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
 	}
-	c := &oplogCapture{client: s.Client, rp: s.readPref(), db: db, coll: coll, filter: s.Filter}
+	c := &oplogCapture{client: s.Client, rp: s.readPref(), db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
+	for _, col := range p.Collections {
+		c.dbs[col.DB] = true
+	}
 	err = c.begin(ctx)
 	switch {
 	case errors.Is(err, errEmptyOplog) && s.Oplog == On:
