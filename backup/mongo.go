@@ -28,7 +28,8 @@ type Config struct {
 	URI    string
 
 	// ReadPreference for reading collections; default secondary preferred,
-	// so that on a replica set the backup reads from a secondary.
+	// so that on a replica set the backup reads from a secondary. The oplog
+	// is read from the primary (Oplog).
 	ReadPreference *readpref.ReadPref
 
 	// Filter selects namespaces; by default every collection of every

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,14 +25,14 @@ var errEmptyOplog = errors.New("the oplog is empty")
 // oplogCapture captures the oplog written while a backup reads its
 // collections: an archive.OplogSource. Its start is taken by begin, before
 // the first collection is read; Oplog takes the end after the last one and
-// copies the entries in between. Every read (of the oplog and, through
-// session, of the collections) runs in a causally consistent session that
-// has seen the latest reads, so that on a replica set whose reads spread
-// over several members, the collections reflect at least the start and the
-// end at least every collection.
+// copies the entries in between. The oplog is read from the primary, which
+// is ahead of every secondary, so that the end follows every collection
+// read; the collections, read as the backup's read preference says, are
+// read (through session) in causally consistent sessions that wait for the
+// time of the start, so that each reflects at least the start. No read of
+// the local database is made to wait itself.
 type oplogCapture struct {
 	client *mongo.Client
-	rp     *readpref.ReadPref
 	db     string // local
 	coll   string // oplog.rs
 	filter Filter
@@ -41,61 +40,46 @@ type oplogCapture struct {
 	dbs    map[string]bool // the databases of the backup and of the entries kept
 	txns   map[string]bool // the transactions whose entries are kept, until they end
 
-	mu          sync.Mutex
-	opTime      *bson.Timestamp // the latest operation time seen
+	opTime      *bson.Timestamp // the operation time of the start's read; nil without sessions
 	clusterTime bson.Raw        // and the cluster time that came with it
 }
 
 var _ archive.OplogSource = (*oplogCapture)(nil)
 
+// oplogReadPref is where the capture reads the oplog and config.transactions.
+var oplogReadPref = readpref.PrimaryPreferred()
+
 func (c *oplogCapture) oplog() *mongo.Collection {
-	return c.client.Database(c.db).Collection(c.coll, options.Collection().SetReadPreference(c.rp))
+	return c.client.Database(c.db).Collection(c.coll, options.Collection().SetReadPreference(oplogReadPref))
 }
 
 func (c *oplogCapture) ns() string { return c.db + "." + c.coll }
 
-// session returns ctx with a causally consistent session that starts from
-// the latest time the capture has seen, and a function that records the
-// session's time and ends it. Without sessions (a server that has none,
+// session returns ctx with a causally consistent session whose reads wait
+// until the server has reached the start, and a function that ends it.
+// Without sessions (a server that has none, or gives no operation time,
 // such as FerretDB), ctx is returned as is.
 func (c *oplogCapture) session(ctx context.Context) (context.Context, func()) {
+	if c.opTime == nil {
+		return ctx, func() {}
+	}
 	sess, err := c.client.StartSession(options.Session().SetCausalConsistency(true))
 	if err != nil {
 		return ctx, func() {}
 	}
-	c.mu.Lock()
 	if c.clusterTime != nil {
 		_ = sess.AdvanceClusterTime(c.clusterTime)
 	}
-	if c.opTime != nil {
-		_ = sess.AdvanceOperationTime(c.opTime)
-	}
-	c.mu.Unlock()
-	return mongo.NewSessionContext(ctx, sess), func() {
-		c.observe(sess.OperationTime(), sess.ClusterTime())
-		sess.EndSession(context.WithoutCancel(ctx))
-	}
-}
-
-func (c *oplogCapture) observe(op *bson.Timestamp, cluster bson.Raw) {
-	if op == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.opTime == nil || op.After(*c.opTime) {
-		t := *op
-		c.opTime, c.clusterTime = &t, cluster
-	}
+	_ = sess.AdvanceOperationTime(c.opTime)
+	return mongo.NewSessionContext(ctx, sess), func() { sess.EndSession(context.WithoutCancel(ctx)) }
 }
 
 // begin takes the start: the oldest start of a transaction in progress or
 // prepared (config.transactions), whose first entries replay needs, else the
-// newest entry of the oplog.
+// newest entry of the oplog; and the operation time of that read, which
+// the collection reads wait for.
 func (c *oplogCapture) begin(ctx context.Context) error {
-	ctx, done := c.session(ctx)
-	defer done()
-	newest, err := c.edge(ctx, -1)
+	newest, err := c.edge(ctx, -1, true)
 	if err != nil {
 		return err
 	}
@@ -105,7 +89,7 @@ func (c *oplogCapture) begin(ctx context.Context) error {
 			TS bson.Timestamp `bson:"ts"`
 		} `bson:"startOpTime"`
 	}
-	err = c.client.Database("config").Collection("transactions", options.Collection().SetReadPreference(c.rp)).FindOne(ctx,
+	err = c.client.Database("config").Collection("transactions", options.Collection().SetReadPreference(oplogReadPref)).FindOne(ctx,
 		bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}},
 		options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}}).SetProjection(bson.D{{Key: "startOpTime", Value: 1}}),
 	).Decode(&txn)
@@ -120,9 +104,10 @@ func (c *oplogCapture) begin(ctx context.Context) error {
 }
 
 // edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry
-// of the oplog. A read that loses its place to the oplog's truncation is
-// tried again.
-func (c *oplogCapture) edge(ctx context.Context, dir int) (bson.Timestamp, error) {
+// of the oplog; with record, it keeps the read's operation time (each
+// attempt in a new session, so that none waits). A read that loses its
+// place to the oplog's truncation is tried again.
+func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Timestamp, error) {
 	var last error
 	for attempt := range 4 {
 		if attempt > 0 {
@@ -132,12 +117,26 @@ func (c *oplogCapture) edge(ctx context.Context, dir int) (bson.Timestamp, error
 				return bson.Timestamp{}, ctx.Err()
 			}
 		}
+		rctx := ctx
+		var sess *mongo.Session
+		if record {
+			if s, err := c.client.StartSession(options.Session().SetCausalConsistency(true)); err == nil {
+				sess, rctx = s, mongo.NewSessionContext(ctx, s)
+			}
+		}
 		var e struct {
 			TS bson.Timestamp `bson:"ts"`
 		}
-		err := c.oplog().FindOne(ctx, bson.D{}, options.FindOne().
+		err := c.oplog().FindOne(rctx, bson.D{}, options.FindOne().
 			SetSort(bson.D{{Key: "$natural", Value: dir}}).
 			SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+		if sess != nil {
+			if err == nil && sess.OperationTime() != nil {
+				t := *sess.OperationTime()
+				c.opTime, c.clusterTime = &t, sess.ClusterTime()
+			}
+			sess.EndSession(context.WithoutCancel(ctx))
+		}
 		switch {
 		case err == nil:
 			return e.TS, nil
@@ -154,7 +153,7 @@ func (c *oplogCapture) edge(ctx context.Context, dir int) (bson.Timestamp, error
 // checkRollover fails with ErrOplogRollover when the oplog no longer holds
 // the start.
 func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
-	oldest, err := c.edge(ctx, 1)
+	oldest, err := c.edge(ctx, 1, false)
 	if errors.Is(err, errEmptyOplog) {
 		return fmt.Errorf("%w: %s, %s holds no entry at all, not even the start %s", ErrOplogRollover, when, c.ns(), tsString(c.start))
 	}
@@ -171,9 +170,7 @@ func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
 // to end that the filter selects, checking before and after the copy that
 // the oplog still holds the start.
 func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
-	ctx, done := c.session(ctx)
-	defer done()
-	end, err := c.edge(ctx, -1)
+	end, err := c.edge(ctx, -1, false)
 	if err != nil {
 		return archive.OplogSpan{}, serverError(err)
 	}
@@ -367,7 +364,7 @@ func (s *MongoSource) startOplog(ctx context.Context, p Plan) (*oplogCapture, st
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
 	}
-	c := &oplogCapture{client: s.Client, rp: s.readPref(), db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
+	c := &oplogCapture{client: s.Client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
 	for _, col := range p.Collections {
 		c.dbs[col.DB] = true
 	}
