@@ -18,6 +18,14 @@
 //     documents). `mongorestore --archive` (with --gzip when gzip-compressed)
 //     restores it.
 //
+// An archive may also carry the oplog captured while its collections were
+// read (DumpOptions.Oplog), where mongodump --oplog puts it, so that
+// `mongorestore --oplogReplay` applies it: dump/oplog.bson at the dump root
+// of the tar layout, and the namespace of database "" and collection
+// "oplog" in the archive format. Readers return it last, as
+// OplogCollection; the manifest records its span and stats
+// (Manifest.Oplog). Package backup replays it on restore.
+//
 // Compression is a separate, equally pluggable piece: Gzip (parallel, from
 // klauspost/pgzip), Zstd (klauspost/compress) and None.
 //

@@ -25,6 +25,10 @@ type DumpOptions struct {
 	// 1000 documents or 8 MiB of a collection); may be nil. Calls are
 	// serialized.
 	Progress func(Progress)
+	// Oplog, if set, captures an oplog with the collections: the archive
+	// gets OplogCollection, filled by Oplog.Oplog once every collection is
+	// written, and its manifest the span and stats (Manifest.Oplog).
+	Oplog OplogSource
 }
 
 // Progress reports how far a Dump has come. Documents and Bytes count
@@ -47,7 +51,8 @@ const (
 
 // Dump writes an archive of cols, read through src, compressed, to w. It
 // returns the manifest. Views get their metadata only; src is not asked for
-// their documents. On error or cancellation, the temporary files are
+// their documents. With opts.Oplog, the captured oplog follows once every
+// collection is written. On error or cancellation, the temporary files are
 // removed and what was written to w is not a valid archive.
 func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts *DumpOptions) (*Manifest, error) {
 	var o DumpOptions
@@ -70,10 +75,14 @@ func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	declared, err := headerCollections(cols, o.Oplog != nil)
+	if err != nil {
+		return nil, err
+	}
 	h := Header{
 		ToolVersion:   o.ToolVersion,
 		ServerVersion: o.ServerVersion,
-		Collections:   cols,
+		Collections:   declared,
 	}
 	fw, finish, err := newDumpWriter(w, h, &o)
 	if err != nil {
@@ -115,6 +124,11 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if o.Oplog != nil && context.Cause(ctx) == nil {
+		if err := d.oplog(ctx, o.Oplog); err != nil {
+			cancel(err)
+		}
+	}
 
 	if err := context.Cause(ctx); err != nil {
 		fw.Close() // removes the temporary files of unfinished collections

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,6 +32,21 @@ func fuzzSeeds(tb testing.TB, f Format, comps ...Compression) [][]byte {
 	return out
 }
 
+// fuzzOplogSeeds returns small valid archives that carry an oplog.
+func fuzzOplogSeeds(tb testing.TB, f Format, comps ...Compression) [][]byte {
+	cols := []Collection{{DB: "d", Name: "a"}}
+	src := sliceSource{"d.a": richDocs(tb, 1)}
+	var out [][]byte
+	for _, c := range comps {
+		var buf bytes.Buffer
+		if _, err := Dump(context.Background(), &buf, cols, src, &DumpOptions{Format: f, Compression: c, Oplog: oplogEntries(tb, "d.a", 2), Writer: WriterOptions{SegmentSize: 512}}); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, buf.Bytes())
+	}
+	return out
+}
+
 // checkReadErr fails on errors that are not of this package's types.
 func checkReadErr(t *testing.T, err error) {
 	if err == nil {
@@ -45,7 +61,7 @@ func checkReadErr(t *testing.T, err error) {
 }
 
 func FuzzTarReader(f *testing.F) {
-	for _, s := range fuzzSeeds(f, Tar, None) {
+	for _, s := range append(fuzzSeeds(f, Tar, None), fuzzOplogSeeds(f, Tar, None)...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -59,7 +75,7 @@ func FuzzTarReader(f *testing.F) {
 }
 
 func FuzzArchiveReader(f *testing.F) {
-	for _, s := range fuzzSeeds(f, MongoArchive, None) {
+	for _, s := range append(fuzzSeeds(f, MongoArchive, None), fuzzOplogSeeds(f, MongoArchive, None)...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -74,7 +90,7 @@ func FuzzArchiveReader(f *testing.F) {
 
 func FuzzOpen(f *testing.F) {
 	for _, fm := range allFormats {
-		for _, s := range fuzzSeeds(f, fm, None, Gzip, Zstd) {
+		for _, s := range append(fuzzSeeds(f, fm, None, Gzip, Zstd), fuzzOplogSeeds(f, fm, Gzip)...) {
 			f.Add(s)
 		}
 	}
@@ -89,14 +105,14 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("KEEPSLOT_WRITE_SEEDS") == "" {
 		t.Skip("set KEEPSLOT_WRITE_SEEDS=1 to rewrite testdata/fuzz seeds")
 	}
-	write := func(target string, seeds [][]byte) {
+	write := func(target string, seeds [][]byte, prefix ...string) {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		for i, s := range seeds {
 			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%sseed-%d", strings.Join(prefix, ""), i)), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -108,4 +124,11 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		open = append(open, fuzzSeeds(t, fm, Gzip, Zstd)...)
 	}
 	write("FuzzOpen", open)
+	write("FuzzTarReader", fuzzOplogSeeds(t, Tar, None), "oplog-")
+	write("FuzzArchiveReader", fuzzOplogSeeds(t, MongoArchive, None), "oplog-")
+	var openOplog [][]byte
+	for _, fm := range allFormats {
+		openOplog = append(openOplog, fuzzOplogSeeds(t, fm, Gzip)...)
+	}
+	write("FuzzOpen", openOplog, "oplog-")
 }

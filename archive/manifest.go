@@ -20,6 +20,9 @@ type Manifest struct {
 	ToolVersion, ServerVersion string
 	Created                    time.Time
 	Namespaces                 []NamespaceStats // in the order of the Header's collections
+	// Oplog is what the archive holds of the oplog captured with it (see
+	// DumpOptions.Oplog); nil when it holds none.
+	Oplog *OplogStats
 }
 
 // NamespaceStats is what an archive holds of one namespace.
@@ -37,6 +40,7 @@ type manifestJSON struct {
 	ServerVersion string           `json:"serverVersion"`
 	Created       time.Time        `json:"created"`
 	Namespaces    []NamespaceStats `json:"namespaces"`
+	Oplog         *oplogJSON       `json:"oplog,omitempty"`
 }
 
 // MarshalJSON encodes m as manifest.json holds it.
@@ -51,6 +55,7 @@ func (m *Manifest) MarshalJSON() ([]byte, error) {
 		ServerVersion: m.ServerVersion,
 		Created:       m.Created.UTC(),
 		Namespaces:    ns,
+		Oplog:         m.Oplog.toJSON(),
 	})
 }
 
@@ -66,6 +71,7 @@ func (m *Manifest) UnmarshalJSON(data []byte) error {
 		ServerVersion: j.ServerVersion,
 		Created:       j.Created,
 		Namespaces:    j.Namespaces,
+		Oplog:         j.Oplog.stats(),
 	}
 	return nil
 }

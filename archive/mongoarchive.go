@@ -112,6 +112,12 @@ func (f ArchiveFormat) NewWriter(w io.Writer, h Header, opts *WriterOptions) (Wr
 		return nil, fmt.Errorf("archive: encoding archive header: %w", err)
 	}
 	for _, c := range h.Collections {
+		if c.IsOplog() {
+			if buf, err = appendOplogPrelude(buf); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		meta, err := c.metadataJSON()
 		if err != nil {
 			return nil, err
@@ -154,6 +160,8 @@ type archWriter struct {
 	closed   bool
 	manifest *Manifest
 	segSize  int
+
+	oplogSpan OplogSpan // set by Dump (oplog.go)
 }
 
 // write writes one whole block; the caller holds mu.
@@ -253,6 +261,7 @@ func (w *archWriter) Close() error {
 		Created:       w.hdr.Created,
 		Namespaces:    append([]NamespaceStats{}, w.stats...),
 	}
+	splitOplog(w.manifest, w.oplogSpan)
 	return nil
 }
 
@@ -415,6 +424,12 @@ func (r *archReader) readPrelude() error {
 		if err := bson.Unmarshal(doc, &m); err != nil {
 			return fmt.Errorf("%w: archive prelude metadata: %w", ErrCorrupt, err)
 		}
+		if m.DB == "" && m.Collection == oplogName {
+			if err := r.addOplog(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := checkNames(m.DB, m.Collection); err != nil {
 			return fmt.Errorf("%w: archive prelude: %w", ErrCorrupt, err)
 		}
@@ -543,6 +558,7 @@ func (r *archReader) finish() error {
 		}
 		m.Namespaces = append(m.Namespaces, r.stats[i])
 	}
+	splitOplog(m, OplogSpan{})
 	r.final = m
 	return io.EOF
 }

@@ -90,8 +90,18 @@ func TestMongorestore(t *testing.T) {
 				{DB: db, Name: "slash/name"},
 			}
 			src := sliceSource{db + ".orders": richDocs(t, 200), db + ".slash/name": richDocs(t, 3)}
+			// One insert captured in the oplog, which --oplogReplay applies.
+			oplog := &fakeOplog{entries: [][]byte{mustDoc(t, bson.D{
+				{Key: "ts", Value: bson.Timestamp{T: uint32(time.Now().Unix()), I: 1}},
+				{Key: "t", Value: int64(1)},
+				{Key: "v", Value: int64(2)},
+				{Key: "op", Value: "i"},
+				{Key: "ns", Value: db + ".orders"},
+				{Key: "o", Value: bson.D{{Key: "_id", Value: "from the oplog"}, {Key: "i32", Value: int32(-1)}}},
+				{Key: "wall", Value: bson.NewDateTimeFromTime(time.Now())},
+			})}}
 			var out bytes.Buffer
-			_, err := Dump(ctx, &out, cols, src, &DumpOptions{Format: f, Compression: Gzip, ServerVersion: "7.0.0"})
+			_, err := Dump(ctx, &out, cols, src, &DumpOptions{Format: f, Compression: Gzip, ServerVersion: "7.0.0", Oplog: oplog})
 			require.NoError(t, err)
 			dir := t.TempDir()
 			var cmd *exec.Cmd
@@ -101,17 +111,17 @@ func TestMongorestore(t *testing.T) {
 				b, err := io.ReadAll(raw)
 				require.NoError(t, err)
 				extractTar(t, b, dir)
-				cmd = exec.CommandContext(ctx, mongorestore, "--uri", uri, "--dir", filepath.Join(dir, "dump"))
+				cmd = exec.CommandContext(ctx, mongorestore, "--uri", uri, "--oplogReplay", "--dir", filepath.Join(dir, "dump"))
 			} else {
 				p := filepath.Join(dir, "x.archive.gz")
 				require.NoError(t, os.WriteFile(p, out.Bytes(), 0o600))
-				cmd = exec.CommandContext(ctx, mongorestore, "--uri", uri, "--gzip", "--archive="+p)
+				cmd = exec.CommandContext(ctx, mongorestore, "--uri", uri, "--gzip", "--oplogReplay", "--archive="+p)
 			}
 			res, err := cmd.CombinedOutput()
 			require.NoError(t, err, string(res))
 			n, err := client.Database(db).Collection("orders").CountDocuments(ctx, bson.D{})
 			require.NoError(t, err)
-			assert.EqualValues(t, 200, n)
+			assert.EqualValues(t, 201, n, "the dump's documents and the one the oplog replays")
 			n, err = client.Database(db).Collection("slash/name").CountDocuments(ctx, bson.D{})
 			require.NoError(t, err)
 			assert.EqualValues(t, 3, n)

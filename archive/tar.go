@@ -50,7 +50,12 @@ const (
 	spillPattern = "keepslot-archive-*.bson.tmp"
 )
 
-func tarBase(c Collection) string { return tarRoot + "/" + c.DB + "/" + escapeName(c.Name) }
+func tarBase(c Collection) string {
+	if c.IsOplog() {
+		return tarRoot + "/" + oplogName
+	}
+	return tarRoot + "/" + c.DB + "/" + escapeName(c.Name)
+}
 
 // collState tracks a declared collection in a Writer.
 type collState int
@@ -65,7 +70,7 @@ const (
 func declared(h Header) (map[string]int, error) {
 	idx := make(map[string]int, len(h.Collections))
 	for i, c := range h.Collections {
-		if err := checkNames(c.DB, c.Name); err != nil {
+		if err := checkNames(c.DB, c.Name); err != nil && !c.IsOplog() {
 			return nil, fmt.Errorf("archive: collection %d of the header: %w", i, err)
 		}
 		if _, dup := idx[c.Namespace()]; dup {
@@ -92,13 +97,21 @@ func headerDefaults(h Header) Header {
 // NewWriter starts a tar archive on w and writes the metadata.json entry of
 // every collection of h.
 func (TarFormat) NewWriter(w io.Writer, h Header, opts *WriterOptions) (Writer, error) {
-	return newTarWriter(w, h, opts, nil)
+	tw, err := newTarWriter(w, h, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return tw, nil
 }
 
 // newPartWriter starts a tar archive compressed by pc on out, one part per
 // collection, compressed while the collection is written (see parts.go).
 func (TarFormat) newPartWriter(out io.Writer, h Header, opts *WriterOptions, pc partCompression) (Writer, error) {
-	return newTarWriter(out, h, opts, pc)
+	tw, err := newTarWriter(out, h, opts, pc)
+	if err != nil {
+		return nil, err
+	}
+	return tw, nil
 }
 
 func newTarWriter(w io.Writer, h Header, opts *WriterOptions, pc partCompression) (*tarWriter, error) {
@@ -124,6 +137,9 @@ func newTarWriter(w io.Writer, h Header, opts *WriterOptions, pc partCompression
 	// Every metadata entry goes in the first part.
 	err = tw.writeTar(func(t *tar.Writer) error {
 		for _, c := range h.Collections {
+			if c.IsOplog() {
+				continue // no metadata
+			}
 			meta, err := c.metadataJSON()
 			if err != nil {
 				return err
@@ -156,6 +172,8 @@ type tarWriter struct {
 	threshold int64        // of inMem
 	inMem     atomic.Int64 // bytes held in memory by open collections (compressed, with parts)
 	dir       string
+
+	oplogSpan OplogSpan // set by Dump (oplog.go)
 }
 
 func (w *tarWriter) header(name string, size int64) *tar.Header {
@@ -278,6 +296,7 @@ func (w *tarWriter) Close() error {
 			m.Namespaces = append(m.Namespaces, w.stats[i])
 		}
 	}
+	splitOplog(m, w.oplogSpan)
 	data, err := m.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("archive: encoding manifest: %w", err)
@@ -657,8 +676,15 @@ func (r *tarReader) Next() (*Collection, error) {
 		if parts[0] == tarRoot {
 			parts = parts[1:]
 		}
+		if len(parts) == 1 && parts[0] == oplogFile {
+			c, err := r.startOplogRun(hdr)
+			if err != nil {
+				return nil, r.fail(err)
+			}
+			return c, nil
+		}
 		if len(parts) != 2 {
-			continue // not a collection file of the layout (such as dump/oplog.bson)
+			continue // not a collection file of the layout
 		}
 		db, file := parts[0], parts[1]
 		switch {
@@ -787,6 +813,7 @@ func (r *tarReader) finish() error {
 		for _, ns := range r.order {
 			m.Namespaces = append(m.Namespaces, *r.stats[ns])
 		}
+		splitOplog(m, OplogSpan{})
 	} else {
 		for _, want := range m.Namespaces {
 			got, ok := r.stats[want.Namespace]
@@ -798,8 +825,11 @@ func (r *tarReader) finish() error {
 					ErrCorrupt, want.Namespace, got.Documents, got.Bytes, got.SHA256, want.Documents, want.Bytes, want.SHA256)
 			}
 		}
+		if err := checkOplog(m, r.stats[OplogCollection.Namespace()]); err != nil {
+			return err
+		}
 		for _, ns := range r.order {
-			if _, ok := m.Stats(ns); !ok {
+			if _, ok := m.Stats(ns); !ok && ns != OplogCollection.Namespace() {
 				return fmt.Errorf("%w: %w: the tar holds documents of %s, which manifest.json does not list", ErrCorrupt, ErrUnknownNamespace, ns)
 			}
 		}

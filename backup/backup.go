@@ -13,6 +13,15 @@
 // [Restore] reads a retrieved file back into MongoDB after authenticating all
 // of it, so a wrong password or a corrupt file writes nothing.
 //
+// A backup of a replica set member captures the oplog written while it runs
+// (Config.Oplog) and Restore replays it (RestoreOptions.OplogReplay), so that
+// the restored data is consistent as of the capture's end, the backup's
+// consistency point (Status.Oplog, Status.ConsistentAt); an oplog too small
+// for the dump's duration fails the backup with ErrOplogRollover. A full
+// backup also holds the users and roles (Config.UsersAndRoles), which Restore
+// merges into the server's. The README's Consistency section gives the
+// guarantee and its limits.
+//
 // Package backuptest has a scripted fake [Backupper] for unit tests of
 // programs that embed keepslot.
 package backup

@@ -61,6 +61,18 @@ var (
 	// ErrCountMismatch: a restore wrote a different number of documents than
 	// the archive's manifest records.
 	ErrCountMismatch = errors.New("restored document count differs from the backup's manifest")
+
+	// ErrOplogRollover: the oplog rolled over while the backup ran: its
+	// oldest entry is newer than the backup's start, so writes made during
+	// the backup are lost from it and the backup cannot be made consistent.
+	// The oplog is too small for the dump's duration.
+	ErrOplogRollover = errors.New("the oplog rolled over during the backup: it is too small for the dump's duration; enlarge it (replSetResizeOplog), back up when the node takes fewer writes, or set Config.Oplog to Off for a backup that is not point-in-time")
+
+	// ErrNoOplog: an oplog was asked for (Config.Oplog or
+	// RestoreOptions.OplogReplay set to On) where there is none: a
+	// standalone server, a server that keeps none, or a backup made
+	// without one.
+	ErrNoOplog = errors.New("no oplog")
 )
 
 // MongoDB's error codes for a refused login and a missing privilege.
@@ -124,6 +136,7 @@ const (
 	CodeWrongPassword     ErrorCode = "wrong_password"     // ErrWrongPassword
 	CodeCorrupt           ErrorCode = "corrupt"            // ErrCorrupt, archive.ErrCorrupt, archive.ErrUnknownFormat, cipher.ErrUnsupportedVersion
 	CodeCountMismatch     ErrorCode = "count_mismatch"     // ErrCountMismatch
+	CodeOplogRollover     ErrorCode = "oplog_rollover"     // ErrOplogRollover
 	CodeExists            ErrorCode = "exists"             // a restore would replace data it was not allowed to
 	CodeInvalid           ErrorCode = "invalid"            // a malformed option, pattern or name
 	CodeCancelled         ErrorCode = "cancelled"          // the context was cancelled or timed out
@@ -173,9 +186,11 @@ func Code(err error) ErrorCode {
 		return CodeCorrupt
 	case errors.Is(err, ErrCountMismatch):
 		return CodeCountMismatch
+	case errors.Is(err, ErrOplogRollover):
+		return CodeOplogRollover
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return CodeCancelled
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, cipher.ErrKDFTooExpensive), errors.Is(err, ErrInvalid):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, cipher.ErrKDFTooExpensive), errors.Is(err, ErrInvalid), errors.Is(err, ErrNoOplog):
 		return CodeInvalid
 	default:
 		return CodeInternal
@@ -185,7 +200,8 @@ func Code(err error) ErrorCode {
 // HTTPStatus is the HTTP status an API answers with for the code: 400 for a
 // request that cannot succeed as sent, 404 for no backup, 409 for a slot
 // in the wrong state, 422 for a backup that does not open, 502 and 503 for
-// a database that refuses or does not answer, 507 for too little space.
+// a database that refuses or does not answer, 507 for too little space
+// (on the slot's disk, or in the server's oplog).
 func (c ErrorCode) HTTPStatus() int {
 	switch c {
 	case CodeOK:
@@ -202,7 +218,7 @@ func (c ErrorCode) HTTPStatus() int {
 		return http.StatusBadGateway
 	case CodeUnreachable, CodeCancelled, CodeInterrupted:
 		return http.StatusServiceUnavailable
-	case CodeInsufficientSpace:
+	case CodeInsufficientSpace, CodeOplogRollover:
 		return http.StatusInsufficientStorage
 	default:
 		return http.StatusInternalServerError
@@ -217,7 +233,7 @@ func (c ErrorCode) HTTPStatus() int {
 //	2  usage                7  credentials refused
 //	3  not in backup role   8  server or agent unreachable
 //	4  busy, occupied, or   9  not enough free space
-//	   restore target exists
+//	   restore target exists 10 oplog too small for the backup's duration
 func (c ErrorCode) ExitCode() int {
 	switch c {
 	case CodeOK:
@@ -238,6 +254,8 @@ func (c ErrorCode) ExitCode() int {
 		return 8
 	case CodeInsufficientSpace:
 		return 9
+	case CodeOplogRollover:
+		return 10
 	default:
 		return 1
 	}

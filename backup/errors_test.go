@@ -74,6 +74,8 @@ func TestCode(t *testing.T) {
 		archive.ErrCorrupt:                  CodeCorrupt,
 		archive.ErrUnknownFormat:            CodeCorrupt,
 		ErrCountMismatch:                    CodeCountMismatch,
+		ErrOplogRollover:                    CodeOplogRollover,
+		ErrNoOplog:                          CodeInvalid,
 		Filter{Include: []string{"["}}.Validate(): CodeInvalid,
 		cipher.ErrKDFTooExpensive:                 CodeInvalid,
 		context.Canceled:                          CodeCancelled,
@@ -90,12 +92,13 @@ func TestCode(t *testing.T) {
 	exits := map[int]bool{}
 	for _, c := range []ErrorCode{CodeEmptyPassword, CodeNotBackupNode, CodeInProgress, CodeSlotOccupied, CodeExists, CodeNoBackup,
 		CodeUnreachable, CodeUnauthorized, CodeInsufficientSpace, CodeWrongPassword, CodeCorrupt, CodeCountMismatch,
-		CodeInvalid, CodeCancelled, CodeInterrupted, CodeInternal} {
+		CodeInvalid, CodeCancelled, CodeInterrupted, CodeInternal, CodeOplogRollover} {
 		assert.GreaterOrEqual(t, c.HTTPStatus(), 400, c)
 		assert.NotZero(t, c.ExitCode(), c)
 		exits[c.ExitCode()] = true
 	}
-	assert.Len(t, exits, 9, "exit codes 1 to 9 are all in use")
+	assert.Len(t, exits, 10, "exit codes 1 to 10 are all in use")
+	assert.Equal(t, 507, CodeOplogRollover.HTTPStatus(), "too little space, in the oplog")
 	assert.Equal(t, 200, CodeOK.HTTPStatus())
 	assert.Equal(t, 0, CodeOK.ExitCode())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,7 +28,8 @@ type Config struct {
 	URI    string
 
 	// ReadPreference for reading collections; default secondary preferred,
-	// so that on a replica set the backup reads from a secondary.
+	// so that on a replica set the backup reads from a secondary. The oplog
+	// is read from the primary (Oplog).
 	ReadPreference *readpref.ReadPref
 
 	// Filter selects namespaces; by default every collection of every
@@ -39,6 +41,26 @@ type Config struct {
 	// selection and ping) before it fails with ErrUnreachable; default
 	// DefaultTimeout.
 	Timeout time.Duration
+
+	// Oplog captures the oplog written while the backup runs, as
+	// mongodump --oplog does, so that a restore that replays it
+	// (RestoreOptions.OplogReplay) is consistent as of the capture's end
+	// (Status.Oplog.End; see the README's Consistency section). Auto, the
+	// default, captures it when the server keeps one (a replica set
+	// member; on the embedded FerretDB, once local.oplog.rs is created);
+	// On makes Start fail with ErrNoOplog where there is none; Off never
+	// captures. A backup whose oplog rolls over before it is copied fails
+	// with ErrOplogRollover.
+	Oplog Toggle
+
+	// UsersAndRoles backs up admin.system.users, admin.system.roles and
+	// admin.system.version, as mongodump does on a full dump, where the
+	// server keeps them (a server without them, such as FerretDB, is noted
+	// in Status.Notes, never a failure). Auto, the default: on a full dump,
+	// one whose Filter has no Include; On: also with an Include, limited to
+	// the users and roles of the databases that the backup holds; Off:
+	// never. Restore merges them into the target's (see RestoreOptions).
+	UsersAndRoles Toggle
 
 	SlotConfig
 }
@@ -78,7 +100,8 @@ func New(cfg Config) (*Mongo, error) {
 		}
 		m.client, m.ownClient = client, true
 	}
-	src := &MongoSource{Client: m.client, ReadPreference: cfg.ReadPreference, Filter: cfg.Filter, Timeout: cfg.Timeout}
+	src := &MongoSource{Client: m.client, ReadPreference: cfg.ReadPreference, Filter: cfg.Filter, Timeout: cfg.Timeout,
+		Oplog: cfg.Oplog, UsersAndRoles: cfg.UsersAndRoles}
 	slot, err := NewSlot(src, cfg.SlotConfig)
 	if err != nil {
 		m.disconnect()
@@ -102,12 +125,22 @@ func (m *Mongo) disconnect() {
 	}
 }
 
-// MongoSource is a Source over the collections of a MongoDB node.
+// MongoSource is a Source over the collections of a MongoDB node. Plan
+// starts the oplog capture (Oplog) of the backup that follows it, and
+// Documents reads the collections in step with it; one backup at a time.
 type MongoSource struct {
 	Client         *mongo.Client
 	ReadPreference *readpref.ReadPref // nil: secondary preferred
 	Filter         Filter
 	Timeout        time.Duration // for Plan's ping; 0: DefaultTimeout
+	Oplog          Toggle        // see Config.Oplog
+	UsersAndRoles  Toggle        // see Config.UsersAndRoles
+
+	oplogNS string // the oplog's namespace; "" is local.oplog.rs (tests set another)
+
+	mu      sync.Mutex
+	capture *oplogCapture     // of the last Plan, nil when it captures none
+	authz   map[string]bson.D // of the last Plan: the query that selects the users and roles to back up
 }
 
 // Plan pings the server and lists the selected collections with their
@@ -119,10 +152,27 @@ func (s *MongoSource) Plan(ctx context.Context) (Plan, error) {
 	if err := s.Client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
 		return Plan{}, serverError(err)
 	}
-	p, err := listCollections(ctx, s.Client, s.readPref(), s.Filter)
+	p, err := listCollections(ctx, s.Client, s.readPref(), s.Filter, s.authzSelected)
 	if err != nil {
 		return Plan{}, serverError(err)
 	}
+	authz, note := s.planAuthz(p)
+	if note != "" {
+		p.Notes = append(p.Notes, note)
+	}
+	capture, note, err := s.startOplog(ctx, p)
+	if err != nil {
+		return Plan{}, err
+	}
+	if note != "" {
+		p.Notes = append(p.Notes, note)
+	}
+	if capture != nil {
+		p.Oplog = capture
+	}
+	s.mu.Lock()
+	s.capture, s.authz = capture, authz
+	s.mu.Unlock()
 	var build struct {
 		Version string `bson:"version"`
 	}
@@ -145,8 +195,19 @@ func (s *MongoSource) Documents(ctx context.Context, c archive.Collection, emit 
 	if c.Type == "view" {
 		return nil // a view has no documents of its own; its options recreate it
 	}
+	s.mu.Lock()
+	capture, query := s.capture, s.authz[c.Namespace()]
+	s.mu.Unlock()
+	if query == nil {
+		query = bson.D{}
+	}
+	if capture != nil {
+		var done func()
+		ctx, done = capture.session(ctx)
+		defer done()
+	}
 	coll := s.Client.Database(c.DB).Collection(c.Name, options.Collection().SetReadPreference(s.readPref()))
-	cur, err := coll.Find(ctx, bson.D{})
+	cur, err := coll.Find(ctx, query)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Namespace(), err)
 	}

@@ -54,6 +54,28 @@ type RestoreOptions struct {
 	Parallel int
 	// BatchSize is the most documents per insert; default 1000.
 	BatchSize int
+	// OplogReplay replays the oplog that a backup captured (Config.Oplog)
+	// once its collections are restored and indexed, as
+	// mongorestore --oplogReplay does, so that the restored data is
+	// consistent as of the capture's end (see the README's Consistency
+	// section). Auto, the default: when the backup holds an oplog; On:
+	// likewise, and the restore fails with ErrNoOplog, after restoring the
+	// collections, when it holds none; Off: never. Replay honours Filter
+	// and Renames; with DryRun it counts what it would apply
+	// (Report.Oplog).
+	OplogReplay Toggle
+	// OplogLimit, if set, stops the replay before the first entry whose
+	// timestamp is OplogLimit or later, as mongorestore --oplogLimit does.
+	// The data is then consistent as of no point in time: the backup's
+	// collections already hold some later writes.
+	OplogLimit bson.Timestamp
+	// SkipUsersAndRoles leaves out the users and roles that a backup holds
+	// (Config.UsersAndRoles). Otherwise they are merged into the target's,
+	// never overwriting it wholesale: users and roles of the backup are
+	// added, those of the same name replaced, the others kept. They are
+	// never renamed, and are restored only where the server merges them
+	// (not on FerretDB: Report.Notes says so).
+	SkipUsersAndRoles bool
 	// Progress, if set, is called as the restore advances.
 	Progress func(Progress)
 	// Logger; default slog.Default().
@@ -67,6 +89,12 @@ type Report struct {
 	Indexes    int
 	Duration   time.Duration
 	DryRun     bool
+	// Oplog is what replaying the backup's oplog did (or would do); nil
+	// when it was not replayed.
+	Oplog *OplogReport
+	// Notes say what the restore left out and why, such as users and roles
+	// a server cannot merge, or oplog entries it could not replay.
+	Notes []string
 }
 
 // NamespaceReport is one namespace of a Report.
@@ -131,6 +159,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	}
 
 	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}
+	defer r.dropTemps(context.WithoutCancel(ctx))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.startWorkers(ctx, cancel)
@@ -140,7 +169,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 		err = context.Cause(ctx)
 	}
 	if err == nil {
-		err = r.finish(ctx, ar.Manifest())
+		err = r.finish(ctx, ar)
 	}
 	rep := r.report(time.Since(start))
 	if err != nil {
@@ -178,6 +207,19 @@ type restorer struct {
 
 	progMu sync.Mutex
 	prog   Progress
+
+	notes    []string
+	temps    []string     // temporary collections of admin (users.go)
+	sawOplog bool         // the archive holds an oplog
+	oplogAt  bool         // read stopped at the oplog, to replay it (replay.go)
+	oplogRep *OplogReport // of the replay
+}
+
+// note records a note for the Report and logs it.
+func (r *restorer) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.notes = append(r.notes, msg)
+	r.opts.Logger.Info("restore: " + msg)
 }
 
 func (r *restorer) startWorkers(ctx context.Context, fail context.CancelCauseFunc) {
@@ -230,6 +272,14 @@ func (r *restorer) read(ctx context.Context, ar archive.Reader) error {
 		}
 		if err != nil {
 			return err
+		}
+		if c.IsOplog() {
+			r.sawOplog = true
+			if r.opts.OplogReplay != Off {
+				r.oplogAt = true // replayed once the collections are in
+				return nil
+			}
+			continue
 		}
 		t, err := r.target(ctx, c)
 		if err != nil {
@@ -301,6 +351,16 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 		r.byFrom[from] = nil
 		return nil, nil
 	}
+	if isAuthz(from) {
+		if r.opts.SkipUsersAndRoles {
+			r.byFrom[from] = nil
+			if from != authzVersion {
+				r.note("%s not restored (SkipUsersAndRoles)", from)
+			}
+			return nil, nil
+		}
+		return r.authzTarget(ctx, c)
+	}
 	to := RenameNamespace(from, r.opts.Renames)
 	db, name, ok := strings.Cut(to, ".")
 	if !ok || db == "" || name == "" {
@@ -351,10 +411,27 @@ func createCollection(ctx context.Context, db *mongo.Database, name string, c *a
 	return nil
 }
 
-// finish builds the indexes and checks the counts against the manifest.
-func (r *restorer) finish(ctx context.Context, m *archive.Manifest) error {
+// finish builds the indexes, merges users and roles, replays the oplog and
+// checks the counts against the manifest.
+func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
+	for _, t := range r.order {
+		if t.coll != nil {
+			if err := createIndexes(ctx, t); err != nil {
+				return err
+			}
+		} else {
+			t.indexes = len(indexSpecs(t.col.Indexes))
+		}
+		r.advance(t.to, 0, 1)
+	}
+	if err := r.mergeAuthz(ctx); err != nil {
+		return err
+	}
+	if err := r.replayOplog(ctx, ar); err != nil {
+		return err
+	}
 	want := map[string]int64{}
-	if m != nil {
+	if m := ar.Manifest(); m != nil {
 		for _, ns := range m.Namespaces {
 			want[ns.Namespace] = ns.Documents
 		}
@@ -364,14 +441,6 @@ func (r *restorer) finish(ctx context.Context, m *archive.Manifest) error {
 			return fmt.Errorf("%w: %s holds %d documents in the backup, %d were restored into %s",
 				ErrCountMismatch, t.col.Namespace(), n, t.docs, t.to)
 		}
-		if t.coll != nil {
-			if err := createIndexes(ctx, t); err != nil {
-				return err
-			}
-		} else {
-			t.indexes = len(indexSpecs(t.col.Indexes))
-		}
-		r.advance(t.to, 0, 1)
 	}
 	return nil
 }
@@ -417,7 +486,7 @@ func indexSpecs(raw []bson.Raw) []bson.D {
 }
 
 func (r *restorer) report(d time.Duration) *Report {
-	rep := &Report{Duration: d, DryRun: r.opts.DryRun}
+	rep := &Report{Duration: d, DryRun: r.opts.DryRun, Oplog: r.oplogRep, Notes: r.notes}
 	for _, t := range r.order {
 		rep.Namespaces = append(rep.Namespaces, NamespaceReport{
 			From: t.col.Namespace(), To: t.to, Type: t.col.Type, Documents: t.docs, Indexes: t.indexes,

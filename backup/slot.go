@@ -22,6 +22,13 @@ type Plan struct {
 	Collections   []archive.Collection
 	DataSize      int64  // bytes of data, for the rule that twice this must be free
 	ServerVersion string // recorded in the archive; may be empty
+	// Oplog, if set, captures the oplog while the collections are read
+	// (archive.DumpOptions.Oplog); its start was taken by Plan.
+	Oplog archive.OplogSource
+	// Notes say what the backup leaves out and why, such as users and
+	// roles a server does not keep, or an oplog it does not have; they
+	// are logged and shown in Status.Notes.
+	Notes []string
 }
 
 // Source is what a Slot backs up: collections, read through archive.Source.
@@ -238,7 +245,10 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 	}
 
 	pw := append([]byte(nil), password...)
-	s.log.Info("backup started", "name", name, "namespaces", len(p.Collections), "data_bytes", p.DataSize)
+	s.log.Info("backup started", "name", name, "namespaces", len(p.Collections), "data_bytes", p.DataSize, "oplog", p.Oplog != nil)
+	for _, n := range p.Notes {
+		s.log.Info("backup: " + n)
+	}
 	go s.run(jobCtx, j, pending, p, pw)
 	return nil
 }
@@ -308,6 +318,7 @@ func (s *Slot) write(ctx context.Context, j *job, pending store.Pending, p Plan,
 		ToolVersion:   "keepslot " + Version,
 		ServerVersion: p.ServerVersion,
 		Progress:      func(ap archive.Progress) { s.progress(j, ap) },
+		Oplog:         p.Oplog,
 	})
 	if err != nil {
 		return store.Info{}, err
@@ -319,13 +330,15 @@ func (s *Slot) write(ctx context.Context, j *job, pending store.Pending, p Plan,
 	for _, ns := range manifest.Namespaces {
 		docs += ns.Documents
 	}
-	return pending.Commit(map[string]string{
+	meta := map[string]string{
 		"format":      s.cfg.Format.Name(),
 		"compression": s.cfg.Compression.Name(),
 		"namespaces":  strconv.Itoa(len(manifest.Namespaces)),
 		"documents":   strconv.FormatInt(docs, 10),
 		"started":     j.started.Format(time.RFC3339Nano),
-	})
+	}
+	addStatusMeta(meta, manifest.Oplog, p.Notes)
+	return pending.Commit(meta)
 }
 
 func (s *Slot) progress(j *job, ap archive.Progress) {
@@ -380,6 +393,7 @@ func statusOf(ctx context.Context, s store.Store, last record) (Status, error) {
 		if t, err := time.Parse(time.RFC3339Nano, info.Meta["started"]); err == nil {
 			st.Started = t
 		}
+		st.Oplog, st.Notes = statusMeta(info.Meta)
 		return st, nil
 	case errors.Is(err, store.ErrEmpty):
 		if last.State == StateFailed {

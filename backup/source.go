@@ -55,7 +55,8 @@ func matchAny(patterns []string, ns string) bool {
 
 // listCollections lists the node's collections that f selects, with their
 // options and indexes, and the data size of the databases they live in.
-func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f Filter) (Plan, error) {
+// System collections are left out but those that system selects.
+func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f Filter, system func(ns string) bool) (Plan, error) {
 	var p Plan
 	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
@@ -66,7 +67,7 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 			continue
 		}
 		db := client.Database(name, options.Database().SetReadPreference(rp))
-		cols, err := listDatabase(ctx, db, f)
+		cols, err := listDatabase(ctx, db, f, system)
 		if err != nil {
 			return p, err
 		}
@@ -85,7 +86,7 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 	return p, nil
 }
 
-func listDatabase(ctx context.Context, db *mongo.Database, f Filter) ([]archive.Collection, error) {
+func listDatabase(ctx context.Context, db *mongo.Database, f Filter, system func(ns string) bool) ([]archive.Collection, error) {
 	cur, err := db.ListCollections(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("list collections of %s: %w", db.Name(), err)
@@ -103,7 +104,8 @@ func listDatabase(ctx context.Context, db *mongo.Database, f Filter) ([]archive.
 	}
 	var cols []archive.Collection
 	for _, s := range specs {
-		if strings.HasPrefix(s.Name, "system.") || !f.Match(db.Name()+"."+s.Name) {
+		ns := db.Name() + "." + s.Name
+		if sys := strings.HasPrefix(s.Name, "system."); sys && !system(ns) || !sys && !f.Match(ns) {
 			continue
 		}
 		c := archive.Collection{DB: db.Name(), Name: s.Name, Type: s.Type, Options: s.Options}

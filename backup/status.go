@@ -43,6 +43,21 @@ type Status struct {
 	// Export is the running or last copy to the remote, when the backupper
 	// exports (SlotConfig.Export).
 	Export *ExportStatus `json:"export,omitempty"`
+	// Oplog is the oplog a ready backup captured (Config.Oplog): restored
+	// with replay, its data is consistent as of Oplog.End, its consistency
+	// point. Nil for a backup without one, which is not point-in-time.
+	Oplog *OplogSpan `json:"oplog,omitempty"`
+	// Notes say what a ready backup left out and why (Plan.Notes).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ConsistentAt is the wall-clock time, to the second, of the backup's
+// consistency point (Oplog.End), zero when it captured no oplog.
+func (s Status) ConsistentAt() time.Time {
+	if s.Oplog == nil {
+		return time.Time{}
+	}
+	return time.Unix(int64(s.Oplog.End.T), 0).UTC()
 }
 
 // Message is the appliance's one-line status message: "Backup found",

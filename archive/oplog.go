@@ -1,0 +1,245 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+const (
+	oplogName = "oplog"
+	oplogFile = oplogName + bsonExt // dump/oplog.bson
+)
+
+// OplogCollection is the pseudo-collection that holds the oplog captured
+// with an archive, where mongodump --oplog puts it, so that
+// mongorestore --oplogReplay finds it: the entry dump/oplog.bson, next to
+// the database directories, in the tar layout, and the namespace of
+// database "" and collection "oplog" in the archive format (declared in
+// the prelude with empty metadata). It has no metadata, options or
+// indexes. A Reader returns it from Next like a collection, last; use
+// IsOplog to tell it apart. Dump writes it when DumpOptions.Oplog is set;
+// a Writer accepts it in its Header.
+var OplogCollection = Collection{Name: oplogName}
+
+// IsOplog reports whether c is OplogCollection.
+func (c Collection) IsOplog() bool { return c.DB == "" && c.Name == oplogName }
+
+// OplogSource supplies the oplog entries that Dump captures.
+type OplogSource interface {
+	// Oplog is called once, after every collection has been written. It
+	// emits the entries to capture, oldest first (emit's argument is only
+	// valid during the call), and returns the span of timestamps they
+	// cover.
+	Oplog(ctx context.Context, emit func(entry []byte) error) (OplogSpan, error)
+}
+
+// OplogSpan is a range of oplog timestamps, both ends included.
+type OplogSpan struct {
+	Start, End bson.Timestamp
+}
+
+// OplogStats is what an archive holds of its oplog. Start and End are the
+// span the capture covered, recorded by Dump in the tar format's
+// manifest.json; a Reader of the archive format (which has no manifest), or
+// of a tar written by mongodump, leaves them zero.
+type OplogStats struct {
+	Start, End bson.Timestamp
+	Entries    int64
+	Bytes      int64
+	SHA256     string // of the oplog.bson bytes (tar); empty for the archive format
+}
+
+// oplogJSON is the shape of the oplog in manifest.json.
+type oplogJSON struct {
+	Start   tsJSON `json:"start"`
+	End     tsJSON `json:"end"`
+	Entries int64  `json:"entries"`
+	Bytes   int64  `json:"bytes"`
+	SHA256  string `json:"sha256,omitempty"`
+}
+
+type tsJSON struct {
+	T uint32 `json:"t"`
+	I uint32 `json:"i"`
+}
+
+func (s *OplogStats) toJSON() *oplogJSON {
+	if s == nil {
+		return nil
+	}
+	return &oplogJSON{
+		Start:   tsJSON{s.Start.T, s.Start.I},
+		End:     tsJSON{s.End.T, s.End.I},
+		Entries: s.Entries,
+		Bytes:   s.Bytes,
+		SHA256:  s.SHA256,
+	}
+}
+
+func (j *oplogJSON) stats() *OplogStats {
+	if j == nil {
+		return nil
+	}
+	return &OplogStats{
+		Start:   bson.Timestamp{T: j.Start.T, I: j.Start.I},
+		End:     bson.Timestamp{T: j.End.T, I: j.End.I},
+		Entries: j.Entries,
+		Bytes:   j.Bytes,
+		SHA256:  j.SHA256,
+	}
+}
+
+func oplogStats(st NamespaceStats, span OplogSpan) *OplogStats {
+	return &OplogStats{Start: span.Start, End: span.End, Entries: st.Documents, Bytes: st.Bytes, SHA256: st.SHA256}
+}
+
+// headerCollections is what Dump declares: cols, and the oplog after them
+// when one is captured.
+func headerCollections(cols []Collection, oplog bool) ([]Collection, error) {
+	for _, c := range cols {
+		if c.IsOplog() {
+			return nil, errors.New("archive: the oplog is not a collection to dump: set DumpOptions.Oplog to capture one")
+		}
+	}
+	if !oplog {
+		return cols, nil
+	}
+	return append(cols[:len(cols):len(cols)], OplogCollection), nil
+}
+
+// oplogSpanner is implemented by the built-in writers, whose manifests
+// record the span of the oplog.
+type oplogSpanner interface{ setOplogSpan(OplogSpan) }
+
+func (w *tarWriter) setOplogSpan(s OplogSpan) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.oplogSpan = s
+}
+
+func (w *archWriter) setOplogSpan(s OplogSpan) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.oplogSpan = s
+}
+
+// oplog writes the entries of src into the archive's oplog namespace.
+func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
+	w, err := d.fw.Collection(OplogCollection)
+	if err != nil {
+		return err
+	}
+	var docs, bytes int64 // since the last report
+	span, err := src.Oplog(ctx, func(entry []byte) error {
+		if err := w.WriteDocument(entry); err != nil {
+			return err
+		}
+		docs++
+		bytes += int64(len(entry))
+		if docs >= progressDocs || bytes >= progressBytes {
+			if ctx.Err() != nil {
+				return errStop
+			}
+			d.report(OplogCollection.Namespace(), docs, bytes, false)
+			docs, bytes = 0, 0
+		}
+		return nil
+	})
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause
+		}
+		return fmt.Errorf("archive: capturing the oplog: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if s, ok := d.fw.(oplogSpanner); ok {
+		s.setOplogSpan(span)
+	}
+	d.report(OplogCollection.Namespace(), docs, bytes, false)
+	return nil
+}
+
+// startOplogRun starts reading a tar's oplog.bson.
+func (r *tarReader) startOplogRun(hdr *tar.Header) (*Collection, error) {
+	ns := OplogCollection.Namespace()
+	if r.bsonSeen[ns] {
+		return nil, fmt.Errorf("%w: the tar holds %s twice", ErrCorrupt, oplogFile)
+	}
+	r.bsonSeen[ns] = true
+	r.order = append(r.order, ns)
+	r.cols = append(r.cols, OplogCollection)
+	r.hasMeta = append(r.hasMeta, true)
+	st := &NamespaceStats{Namespace: ns}
+	r.stats[ns] = st
+	r.cur = &tarRun{entry: hdr.Name, st: st, sum: sha256.New()}
+	c := OplogCollection
+	return &c, nil
+}
+
+// checkOplog checks a tar's oplog.bson against manifest.json.
+func checkOplog(m *Manifest, got *NamespaceStats) error {
+	want := m.Oplog
+	switch {
+	case want == nil && got == nil:
+		return nil
+	case want == nil:
+		return fmt.Errorf("%w: %w: the tar holds an %s, which manifest.json does not list", ErrCorrupt, ErrUnknownNamespace, oplogFile)
+	case got == nil:
+		return fmt.Errorf("%w: manifest.json lists an oplog but the tar has no %s", ErrCorrupt, oplogFile)
+	case got.Documents != want.Entries || got.Bytes != want.Bytes || !strings.EqualFold(got.SHA256, want.SHA256):
+		return fmt.Errorf("%w: %s holds %d entries, %d bytes, sha256 %s; manifest.json says %d, %d, %s",
+			ErrCorrupt, oplogFile, got.Documents, got.Bytes, got.SHA256, want.Entries, want.Bytes, want.SHA256)
+	}
+	return nil
+}
+
+// addOplog declares the oplog found in an archive's prelude.
+func (r *archReader) addOplog() error {
+	ns := OplogCollection.Namespace()
+	if _, dup := r.idx[ns]; dup {
+		return fmt.Errorf("%w: %w: archive prelude declares the oplog twice", ErrCorrupt, ErrUnknownNamespace)
+	}
+	r.idx[ns] = len(r.cols)
+	r.cols = append(r.cols, OplogCollection)
+	r.status = append(r.status, collPending)
+	r.crc = append(r.crc, 0)
+	r.stats = append(r.stats, NamespaceStats{Namespace: ns})
+	return nil
+}
+
+// appendOplogPrelude appends the prelude document that declares the oplog,
+// as mongodump writes it.
+func appendOplogPrelude(buf []byte) ([]byte, error) {
+	buf, err := appendDoc(buf, bson.D{
+		{Key: "db", Value: ""},
+		{Key: "collection", Value: oplogName},
+		{Key: "metadata", Value: ""},
+		{Key: "size", Value: int32(0)},
+		{Key: "type", Value: ""},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("archive: encoding prelude of the oplog: %w", err)
+	}
+	return buf, nil
+}
+
+// splitOplog moves the oplog's stats out of a manifest's namespaces.
+func splitOplog(m *Manifest, span OplogSpan) {
+	ns := m.Namespaces[:0]
+	for _, s := range m.Namespaces {
+		if s.Namespace == OplogCollection.Namespace() {
+			m.Oplog = oplogStats(s, span)
+			continue
+		}
+		ns = append(ns, s)
+	}
+	m.Namespaces = ns
+}

@@ -1,0 +1,386 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/keepslot/keepslot/archive"
+)
+
+// MongoDB's error code for a collection scan whose position in a capped
+// collection was deleted under it.
+const codeCappedPositionLost = 136
+
+// errEmptyOplog: the oplog holds no entry to start a capture from.
+var errEmptyOplog = errors.New("the oplog is empty")
+
+// oplogCapture captures the oplog written while a backup reads its
+// collections: an archive.OplogSource. Its start is taken by begin, before
+// the first collection is read; Oplog takes the end after the last one and
+// copies the entries in between. The oplog is read from the primary, which
+// is ahead of every secondary, so that the end follows every collection
+// read; the collections, read as the backup's read preference says, are
+// read (through session) in causally consistent sessions that wait for the
+// time of the start, so that each reflects at least the start. No read of
+// the local database is made to wait itself.
+type oplogCapture struct {
+	client *mongo.Client
+	db     string // local
+	coll   string // oplog.rs
+	filter Filter
+	start  bson.Timestamp
+	dbs    map[string]bool // the databases of the backup and of the entries kept
+	txns   map[string]bool // the transactions whose entries are kept, until they end
+
+	opTime      *bson.Timestamp // the operation time of the start's read; nil without sessions
+	clusterTime bson.Raw        // and the cluster time that came with it
+}
+
+var _ archive.OplogSource = (*oplogCapture)(nil)
+
+// oplogReadPref is where the capture reads the oplog and config.transactions.
+var oplogReadPref = readpref.PrimaryPreferred()
+
+func (c *oplogCapture) oplog() *mongo.Collection {
+	return c.client.Database(c.db).Collection(c.coll, options.Collection().SetReadPreference(oplogReadPref))
+}
+
+func (c *oplogCapture) ns() string { return c.db + "." + c.coll }
+
+// session returns ctx with a causally consistent session whose reads wait
+// until the server has reached the start, and a function that ends it.
+// Without sessions (a server that has none, or gives no operation time,
+// such as FerretDB), ctx is returned as is.
+func (c *oplogCapture) session(ctx context.Context) (context.Context, func()) {
+	if c.opTime == nil {
+		return ctx, func() {}
+	}
+	sess, err := c.client.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		return ctx, func() {}
+	}
+	if c.clusterTime != nil {
+		_ = sess.AdvanceClusterTime(c.clusterTime)
+	}
+	_ = sess.AdvanceOperationTime(c.opTime)
+	return mongo.NewSessionContext(ctx, sess), func() { sess.EndSession(context.WithoutCancel(ctx)) }
+}
+
+// begin takes the start: the oldest start of a transaction in progress or
+// prepared (config.transactions), whose first entries replay needs, else the
+// newest entry of the oplog; and the operation time of that read, which
+// the collection reads wait for.
+func (c *oplogCapture) begin(ctx context.Context) error {
+	newest, err := c.edge(ctx, -1, true)
+	if err != nil {
+		return err
+	}
+	c.start = newest
+	var txn struct {
+		StartOpTime struct {
+			TS bson.Timestamp `bson:"ts"`
+		} `bson:"startOpTime"`
+	}
+	err = c.client.Database("config").Collection("transactions", options.Collection().SetReadPreference(oplogReadPref)).FindOne(ctx,
+		bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}},
+		options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}}).SetProjection(bson.D{{Key: "startOpTime", Value: 1}}),
+	).Decode(&txn)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+	case err != nil:
+		return fmt.Errorf("read config.transactions for the transactions in progress: %w", err)
+	case !txn.StartOpTime.TS.IsZero() && txn.StartOpTime.TS.Before(newest):
+		c.start = txn.StartOpTime.TS
+	}
+	return nil
+}
+
+// edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry
+// of the oplog; with record, it keeps the read's operation time (each
+// attempt in a new session, so that none waits). A read that loses its
+// place to the oplog's truncation is tried again.
+func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Timestamp, error) {
+	var last error
+	for attempt := range 4 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return bson.Timestamp{}, ctx.Err()
+			}
+		}
+		rctx := ctx
+		var sess *mongo.Session
+		if record {
+			if s, err := c.client.StartSession(options.Session().SetCausalConsistency(true)); err == nil {
+				sess, rctx = s, mongo.NewSessionContext(ctx, s)
+			}
+		}
+		var e struct {
+			TS bson.Timestamp `bson:"ts"`
+		}
+		err := c.oplog().FindOne(rctx, bson.D{}, options.FindOne().
+			SetSort(bson.D{{Key: "$natural", Value: dir}}).
+			SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+		if sess != nil {
+			if err == nil && sess.OperationTime() != nil {
+				t := *sess.OperationTime()
+				c.opTime, c.clusterTime = &t, sess.ClusterTime()
+			}
+			sess.EndSession(context.WithoutCancel(ctx))
+		}
+		switch {
+		case err == nil:
+			return e.TS, nil
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return bson.Timestamp{}, errEmptyOplog
+		case !isCode(err, codeCappedPositionLost):
+			return bson.Timestamp{}, fmt.Errorf("read %s: %w", c.ns(), err)
+		}
+		last = err
+	}
+	return bson.Timestamp{}, fmt.Errorf("read %s: %w", c.ns(), last)
+}
+
+// checkRollover fails with ErrOplogRollover when the oplog no longer holds
+// the start.
+func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
+	oldest, err := c.edge(ctx, 1, false)
+	if errors.Is(err, errEmptyOplog) {
+		return fmt.Errorf("%w: %s, %s holds no entry at all, not even the start %s", ErrOplogRollover, when, c.ns(), tsString(c.start))
+	}
+	if err != nil {
+		return err
+	}
+	if oldest.After(c.start) {
+		return fmt.Errorf("%w: %s, the oldest entry of %s is %s, newer than the backup's start %s", ErrOplogRollover, when, c.ns(), tsString(oldest), tsString(c.start))
+	}
+	return nil
+}
+
+// Oplog takes the end (the newest entry) and emits the entries from start
+// to end that the filter selects, checking before and after the copy that
+// the oplog still holds the start.
+func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
+	end, err := c.edge(ctx, -1, false)
+	if err != nil {
+		return archive.OplogSpan{}, serverError(err)
+	}
+	span := archive.OplogSpan{Start: c.start, End: end}
+	if err := c.checkRollover(ctx, "before the oplog was copied"); err != nil {
+		return span, err
+	}
+	cur, err := c.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: c.start}, {Key: "$lte", Value: end}}}})
+	if err != nil {
+		return span, fmt.Errorf("read %s: %w", c.ns(), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var prev bson.Timestamp
+	for cur.Next(ctx) {
+		e, err := parseEntry(cur.Current, false)
+		if err != nil {
+			return span, fmt.Errorf("read %s: %w", c.ns(), err)
+		}
+		if e.ts.Before(prev) {
+			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), tsString(e.ts), tsString(prev))
+		}
+		prev = e.ts
+		out, ok, err := c.scope(e)
+		if err != nil {
+			return span, fmt.Errorf("read %s: %w", c.ns(), err)
+		}
+		if ok {
+			if err := emit(out); err != nil {
+				return span, err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		if isCode(err, codeCappedPositionLost) {
+			return span, fmt.Errorf("%w: entries were truncated while the oplog was copied: %w", ErrOplogRollover, err)
+		}
+		return span, fmt.Errorf("read %s: %w", c.ns(), err)
+	}
+	if err := c.checkRollover(ctx, "after the oplog was copied"); err != nil {
+		return span, err
+	}
+	return span, nil
+}
+
+// scope returns the part of an entry that concerns the backup, and
+// whether there is one: the writes to the namespaces it selects and the
+// commands on them; applyOps (and so transactions) with only their
+// operations on them; and the drops of the databases that hold them. So
+// that stock mongorestore --oplogReplay, which applies every entry it is
+// given, writes nothing else either. The entries of a transaction that
+// spans several stay, emptied if need be, to keep its chain whole.
+func (c *oplogCapture) scope(e entry) (bson.Raw, bool, error) {
+	switch e.op {
+	case "i", "u", "d":
+		if !c.selected(e.ns) {
+			return nil, false, nil
+		}
+		c.dbs[e.db()] = true
+		return e.raw, true, nil
+	case "c":
+	default:
+		return nil, false, nil
+	}
+	if skippedDatabases[e.db()] {
+		return nil, false, nil
+	}
+	switch name := e.command(); name {
+	case "applyOps":
+		return c.filterApplyOps(e)
+	case "commitTransaction", "abortTransaction":
+		key, _ := e.txnKey()
+		if !c.txns[key] {
+			return nil, false, nil
+		}
+		delete(c.txns, key)
+		return e.raw, true, nil
+	case "dropDatabase":
+		return e.raw, len(c.filter.Include) == 0 || c.dbs[e.db()], nil
+	case "renameCollection":
+		from, _ := e.o.Lookup("renameCollection").StringValueOK()
+		to, _ := e.o.Lookup("to").StringValueOK()
+		if !c.selected(from) && !c.selected(to) {
+			return nil, false, nil
+		}
+		c.dbs[strings.SplitN(to, ".", 2)[0]] = true
+		return e.raw, true, nil
+	default:
+		t := e.target()
+		if t == "" || !c.selected(t) {
+			return nil, false, nil
+		}
+		c.dbs[e.db()] = true
+		return e.raw, true, nil
+	}
+}
+
+// filterApplyOps keeps the operations of an applyOps that concern the
+// backup. It drops the entry when none does, unless the entry is part of
+// a transaction held over several entries (or prepared), which is kept
+// with no operations.
+func (c *oplogCapture) filterApplyOps(e entry) (bson.Raw, bool, error) {
+	arr, ok := e.o.Lookup("applyOps").ArrayOK()
+	if !ok {
+		return nil, false, nil
+	}
+	vals, err := arr.Values()
+	if err != nil {
+		return nil, false, fmt.Errorf("oplog entry %s: applyOps: %w", e.describe(), err)
+	}
+	kept := bson.A{}
+	for _, v := range vals {
+		doc, ok := v.DocumentOK()
+		if !ok {
+			continue
+		}
+		inner, err := parseEntry(doc, true)
+		if err != nil {
+			continue
+		}
+		if out, ok, err := c.scope(inner); err != nil {
+			return nil, false, err
+		} else if ok {
+			kept = append(kept, out)
+		}
+	}
+	key, txn := e.txnKey()
+	chained := txn && (flag(e.o, "partialTxn") || flag(e.o, "prepare") || !e.prevTS().IsZero() || c.txns[key])
+	switch {
+	case len(kept) == 0 && !chained:
+		return nil, false, nil
+	case len(kept) == len(vals):
+	default:
+		o, err := replaceField(e.o, "applyOps", kept)
+		if err != nil {
+			return nil, false, err
+		}
+		raw, err := replaceField(e.raw, "o", o)
+		if err != nil {
+			return nil, false, err
+		}
+		e.raw = raw
+	}
+	if txn {
+		if flag(e.o, "partialTxn") || flag(e.o, "prepare") {
+			c.txns[key] = true
+		} else {
+			delete(c.txns, key) // committed by this entry
+		}
+	}
+	return e.raw, true, nil
+}
+
+// replaceField returns doc with the value of its field key replaced.
+func replaceField(doc bson.Raw, key string, v any) (bson.Raw, error) {
+	elems, err := doc.Elements()
+	if err != nil {
+		return nil, err
+	}
+	d := make(bson.D, 0, len(elems))
+	for _, el := range elems {
+		if el.Key() == key {
+			d = append(d, bson.E{Key: key, Value: v})
+		} else {
+			d = append(d, bson.E{Key: el.Key(), Value: el.Value()})
+		}
+	}
+	return bson.Marshal(d)
+}
+
+func (c *oplogCapture) selected(ns string) bool { return replayable(ns) && c.filter.Match(ns) }
+
+// startOplog starts the capture of a backup as s.Oplog says, before the
+// first collection is read: nil when there is none, with a note that says
+// why when the backup cannot be consistent.
+func (s *MongoSource) startOplog(ctx context.Context, p Plan) (*oplogCapture, string, error) {
+	if s.Oplog == Off {
+		return nil, "", nil
+	}
+	db, coll := oplogDB, oplogColl
+	if s.oplogNS != "" {
+		db, coll, _ = strings.Cut(s.oplogNS, ".")
+	}
+	names, err := s.Client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	switch {
+	case err != nil && s.Oplog == On:
+		return nil, "", serverError(fmt.Errorf("look for the oplog: %w", err))
+	case err != nil:
+		return nil, fmt.Sprintf("the oplog was not captured (the backup is not point-in-time): looking for it failed: %v", err), nil
+	case len(names) == 0 && s.Oplog == On:
+		return nil, "", fmt.Errorf("%w: Config.Oplog is On but the server keeps no oplog (%s.%s): it is not a replica set member; run it as one, or leave Oplog at Auto", ErrNoOplog, db, coll)
+	case len(names) == 0:
+		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
+	}
+	c := &oplogCapture{client: s.Client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
+	for _, col := range p.Collections {
+		c.dbs[col.DB] = true
+	}
+	err = c.begin(ctx)
+	switch {
+	case errors.Is(err, errEmptyOplog) && s.Oplog == On:
+		return nil, "", fmt.Errorf("%w: Config.Oplog is On but %s.%s is empty: there is no entry to start a capture from", ErrNoOplog, db, coll)
+	case errors.Is(err, errEmptyOplog):
+		return nil, "the oplog is empty, with no entry to start a capture from: the backup is not point-in-time consistent", nil
+	case err != nil:
+		return nil, "", serverError(err)
+	}
+	return c, "", nil
+}
+
+func isCode(err error, code int) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(code)
+}
