@@ -190,6 +190,26 @@ func TestStartInsufficientSpace(t *testing.T) {
 	assert.Equal(t, backup.StateNone, st.State)
 }
 
+// The data size that the free-disk rule doubles is at least the size of the
+// documents: dbStats' dataSize on MongoDB, listDatabases' sizeOnDisk on
+// FerretDB (whose dbStats counts every document).
+func TestPlanDataSizeCoversDocuments(t *testing.T) {
+	e := newEnv(t)
+	var bsonBytes int64
+	for _, docs := range e.seed(200) {
+		for _, d := range docs {
+			b, err := bson.Marshal(d)
+			require.NoError(t, err)
+			bsonBytes += int64(len(b))
+		}
+	}
+	src := &backup.MongoSource{Client: e.srv.Client, Filter: e.filter}
+	p, err := src.Plan(context.Background())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, p.DataSize, bsonBytes)
+	assert.Len(t, p.Collections, 4)
+}
+
 // The free-disk rule holds through wrappers that implement Unwrap.
 func TestStartInsufficientSpaceWrapped(t *testing.T) {
 	e := newEnv(t)

@@ -152,9 +152,17 @@ func (s *MongoSource) Plan(ctx context.Context) (Plan, error) {
 	if err := s.Client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
 		return Plan{}, serverError(err)
 	}
-	p, err := listCollections(ctx, s.Client, s.readPref(), s.Filter, s.authzSelected)
+	var build struct {
+		Version  string `bson:"version"`
+		FerretDB string `bson:"ferretdbVersion"`
+	}
+	buildErr := s.Client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build)
+	p, err := listCollections(ctx, s.Client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "")
 	if err != nil {
 		return Plan{}, serverError(err)
+	}
+	if buildErr == nil {
+		p.ServerVersion = build.Version
 	}
 	authz, note := s.planAuthz(p)
 	if note != "" {
@@ -173,12 +181,6 @@ func (s *MongoSource) Plan(ctx context.Context) (Plan, error) {
 	s.mu.Lock()
 	s.capture, s.authz = capture, authz
 	s.mu.Unlock()
-	var build struct {
-		Version string `bson:"version"`
-	}
-	if err := s.Client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build); err == nil {
-		p.ServerVersion = build.Version
-	}
 	return p, nil
 }
 

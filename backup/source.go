@@ -56,11 +56,28 @@ func matchAny(patterns []string, ns string) bool {
 // listCollections lists the node's collections that f selects, with their
 // options and indexes, and the data size of the databases they live in.
 // System collections are left out but those that system selects.
-func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f Filter, system func(ns string) bool) (Plan, error) {
+func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f Filter, system func(ns string) bool, ferret bool) (Plan, error) {
 	var p Plan
-	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
-	if err != nil {
-		return p, fmt.Errorf("list databases: %w", err)
+	// The data size is dbStats' dataSize, the size of the documents, except
+	// on FerretDB, where dbStats counts the documents (a scan as long as
+	// the backup's) and listDatabases, which it answers with sizes anyway,
+	// gives one as large.
+	var dbs []string
+	onDisk := map[string]int64{}
+	if ferret {
+		res, err := client.ListDatabases(ctx, bson.D{})
+		if err != nil {
+			return p, fmt.Errorf("list databases: %w", err)
+		}
+		for _, d := range res.Databases {
+			dbs = append(dbs, d.Name)
+			onDisk[d.Name] = d.SizeOnDisk
+		}
+	} else {
+		var err error
+		if dbs, err = client.ListDatabaseNames(ctx, bson.D{}); err != nil {
+			return p, fmt.Errorf("list databases: %w", err)
+		}
 	}
 	for _, name := range dbs {
 		if skippedDatabases[name] {
@@ -75,6 +92,10 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 			continue
 		}
 		p.Collections = append(p.Collections, cols...)
+		if ferret {
+			p.DataSize += onDisk[name]
+			continue
+		}
 		var stats struct {
 			DataSize float64 `bson:"dataSize"`
 		}
