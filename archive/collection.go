@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -111,6 +112,12 @@ func parseMetadata(db, name string, data []byte) (Collection, error) {
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return c, nil
+	}
+	// The driver's Extended JSON parser loops forever on some malformed
+	// input (such as an unknown field whose array lacks its first value):
+	// check the JSON first.
+	if !json.Valid(data) {
+		return c, fmt.Errorf("%w: metadata of %s is not valid JSON", ErrCorrupt, c.Namespace())
 	}
 	var m metadataDoc
 	if err := bson.UnmarshalExtJSON(data, false, &m); err != nil {
