@@ -211,8 +211,9 @@ func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp arc
 }
 
 // BenchmarkEndToEnd backs up a dataset from the test server and, in the
-// same benchmark, scans the same data with the raw driver: the backup's
-// time over the scan's is reported as x-raw-scan (target: at most 1.15).
+// same benchmark, scans the same data with the raw driver, the two in
+// turns after an untimed round: the backup's time over the scan's is
+// reported as x-raw-scan (target: at most 1.05).
 func BenchmarkEndToEnd(b *testing.B) {
 	srv := mongotest.New(b)
 	ctx := context.Background()
@@ -271,23 +272,36 @@ func BenchmarkEndToEnd(b *testing.B) {
 	defer m.Close()
 	require.NoError(b, m.Role().Set())
 
-	var scan, full time.Duration
-	var bytes int64
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		bytes = rawScan()
-		scan += time.Since(t0)
-
-		t0 = time.Now()
+	backupOnce := func() {
 		require.NoError(b, m.Start(ctx, []byte(password)))
 		st, err := m.Wait(ctx)
 		require.NoError(b, err)
 		require.Equal(b, backup.StateReady, st.State, st.Error)
-		full += time.Since(t0)
-		b.StopTimer()
-		require.NoError(b, m.Delete(ctx))
-		b.StartTimer()
+	}
+	// One untimed round first: the server settles what the inserts left it
+	// to do (SQLite's checkpoints), which would otherwise land on whichever
+	// side runs first.
+	rawScan()
+	backupOnce()
+	require.NoError(b, m.Delete(ctx))
+
+	var scan, full time.Duration
+	var bytes int64
+	b.ResetTimer()
+	for i := range b.N {
+		for side := range 2 { // alternate which side runs first
+			t0 := time.Now()
+			if (i+side)%2 == 0 {
+				bytes = rawScan()
+				scan += time.Since(t0)
+			} else {
+				backupOnce()
+				full += time.Since(t0)
+				b.StopTimer()
+				require.NoError(b, m.Delete(ctx))
+				b.StartTimer()
+			}
+		}
 	}
 	b.SetBytes(bytes)
 	b.ReportMetric(float64(bytes)/scan.Seconds()*float64(b.N)/1e6, "scan-MB/s")
