@@ -128,3 +128,19 @@ type codedErr struct{}
 
 func (codedErr) Error() string        { return "exists" }
 func (codedErr) ErrorCode() ErrorCode { return CodeExists }
+
+func TestToggleText(t *testing.T) {
+	for _, tg := range []Toggle{Auto, On, Off} {
+		b, err := tg.MarshalText()
+		require.NoError(t, err)
+		var back Toggle
+		require.NoError(t, back.UnmarshalText(b))
+		assert.Equal(t, tg, back)
+	}
+	var tg Toggle = On
+	err := tg.UnmarshalText([]byte("yes"))
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Equal(t, On, tg, "unchanged on error")
+	_, err = Toggle(7).MarshalText()
+	require.ErrorIs(t, err, ErrInvalid)
+}

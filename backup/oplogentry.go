@@ -35,6 +35,30 @@ func (t Toggle) String() string {
 	return fmt.Sprintf("Toggle(%d)", int(t))
 }
 
+// MarshalText returns String's text, so that a Toggle can be a flag
+// (flag.TextVar) or a field of a configuration file.
+func (t Toggle) MarshalText() ([]byte, error) {
+	if t < Auto || t > Off {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, t)
+	}
+	return []byte(t.String()), nil
+}
+
+// UnmarshalText parses "auto", "on" or "off"; anything else is ErrInvalid.
+func (t *Toggle) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "auto", "":
+		*t = Auto
+	case "on":
+		*t = On
+	case "off":
+		*t = Off
+	default:
+		return fmt.Errorf("%w: %q is not auto, on or off", ErrInvalid, b)
+	}
+	return nil
+}
+
 // OplogSpan is the oplog a backup captured: the entries with Start <= ts
 // <= End, of which Entries are in the backup. Restored with replay, the
 // backup is consistent as of End.

@@ -41,6 +41,12 @@
 //	7  unauthorized: no token or a wrong one
 //	8  unreachable: the agent, or the MongoDB server, does not answer
 //	9  not enough free disk space on the node
+//	10 the oplog rolled over during the backup: it is too small for the dump's duration
+//
+// A restore replays the oplog the backup captured (--oplog-replay auto, the
+// default), so that the data is consistent as of the backup's end;
+// --oplog-limit stops earlier and --skip-users-and-roles leaves the users
+// and roles out.
 package main
 
 import (
@@ -64,6 +70,7 @@ const (
 	exitUnauthorized = 7
 	exitUnreachable  = 8
 	exitNoSpace      = 9
+	exitOplogRolled  = 10
 )
 
 // codedError is an error with the exit code it ends the program with.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
@@ -50,6 +52,7 @@ func TestExitCodes(t *testing.T) {
 		"unauthorized":       exitUnauthorized,
 		"unreachable":        exitUnreachable,
 		"insufficient_space": exitNoSpace,
+		"oplog_rollover":     exitOplogRolled,
 		"wrong_password":     exitBadBackup,
 		"corrupt":            exitBadBackup,
 		"exists":             exitBusy,
@@ -132,4 +135,37 @@ func TestRestoreExitCodes(t *testing.T) {
 		assert.ErrorIs(t, got, err)
 	}
 	assert.NoError(t, restoreError(nil))
+}
+
+func TestParseTimestamp(t *testing.T) {
+	for in, want := range map[string]bson.Timestamp{
+		"":             {},
+		"1700000000":   {T: 1700000000},
+		"1700000000:7": {T: 1700000000, I: 7},
+	} {
+		got, err := parseTimestamp(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"x", "1:y", "-1", "99999999999", "1:2:3"} {
+		_, err := parseTimestamp(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+// TestRestoreFlags: the oplog flags reach RestoreOptions' parser, and a bad
+// value is a usage error (exit 2) before any file is read.
+func TestRestoreFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"restore", "--dry-run", "--oplog-replay", "sometimes", "f"},
+		{"restore", "--dry-run", "--oplog-limit", "soon", "--password", "pw", "f"},
+	} {
+		root := newRoot()
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs(args)
+		err := root.Execute()
+		require.Error(t, err, args)
+		assert.Equal(t, exitUsage, exitCode(err), "%v: %v", args, err)
+	}
 }

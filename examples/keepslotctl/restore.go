@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/sensitive"
@@ -25,6 +28,9 @@ type restoreFlags struct {
 	dir              string
 	overwrite        bool
 	fromRemote       string
+	oplogReplay      backup.Toggle
+	oplogLimit       string
+	skipUsers        bool
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -83,6 +89,9 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.sensitive, "sensitive", false, "the file is a sensitive backup: restore its files into --dir")
 	fl.StringVar(&f.dir, "dir", "", "with --sensitive: the directory to restore the files into")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --sensitive: replace files that exist")
+	fl.TextVar(&f.oplogReplay, "oplog-replay", backup.Auto, "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
+	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
+	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	return cmd
 }
@@ -94,14 +103,21 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	if f.uri == "" && !f.dryRun {
 		return usageErrorf("name the server to restore into with --uri (or $MONGODB_URI), or use --dry-run")
 	}
+	limit, err := parseTimestamp(f.oplogLimit)
+	if err != nil {
+		return usageErrorf("--oplog-limit: %v", err)
+	}
 	opts := &backup.RestoreOptions{
-		URI:       f.uri,
-		Filter:    backup.Filter{Include: f.include, Exclude: f.exclude},
-		Drop:      f.drop,
-		DryRun:    f.dryRun,
-		Parallel:  f.parallel,
-		BatchSize: f.batch,
-		Logger:    quietLogger(),
+		URI:               f.uri,
+		Filter:            backup.Filter{Include: f.include, Exclude: f.exclude},
+		Drop:              f.drop,
+		DryRun:            f.dryRun,
+		Parallel:          f.parallel,
+		BatchSize:         f.batch,
+		OplogReplay:       f.oplogReplay,
+		OplogLimit:        limit,
+		SkipUsersAndRoles: f.skipUsers,
+		Logger:            quietLogger(),
 	}
 	for i := range f.nsFrom {
 		opts.Renames = append(opts.Renames, backup.Rename{From: f.nsFrom[i], To: f.nsTo[i]})
@@ -132,7 +148,34 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s %d documents in %d namespaces (%d indexes) in %s.\n",
 		verb, rep.Documents, len(rep.Namespaces), rep.Indexes, rep.Duration.Round(1e6))
+	if o := rep.Oplog; o != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "Oplog: %d entries replayed (%d inserts, %d updates, %d deletes, %d commands), up to %d:%d.\n",
+			o.Entries, o.Inserts, o.Updates, o.Deletes, o.Commands, o.Last.T, o.Last.I)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", n)
+	}
 	return nil
+}
+
+// parseTimestamp reads SECONDS[:ORDINAL], as mongorestore's --oplogLimit
+// takes it; "" is the zero timestamp (no limit).
+func parseTimestamp(s string) (bson.Timestamp, error) {
+	if s == "" {
+		return bson.Timestamp{}, nil
+	}
+	sec, ord, _ := strings.Cut(s, ":")
+	t, err := strconv.ParseUint(sec, 10, 32)
+	if err != nil {
+		return bson.Timestamp{}, fmt.Errorf("%q is not SECONDS[:ORDINAL]", s)
+	}
+	var i uint64
+	if ord != "" {
+		if i, err = strconv.ParseUint(ord, 10, 32); err != nil {
+			return bson.Timestamp{}, fmt.Errorf("%q is not SECONDS[:ORDINAL]", s)
+		}
+	}
+	return bson.Timestamp{T: uint32(t), I: uint32(i)}, nil
 }
 
 func (a *app) restoreSensitive(cmd *cobra.Command, f restoreFlags, file string) error {

@@ -16,6 +16,7 @@
 //	-tls-key FILE    …and key
 //	-secrets PATHS   comma-separated files and directories for the sensitive backup (default DIR/secrets)
 //	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17; lower only for tests)
+//	-oplog MODE      capture the oplog with each backup: auto (default, where the server keeps one), on, off
 //	-export-bucket B copy each backup, once ready, to S3 bucket B under PREFIX/NODE/NAME;
 //	                 -export-endpoint, -export-prefix, -export-keep-last… (see export.go);
 //	                 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
@@ -65,6 +66,7 @@ type options struct {
 	tlsCert, tlsKey   string
 	secrets           string
 	kdfLogN           uint
+	oplog             backup.Toggle
 	export            exportFlags
 }
 
@@ -77,6 +79,7 @@ func main() {
 	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
 	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
 	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
+	flag.TextVar(&o.oplog, "oplog", backup.Auto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
 	o.export.register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 {
@@ -135,7 +138,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mainB, err := backup.New(backup.Config{URI: uri,
+	mainB, err := backup.New(backup.Config{URI: uri, Oplog: o.oplog,
 		SlotConfig: backup.SlotConfig{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export}})
 	if err != nil {
 		return err
