@@ -12,9 +12,12 @@
 //
 // Data flows one way, MongoDB -> archive -> cipher -> hash -> store:
 //
-//   - backup: the Backupper interface (Start, Status, Retrieve, Delete) over
-//     a MongoDB node, Restore, the backup role and the free-disk rule.
-//     backup/backuptest has a scripted fake for consumers' unit tests.
+//   - backup: the Backupper interface (the appliance's Start, Status,
+//     Retrieve and Delete, with Wait, Cancel and Open) over a MongoDB node,
+//     Restore, the backup role and the free-disk rule; backups consistent
+//     as of their end on a replica set, by capturing and replaying the
+//     oplog; export to a remote store with retention. backup/backuptest has
+//     a scripted fake for consumers' unit tests.
 //   - sensitive: a Backupper for secrets such as encryption keys, kept out of
 //     the main backup, with its own slot and password.
 //   - archive: streaming archive writers and readers, tar in mongodump's
@@ -24,22 +27,25 @@
 //     cipher/FORMAT.md specifies it, down to recovery with stock openssl.
 //   - store: the single slot, on disk (Dir) or in memory (Memory), with the
 //     md5 and sha256 of what it holds; store/storetest is a conformance suite
-//     for any implementation.
+//     for any implementation; store/s3store keeps the slot, or off-node
+//     copies, in an S3-compatible bucket.
 //
 // # Usage
 //
 // A program embeds a Backupper, puts its node in the backup role once, and
-// then drives the four verbs:
+// then drives the verbs:
 //
 //	b, err := backup.New(backup.Config{
 //		Client:     client,
 //		SlotConfig: backup.SlotConfig{Store: slot, StateDir: dir},
 //	})
 //	...
-//	err = b.Start(ctx, password)   // returns at once; the backup runs on
-//	st, err := b.Status(ctx)       // in progress, ready (name, md5), failed
+//	err = b.Start(ctx, password)    // returns at once; the backup runs on
+//	st, err := b.Status(ctx)        // in progress, ready (name, md5), failed
+//	st, err = b.Wait(ctx)           // or wait for it to end (b.Cancel stops it)
 //	info, err := b.Retrieve(ctx, f) // the encrypted bytes, as stored
-//	err = b.Delete(ctx)            // frees the slot for the next backup
+//	obj, err := b.Open(ctx)         // or ranged reads of them
+//	err = b.Delete(ctx)             // frees the slot for the next backup
 //
 // backup.Restore reads a retrieved file back into MongoDB. The examples
 // module (github.com/keepslot/keepslot/examples, kept apart so that this
