@@ -211,22 +211,8 @@ func (d *dumper) collection(ctx context.Context, c Collection) error {
 		return err
 	}
 	// Not closed on error: the Writer's Close discards unfinished collections.
-	var docs, bytes int64 // since the last report
-	err = d.src.Documents(ctx, c, func(doc []byte) error {
-		if err := w.WriteDocument(doc); err != nil {
-			return err
-		}
-		docs++
-		bytes += int64(len(doc))
-		if docs >= progressDocs || bytes >= progressBytes {
-			if ctx.Err() != nil {
-				return errStop
-			}
-			d.report(c.Namespace(), docs, bytes, false)
-			docs, bytes = 0, 0
-		}
-		return nil
-	})
+	f := d.feed(ctx, c.Namespace(), w)
+	err = d.src.Documents(ctx, c, f.emit)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			return cause
@@ -239,6 +225,42 @@ func (d *dumper) collection(ctx context.Context, c Collection) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	d.report(c.Namespace(), docs, bytes, true)
+	f.flush(true)
 	return nil
+}
+
+// feed passes the documents of one namespace to its CollectionWriter and
+// reports progress every progressDocs documents or progressBytes bytes.
+type feed struct {
+	d           *dumper
+	ctx         context.Context
+	ns          string
+	w           CollectionWriter
+	docs, bytes int64 // since the last report
+}
+
+func (d *dumper) feed(ctx context.Context, ns string, w CollectionWriter) *feed {
+	return &feed{d: d, ctx: ctx, ns: ns, w: w}
+}
+
+func (f *feed) emit(doc []byte) error {
+	if err := f.w.WriteDocument(doc); err != nil {
+		return err
+	}
+	f.docs++
+	f.bytes += int64(len(doc))
+	if f.docs >= progressDocs || f.bytes >= progressBytes {
+		if f.ctx.Err() != nil {
+			return errStop
+		}
+		f.flush(false)
+	}
+	return nil
+}
+
+// flush reports what was fed since the last report; finished when the
+// namespace is complete.
+func (f *feed) flush(finished bool) {
+	f.d.report(f.ns, f.docs, f.bytes, finished)
+	f.docs, f.bytes = 0, 0
 }

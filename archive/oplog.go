@@ -135,22 +135,8 @@ func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
 	if err != nil {
 		return err
 	}
-	var docs, bytes int64 // since the last report
-	span, err := src.Oplog(ctx, func(entry []byte) error {
-		if err := w.WriteDocument(entry); err != nil {
-			return err
-		}
-		docs++
-		bytes += int64(len(entry))
-		if docs >= progressDocs || bytes >= progressBytes {
-			if ctx.Err() != nil {
-				return errStop
-			}
-			d.report(OplogCollection.Namespace(), docs, bytes, false)
-			docs, bytes = 0, 0
-		}
-		return nil
-	})
+	f := d.feed(ctx, OplogCollection.Namespace(), w)
+	span, err := src.Oplog(ctx, f.emit)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			return cause
@@ -163,7 +149,7 @@ func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
 	if s, ok := d.fw.(oplogSpanner); ok {
 		s.setOplogSpan(span)
 	}
-	d.report(OplogCollection.Namespace(), docs, bytes, false)
+	f.flush(false)
 	return nil
 }
 

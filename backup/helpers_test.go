@@ -212,3 +212,20 @@ func retrieveTo(t *testing.T, b *backup.Mongo, dir, name string) (string, store.
 	require.NoError(t, f.Close())
 	return path, info
 }
+
+// backupBytes makes a backup with cfg and returns its status and the
+// retrieved bytes.
+func backupBytes(t *testing.T, e *env, cfg backup.Config) (backup.Status, []byte) {
+	t.Helper()
+	b := e.backupper(cfg)
+	require.NoError(t, b.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, b.Start(ctx, []byte(password)))
+	st := wait(t, b)
+	require.Equal(t, backup.StateReady, st.State, st.Error)
+	var buf bytes.Buffer
+	_, err := b.Retrieve(ctx, &buf)
+	require.NoError(t, err)
+	require.NoError(t, b.Delete(ctx))
+	return st, buf.Bytes()
+}

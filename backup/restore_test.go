@@ -14,21 +14,6 @@ import (
 	"github.com/keepslot/keepslot/backup"
 )
 
-// retrieved makes a backup with cfg and returns the retrieved bytes.
-func retrieved(t *testing.T, e *env, cfg backup.Config) []byte {
-	t.Helper()
-	b := e.backupper(cfg)
-	require.NoError(t, b.Role().Set())
-	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st := wait(t, b)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
-	var buf bytes.Buffer
-	_, err := b.Retrieve(ctx, &buf)
-	require.NoError(t, err)
-	return buf.Bytes()
-}
-
 func (e *env) count(db, coll string) int64 {
 	e.t.Helper()
 	n, err := e.srv.Client.Database(db).Collection(coll).CountDocuments(context.Background(), bson.D{})
@@ -46,7 +31,7 @@ func (e *env) databases() []string {
 func TestRestoreRefusesBeforeWriting(t *testing.T) {
 	e := newEnv(t)
 	e.seed(10)
-	data := retrieved(t, e, e.config())
+	_, data := backupBytes(t, e, e.config())
 	ctx := context.Background()
 	opts := &backup.RestoreOptions{
 		Client:  e.srv.Client,
@@ -73,7 +58,7 @@ func TestRestoreRefusesBeforeWriting(t *testing.T) {
 func TestRestoreOptions(t *testing.T) {
 	e := newEnv(t)
 	e.seed(30)
-	data := retrieved(t, e, e.config())
+	_, data := backupBytes(t, e, e.config())
 	ctx := context.Background()
 	restore := func(o backup.RestoreOptions) *backup.Report {
 		t.Helper()
@@ -159,7 +144,7 @@ func TestPluggedCompressionRestores(t *testing.T) {
 	e.seed(10)
 	cfg := e.config()
 	cfg.Compression = archivetest.Foreign
-	data := retrieved(t, e, cfg)
+	_, data := backupBytes(t, e, cfg)
 	ctx := context.Background()
 	opts := &backup.RestoreOptions{
 		Client:  e.srv.Client,

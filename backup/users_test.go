@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -12,23 +11,6 @@ import (
 
 	"github.com/keepslot/keepslot/backup"
 )
-
-// backupBytes makes a backup with cfg and returns its status and the
-// retrieved bytes.
-func backupBytes(t *testing.T, e *env, cfg backup.Config) (backup.Status, []byte) {
-	t.Helper()
-	b := e.backupper(cfg)
-	require.NoError(t, b.Role().Set())
-	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st := wait(t, b)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
-	var buf bytes.Buffer
-	_, err := b.Retrieve(ctx, &buf)
-	require.NoError(t, err)
-	require.NoError(t, b.Delete(ctx))
-	return st, buf.Bytes()
-}
 
 // adminCollections lists admin's collections but the server's own.
 func adminCollections(t *testing.T, e *env) []string {
