@@ -29,22 +29,45 @@ type partCompression interface {
 	newPart(w io.Writer) (io.WriteCloser, error)
 }
 
-// gzipParts pools the serial gzip writers of each level.
-var gzipParts sync.Map // level -> *sync.Pool of *gzip.Writer
+// resetter is a compressing writer that can start over on another writer.
+type resetter interface {
+	io.WriteCloser
+	Reset(w io.Writer)
+}
 
-func (g gzipCompression) newPart(w io.Writer) (io.WriteCloser, error) {
-	p, _ := gzipParts.LoadOrStore(g.level, &sync.Pool{})
-	pool := p.(*sync.Pool)
-	zw, _ := pool.Get().(*gzip.Writer)
-	if zw == nil {
-		var err error
-		if zw, err = gzip.NewWriterLevel(w, g.level); err != nil {
-			return nil, fmt.Errorf("archive: gzip level %d: %w", g.level, err)
-		}
-	} else {
+// partPool keeps part writers of one kind, per compression level, for
+// reuse: making one allocates its tables and windows.
+type partPool[W resetter] struct {
+	levels sync.Map // level -> *sync.Pool of W
+	make   func(w io.Writer, level int) (W, error)
+}
+
+// get returns a writer of a part onto w, pooled again when it is closed.
+func (p *partPool[W]) get(w io.Writer, level int) (io.WriteCloser, error) {
+	v, _ := p.levels.LoadOrStore(level, &sync.Pool{})
+	pool := v.(*sync.Pool)
+	zw, ok := pool.Get().(W)
+	if ok {
 		zw.Reset(w)
+	} else {
+		var err error
+		if zw, err = p.make(w, level); err != nil {
+			return nil, err
+		}
 	}
 	return &pooledPart{WriteCloser: zw, put: func() { pool.Put(zw) }}, nil
+}
+
+var gzipParts = partPool[*gzip.Writer]{make: func(w io.Writer, level int) (*gzip.Writer, error) {
+	zw, err := gzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, fmt.Errorf("archive: gzip level %d: %w", level, err)
+	}
+	return zw, nil
+}}
+
+func (g gzipCompression) newPart(w io.Writer) (io.WriteCloser, error) {
+	return gzipParts.get(w, g.level)
 }
 
 // zstdPartWindow is the window of the per-collection zstd encoders: with
@@ -53,26 +76,20 @@ func (g gzipCompression) newPart(w io.Writer) (io.WriteCloser, error) {
 // pipeline, for a ratio within a percent of it on BSON.
 const zstdPartWindow = 1 << 20
 
-var zstdParts sync.Map // level -> *sync.Pool of *zstd.Encoder
+var zstdParts = partPool[*zstd.Encoder]{make: func(w io.Writer, level int) (*zstd.Encoder, error) {
+	zw, err := zstd.NewWriter(w,
+		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(zstdPartWindow),
+		zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("archive: zstd level %d: %w", level, err)
+	}
+	return zw, nil
+}}
 
 func (z zstdCompression) newPart(w io.Writer) (io.WriteCloser, error) {
-	p, _ := zstdParts.LoadOrStore(z.level, &sync.Pool{})
-	pool := p.(*sync.Pool)
-	zw, _ := pool.Get().(*zstd.Encoder)
-	if zw == nil {
-		var err error
-		zw, err = zstd.NewWriter(w,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(z.level)),
-			zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(zstdPartWindow),
-			zstd.WithLowerEncoderMem(true))
-		if err != nil {
-			return nil, fmt.Errorf("archive: zstd level %d: %w", z.level, err)
-		}
-	} else {
-		zw.Reset(w)
-	}
-	return &pooledPart{WriteCloser: zw, put: func() { pool.Put(zw) }}, nil
+	return zstdParts.get(w, z.level)
 }
 
 // pooledPart returns its writer to its pool when the part is closed.

@@ -229,3 +229,19 @@ func backupBytes(t *testing.T, e *env, cfg backup.Config) (backup.Status, []byte
 	require.NoError(t, b.Delete(ctx))
 	return st, buf.Bytes()
 }
+
+// runSlot backs up src through a new Slot with cfg, its node in the role,
+// and returns the Slot (closed when the test ends) and the backup's final
+// status, whether it succeeded or failed.
+func runSlot(t *testing.T, src backup.Source, cfg backup.SlotConfig) (*backup.Slot, backup.Status) {
+	t.Helper()
+	slot, err := backup.NewSlot(src, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = slot.Close() })
+	require.NoError(t, slot.Role().Set())
+	ctx := context.Background()
+	require.NoError(t, slot.Start(ctx, []byte(password)))
+	st, err := slot.Wait(ctx)
+	require.NoError(t, err)
+	return slot, st
+}

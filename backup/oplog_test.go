@@ -336,13 +336,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	}}
 	cfg := e.config()
 	cfg.Parallel = 1 // collections in turn: a batch changes those already read
-	slot, err := backup.NewSlot(dd, cfg.SlotConfig)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = slot.Close() })
-	require.NoError(t, slot.Role().Set())
-	require.NoError(t, slot.Start(ctx, []byte(password)))
-	st, err := slot.Wait(ctx)
-	require.NoError(t, err)
+	slot, st := runSlot(t, dd, cfg.SlotConfig)
 	require.Equal(t, backup.StateReady, st.State, st.Error)
 	require.Equal(t, len(colls), batch, "one batch while each collection was read")
 	// Every write of the log so far happened before the capture's end:
@@ -358,7 +352,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	assert.False(t, st.ConsistentAt().IsZero())
 
 	var buf bytes.Buffer
-	_, err = slot.Retrieve(ctx, &buf)
+	_, err := slot.Retrieve(ctx, &buf)
 	require.NoError(t, err)
 	data := buf.Bytes()
 
@@ -491,17 +485,11 @@ func TestOplogRollover(t *testing.T) {
 	}}
 	cfg := e.config()
 	cfg.SpillThreshold = 1 // every collection spills to TempDir
-	slot, err := backup.NewSlot(dd, cfg.SlotConfig)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = slot.Close() })
-	require.NoError(t, slot.Role().Set())
-	require.NoError(t, slot.Start(ctx, []byte(password)))
-	st, err := slot.Wait(ctx)
-	require.NoError(t, err)
+	_, st := runSlot(t, dd, cfg.SlotConfig)
 	require.Equal(t, backup.StateFailed, st.State)
 	assert.Equal(t, backup.CodeOplogRollover, st.Code)
 	assert.Contains(t, st.Error, "too small for the dump's duration")
-	_, err = e.store.Stat(ctx)
+	_, err := e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty, "the slot is left empty")
 	left, err := os.ReadDir(cfg.TempDir)
 	require.NoError(t, err)

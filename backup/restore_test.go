@@ -104,18 +104,10 @@ func TestArchiveFormatRoundTrip(t *testing.T) {
 	e.seed(25)
 	cfg := e.config()
 	cfg.Format, cfg.Compression = archive.MongoArchive, archive.Zstd
-	b := e.backupper(cfg)
-	require.NoError(t, b.Role().Set())
-	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st := wait(t, b)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
+	st, data := backupBytes(t, e, cfg)
 	assert.Regexp(t, `\.archive\.zst$`, st.Name)
-	var buf bytes.Buffer
-	_, err := b.Retrieve(ctx, &buf)
-	require.NoError(t, err)
 
-	rep, err := backup.Restore(ctx, bytes.NewReader(buf.Bytes()), int64(buf.Len()), []byte(password), &backup.RestoreOptions{
+	rep, err := backup.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), &backup.RestoreOptions{
 		Client:  e.srv.Client,
 		Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "z*"}},
 	})

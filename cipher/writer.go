@@ -10,15 +10,6 @@ import (
 	"github.com/keepslot/keepslot/internal/chunk"
 )
 
-// The Writer seals its stream in pooled chunks (package internal/chunk),
-// which a store's pending write takes without copying.
-type (
-	bufChunk = chunk.Chunk
-	bufSink  = chunk.Sink
-)
-
-func newChunk() *bufChunk { return chunk.Get() }
-
 // A stream's chunk must fit in a pooled one.
 const _ = uint(chunk.Size - ChunkSize)
 
@@ -55,7 +46,7 @@ func NewWriter(dst io.Writer, password []byte, opts *Options) (*Writer, error) {
 
 // newWriter is NewWriter with the salt, IV and chunk size fixed; tests use it
 // for known-answer vectors and small chunks.
-func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte, iv [ivSize]byte, chunk int) (*Writer, error) {
+func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte, iv [ivSize]byte, chunkLen int) (*Writer, error) {
 	if len(password) == 0 {
 		return nil, fmt.Errorf("%w: refusing to encrypt without a password", ErrEmptyPassword)
 	}
@@ -72,16 +63,16 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 		dst:   dst,
 		k:     k,
 		hdr:   h,
-		chunk: chunk,
-		free:  make(chan *bufChunk, inflight),
+		chunk: chunkLen,
+		free:  make(chan *chunk.Chunk, inflight),
 		order: make(chan *wjob, inflight),
 		done:  make(chan struct{}),
 	}
-	w.sink, _ = dst.(bufSink)
+	w.sink, _ = dst.(chunk.Sink)
 	for range inflight - 1 {
 		w.free <- nil // taken from the pool on first use
 	}
-	w.cur = newChunk()
+	w.cur = chunk.Get()
 	go w.drain()
 	return w, nil
 }
@@ -90,21 +81,21 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 // io.WriteCloser; it is not safe for concurrent use.
 type Writer struct {
 	dst   io.Writer
-	sink  bufSink // dst, if it takes chunks without copying them
+	sink  chunk.Sink // dst, if it takes the sealed chunks without copying them
 	k     *keys
 	hdr   *header
 	chunk int
 
-	cur    *bufChunk // plaintext of the chunk being filled
-	next   uint64    // index of the chunk in cur
-	total  uint64    // plaintext bytes written
+	cur    *chunk.Chunk // plaintext of the chunk being filled (pooled; see internal/chunk)
+	next   uint64       // index of the chunk in cur
+	total  uint64       // plaintext bytes written
 	closed bool
 	cerr   error // result of Close
 
 	// free holds one token per chunk that may be in flight: an empty chunk
 	// to reuse, or nil for one to take from the pool (after dst kept the
 	// last one).
-	free  chan *bufChunk
+	free  chan *chunk.Chunk
 	order chan *wjob // dispatched chunks, in order, for drain
 	done  chan struct{}
 
@@ -117,7 +108,7 @@ type Writer struct {
 type wjob struct {
 	idx   uint64
 	final bool
-	c     *bufChunk
+	c     *chunk.Chunk
 	tag   [tagSize]byte
 	ready chan struct{}
 }
@@ -175,7 +166,7 @@ func (w *Writer) dispatch(final bool) {
 	}
 	w.cur = <-w.free
 	if w.cur == nil {
-		w.cur = newChunk()
+		w.cur = chunk.Get()
 	}
 	w.cur.B = w.cur.B[:0]
 }
