@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -475,13 +476,13 @@ func TestOplogRollover(t *testing.T) {
 		backup.SetOplogNamespace(src, db.Name()+".rs")
 		overrun = func() error { return add(30) }
 	}
-	once := false
+	// The dump reads collections in parallel: the first of them to start
+	// overruns the oplog, the others wait for it to finish.
+	var once sync.Once
 	dd := &duringDump{MongoSource: src, during: func(archive.Collection) error {
-		if once {
-			return nil
-		}
-		once = true
-		return overrun()
+		var err error
+		once.Do(func() { err = overrun() })
+		return err
 	}}
 	cfg := e.config()
 	cfg.SpillThreshold = 1 // every collection spills to TempDir
