@@ -84,14 +84,21 @@ type Server struct {
 // New starts (or connects to) a server for t and registers its cleanup.
 func New(t testing.TB) *Server {
 	t.Helper()
+	s := &Server{Prefix: uniquePrefix(), URI: os.Getenv(EnvURI)}
+	var bin string
+	if s.URI == "" {
+		// Built before the start timeout runs: on a cold build cache, with
+		// other test processes building too, the build alone can take
+		// minutes.
+		var err error
+		if bin, err = devserver(); err != nil {
+			t.Fatalf("mongotest: build the embedded server (or set %s to use a running one): %v", EnvURI, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-
-	s := &Server{Prefix: uniquePrefix()}
-	if uri := os.Getenv(EnvURI); uri != "" {
-		s.URI = uri
-	} else {
-		c, err := startChild(ctx, t.TempDir())
+	if bin != "" {
+		c, err := startChild(ctx, bin, t.TempDir())
 		if err != nil {
 			t.Fatalf("mongotest: start the embedded server (or set %s to use a running one): %v", EnvURI, err)
 		}
@@ -185,13 +192,9 @@ type child struct {
 	err   error // how it exited, once done is closed
 }
 
-// startChild starts a devserver with its data in dir and returns once it
-// has printed its URI.
-func startChild(ctx context.Context, dir string) (*child, error) {
-	bin, err := devserver()
-	if err != nil {
-		return nil, err
-	}
+// startChild starts the devserver bin with its data in dir and returns once
+// it has printed its URI.
+func startChild(ctx context.Context, bin, dir string) (*child, error) {
 	args := []string{"-data", dir, "-exit-on-eof"}
 	c := &child{done: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
