@@ -17,7 +17,7 @@ type stdGzip struct{}
 
 func (stdGzip) Name() string           { return "gzip" }
 func (stdGzip) Extension() string      { return ".gz" }
-func (stdGzip) Match(head []byte) bool { return Gzip.Match(head) }
+func (stdGzip) Match(head []byte) bool { return NewGzip(DefaultGzipLevel).Match(head) }
 func (stdGzip) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return gzip.NewWriter(w), nil
 }
@@ -98,13 +98,13 @@ func BenchmarkWrite(b *testing.B) {
 		name string
 		c    Compression
 	}{
-		{"gzip", Gzip},
+		{"gzip", NewGzip(DefaultGzipLevel)},
 		{"gzip-serial", NewSerialGzip(DefaultGzipLevel)},
 		{"gzip-1", NewGzip(1)},
 		{"gzip-serial-1", NewSerialGzip(1)},
-		{"zstd", Zstd},
+		{"zstd", NewZstd(DefaultZstdLevel)},
 		{"zstd-1", NewZstd(1)},
-		{"none", None},
+		{"none", NoCompression{}},
 		{"stdlib-gzip", stdGzip{}},
 	}
 	for _, f := range allFormats {
@@ -133,7 +133,7 @@ func BenchmarkWrite(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	benchData(b)
 	for _, f := range allFormats {
-		for _, c := range []Compression{Gzip, Zstd, None} {
+		for _, c := range []Compression{NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel), NoCompression{}} {
 			b.Run(f.Name()+"/"+c.Name(), func(b *testing.B) {
 				var buf bytesBuffer
 				if _, err := Dump(context.Background(), &buf, benchCols, benchSrc, &DumpOptions{Format: f, Compression: c}); err != nil {
@@ -185,18 +185,18 @@ func BenchmarkSmallDocuments(b *testing.B) {
 		b.Run(f.Name()+"/write", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Dump(context.Background(), io.Discard, []Collection{col}, src, &DumpOptions{Format: f, Compression: None}); err != nil {
+				if _, err := Dump(context.Background(), io.Discard, []Collection{col}, src, &DumpOptions{Format: f, Compression: NoCompression{}}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/doc")
 			b.ReportMetric(float64(testing.AllocsPerRun(1, func() {
-				_, _ = Dump(context.Background(), io.Discard, []Collection{col}, src, &DumpOptions{Format: f, Compression: None})
+				_, _ = Dump(context.Background(), io.Discard, []Collection{col}, src, &DumpOptions{Format: f, Compression: NoCompression{}})
 			}))/n, "allocs/doc")
 		})
 		b.Run(f.Name()+"/read", func(b *testing.B) {
 			var buf bytesBuffer
-			if _, err := Dump(context.Background(), &buf, []Collection{col}, src, &DumpOptions{Format: f, Compression: None}); err != nil {
+			if _, err := Dump(context.Background(), &buf, []Collection{col}, src, &DumpOptions{Format: f, Compression: NoCompression{}}); err != nil {
 				b.Fatal(err)
 			}
 			read := func() {

@@ -4,7 +4,7 @@
 // Two formats are built in, and others can be plugged in through the Format
 // interface:
 //
-//   - Tar (the default, ".tar"): entries in mongodump's directory layout,
+//   - [TarFormat] (the default, ".tar"): entries in mongodump's directory layout,
 //     dump/<db>/<collection>.metadata.json (canonical Extended JSON with the
 //     collection's options, indexes, uuid, name and type) and
 //     dump/<db>/<collection>.bson (the raw documents, concatenated), with
@@ -12,7 +12,7 @@
 //     manifest.json that records, per namespace, the document count, the
 //     byte size and the sha256 of its .bson entry. After `tar xzf`,
 //     `mongorestore --dir dump` restores it.
-//   - MongoArchive (".archive"): the stream that `mongodump --archive`
+//   - [ArchiveFormat] (".archive"): the stream that `mongodump --archive`
 //     writes (magic number, prelude, interleaved segments of at most 16 MiB,
 //     an end block per namespace carrying the CRC-64 (ECMA) of its
 //     documents). `mongorestore --archive` (with --gzip when gzip-compressed)
@@ -23,14 +23,14 @@
 // `mongorestore --oplogReplay` applies it: dump/oplog.bson at the dump root
 // of the tar layout, and the namespace of database "" and collection
 // "oplog" in the archive format. Readers return it last, as
-// OplogCollection; the manifest records its span and stats
-// (Manifest.Oplog). Package backup replays it on restore.
+// [OplogCollection]; the manifest records its span and stats
+// ([Manifest].Oplog). Package restore replays it.
 //
-// Compression is a separate, equally pluggable piece: Gzip (parallel, from
-// klauspost/pgzip), Zstd (klauspost/compress) and None.
+// Compression is a separate, equally pluggable piece: [NewGzip] (parallel,
+// from klauspost/pgzip), [NewZstd] (klauspost/compress) and [NoCompression].
 //
-// Dump writes an archive of many collections, dumped in parallel from a
-// Source, to any io.Writer; Open reads one back, detecting compression and
+// [Dump] writes an archive of many collections, dumped in parallel from a
+// [Source], to any io.Writer; [Open] reads one back, detecting compression and
 // format from the first bytes. A tar entry needs its size first, so the tar
 // writer holds each collection until it is complete; with the built-in gzip
 // or zstd, Dump has it compress each collection on its own, while the

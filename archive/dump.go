@@ -31,16 +31,16 @@ type DumpOptions struct {
 	Oplog OplogSource
 }
 
-// Progress reports how far a Dump has come. Documents and Bytes count
-// across all collections so far; Namespace is the collection that
-// triggered the report. CollectionsTotal leaves out views, which have no
-// documents.
+// Progress is how far a backup or a restore has come: the collections
+// done of those it works on, and the documents and their BSON bytes so far.
+// Namespace is the one last worked on. A Dump's totals leave out views,
+// which have no documents.
 type Progress struct {
-	Namespace        string
-	CollectionsDone  int
-	CollectionsTotal int
-	Documents        int64
-	Bytes            int64
+	Namespace       string `json:"namespace,omitempty"`
+	NamespacesDone  int    `json:"namespaces_done"`
+	NamespacesTotal int    `json:"namespaces_total"`
+	Documents       int64  `json:"documents"`
+	Bytes           int64  `json:"bytes"`
 }
 
 // Progress report intervals of Dump.
@@ -60,10 +60,10 @@ func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts 
 		o = *opts
 	}
 	if o.Format == nil {
-		o.Format = Tar
+		o.Format = TarFormat{}
 	}
 	if o.Compression == nil {
-		o.Compression = Gzip
+		o.Compression = NewGzip(DefaultGzipLevel)
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 4
@@ -195,7 +195,7 @@ func (d *dumper) report(ns string, docs, bytes int64, finished bool) {
 		d.done++
 	}
 	if d.progress != nil {
-		d.progress(Progress{Namespace: ns, CollectionsDone: d.done, CollectionsTotal: d.total, Documents: d.docs, Bytes: d.bytes})
+		d.progress(Progress{Namespace: ns, NamespacesDone: d.done, NamespacesTotal: d.total, Documents: d.docs, Bytes: d.bytes})
 	}
 }
 

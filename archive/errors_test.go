@@ -12,7 +12,7 @@ import (
 // TestErrorsKeepTheirCause checks that a damaged stream's error is
 // ErrCorrupt and still carries the decompressor's own error.
 func TestErrorsKeepTheirCause(t *testing.T) {
-	for _, c := range []Compression{Gzip, Zstd} {
+	for _, c := range []Compression{NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel)} {
 		var buf bytes.Buffer
 		w, err := c.NewWriter(&buf)
 		require.NoError(t, err)

@@ -41,7 +41,7 @@ func Example() {
 	// Write a .tar.gz in mongodump's layout...
 	var buf bytes.Buffer
 	m, err := archive.Dump(context.Background(), &buf, cols, src, &archive.DumpOptions{
-		Format: archive.Tar, Compression: archive.Gzip, ToolVersion: "example",
+		Format: archive.TarFormat{}, Compression: archive.NewGzip(archive.DefaultGzipLevel), ToolVersion: "example",
 		Parallel: 1, // entries in the order of cols; with more, in the order collections finish
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func Example() {
 func ExampleFormat() {
 	col := archive.Collection{DB: "app", Name: "events"}
 	var buf bytes.Buffer
-	w, err := archive.MongoArchive.NewWriter(&buf, archive.Header{ServerVersion: "7.0.0", Collections: []archive.Collection{col}}, nil)
+	w, err := archive.ArchiveFormat{}.NewWriter(&buf, archive.Header{ServerVersion: "7.0.0", Collections: []archive.Collection{col}}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,13 +21,6 @@ type Format interface {
 	NewReader(r io.Reader) (Reader, error)
 }
 
-// The built-in formats. Tar is a TarFormat and MongoArchive an
-// ArchiveFormat, both with default settings.
-var (
-	Tar          Format = TarFormat{}
-	MongoArchive Format = ArchiveFormat{}
-)
-
 // Header describes an archive as a whole. Every collection the archive will
 // hold must be listed in Collections, once.
 type Header struct {

@@ -61,11 +61,11 @@ func checkReadErr(t *testing.T, err error) {
 }
 
 func FuzzTarReader(f *testing.F) {
-	for _, s := range append(fuzzSeeds(f, Tar, None), fuzzOplogSeeds(f, Tar, None)...) {
+	for _, s := range append(fuzzSeeds(f, TarFormat{}, NoCompression{}), fuzzOplogSeeds(f, TarFormat{}, NoCompression{})...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := Tar.NewReader(bytes.NewReader(b))
+		r, err := TarFormat{}.NewReader(bytes.NewReader(b))
 		if err != nil {
 			checkReadErr(t, err)
 			return
@@ -75,11 +75,11 @@ func FuzzTarReader(f *testing.F) {
 }
 
 func FuzzArchiveReader(f *testing.F) {
-	for _, s := range append(fuzzSeeds(f, MongoArchive, None), fuzzOplogSeeds(f, MongoArchive, None)...) {
+	for _, s := range append(fuzzSeeds(f, ArchiveFormat{}, NoCompression{}), fuzzOplogSeeds(f, ArchiveFormat{}, NoCompression{})...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := MongoArchive.NewReader(bytes.NewReader(b))
+		r, err := ArchiveFormat{}.NewReader(bytes.NewReader(b))
 		if err != nil {
 			checkReadErr(t, err)
 			return
@@ -90,7 +90,7 @@ func FuzzArchiveReader(f *testing.F) {
 
 func FuzzOpen(f *testing.F) {
 	for _, fm := range allFormats {
-		for _, s := range append(fuzzSeeds(f, fm, None, Gzip, Zstd), fuzzOplogSeeds(f, fm, Gzip)...) {
+		for _, s := range append(fuzzSeeds(f, fm, NoCompression{}, NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel)), fuzzOplogSeeds(f, fm, NewGzip(DefaultGzipLevel))...) {
 			f.Add(s)
 		}
 	}
@@ -117,18 +117,18 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			}
 		}
 	}
-	write("FuzzTarReader", fuzzSeeds(t, Tar, None))
-	write("FuzzArchiveReader", fuzzSeeds(t, MongoArchive, None))
+	write("FuzzTarReader", fuzzSeeds(t, TarFormat{}, NoCompression{}))
+	write("FuzzArchiveReader", fuzzSeeds(t, ArchiveFormat{}, NoCompression{}))
 	var open [][]byte
 	for _, fm := range allFormats {
-		open = append(open, fuzzSeeds(t, fm, Gzip, Zstd)...)
+		open = append(open, fuzzSeeds(t, fm, NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel))...)
 	}
 	write("FuzzOpen", open)
-	write("FuzzTarReader", fuzzOplogSeeds(t, Tar, None), "oplog-")
-	write("FuzzArchiveReader", fuzzOplogSeeds(t, MongoArchive, None), "oplog-")
+	write("FuzzTarReader", fuzzOplogSeeds(t, TarFormat{}, NoCompression{}), "oplog-")
+	write("FuzzArchiveReader", fuzzOplogSeeds(t, ArchiveFormat{}, NoCompression{}), "oplog-")
 	var openOplog [][]byte
 	for _, fm := range allFormats {
-		openOplog = append(openOplog, fuzzOplogSeeds(t, fm, Gzip)...)
+		openOplog = append(openOplog, fuzzOplogSeeds(t, fm, NewGzip(DefaultGzipLevel))...)
 	}
 	write("FuzzOpen", openOplog, "oplog-")
 }

@@ -99,7 +99,7 @@ func TestHostileTarEntries(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Tar.NewReader(bytes.NewReader(tc.tar))
+			r, err := TarFormat{}.NewReader(bytes.NewReader(tc.tar))
 			require.NoError(t, err)
 			err = drain(r)
 			require.ErrorIs(t, err, tc.want)
@@ -137,7 +137,7 @@ func TestTarWithoutManifestAllowed(t *testing.T) {
 // TestTamperedTar flips one byte of each document entry: the sha256 check
 // of the manifest catches it.
 func TestTamperedTar(t *testing.T) {
-	b := validDump(t, Tar, None)
+	b := validDump(t, TarFormat{}, NoCompression{})
 	// Find the "d.a" documents: the first .bson entry's payload.
 	tr := tar.NewReader(bytes.NewReader(b))
 	var off int64 = -1
@@ -164,7 +164,7 @@ func TestTamperedTar(t *testing.T) {
 }
 
 func TestHostileArchive(t *testing.T) {
-	good := validDump(t, MongoArchive, None)
+	good := validDump(t, ArchiveFormat{}, NoCompression{})
 	require.NoError(t, openBytes(good))
 
 	doc := mustDoc(t, bson.D{{Key: "a", Value: int32(1)}})
@@ -218,7 +218,7 @@ func TestHostileArchive(t *testing.T) {
 // must fail (never succeed, never panic), except at the very end.
 func TestTruncationEverywhere(t *testing.T) {
 	for _, f := range allFormats {
-		for _, comp := range []Compression{None, Gzip, Zstd} {
+		for _, comp := range []Compression{NoCompression{}, NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel)} {
 			t.Run(f.Name()+"/"+comp.Name(), func(t *testing.T) {
 				b := validDump(t, f, comp)
 				require.NoError(t, openBytes(b))
@@ -243,7 +243,7 @@ func TestDetectUnknown(t *testing.T) {
 	}
 	// gzip of garbage
 	var buf bytes.Buffer
-	w, err := Gzip.NewWriter(&buf)
+	w, err := NewGzip(DefaultGzipLevel).NewWriter(&buf)
 	require.NoError(t, err)
 	w.Write([]byte("not an archive at all"))
 	require.NoError(t, w.Close())
@@ -251,10 +251,10 @@ func TestDetectUnknown(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownFormat)
 	assert.Equal(t, "gzip", c.Name())
 	// A corrupt gzip trailer is caught at the end.
-	b := validDump(t, MongoArchive, Gzip)
+	b := validDump(t, ArchiveFormat{}, NewGzip(DefaultGzipLevel))
 	b[len(b)-6] ^= 0xff // CRC-32 of the gzip trailer
 	assert.ErrorIs(t, openBytes(b), ErrCorrupt)
-	b = validDump(t, Tar, Gzip)
+	b = validDump(t, TarFormat{}, NewGzip(DefaultGzipLevel))
 	b[len(b)-6] ^= 0xff
 	assert.ErrorIs(t, openBytes(b), ErrCorrupt)
 }

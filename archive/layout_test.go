@@ -20,7 +20,7 @@ import (
 func TestTarLayout(t *testing.T) {
 	cols, src := testCollections(t)
 	var out bytes.Buffer
-	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: Tar, Compression: None})
+	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: TarFormat{}, Compression: NoCompression{}})
 	require.NoError(t, err)
 
 	tr := tar.NewReader(&out)
@@ -109,7 +109,7 @@ func TestArchiveLayout(t *testing.T) {
 	cols, src := testCollections(t)
 	var out bytes.Buffer
 	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{
-		Format: MongoArchive, Compression: None, Parallel: 3,
+		Format: ArchiveFormat{}, Compression: NoCompression{}, Parallel: 3,
 		ServerVersion: "7.0.2", ToolVersion: "kt",
 		Writer: WriterOptions{SegmentSize: 4 << 10},
 	})

@@ -40,7 +40,7 @@ type manifestJSON struct {
 	ServerVersion string           `json:"serverVersion"`
 	Created       time.Time        `json:"created"`
 	Namespaces    []NamespaceStats `json:"namespaces"`
-	Oplog         *oplogJSON       `json:"oplog,omitempty"`
+	Oplog         *spanJSON        `json:"oplog,omitempty"`
 }
 
 // MarshalJSON encodes m as manifest.json holds it.

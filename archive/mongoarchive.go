@@ -14,7 +14,8 @@ import (
 )
 
 // ArchiveFormat is mongodump's --archive format, as specified in
-// mongo-tools' common/archive/spec.md. MongoArchive is its default value.
+// mongo-tools' common/archive/spec.md. Its zero value has the default
+// settings.
 type ArchiveFormat struct {
 	// ConcurrentCollections is recorded in the archive header; mongorestore
 	// restores at least that many collections at once. Default 4.

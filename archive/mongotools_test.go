@@ -56,7 +56,7 @@ func TestBsondumpReadsTarEntries(t *testing.T) {
 	bsondump := lookTool(t, "bsondump")
 	cols, src := testCollections(t)
 	var out bytes.Buffer
-	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Compression: None})
+	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Compression: NoCompression{}})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	extractTar(t, out.Bytes(), dir)
@@ -101,12 +101,12 @@ func TestMongorestore(t *testing.T) {
 				{Key: "wall", Value: bson.NewDateTimeFromTime(time.Now())},
 			})}}
 			var out bytes.Buffer
-			_, err := Dump(ctx, &out, cols, src, &DumpOptions{Format: f, Compression: Gzip, ServerVersion: "7.0.0", Oplog: oplog})
+			_, err := Dump(ctx, &out, cols, src, &DumpOptions{Format: f, Compression: NewGzip(DefaultGzipLevel), ServerVersion: "7.0.0", Oplog: oplog})
 			require.NoError(t, err)
 			dir := t.TempDir()
 			var cmd *exec.Cmd
 			if f.Name() == "tar" {
-				raw, err := Gzip.NewReader(&out)
+				raw, err := NewGzip(DefaultGzipLevel).NewReader(&out)
 				require.NoError(t, err)
 				b, err := io.ReadAll(raw)
 				require.NoError(t, err)

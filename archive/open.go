@@ -16,10 +16,10 @@ const maxTrailing = 1 << 20
 const HeadSize = 512
 
 // The formats and compressions Open recognises, in the order they are
-// tried. None matches anything and so comes last.
+// tried. NoCompression matches anything and so comes last.
 var (
-	builtinFormats      = []Format{Tar, MongoArchive}
-	builtinCompressions = []Compression{Gzip, Zstd, None}
+	builtinFormats      = []Format{TarFormat{}, ArchiveFormat{}}
+	builtinCompressions = []Compression{NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel), NoCompression{}}
 )
 
 // Open detects compression (gzip, zstd, none) and format (tar, archive

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,68 +36,85 @@ type OplogSource interface {
 	// Oplog is called once, after every collection has been written. It
 	// emits the entries to capture, oldest first (emit's argument is only
 	// valid during the call), and returns the span of timestamps they
-	// cover.
+	// cover; Dump counts the entries itself.
 	Oplog(ctx context.Context, emit func(entry []byte) error) (OplogSpan, error)
 }
 
-// OplogSpan is a range of oplog timestamps, both ends included.
+// OplogSpan is an oplog capture: the entries with Start <= ts <= End, of
+// which Entries are kept. Restored with the replay of all of them, a
+// backup is consistent as of End. In JSON its timestamps are objects
+// {"t": seconds, "i": ordinal}, as in manifest.json.
 type OplogSpan struct {
 	Start, End bson.Timestamp
-}
-
-// OplogStats is what an archive holds of its oplog. Start and End are the
-// span the capture covered, recorded by Dump in the tar format's
-// manifest.json; a Reader of the archive format (which has no manifest), or
-// of a tar written by mongodump, leaves them zero.
-type OplogStats struct {
-	Start, End bson.Timestamp
 	Entries    int64
-	Bytes      int64
-	SHA256     string // of the oplog.bson bytes (tar); empty for the archive format
 }
 
-// oplogJSON is the shape of the oplog in manifest.json.
-type oplogJSON struct {
+// OplogStats is what an archive holds of its oplog: the capture's span, and
+// the size and SHA-256 of its entries (of oplog.bson in the tar format;
+// empty in the archive format). A Reader of the archive format, which has
+// no manifest, or of a tar written by mongodump leaves Start and End zero.
+type OplogStats struct {
+	OplogSpan
+	Bytes  int64
+	SHA256 string
+}
+
+// spanJSON is the JSON shape of an OplogSpan, and with Bytes and SHA256 of
+// the oplog in manifest.json.
+type spanJSON struct {
 	Start   tsJSON `json:"start"`
 	End     tsJSON `json:"end"`
 	Entries int64  `json:"entries"`
-	Bytes   int64  `json:"bytes"`
+	Bytes   int64  `json:"bytes,omitempty"`
 	SHA256  string `json:"sha256,omitempty"`
 }
 
+// tsJSON is the JSON shape of a timestamp.
 type tsJSON struct {
 	T uint32 `json:"t"`
 	I uint32 `json:"i"`
 }
 
-func (s *OplogStats) toJSON() *oplogJSON {
+func (s OplogSpan) json() spanJSON {
+	return spanJSON{Start: tsJSON{s.Start.T, s.Start.I}, End: tsJSON{s.End.T, s.End.I}, Entries: s.Entries}
+}
+
+func (j spanJSON) span() OplogSpan {
+	return OplogSpan{Start: bson.Timestamp{T: j.Start.T, I: j.Start.I}, End: bson.Timestamp{T: j.End.T, I: j.End.I}, Entries: j.Entries}
+}
+
+// MarshalJSON encodes s with its timestamps as {"t":…,"i":…}.
+func (s OplogSpan) MarshalJSON() ([]byte, error) { return json.Marshal(s.json()) }
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (s *OplogSpan) UnmarshalJSON(b []byte) error {
+	var j spanJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = j.span()
+	return nil
+}
+
+func (s *OplogStats) toJSON() *spanJSON {
 	if s == nil {
 		return nil
 	}
-	return &oplogJSON{
-		Start:   tsJSON{s.Start.T, s.Start.I},
-		End:     tsJSON{s.End.T, s.End.I},
-		Entries: s.Entries,
-		Bytes:   s.Bytes,
-		SHA256:  s.SHA256,
-	}
+	j := s.json()
+	j.Bytes, j.SHA256 = s.Bytes, s.SHA256
+	return &j
 }
 
-func (j *oplogJSON) stats() *OplogStats {
+func (j *spanJSON) stats() *OplogStats {
 	if j == nil {
 		return nil
 	}
-	return &OplogStats{
-		Start:   bson.Timestamp{T: j.Start.T, I: j.Start.I},
-		End:     bson.Timestamp{T: j.End.T, I: j.End.I},
-		Entries: j.Entries,
-		Bytes:   j.Bytes,
-		SHA256:  j.SHA256,
-	}
+	return &OplogStats{OplogSpan: j.span(), Bytes: j.Bytes, SHA256: j.SHA256}
 }
 
 func oplogStats(st NamespaceStats, span OplogSpan) *OplogStats {
-	return &OplogStats{Start: span.Start, End: span.End, Entries: st.Documents, Bytes: st.Bytes, SHA256: st.SHA256}
+	span.Entries = st.Documents
+	return &OplogStats{OplogSpan: span, Bytes: st.Bytes, SHA256: st.SHA256}
 }
 
 // headerCollections is what Dump declares: cols, and the oplog after them

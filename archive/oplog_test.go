@@ -60,7 +60,7 @@ func TestOplogRoundTrip(t *testing.T) {
 			cols, src := testCollections(t)
 			oplog := oplogEntries(t, "shop.orders", 25)
 			var out bytes.Buffer
-			wm, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: Zstd, Oplog: oplog, Writer: WriterOptions{SegmentSize: 4 << 10}})
+			wm, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: NewZstd(DefaultZstdLevel), Oplog: oplog, Writer: WriterOptions{SegmentSize: 4 << 10}})
 			require.NoError(t, err)
 			assert.Equal(t, 1, oplog.called)
 			require.NotNil(t, wm.Oplog)
@@ -70,7 +70,7 @@ func TestOplogRoundTrip(t *testing.T) {
 			assert.EqualValues(t, len(bytes.Join(oplog.entries, nil)), wm.Oplog.Bytes)
 			_, listed := wm.Stats(OplogCollection.Namespace())
 			assert.False(t, listed, "the oplog is not one of the manifest's namespaces")
-			plain, err := Dump(context.Background(), io.Discard, cols, src, &DumpOptions{Format: f, Compression: None})
+			plain, err := Dump(context.Background(), io.Discard, cols, src, &DumpOptions{Format: f, Compression: NoCompression{}})
 			require.NoError(t, err)
 			assert.Equal(t, plain.Namespaces, wm.Namespaces, "the collections' stats are those of a dump without an oplog")
 
@@ -120,7 +120,7 @@ func TestOplogLayout(t *testing.T) {
 	oplog := oplogEntries(t, "d.a", 4)
 
 	var out bytes.Buffer
-	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Compression: None, Oplog: oplog})
+	_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Compression: NoCompression{}, Oplog: oplog})
 	require.NoError(t, err)
 	tr := tar.NewReader(&out)
 	contents := map[string][]byte{}
@@ -144,7 +144,7 @@ func TestOplogLayout(t *testing.T) {
 		len(contents["dump/oplog.bson"]), sha256Hex(contents["dump/oplog.bson"])), string(m["oplog"]))
 
 	out.Reset()
-	_, err = Dump(context.Background(), &out, cols, src, &DumpOptions{Format: MongoArchive, Compression: None, Oplog: oplog})
+	_, err = Dump(context.Background(), &out, cols, src, &DumpOptions{Format: ArchiveFormat{}, Compression: NoCompression{}, Oplog: oplog})
 	require.NoError(t, err)
 	b := out.Bytes()[4:]
 	next := func() bson.Raw {
@@ -191,7 +191,7 @@ func TestOplogFailures(t *testing.T) {
 		oplog := oplogEntries(t, "d.a", 50)
 		oplog.err = boom
 		_, err := Dump(context.Background(), io.Discard, cols, src, &DumpOptions{
-			Format: f, Compression: None, Oplog: oplog,
+			Format: f, Compression: NoCompression{}, Oplog: oplog,
 			Writer: WriterOptions{SpillDir: spill, SpillThreshold: 64},
 		})
 		require.ErrorIs(t, err, boom, f.Name())
@@ -230,7 +230,7 @@ func TestOplogTarChecks(t *testing.T) {
 		return buf.Bytes()
 	}
 	var out bytes.Buffer
-	good, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Compression: None, Oplog: &fakeOplog{entries: entries}})
+	good, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Compression: NoCompression{}, Oplog: &fakeOplog{entries: entries}})
 	require.NoError(t, err)
 	oplog := bytes.Join(entries, nil)
 
@@ -240,21 +240,21 @@ func TestOplogTarChecks(t *testing.T) {
 		err = drain(r)
 		return r.Manifest(), err
 	}
-	m, err := read(Tar, build(oplog, good))
+	m, err := read(TarFormat{}, build(oplog, good))
 	require.NoError(t, err)
 	assert.EqualValues(t, 3, m.Oplog.Entries)
 
 	noOplog := *good
 	noOplog.Oplog = nil
-	_, err = read(Tar, build(oplog, &noOplog))
+	_, err = read(TarFormat{}, build(oplog, &noOplog))
 	assert.ErrorIs(t, err, ErrCorrupt)
 	assert.ErrorIs(t, err, ErrUnknownNamespace)
 
-	_, err = read(Tar, build(nil, good))
+	_, err = read(TarFormat{}, build(nil, good))
 	assert.ErrorIs(t, err, ErrCorrupt, "manifest.json lists an oplog the tar lacks")
 
 	short := oplog[:len(oplog)-len(entries[2])]
-	_, err = read(Tar, build(short, good))
+	_, err = read(TarFormat{}, build(short, good))
 	assert.ErrorIs(t, err, ErrCorrupt, "an entry short")
 
 	m, err = read(TarFormat{AllowMissingManifest: true}, build(oplog, nil))
@@ -277,14 +277,26 @@ func TestOplogArchivePrelude(t *testing.T) {
 		return append(b, terminatorBytes...)
 	}
 	oplog := bson.D{{Key: "db", Value: ""}, {Key: "collection", Value: "oplog"}, {Key: "metadata", Value: ""}, {Key: "size", Value: int32(0)}, {Key: "type", Value: ""}}
-	_, err := MongoArchive.NewReader(bytes.NewReader(prelude(oplog, oplog)))
+	_, err := ArchiveFormat{}.NewReader(bytes.NewReader(prelude(oplog, oplog)))
 	assert.ErrorIs(t, err, ErrCorrupt, "declared twice")
 	other := bson.D{{Key: "db", Value: ""}, {Key: "collection", Value: "other"}, {Key: "metadata", Value: ""}}
-	_, err = MongoArchive.NewReader(bytes.NewReader(prelude(other)))
+	_, err = ArchiveFormat{}.NewReader(bytes.NewReader(prelude(other)))
 	assert.ErrorIs(t, err, ErrCorrupt, "no other namespace lives outside a database")
 
 	// Declared but never ended: the archive is cut short.
-	r, err := MongoArchive.NewReader(bytes.NewReader(prelude(oplog)))
+	r, err := ArchiveFormat{}.NewReader(bytes.NewReader(prelude(oplog)))
 	require.NoError(t, err)
 	assert.ErrorIs(t, drain(r), ErrCorrupt)
+}
+
+// TestOplogSpanJSON checks that a span survives JSON, as a slot's status
+// carries it, with its timestamps as in manifest.json.
+func TestOplogSpanJSON(t *testing.T) {
+	s := OplogSpan{Start: bson.Timestamp{T: 1, I: 2}, End: bson.Timestamp{T: 3, I: 4}, Entries: 5}
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"start":{"t":1,"i":2},"end":{"t":3,"i":4},"entries":5}`, string(b))
+	var back OplogSpan
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, s, back)
 }

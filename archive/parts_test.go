@@ -41,7 +41,7 @@ func writeTarBoth(t *testing.T, comp Compression, spill int64) (whole, parts []b
 	var a bytes.Buffer
 	cw, err := comp.NewWriter(&a)
 	require.NoError(t, err)
-	w, err := Tar.NewWriter(cw, h, opts)
+	w, err := TarFormat{}.NewWriter(cw, h, opts)
 	require.NoError(t, err)
 	write(w)
 	require.NoError(t, cw.Close())
@@ -65,7 +65,7 @@ func decompress(t *testing.T, comp Compression, b []byte) []byte {
 // A tar compressed in parts decompresses to the very bytes of the same tar
 // compressed as one stream, in memory or spilled, and reads back.
 func TestPartsSameTar(t *testing.T) {
-	for _, comp := range []Compression{NewGzip(1), Gzip, NewSerialGzip(6), Zstd} {
+	for _, comp := range []Compression{NewGzip(1), NewGzip(DefaultGzipLevel), NewSerialGzip(6), NewZstd(DefaultZstdLevel)} {
 		for _, spill := range []int64{0, 64 << 10} {
 			t.Run(fmt.Sprintf("%s/spill%d", comp.Name(), spill), func(t *testing.T) {
 				whole, parts := writeTarBoth(t, comp, spill)

@@ -12,8 +12,8 @@ import (
 )
 
 var (
-	allFormats      = []Format{Tar, MongoArchive}
-	allCompressions = []Compression{Gzip, NewSerialGzip(1), Zstd, NewZstd(1), None}
+	allFormats      = []Format{TarFormat{}, ArchiveFormat{}}
+	allCompressions = []Compression{NewGzip(DefaultGzipLevel), NewSerialGzip(1), NewZstd(DefaultZstdLevel), NewZstd(1), NoCompression{}}
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -101,7 +101,7 @@ func TestSkippedRunsAreVerified(t *testing.T) {
 	for _, f := range allFormats {
 		t.Run(f.Name(), func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: None})
+			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: NoCompression{}})
 			require.NoError(t, err)
 			r, err := Open(bytes.NewReader(out.Bytes()))
 			require.NoError(t, err)
@@ -133,7 +133,7 @@ func TestNearMaxDocuments(t *testing.T) {
 	for _, f := range allFormats {
 		t.Run(f.Name(), func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: Zstd, Writer: WriterOptions{SpillDir: t.TempDir()}})
+			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: NewZstd(DefaultZstdLevel), Writer: WriterOptions{SpillDir: t.TempDir()}})
 			require.NoError(t, err)
 			r, err := Open(bytes.NewReader(out.Bytes()))
 			require.NoError(t, err)

@@ -65,7 +65,7 @@ func TestSpillBoundedMemory(t *testing.T) {
 
 	const docSize, n = 4 << 10, 5 * 1024 // 20 MiB
 	col := Collection{DB: "big", Name: "c"}
-	w, err := Tar.NewWriter(out, Header{Collections: []Collection{col}}, &WriterOptions{SpillDir: spill, SpillThreshold: 64 << 10})
+	w, err := TarFormat{}.NewWriter(out, Header{Collections: []Collection{col}}, &WriterOptions{SpillDir: spill, SpillThreshold: 64 << 10})
 	require.NoError(t, err)
 	cw, err := w.Collection(col)
 	require.NoError(t, err)
@@ -154,15 +154,15 @@ func TestDumpParallel(t *testing.T) {
 	var progress []Progress
 	var out bytes.Buffer
 	m, err := Dump(context.Background(), &out, cols, src, &DumpOptions{
-		Parallel: 4, Compression: Zstd,
+		Parallel: 4, Compression: NewZstd(DefaultZstdLevel),
 		Progress: func(p Progress) { progress = append(progress, p) },
 	})
 	require.NoError(t, err)
 	assert.EqualValues(t, 4, maxRunning.Load())
 	require.Len(t, m.Namespaces, 8)
 	last := progress[len(progress)-1]
-	assert.Equal(t, 8, last.CollectionsDone)
-	assert.Equal(t, 8, last.CollectionsTotal)
+	assert.Equal(t, 8, last.NamespacesDone)
+	assert.Equal(t, 8, last.NamespacesTotal)
 	assert.EqualValues(t, 8*2500, last.Documents)
 	assert.Greater(t, len(progress), 8, "periodic reports besides the per-collection ones")
 	for i := 1; i < len(progress); i++ {
@@ -198,7 +198,7 @@ func TestDumpCancel(t *testing.T) {
 				return nil
 			}}
 			_, err := Dump(ctx, io.Discard, cols, src, &DumpOptions{
-				Format: f, Compression: None, Parallel: 4,
+				Format: f, Compression: NoCompression{}, Parallel: 4,
 				Writer: WriterOptions{SpillDir: spill, SpillThreshold: 64 << 10},
 			})
 			require.ErrorIs(t, err, context.Canceled)
@@ -237,7 +237,7 @@ func TestDumpSourceError(t *testing.T) {
 // TestSpillDirUnwritable reports a helpful error.
 func TestSpillDirUnwritable(t *testing.T) {
 	_, err := Dump(context.Background(), io.Discard, []Collection{{DB: "x", Name: "a"}}, genSource{n: 100, size: 1000},
-		&DumpOptions{Compression: None, Writer: WriterOptions{SpillDir: filepath.Join(t.TempDir(), "missing"), SpillThreshold: 1 << 10}})
+		&DumpOptions{Compression: NoCompression{}, Writer: WriterOptions{SpillDir: filepath.Join(t.TempDir(), "missing"), SpillThreshold: 1 << 10}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SpillDir")
 }
@@ -253,7 +253,7 @@ func TestSpillThresholdIsShared(t *testing.T) {
 	for _, name := range []string{"a", "b", "c", "d"} {
 		cols = append(cols, Collection{DB: "shared", Name: name})
 	}
-	w, err := Tar.NewWriter(&out, Header{Collections: cols}, &WriterOptions{SpillDir: spill, SpillThreshold: 1 << 20})
+	w, err := TarFormat{}.NewWriter(&out, Header{Collections: cols}, &WriterOptions{SpillDir: spill, SpillThreshold: 1 << 20})
 	require.NoError(t, err)
 	var cws []CollectionWriter
 	for _, c := range cols {

@@ -1,100 +1,219 @@
-// Package backup backs up a MongoDB node into a single encrypted slot and
-// restores it: the appliance's backup, backup-status, backup-retrieve and
-// backup-delete verbs as a Go interface, plus the restore it lacked.
+// Package backup backs up a MongoDB node: a [Source] for a slot.Slot that
+// dumps every database of the node but local and config (like mongodump),
+// collections in parallel, with its users and roles, and captures the oplog
+// written meanwhile, so that the backup restores consistent as of one
+// moment (package restore replays it).
 //
-// A [Mongo] backupper dumps every database of a node except local and config
-// (like mongodump), collections in parallel, into an archive (package
-// archive), encrypts it (package cipher) and writes it into a single slot
-// (package store), which hashes what it stores. The slot holds one backup at
-// a time; a new one needs the old one deleted. Only a node in the backup role
-// ([Role], "set-as-backup") may be backed up, and only when the slot's
-// filesystem has at least twice the node's data free.
-//
-// [Restore] reads a retrieved file back into MongoDB after authenticating all
-// of it, so a wrong password or a corrupt file writes nothing.
-//
-// A backup of a replica set member captures the oplog written while it runs
-// (Config.Oplog) and Restore replays it (RestoreOptions.OplogReplay), so that
-// the restored data is consistent as of the capture's end, the backup's
-// consistency point (Status.Oplog, Status.ConsistentAt); an oplog too small
-// for the dump's duration fails the backup with ErrOplogRollover. A full
-// backup also holds the users and roles (Config.UsersAndRoles), which Restore
-// merges into the server's. The README's Consistency section gives the
-// guarantee and its limits.
-//
-// Package backuptest has a scripted fake [Backupper] for unit tests of
-// programs that embed keepslot.
+// [New] gives the Slot: the appliance's backup, backup-status,
+// backup-retrieve and backup-delete verbs over the node.
 package backup
 
 import (
 	"context"
 	"fmt"
-	"io"
+	"sync"
+	"time"
 
-	"github.com/keepslot/keepslot/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
 )
 
-// Backupper is the four verbs of a single-slot backup.
-type Backupper interface {
-	// Start checks that a backup can be made and starts it in the
-	// background; it returns as soon as the backup is under way. The checks
-	// fail with a typed error: ErrEmptyPassword, ErrNotBackupNode,
-	// ErrInProgress, ErrSlotOccupied, ErrUnreachable, ErrInsufficientSpace.
-	Start(ctx context.Context, password []byte) error
+// DefaultTimeout is how long a backup waits for the MongoDB server to
+// answer before it reports ErrUnreachable.
+const DefaultTimeout = mongodb.DefaultTimeout
 
-	// Status reports the slot's state: none, in progress, ready or failed.
-	Status(ctx context.Context) (Status, error)
-
-	// Retrieve writes the stored backup, encrypted as stored, to w and
-	// returns its Info (name, size, md5, sha256). ErrNoBackup when the slot
-	// is empty.
-	Retrieve(ctx context.Context, w io.Writer) (store.Info, error)
-
-	// Delete removes the stored backup, so that a new one can be made.
-	// ErrNoBackup when the slot is empty, ErrInProgress while one runs.
-	Delete(ctx context.Context) error
-
-	// Wait blocks until the running backup, if any, has ended (or ctx is
-	// done) and returns the status then.
-	Wait(ctx context.Context) (Status, error)
-
-	// Cancel stops the running backup, if any, and waits until it has
-	// cleaned up: the slot is empty and the status is failed
-	// (CodeCancelled). It is a no-op when no backup runs.
-	Cancel(ctx context.Context) error
-
-	// Open opens the stored backup, encrypted as stored, for streaming or
-	// ranged reads (an HTTP download that resumes). The caller closes it.
-	// ErrNoBackup when the slot is empty.
-	Open(ctx context.Context) (store.Object, error)
-}
-
-// SpaceError reports the free-disk rule's numbers. It matches
-// ErrInsufficientSpace.
-type SpaceError struct {
-	Data int64 // bytes of data to back up
-	Need int64 // bytes needed: twice Data
-	Free int64 // bytes free where the slot writes
-}
-
-// Error says how much space the backup needs and how much there is.
-func (e *SpaceError) Error() string {
-	return fmt.Sprintf("not enough free disk space for a backup: the data is %s, so %s must be free, but only %s is; free some space or move the slot",
-		humanBytes(e.Data), humanBytes(e.Need), humanBytes(e.Free))
-}
-
-// Is reports whether target is ErrInsufficientSpace.
-func (e *SpaceError) Is(target error) bool { return target == ErrInsufficientSpace }
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// New returns a slot that backs up the node src reads, as cfg says.
+func New(src *Source, cfg slot.Config) (*slot.Slot, error) {
+	if err := src.check(); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
+	return slot.New(src, cfg)
+}
+
+// Source is a slot.Source over the collections of a MongoDB node. Client or
+// URI is required; every other field has a default. Plan starts the oplog
+// capture of the backup that follows it and Documents reads the
+// collections in step with it, one backup at a time.
+type Source struct {
+	// Client is a connected client; if nil, URI is connected to on first
+	// use and disconnected by Close.
+	Client *mongo.Client
+	URI    string
+
+	// ReadPreference for reading collections; default secondary
+	// preferred. The oplog is read from the primary.
+	ReadPreference *readpref.ReadPref
+
+	// Filter selects namespaces; default every collection of every
+	// database but local and config. Exclude those that hold secrets and
+	// back them up with package sensitive.
+	Filter namespace.Filter
+
+	// Timeout bounds the wait for the server to answer; default
+	// DefaultTimeout.
+	Timeout time.Duration
+
+	// Oplog captures the oplog written while the backup runs, as
+	// mongodump --oplog does:
+	//   - ToggleAuto (default): where the server keeps one;
+	//   - ToggleOn: Plan fails with ErrNoOplog where there is none;
+	//   - ToggleOff: never.
+	// A backup whose oplog rolls over fails with ErrOplogRollover.
+	Oplog slot.Toggle
+
+	// UsersAndRoles backs up admin.system.users, .roles and .version,
+	// as mongodump does, where the server keeps them:
+	//   - ToggleAuto (default): on a full dump (Filter has no Include);
+	//   - ToggleOn: also with an Include, those of the databases it holds;
+	//   - ToggleOff: never.
+	UsersAndRoles slot.Toggle
+
+	oplogNS string // the oplog's namespace; "" is local.oplog.rs (tests set another)
+
+	mu      sync.Mutex
+	conn    *mongo.Client     // connected to URI, when Client is nil
+	capture *oplogCapture     // of the last Plan, nil when it captures none
+	authz   map[string]bson.D // of the last Plan: the query that selects the users and roles to back up
+}
+
+var _ slot.Source = (*Source)(nil)
+
+// check reports what in s cannot work.
+func (s *Source) check() error {
+	if s.Client == nil && s.URI == "" {
+		return fmt.Errorf("%w: set Source.Client or Source.URI", slot.ErrInvalid)
 	}
-	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+	return s.Filter.Validate()
+}
+
+// client returns Client, or a client of URI, connected on first use.
+func (s *Source) client() (*mongo.Client, error) {
+	if s.Client != nil {
+		return s.Client, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		if s.URI == "" {
+			return nil, fmt.Errorf("%w: set Source.Client or Source.URI", slot.ErrInvalid)
+		}
+		c, err := mongodb.Connect(s.URI, s.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		s.conn = c
+	}
+	return s.conn, nil
+}
+
+// Close disconnects the client that s connected to URI, if any.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	c := s.conn
+	s.conn = nil
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return c.Disconnect(context.Background())
+}
+
+// Plan pings the server and lists the selected collections with their
+// options and indexes, and the data size of their databases. It never
+// counts documents: FerretDB answers count with a full scan.
+func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
+	if err := s.check(); err != nil {
+		return slot.Plan{}, err
+	}
+	client, err := s.client()
+	if err != nil {
+		return slot.Plan{}, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, mongodb.Timeout(s.Timeout))
+	defer cancel()
+	if err := client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
+		return slot.Plan{}, mongodb.Classify(err)
+	}
+	var build struct {
+		Version  string `bson:"version"`
+		FerretDB string `bson:"ferretdbVersion"`
+	}
+	buildErr := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build)
+	p, err := listCollections(ctx, client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "")
+	if err != nil {
+		return slot.Plan{}, mongodb.Classify(err)
+	}
+	if buildErr == nil {
+		p.ServerVersion = build.Version
+	}
+	authz, note := s.planAuthz(p)
+	if note != "" {
+		p.Notes = append(p.Notes, note)
+	}
+	capture, note, err := s.startOplog(ctx, client, p)
+	if err != nil {
+		return slot.Plan{}, err
+	}
+	if note != "" {
+		p.Notes = append(p.Notes, note)
+	}
+	if capture != nil {
+		p.Oplog = capture
+	}
+	s.mu.Lock()
+	s.capture, s.authz = capture, authz
+	s.mu.Unlock()
+	return p, nil
+}
+
+func (s *Source) readPref() *readpref.ReadPref {
+	if s.ReadPreference == nil {
+		return readpref.SecondaryPreferred()
+	}
+	return s.ReadPreference
+}
+
+// Documents streams a collection's documents raw, in natural order,
+// without decoding them.
+func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(doc []byte) error) error {
+	if c.Type == "view" {
+		return nil // a view has no documents of its own; its options recreate it
+	}
+	s.mu.Lock()
+	capture, query := s.capture, s.authz[c.Namespace()]
+	s.mu.Unlock()
+	if query == nil {
+		query = bson.D{}
+	}
+	if capture != nil {
+		var done func()
+		ctx, done = capture.session(ctx)
+		defer done()
+	}
+	client, err := s.client()
+	if err != nil {
+		return err
+	}
+	coll := client.Database(c.DB).Collection(c.Name, options.Collection().SetReadPreference(s.readPref()))
+	cur, err := coll.Find(ctx, query)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", c.Namespace(), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		if err := emit(cur.Current); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", c.Namespace(), err)
+	}
+	return nil
 }

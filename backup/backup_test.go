@@ -19,7 +19,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -30,21 +36,21 @@ func TestFullCycle(t *testing.T) {
 	want := e.seed(60)
 	ctx := context.Background()
 
-	var progress []backup.Progress
+	var progress []archive.Progress
 	var mu sync.Mutex
 	cfg := e.config()
-	cfg.Progress = func(p backup.Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }
+	cfg.Progress = func(p archive.Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }
 	b := e.backupper(cfg)
 	require.NoError(t, b.Role().Set())
 
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateNone, st.State)
+	assert.Equal(t, slot.StateNone, st.State)
 	assert.JSONEq(t, `{"message":"No backup found"}`, string(st.ApplianceJSON()))
 
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st = wait(t, b)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
+	require.Equal(t, slot.StateReady, st.State, st.Error)
 	assert.Regexp(t, regexp.MustCompile(`^backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.tar\.gz$`), st.Name)
 	assert.Len(t, st.MD5, 32)
 	assert.Len(t, st.SHA256, 64)
@@ -74,19 +80,21 @@ func TestFullCycle(t *testing.T) {
 	assert.Equal(t, st.MD5, hex.EncodeToString(sum[:]))
 	assert.Equal(t, info.Size, int64(len(raw)))
 
-	// Resume from an offset: the tail matches.
-	var tail strings.Builder
-	_, err = b.RetrieveFrom(ctx, &tail, 100)
+	// Resume from an offset, as a ranged download does: the tail matches.
+	obj, err := b.Open(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, string(raw[100:]), tail.String())
+	tail, err := io.ReadAll(io.NewSectionReader(obj, 100, obj.Info().Size-100))
+	require.NoError(t, err)
+	require.NoError(t, obj.Close())
+	assert.Equal(t, raw[100:], tail)
 
 	// Restore into renamed namespaces and compare every document.
 	file, err := os.Open(path)
 	require.NoError(t, err)
 	defer file.Close()
-	rep, err := backup.Restore(ctx, file, info.Size, []byte(password), &backup.RestoreOptions{
+	rep, err := restore.Run(ctx, file, info.Size, []byte(password), &restore.Options{
 		Client:  e.srv.Client,
-		Renames: []backup.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "r_*.*"}},
+		Renames: []namespace.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "r_*.*"}},
 	})
 	require.NoError(t, err)
 	assert.EqualValues(t, 180, rep.Documents)
@@ -108,10 +116,10 @@ func TestFullCycle(t *testing.T) {
 	require.NoError(t, b.Delete(ctx))
 	st, err = b.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateNone, st.State)
-	assert.ErrorIs(t, b.Delete(ctx), backup.ErrNoBackup)
+	assert.Equal(t, slot.StateNone, st.State)
+	assert.ErrorIs(t, b.Delete(ctx), store.ErrEmpty)
 	_, err = b.Retrieve(ctx, io.Discard)
-	assert.ErrorIs(t, err, backup.ErrNoBackup)
+	assert.ErrorIs(t, err, store.ErrEmpty)
 
 	assert.NotContains(t, e.logs.String(), password)
 }
@@ -147,9 +155,9 @@ func TestStartRefusals(t *testing.T) {
 	b := e.backupper(e.config())
 
 	// The order of the checks: password before role.
-	assert.ErrorIs(t, b.Start(ctx, nil), backup.ErrEmptyPassword)
+	assert.ErrorIs(t, b.Start(ctx, nil), cipher.ErrEmptyPassword)
 	err := b.Start(ctx, []byte(password))
-	require.ErrorIs(t, err, backup.ErrNotBackupNode)
+	require.ErrorIs(t, err, slot.ErrNotBackupNode)
 	assert.Contains(t, err.Error(), "set-as-backup")
 
 	require.NoError(t, b.Role().Set())
@@ -158,13 +166,13 @@ func TestStartRefusals(t *testing.T) {
 	assert.True(t, ok)
 
 	require.NoError(t, b.Start(ctx, []byte(password)))
-	require.Equal(t, backup.StateReady, wait(t, b).State)
+	require.Equal(t, slot.StateReady, wait(t, b).State)
 	err = b.Start(ctx, []byte(password))
-	require.ErrorIs(t, err, backup.ErrSlotOccupied)
+	require.ErrorIs(t, err, store.ErrSlotOccupied)
 	assert.Contains(t, err.Error(), "delete it first")
 
 	require.NoError(t, b.Role().Unset())
-	assert.ErrorIs(t, b.Start(ctx, []byte(password)), backup.ErrNotBackupNode)
+	assert.ErrorIs(t, b.Start(ctx, []byte(password)), slot.ErrNotBackupNode)
 }
 
 func TestStartInsufficientSpace(t *testing.T) {
@@ -176,8 +184,8 @@ func TestStartInsufficientSpace(t *testing.T) {
 	require.NoError(t, b.Role().Set())
 
 	err := b.Start(context.Background(), []byte(password))
-	require.ErrorIs(t, err, backup.ErrInsufficientSpace)
-	var se *backup.SpaceError
+	require.ErrorIs(t, err, slot.ErrInsufficientSpace)
+	var se *slot.SpaceError
 	require.ErrorAs(t, err, &se)
 	assert.EqualValues(t, 10, se.Free)
 	assert.Equal(t, 2*se.Data, se.Need)
@@ -187,7 +195,7 @@ func TestStartInsufficientSpace(t *testing.T) {
 	// Nothing was left behind: the slot is free and nothing runs.
 	st, err := b.Status(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateNone, st.State)
+	assert.Equal(t, slot.StateNone, st.State)
 }
 
 // The data size that the free-disk rule doubles is at least the size of the
@@ -203,7 +211,7 @@ func TestPlanDataSizeCoversDocuments(t *testing.T) {
 			bsonBytes += int64(len(b))
 		}
 	}
-	src := &backup.MongoSource{Client: e.srv.Client, Filter: e.filter}
+	src := &backup.Source{Client: e.srv.Client, Filter: e.filter}
 	p, err := src.Plan(context.Background())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, p.DataSize, bsonBytes)
@@ -220,8 +228,8 @@ func TestStartInsufficientSpaceWrapped(t *testing.T) {
 	require.NoError(t, b.Role().Set())
 
 	err := b.Start(context.Background(), []byte(password))
-	require.ErrorIs(t, err, backup.ErrInsufficientSpace)
-	var se *backup.SpaceError
+	require.ErrorIs(t, err, slot.ErrInsufficientSpace)
+	var se *slot.SpaceError
 	require.ErrorAs(t, err, &se)
 	assert.EqualValues(t, 10, se.Free)
 }
@@ -237,14 +245,14 @@ func TestStartUnreachable(t *testing.T) {
 	ctx := context.Background()
 	err := b.Start(ctx, []byte(password))
 	require.ErrorIs(t, err, backup.ErrUnreachable)
-	assert.Equal(t, backup.CodeUnreachable, backup.Code(err))
+	assert.Equal(t, errcode.Unreachable, errcode.Of(err))
 	var se mongo.ServerError
 	var ne net.Error
 	assert.True(t, errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded),
 		"the driver's error stays in the chain: %v", err)
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateNone, st.State)
+	assert.Equal(t, slot.StateNone, st.State)
 }
 
 func TestConcurrentStartsGiveOneBackup(t *testing.T) {
@@ -269,35 +277,35 @@ func TestConcurrentStartsGiveOneBackup(t *testing.T) {
 			wins++
 			continue
 		}
-		assert.True(t, errors.Is(err, backup.ErrInProgress) || errors.Is(err, backup.ErrSlotOccupied), err)
+		assert.True(t, errors.Is(err, slot.ErrInProgress) || errors.Is(err, store.ErrSlotOccupied), err)
 	}
 	assert.Equal(t, 1, wins)
-	assert.Equal(t, backup.StateReady, wait(t, b).State)
+	assert.Equal(t, slot.StateReady, wait(t, b).State)
 }
 
 func TestStoreFailsMidway(t *testing.T) {
 	e := newEnv(t)
 	e.seed(200)
 	cfg := e.config()
-	slot := &faultStore{Store: e.store, failAt: 2048}
-	cfg.Store = slot
+	faulty := &faultStore{Store: e.store, failAt: 2048}
+	cfg.Store = faulty
 	b := e.backupper(cfg)
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
 
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st := wait(t, b)
-	require.Equal(t, backup.StateFailed, st.State)
+	require.Equal(t, slot.StateFailed, st.State)
 	assert.Contains(t, st.Error, "no space left on device")
-	assert.Equal(t, backup.CodeInternal, st.Code)
+	assert.Equal(t, errcode.Internal, st.Code)
 	assert.Contains(t, st.Message(), "Backup failed: ")
 	_, err := e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 	assertNoStrayFiles(t, cfg.TempDir)
 
-	slot.failAt = 0
+	faulty.failAt = 0
 	require.NoError(t, b.Start(ctx, []byte(password)))
-	assert.Equal(t, backup.StateReady, wait(t, b).State)
+	assert.Equal(t, slot.StateReady, wait(t, b).State)
 }
 
 func TestServerStopsMidway(t *testing.T) {
@@ -309,7 +317,7 @@ func TestServerStopsMidway(t *testing.T) {
 	cfg := e.config()
 	cfg.Parallel = 1
 	var once sync.Once
-	cfg.Progress = func(p backup.Progress) {
+	cfg.Progress = func(p archive.Progress) {
 		if p.NamespacesDone >= 1 {
 			once.Do(e.srv.Stop) // one collection written, three to go
 		}
@@ -320,7 +328,7 @@ func TestServerStopsMidway(t *testing.T) {
 
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st := wait(t, b)
-	require.Equal(t, backup.StateFailed, st.State)
+	require.Equal(t, slot.StateFailed, st.State)
 	assert.NotEmpty(t, st.Error)
 	_, err := e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
@@ -329,42 +337,42 @@ func TestServerStopsMidway(t *testing.T) {
 
 // heldBackup starts a backup whose first write to the slot blocks until
 // the backup is cancelled, and returns once it blocks.
-func heldBackup(t *testing.T, e *env) (*backup.Mongo, *faultStore) {
+func heldBackup(t *testing.T, e *env) (*slot.Slot, *faultStore) {
 	t.Helper()
 	e.seed(20)
 	cfg := e.config()
-	slot := &faultStore{Store: e.store, hold: make(chan struct{})}
-	cfg.Store = slot
+	held := &faultStore{Store: e.store, hold: make(chan struct{})}
+	cfg.Store = held
 	b := e.backupper(cfg)
 	require.NoError(t, b.Role().Set())
 	require.NoError(t, b.Start(context.Background(), []byte(password)))
-	<-slot.hold // the backup is writing
-	return b, slot
+	<-held.hold // the backup is writing
+	return b, held
 }
 
 func TestCancel(t *testing.T) {
 	e := newEnv(t)
-	b, slot := heldBackup(t, e)
+	b, held := heldBackup(t, e)
 	ctx := context.Background()
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateInProgress, st.State)
+	assert.Equal(t, slot.StateInProgress, st.State)
 	assert.JSONEq(t, `{"message":"Backup in progress"}`, string(st.ApplianceJSON()))
-	assert.ErrorIs(t, b.Start(ctx, []byte(password)), backup.ErrInProgress)
-	assert.ErrorIs(t, b.Delete(ctx), backup.ErrInProgress)
+	assert.ErrorIs(t, b.Start(ctx, []byte(password)), slot.ErrInProgress)
+	assert.ErrorIs(t, b.Delete(ctx), slot.ErrInProgress)
 
 	require.NoError(t, b.Cancel(ctx))
 	st, err = b.Status(ctx)
 	require.NoError(t, err)
-	require.Equal(t, backup.StateFailed, st.State)
+	require.Equal(t, slot.StateFailed, st.State)
 	assert.Contains(t, st.Error, "cancelled")
-	assert.Equal(t, backup.CodeCancelled, st.Code)
+	assert.Equal(t, errcode.Cancelled, st.Code)
 	_, err = e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 
-	slot.hold = nil
+	held.hold = nil
 	require.NoError(t, b.Start(ctx, []byte(password)))
-	assert.Equal(t, backup.StateReady, wait(t, b).State)
+	assert.Equal(t, slot.StateReady, wait(t, b).State)
 }
 
 func TestRestartReportsInterrupted(t *testing.T) {
@@ -377,21 +385,21 @@ func TestRestartReportsInterrupted(t *testing.T) {
 	second := e.backupper(cfg2)
 	st, err := second.Status(ctx)
 	require.NoError(t, err)
-	require.Equal(t, backup.StateFailed, st.State)
+	require.Equal(t, slot.StateFailed, st.State)
 	assert.Contains(t, st.Error, "interrupted")
-	assert.Equal(t, backup.CodeInterrupted, st.Code)
+	assert.Equal(t, errcode.Interrupted, st.Code)
 	assert.Contains(t, st.Message(), "Backup failed: interrupted")
 
 	require.NoError(t, first.Cancel(ctx)) // the old "process" goes away
 	require.NoError(t, second.Start(ctx, []byte(password)))
 	st = wait(t, second)
-	assert.Equal(t, backup.StateReady, st.State)
+	assert.Equal(t, slot.StateReady, st.State)
 
 	// And a third one finds the stored backup.
 	third := e.backupper(e.config())
 	st3, err := third.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateReady, st3.State)
+	assert.Equal(t, slot.StateReady, st3.State)
 	assert.Equal(t, st.MD5, st3.MD5)
 }
 
@@ -403,7 +411,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st := wait(t, b)
-	require.Equal(t, backup.StateReady, st.State)
+	require.Equal(t, slot.StateReady, st.State)
 
 	statusJSON, err := json.Marshal(st)
 	require.NoError(t, err)
@@ -412,8 +420,8 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	file, err := os.Open(path)
 	require.NoError(t, err)
 	defer file.Close()
-	_, err = backup.Restore(ctx, file, info.Size, []byte("not "+password), &backup.RestoreOptions{Client: e.srv.Client})
-	require.ErrorIs(t, err, backup.ErrWrongPassword)
+	_, err = restore.Run(ctx, file, info.Size, []byte("not "+password), &restore.Options{Client: e.srv.Client})
+	require.ErrorIs(t, err, cipher.ErrWrongPassword)
 	errs = append(errs, err)
 
 	for _, s := range append([]string{e.logs.String(), string(statusJSON)}, errStrings(errs)...) {

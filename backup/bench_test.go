@@ -22,6 +22,9 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -65,8 +68,8 @@ func newSynthetic(collections int, total int64) *synthetic {
 	return s
 }
 
-func (s *synthetic) Plan(context.Context) (backup.Plan, error) {
-	p := backup.Plan{DataSize: s.perColl * int64(s.collections)}
+func (s *synthetic) Plan(context.Context) (slot.Plan, error) {
+	p := slot.Plan{DataSize: s.perColl * int64(s.collections)}
 	for i := range s.collections {
 		p.Collections = append(p.Collections, archive.Collection{DB: "bench", Name: fmt.Sprintf("c%d", i), Type: "collection"})
 	}
@@ -134,9 +137,11 @@ func (p *peakHeap) Stop() uint64 {
 // baseline the pipeline is measured against.
 type stdlibGzip struct{}
 
-func (stdlibGzip) Name() string           { return "gzip" }
-func (stdlibGzip) Extension() string      { return ".gz" }
-func (stdlibGzip) Match(head []byte) bool { return archive.Gzip.Match(head) }
+func (stdlibGzip) Name() string      { return "gzip" }
+func (stdlibGzip) Extension() string { return ".gz" }
+func (stdlibGzip) Match(head []byte) bool {
+	return archive.NewGzip(archive.DefaultGzipLevel).Match(head)
+}
 func (stdlibGzip) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return gzip.NewWriterLevel(w, gzip.DefaultCompression)
 }
@@ -153,12 +158,12 @@ func BenchmarkPipeline(b *testing.B) {
 		fmt  archive.Format
 		comp archive.Compression
 	}{
-		{"tar+gzip", archive.Tar, nil}, // the default: gzip level 1
-		{"tar+gzip6", archive.Tar, archive.Gzip},
-		{"tar+zstd", archive.Tar, archive.Zstd},
-		{"archive+gzip", archive.MongoArchive, nil},
-		{"archive+zstd", archive.MongoArchive, archive.Zstd},
-		{"tar+stdlib-gzip6", archive.Tar, stdlibGzip{}}, // the baseline
+		{"tar+gzip", archive.TarFormat{}, nil}, // the default: gzip level 1
+		{"tar+gzip6", archive.TarFormat{}, archive.NewGzip(archive.DefaultGzipLevel)},
+		{"tar+zstd", archive.TarFormat{}, archive.NewZstd(archive.DefaultZstdLevel)},
+		{"archive+gzip", archive.ArchiveFormat{}, nil},
+		{"archive+zstd", archive.ArchiveFormat{}, archive.NewZstd(archive.DefaultZstdLevel)},
+		{"tar+stdlib-gzip6", archive.TarFormat{}, stdlibGzip{}}, // the baseline
 	} {
 		b.Run(f.name, func(b *testing.B) {
 			benchPipeline(b, newSynthetic(8, 128<<20), f.fmt, f.comp, 0)
@@ -188,10 +193,10 @@ func BenchmarkPipelineMemory(b *testing.B) {
 }
 
 func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp archive.Compression, spill int64) {
-	slot, err := store.Dir(b.TempDir())
+	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
-	s, err := backup.NewSlot(src, backup.SlotConfig{
-		Store: slot, StateDir: b.TempDir(), Format: format, Compression: comp,
+	s, err := slot.New(src, slot.Config{
+		Store: dir, StateDir: b.TempDir(), Format: format, Compression: comp,
 		KDF: lowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(b, err)
@@ -208,7 +213,7 @@ func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp arc
 		st, err := s.Wait(ctx)
 		require.NoError(b, err)
 		peak = max(peak, ph.Stop())
-		require.Equal(b, backup.StateReady, st.State, st.Error)
+		require.Equal(b, slot.StateReady, st.State, st.Error)
 		stored = st.Size
 		b.StopTimer()
 		require.NoError(b, s.Delete(ctx))
@@ -244,7 +249,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			require.NoError(b, err)
 		}
 	}
-	filter := backup.Filter{Include: []string{srv.Prefix + "*"}}
+	filter := namespace.Filter{Include: []string{srv.Prefix + "*"}}
 
 	rawScan := func() int64 {
 		var n int64
@@ -272,10 +277,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 		return n
 	}
 
-	slot, err := store.Dir(b.TempDir())
+	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
-	m, err := backup.New(backup.Config{Client: srv.Client, Filter: filter,
-		SlotConfig: backup.SlotConfig{Store: slot, StateDir: b.TempDir(), KDF: lowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}})
+	m, err := backup.New(&backup.Source{Client: srv.Client, Filter: filter},
+		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: lowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	defer m.Close()
 	require.NoError(b, m.Role().Set())
@@ -284,7 +289,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		require.NoError(b, m.Start(ctx, []byte(password)))
 		st, err := m.Wait(ctx)
 		require.NoError(b, err)
-		require.Equal(b, backup.StateReady, st.State, st.Error)
+		require.Equal(b, slot.StateReady, st.State, st.Error)
 	}
 	// One untimed round first: the server settles what the inserts left it
 	// to do (SQLite's checkpoints), which would otherwise land on whichever
@@ -328,14 +333,14 @@ func BenchmarkRestore(b *testing.B) {
 	ctx := context.Background()
 	src := newSynthetic(4, 16<<20)
 
-	s, err := backup.NewSlot(src, backup.SlotConfig{Store: store.Memory(), StateDir: b.TempDir(), KDF: lowKDF,
+	s, err := slot.New(src, slot.Config{Store: store.Memory(), StateDir: b.TempDir(), KDF: lowKDF,
 		TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	require.NoError(b, s.Role().Set())
 	require.NoError(b, s.Start(ctx, []byte(password)))
 	st, err := s.Wait(ctx)
 	require.NoError(b, err)
-	require.Equal(b, backup.StateReady, st.State, st.Error)
+	require.Equal(b, slot.StateReady, st.State, st.Error)
 	var file bytes.Buffer
 	_, err = s.Retrieve(ctx, &file)
 	require.NoError(b, err)
@@ -392,7 +397,7 @@ func BenchmarkRestore(b *testing.B) {
 		}
 	}
 
-	var raw, restore time.Duration
+	var raw, restoring time.Duration
 	b.SetBytes(bsonBytes)
 	b.ResetTimer()
 	for range b.N {
@@ -401,12 +406,12 @@ func BenchmarkRestore(b *testing.B) {
 		raw += time.Since(t0)
 
 		t0 = time.Now()
-		rep, err := backup.Restore(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), []byte(password), &backup.RestoreOptions{
+		rep, err := restore.Run(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), []byte(password), &restore.Options{
 			Client:  srv.Client,
-			Renames: []backup.Rename{{From: "bench.*", To: srv.DB("restored") + ".*"}},
+			Renames: []namespace.Rename{{From: "bench.*", To: srv.DB("restored") + ".*"}},
 			Logger:  slog.New(slog.DiscardHandler),
 		})
-		restore += time.Since(t0)
+		restoring += time.Since(t0)
 		require.NoError(b, err)
 		require.Equal(b, docs, rep.Documents)
 
@@ -415,8 +420,8 @@ func BenchmarkRestore(b *testing.B) {
 		b.StartTimer()
 	}
 	n := float64(b.N)
-	b.ReportMetric(float64(bsonBytes)*n/restore.Seconds()/1e6, "restore-MB/s")
-	b.ReportMetric(float64(docs)*n/restore.Seconds(), "restore-docs/s")
+	b.ReportMetric(float64(bsonBytes)*n/restoring.Seconds()/1e6, "restore-MB/s")
+	b.ReportMetric(float64(docs)*n/restoring.Seconds(), "restore-docs/s")
 	b.ReportMetric(float64(bsonBytes)*n/raw.Seconds()/1e6, "raw-insert-MB/s")
-	b.ReportMetric(restore.Seconds()/raw.Seconds(), "x-raw-insert")
+	b.ReportMetric(restoring.Seconds()/raw.Seconds(), "x-raw-insert")
 }

@@ -12,17 +12,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
 // exportEnv is a node that exports to an in-memory remote.
-func exportEnv(t *testing.T, remote store.Remote, ret *backup.Retention) (*env, *backup.Mongo) {
+func exportEnv(t *testing.T, remote store.Remote, ret *store.Retention) (*env, *slot.Slot) {
 	t.Helper()
 	e := newEnv(t)
 	e.seed(5)
 	cfg := e.config()
-	cfg.Export = &backup.Export{Remote: remote, Prefix: "keepslot", Node: "node-1", Retention: ret}
+	cfg.Export = &slot.ExportConfig{Remote: remote, Prefix: "keepslot", Node: "node-1", Retention: ret}
 	b := e.backupper(cfg)
 	require.NoError(t, b.Role().Set())
 	return e, b
@@ -35,10 +36,10 @@ func TestExportOnReady(t *testing.T) {
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st, err := b.Wait(ctx)
 	require.NoError(t, err)
-	require.Equal(t, backup.StateReady, st.State)
+	require.Equal(t, slot.StateReady, st.State)
 	require.NotNil(t, st.Export, "Wait waits for the export and Status shows it")
 	ex := st.Export
-	assert.Equal(t, backup.ExportDone, ex.State, ex.Error)
+	assert.Equal(t, slot.ExportDone, ex.State, ex.Error)
 	assert.Equal(t, "keepslot/node-1/"+st.Name, ex.Key)
 	assert.Equal(t, st.Size, ex.Size)
 	assert.Equal(t, st.Size, ex.Bytes)
@@ -65,9 +66,9 @@ func TestExportOnReady(t *testing.T) {
 	assert.Equal(t, st.Name, list[0].Info.Name)
 
 	_, err = b.OpenRemote(ctx, "no-such-backup")
-	require.ErrorIs(t, err, backup.ErrNoBackup)
+	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = b.OpenRemote(ctx, "../escape")
-	require.ErrorIs(t, err, backup.ErrInvalid)
+	require.ErrorIs(t, err, slot.ErrInvalid)
 	assert.Contains(t, e.logs.String(), `"msg":"backup exported"`)
 }
 
@@ -108,16 +109,16 @@ func TestExportInProgressAndFailure(t *testing.T) {
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, st.Export)
-	assert.Equal(t, backup.ExportInProgress, st.Export.State)
-	require.ErrorIs(t, b.Delete(ctx), backup.ErrInProgress, "no Delete while the backup is exported")
-	require.ErrorIs(t, b.Export(ctx), backup.ErrInProgress, "one export at a time")
+	assert.Equal(t, slot.ExportInProgress, st.Export.State)
+	require.ErrorIs(t, b.Delete(ctx), slot.ErrInProgress, "no Delete while the backup is exported")
+	require.ErrorIs(t, b.Export(ctx), slot.ErrInProgress, "one export at a time")
 
 	close(remote.release)
 	st, err = b.Wait(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateReady, st.State, "a failed export leaves the backup in the slot")
+	assert.Equal(t, slot.StateReady, st.State, "a failed export leaves the backup in the slot")
 	require.NotNil(t, st.Export)
-	assert.Equal(t, backup.ExportFailed, st.Export.State)
+	assert.Equal(t, slot.ExportFailed, st.Export.State)
 	assert.Contains(t, st.Export.Error, "remote refused")
 
 	// Export again by hand, to a remote that now works.
@@ -125,9 +126,9 @@ func TestExportInProgressAndFailure(t *testing.T) {
 	require.NoError(t, b.Export(ctx))
 	st, err = b.Wait(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.ExportDone, st.Export.State, st.Export.Error)
+	assert.Equal(t, slot.ExportDone, st.Export.State, st.Export.Error)
 	require.NoError(t, b.Delete(ctx))
-	require.ErrorIs(t, b.Export(ctx), backup.ErrNoBackup)
+	require.ErrorIs(t, b.Export(ctx), store.ErrEmpty)
 }
 
 func TestExportCancel(t *testing.T) {
@@ -139,9 +140,9 @@ func TestExportCancel(t *testing.T) {
 	require.NoError(t, b.Cancel(ctx))
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateReady, st.State)
-	assert.Equal(t, backup.ExportFailed, st.Export.State)
-	assert.Equal(t, backup.CodeCancelled, st.Export.Code)
+	assert.Equal(t, slot.StateReady, st.State)
+	assert.Equal(t, slot.ExportFailed, st.Export.State)
+	assert.Equal(t, errcode.Cancelled, st.Export.Code)
 	l, err := remote.List(ctx, "")
 	require.NoError(t, err)
 	assert.Empty(t, l)
@@ -150,9 +151,9 @@ func TestExportCancel(t *testing.T) {
 func TestExportNotConfigured(t *testing.T) {
 	e := newEnv(t)
 	b := e.backupper(e.config())
-	require.ErrorIs(t, b.Export(context.Background()), backup.ErrInvalid)
+	require.ErrorIs(t, b.Export(context.Background()), slot.ErrInvalid)
 	_, err := b.RemoteList(context.Background())
-	require.ErrorIs(t, err, backup.ErrInvalid)
+	require.ErrorIs(t, err, slot.ErrInvalid)
 }
 
 // Retention runs after each export and keeps the newest copy.
@@ -163,12 +164,12 @@ func TestExportThenRetention(t *testing.T) {
 		_, err := remote.Put(context.Background(), k, bytes.NewReader([]byte("old")), store.Info{Name: "backup-old.enc"})
 		require.NoError(t, err)
 	}
-	_, b := exportEnv(t, remote, &backup.Retention{Last: 1})
+	_, b := exportEnv(t, remote, &store.Retention{Last: 1})
 	ctx := context.Background()
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st, err := b.Wait(ctx)
 	require.NoError(t, err)
-	require.Equal(t, backup.ExportDone, st.Export.State, st.Export.Error)
+	require.Equal(t, slot.ExportDone, st.Export.State, st.Export.Error)
 	require.NotNil(t, st.Export.Retention)
 	assert.Equal(t, []string{st.Export.Key}, st.Export.Retention.Keep)
 	assert.Equal(t, []string{"keepslot/node-1/backup-old.enc"}, st.Export.Retention.Delete)

@@ -20,6 +20,8 @@ import (
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -51,24 +53,30 @@ type env struct {
 	store  store.Store
 	state  string
 	logs   *syncBuffer
-	filter backup.Filter
+	filter namespace.Filter
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	srv := mongotest.New(t)
-	slot, err := store.Dir(t.TempDir())
+	dir, err := store.Dir(t.TempDir())
 	require.NoError(t, err)
-	return &env{t: t, srv: srv, store: slot, state: t.TempDir(), logs: &syncBuffer{},
-		filter: backup.Filter{Include: []string{srv.Prefix + "*"}}}
+	return &env{t: t, srv: srv, store: dir, state: t.TempDir(), logs: &syncBuffer{},
+		filter: namespace.Filter{Include: []string{srv.Prefix + "*"}}}
 }
 
-// config is the test's Backupper configuration; change fields before New.
-func (e *env) config() backup.Config {
-	return backup.Config{
-		Client: e.srv.Client,
+// config is a test's backup: what of the node to back up and the slot's
+// settings; change fields before backupper.
+type config struct {
+	slot.Config
+	Filter               namespace.Filter
+	Oplog, UsersAndRoles slot.Toggle
+}
+
+func (e *env) config() config {
+	return config{
 		Filter: e.filter,
-		SlotConfig: backup.SlotConfig{
+		Config: slot.Config{
 			Store:    e.store,
 			StateDir: e.state,
 			KDF:      lowKDF,
@@ -78,9 +86,14 @@ func (e *env) config() backup.Config {
 	}
 }
 
-func (e *env) backupper(cfg backup.Config) *backup.Mongo {
+// source is the node's Source as cfg says.
+func (e *env) source(cfg config) *backup.Source {
+	return &backup.Source{Client: e.srv.Client, Filter: cfg.Filter, Oplog: cfg.Oplog, UsersAndRoles: cfg.UsersAndRoles}
+}
+
+func (e *env) backupper(cfg config) *slot.Slot {
 	e.t.Helper()
-	b, err := backup.New(cfg)
+	b, err := backup.New(e.source(cfg), cfg.Config)
 	require.NoError(e.t, err)
 	e.t.Cleanup(func() { _ = b.Close() })
 	return b
@@ -139,7 +152,7 @@ func (e *env) seed(docsPerColl int) map[string][]bson.D {
 }
 
 // wait waits for the running backup to end and returns its status.
-func wait(t *testing.T, b *backup.Mongo) backup.Status {
+func wait(t *testing.T, b *slot.Slot) slot.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -202,7 +215,7 @@ func (w wrapStore) Unwrap() store.Store { return w.Store }
 
 // retrieveTo retrieves b's backup into a new file dir/name, as
 // backup-retrieve does, and returns its path and the backup's Info.
-func retrieveTo(t *testing.T, b *backup.Mongo, dir, name string) (string, store.Info) {
+func retrieveTo(t *testing.T, b *slot.Slot, dir, name string) (string, store.Info) {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	f, err := os.Create(path)
@@ -215,14 +228,14 @@ func retrieveTo(t *testing.T, b *backup.Mongo, dir, name string) (string, store.
 
 // backupBytes makes a backup with cfg and returns its status and the
 // retrieved bytes.
-func backupBytes(t *testing.T, e *env, cfg backup.Config) (backup.Status, []byte) {
+func backupBytes(t *testing.T, e *env, cfg config) (slot.Status, []byte) {
 	t.Helper()
 	b := e.backupper(cfg)
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st := wait(t, b)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
+	require.Equal(t, slot.StateReady, st.State, st.Error)
 	var buf bytes.Buffer
 	_, err := b.Retrieve(ctx, &buf)
 	require.NoError(t, err)
@@ -233,15 +246,15 @@ func backupBytes(t *testing.T, e *env, cfg backup.Config) (backup.Status, []byte
 // runSlot backs up src through a new Slot with cfg, its node in the role,
 // and returns the Slot (closed when the test ends) and the backup's final
 // status, whether it succeeded or failed.
-func runSlot(t *testing.T, src backup.Source, cfg backup.SlotConfig) (*backup.Slot, backup.Status) {
+func runSlot(t *testing.T, src slot.Source, cfg slot.Config) (*slot.Slot, slot.Status) {
 	t.Helper()
-	slot, err := backup.NewSlot(src, cfg)
+	s, err := slot.New(src, cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = slot.Close() })
-	require.NoError(t, slot.Role().Set())
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Role().Set())
 	ctx := context.Background()
-	require.NoError(t, slot.Start(ctx, []byte(password)))
-	st, err := slot.Wait(ctx)
+	require.NoError(t, s.Start(ctx, []byte(password)))
+	st, err := s.Wait(ctx)
 	require.NoError(t, err)
-	return slot, st
+	return s, st
 }

@@ -13,7 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -28,8 +28,8 @@ type noiseSource struct {
 
 var errSourceFailed = errors.New("the source broke (injected)")
 
-func (s *noiseSource) Plan(context.Context) (backup.Plan, error) {
-	return backup.Plan{Collections: []archive.Collection{{DB: "leak", Name: "noise", Type: "collection"}}}, nil
+func (s *noiseSource) Plan(context.Context) (slot.Plan, error) {
+	return slot.Plan{Collections: []archive.Collection{{DB: "leak", Name: "noise", Type: "collection"}}}, nil
 }
 
 func (s *noiseSource) Documents(ctx context.Context, _ archive.Collection, emit func([]byte) error) error {
@@ -57,9 +57,9 @@ func (s *noiseSource) Documents(ctx context.Context, _ archive.Collection, emit 
 func TestFailedBackupsLeakNothing(t *testing.T) {
 	ctx := context.Background()
 	src := &noiseSource{docs: 4000, running: make(chan struct{}, 1)}
-	s, err := backup.NewSlot(src, backup.SlotConfig{
+	s, err := slot.New(src, slot.Config{
 		Store: store.Memory(), StateDir: t.TempDir(), KDF: lowKDF, TempDir: t.TempDir(),
-		Compression: archive.None, SpillThreshold: 1 << 20, Logger: slog.New(slog.DiscardHandler),
+		Compression: archive.NoCompression{}, SpillThreshold: 1 << 20, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	defer s.Close()
@@ -75,7 +75,7 @@ func TestFailedBackupsLeakNothing(t *testing.T) {
 		}
 		st, err := s.Wait(ctx)
 		require.NoError(t, err)
-		require.Equal(t, backup.StateFailed, st.State)
+		require.Equal(t, slot.StateFailed, st.State)
 	}
 
 	run(errSourceFailed) // warm up pools and the runtime before the baseline

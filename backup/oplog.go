@@ -13,11 +13,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/internal/oplog"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
 )
-
-// MongoDB's error code for a collection scan whose position in a capped
-// collection was deleted under it.
-const codeCappedPositionLost = 136
 
 // errEmptyOplog: the oplog holds no entry to start a capture from.
 var errEmptyOplog = errors.New("the oplog is empty")
@@ -35,7 +35,7 @@ type oplogCapture struct {
 	client *mongo.Client
 	db     string // local
 	coll   string // oplog.rs
-	filter Filter
+	filter namespace.Filter
 	start  bson.Timestamp
 	dbs    map[string]bool // the databases of the backup and of the entries kept
 	txns   map[string]bool // the transactions whose entries are kept, until they end
@@ -79,11 +79,11 @@ func (c *oplogCapture) session(ctx context.Context) (context.Context, func()) {
 // newest entry of the oplog; and the operation time of that read, which
 // the collection reads wait for.
 func (c *oplogCapture) begin(ctx context.Context) error {
-	newest, err := c.edge(ctx, -1, true)
+	latest, err := c.edge(ctx, newest, true)
 	if err != nil {
 		return err
 	}
-	c.start = newest
+	c.start = latest
 	var txn struct {
 		StartOpTime struct {
 			TS bson.Timestamp `bson:"ts"`
@@ -97,17 +97,23 @@ func (c *oplogCapture) begin(ctx context.Context) error {
 	case errors.Is(err, mongo.ErrNoDocuments):
 	case err != nil:
 		return fmt.Errorf("read config.transactions for the transactions in progress: %w", err)
-	case !txn.StartOpTime.TS.IsZero() && txn.StartOpTime.TS.Before(newest):
+	case !txn.StartOpTime.TS.IsZero() && txn.StartOpTime.TS.Before(latest):
 		c.start = txn.StartOpTime.TS
 	}
 	return nil
 }
 
-// edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry
-// of the oplog; with record, it keeps the read's operation time (each
-// attempt in a new session, so that none waits). A read that loses its
-// place to the oplog's truncation is tried again.
-func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Timestamp, error) {
+// The ends of the oplog that edge reads, as $natural sort orders.
+const (
+	oldest = 1
+	newest = -1
+)
+
+// edge returns the timestamp of the oldest or newest entry of the oplog;
+// with keepOpTime, it keeps the read's operation time (each attempt in a
+// new session, so that none waits). A read that loses its place to the
+// oplog's truncation is tried again.
+func (c *oplogCapture) edge(ctx context.Context, end int, keepOpTime bool) (bson.Timestamp, error) {
 	var last error
 	for attempt := range 4 {
 		if attempt > 0 {
@@ -119,7 +125,7 @@ func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Tim
 		}
 		rctx := ctx
 		var sess *mongo.Session
-		if record {
+		if keepOpTime {
 			if s, err := c.client.StartSession(options.Session().SetCausalConsistency(true)); err == nil {
 				sess, rctx = s, mongo.NewSessionContext(ctx, s)
 			}
@@ -128,7 +134,7 @@ func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Tim
 			TS bson.Timestamp `bson:"ts"`
 		}
 		err := c.oplog().FindOne(rctx, bson.D{}, options.FindOne().
-			SetSort(bson.D{{Key: "$natural", Value: dir}}).
+			SetSort(bson.D{{Key: "$natural", Value: end}}).
 			SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
 		if sess != nil {
 			if err == nil && sess.OperationTime() != nil {
@@ -142,7 +148,7 @@ func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Tim
 			return e.TS, nil
 		case errors.Is(err, mongo.ErrNoDocuments):
 			return bson.Timestamp{}, errEmptyOplog
-		case !isCode(err, codeCappedPositionLost):
+		case !mongodb.IsCode(err, mongodb.CodeCappedPositionLost):
 			return bson.Timestamp{}, fmt.Errorf("read %s: %w", c.ns(), err)
 		}
 		last = err
@@ -153,15 +159,15 @@ func (c *oplogCapture) edge(ctx context.Context, dir int, record bool) (bson.Tim
 // checkRollover fails with ErrOplogRollover when the oplog no longer holds
 // the start.
 func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
-	oldest, err := c.edge(ctx, 1, false)
+	first, err := c.edge(ctx, oldest, false)
 	if errors.Is(err, errEmptyOplog) {
-		return fmt.Errorf("%w: %s, %s holds no entry at all, not even the start %s", ErrOplogRollover, when, c.ns(), tsString(c.start))
+		return fmt.Errorf("%w: %s, %s holds no entry at all, not even the start %s", ErrOplogRollover, when, c.ns(), oplog.FormatTS(c.start))
 	}
 	if err != nil {
 		return err
 	}
-	if oldest.After(c.start) {
-		return fmt.Errorf("%w: %s, the oldest entry of %s is %s, newer than the backup's start %s", ErrOplogRollover, when, c.ns(), tsString(oldest), tsString(c.start))
+	if first.After(c.start) {
+		return fmt.Errorf("%w: %s, the oldest entry of %s is %s, newer than the backup's start %s", ErrOplogRollover, when, c.ns(), oplog.FormatTS(first), oplog.FormatTS(c.start))
 	}
 	return nil
 }
@@ -170,9 +176,9 @@ func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
 // to end that the filter selects, checking before and after the copy that
 // the oplog still holds the start.
 func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
-	end, err := c.edge(ctx, -1, false)
+	end, err := c.edge(ctx, newest, false)
 	if err != nil {
-		return archive.OplogSpan{}, serverError(err)
+		return archive.OplogSpan{}, mongodb.Classify(err)
 	}
 	span := archive.OplogSpan{Start: c.start, End: end}
 	if err := c.checkRollover(ctx, "before the oplog was copied"); err != nil {
@@ -185,14 +191,14 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 	defer cur.Close(context.WithoutCancel(ctx))
 	var prev bson.Timestamp
 	for cur.Next(ctx) {
-		e, err := parseEntry(cur.Current, false)
+		e, err := oplog.Parse(cur.Current, false)
 		if err != nil {
 			return span, fmt.Errorf("read %s: %w", c.ns(), err)
 		}
-		if e.ts.Before(prev) {
-			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), tsString(e.ts), tsString(prev))
+		if e.TS.Before(prev) {
+			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), oplog.FormatTS(e.TS), oplog.FormatTS(prev))
 		}
-		prev = e.ts
+		prev = e.TS
 		out, ok, err := c.scope(e)
 		if err != nil {
 			return span, fmt.Errorf("read %s: %w", c.ns(), err)
@@ -204,7 +210,7 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 		}
 	}
 	if err := cur.Err(); err != nil {
-		if isCode(err, codeCappedPositionLost) {
+		if mongodb.IsCode(err, mongodb.CodeCappedPositionLost) {
 			return span, fmt.Errorf("%w: entries were truncated while the oplog was copied: %w", ErrOplogRollover, err)
 		}
 		return span, fmt.Errorf("read %s: %w", c.ns(), err)
@@ -222,48 +228,48 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 // that stock mongorestore --oplogReplay, which applies every entry it is
 // given, writes nothing else either. The entries of a transaction that
 // spans several stay, emptied if need be, to keep its chain whole.
-func (c *oplogCapture) scope(e entry) (bson.Raw, bool, error) {
-	switch e.op {
+func (c *oplogCapture) scope(e oplog.Entry) (bson.Raw, bool, error) {
+	switch e.Op {
 	case "i", "u", "d":
-		if !c.selected(e.ns) {
+		if !c.selected(e.NS) {
 			return nil, false, nil
 		}
-		c.dbs[e.db()] = true
-		return e.raw, true, nil
+		c.dbs[e.DB()] = true
+		return e.Raw, true, nil
 	case "c":
 	default:
 		return nil, false, nil
 	}
-	if skippedDatabases[e.db()] {
+	if mongodb.ServerDatabase(e.DB()) {
 		return nil, false, nil
 	}
-	switch name := e.command(); name {
+	switch name := e.Command(); name {
 	case "applyOps":
 		return c.filterApplyOps(e)
 	case "commitTransaction", "abortTransaction":
-		key, _ := e.txnKey()
+		key, _ := e.TxnKey()
 		if !c.txns[key] {
 			return nil, false, nil
 		}
 		delete(c.txns, key)
-		return e.raw, true, nil
+		return e.Raw, true, nil
 	case "dropDatabase":
-		return e.raw, len(c.filter.Include) == 0 || c.dbs[e.db()], nil
+		return e.Raw, len(c.filter.Include) == 0 || c.dbs[e.DB()], nil
 	case "renameCollection":
-		from, _ := e.o.Lookup("renameCollection").StringValueOK()
-		to, _ := e.o.Lookup("to").StringValueOK()
+		from, _ := e.O.Lookup("renameCollection").StringValueOK()
+		to, _ := e.O.Lookup("to").StringValueOK()
 		if !c.selected(from) && !c.selected(to) {
 			return nil, false, nil
 		}
 		c.dbs[strings.SplitN(to, ".", 2)[0]] = true
-		return e.raw, true, nil
+		return e.Raw, true, nil
 	default:
-		t := e.target()
+		t := e.Target()
 		if t == "" || !c.selected(t) {
 			return nil, false, nil
 		}
-		c.dbs[e.db()] = true
-		return e.raw, true, nil
+		c.dbs[e.DB()] = true
+		return e.Raw, true, nil
 	}
 }
 
@@ -271,14 +277,14 @@ func (c *oplogCapture) scope(e entry) (bson.Raw, bool, error) {
 // backup. It drops the entry when none does, unless the entry is part of
 // a transaction held over several entries (or prepared), which is kept
 // with no operations.
-func (c *oplogCapture) filterApplyOps(e entry) (bson.Raw, bool, error) {
-	arr, ok := e.o.Lookup("applyOps").ArrayOK()
+func (c *oplogCapture) filterApplyOps(e oplog.Entry) (bson.Raw, bool, error) {
+	arr, ok := e.O.Lookup("applyOps").ArrayOK()
 	if !ok {
 		return nil, false, nil
 	}
 	vals, err := arr.Values()
 	if err != nil {
-		return nil, false, fmt.Errorf("oplog entry %s: applyOps: %w", e.describe(), err)
+		return nil, false, fmt.Errorf("oplog entry %s: applyOps: %w", e, err)
 	}
 	kept := bson.A{}
 	for _, v := range vals {
@@ -286,7 +292,7 @@ func (c *oplogCapture) filterApplyOps(e entry) (bson.Raw, bool, error) {
 		if !ok {
 			continue
 		}
-		inner, err := parseEntry(doc, true)
+		inner, err := oplog.Parse(doc, true)
 		if err != nil {
 			continue
 		}
@@ -296,91 +302,70 @@ func (c *oplogCapture) filterApplyOps(e entry) (bson.Raw, bool, error) {
 			kept = append(kept, out)
 		}
 	}
-	key, txn := e.txnKey()
-	chained := txn && (flag(e.o, "partialTxn") || flag(e.o, "prepare") || !e.prevTS().IsZero() || c.txns[key])
+	key, txn := e.TxnKey()
+	chained := txn && (oplog.Flag(e.O, "partialTxn") || oplog.Flag(e.O, "prepare") || !e.PrevTS().IsZero() || c.txns[key])
 	switch {
 	case len(kept) == 0 && !chained:
 		return nil, false, nil
 	case len(kept) == len(vals):
 	default:
-		o, err := replaceField(e.o, "applyOps", kept)
+		o, err := oplog.ReplaceField(e.O, "applyOps", kept)
 		if err != nil {
 			return nil, false, err
 		}
-		raw, err := replaceField(e.raw, "o", o)
+		raw, err := oplog.ReplaceField(e.Raw, "o", o)
 		if err != nil {
 			return nil, false, err
 		}
-		e.raw = raw
+		e.Raw = raw
 	}
 	if txn {
-		if flag(e.o, "partialTxn") || flag(e.o, "prepare") {
+		if oplog.Flag(e.O, "partialTxn") || oplog.Flag(e.O, "prepare") {
 			c.txns[key] = true
 		} else {
 			delete(c.txns, key) // committed by this entry
 		}
 	}
-	return e.raw, true, nil
+	return e.Raw, true, nil
 }
 
-// replaceField returns doc with the value of its field key replaced.
-func replaceField(doc bson.Raw, key string, v any) (bson.Raw, error) {
-	elems, err := doc.Elements()
-	if err != nil {
-		return nil, err
-	}
-	d := make(bson.D, 0, len(elems))
-	for _, el := range elems {
-		if el.Key() == key {
-			d = append(d, bson.E{Key: key, Value: v})
-		} else {
-			d = append(d, bson.E{Key: el.Key(), Value: el.Value()})
-		}
-	}
-	return bson.Marshal(d)
-}
-
-func (c *oplogCapture) selected(ns string) bool { return replayable(ns) && c.filter.Match(ns) }
+func (c *oplogCapture) selected(ns string) bool { return oplog.Replayable(ns) && c.filter.Match(ns) }
 
 // startOplog starts the capture of a backup as s.Oplog says, before the
 // first collection is read: nil when there is none, with a note that says
 // why when the backup cannot be consistent.
-func (s *MongoSource) startOplog(ctx context.Context, p Plan) (*oplogCapture, string, error) {
-	if s.Oplog == Off {
+func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Plan) (*oplogCapture, string, error) {
+	if s.Oplog == slot.ToggleOff {
 		return nil, "", nil
 	}
-	db, coll := oplogDB, oplogColl
+	ns := oplog.Namespace
 	if s.oplogNS != "" {
-		db, coll, _ = strings.Cut(s.oplogNS, ".")
+		ns = s.oplogNS
 	}
-	names, err := s.Client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	db, coll, _ := strings.Cut(ns, ".")
+	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 	switch {
-	case err != nil && s.Oplog == On:
-		return nil, "", serverError(fmt.Errorf("look for the oplog: %w", err))
+	case err != nil && s.Oplog == slot.ToggleOn:
+		return nil, "", mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
 	case err != nil:
 		return nil, fmt.Sprintf("the oplog was not captured (the backup is not point-in-time): looking for it failed: %v", err), nil
-	case len(names) == 0 && s.Oplog == On:
-		return nil, "", fmt.Errorf("%w: Config.Oplog is On but the server keeps no oplog (%s.%s): it is not a replica set member; run it as one, or leave Oplog at Auto", ErrNoOplog, db, coll)
+	case len(names) == 0 && s.Oplog == slot.ToggleOn:
+		return nil, "", fmt.Errorf("%w: Source.Oplog is on but the server keeps no oplog (%s): it is not a replica set member; run it as one, or leave Oplog at auto", ErrNoOplog, ns)
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
 	}
-	c := &oplogCapture{client: s.Client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
+	c := &oplogCapture{client: client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
 	for _, col := range p.Collections {
 		c.dbs[col.DB] = true
 	}
 	err = c.begin(ctx)
 	switch {
-	case errors.Is(err, errEmptyOplog) && s.Oplog == On:
-		return nil, "", fmt.Errorf("%w: Config.Oplog is On but %s.%s is empty: there is no entry to start a capture from", ErrNoOplog, db, coll)
+	case errors.Is(err, errEmptyOplog) && s.Oplog == slot.ToggleOn:
+		return nil, "", fmt.Errorf("%w: Source.Oplog is on but %s is empty: there is no entry to start a capture from", ErrNoOplog, ns)
 	case errors.Is(err, errEmptyOplog):
 		return nil, "the oplog is empty, with no entry to start a capture from: the backup is not point-in-time consistent", nil
 	case err != nil:
-		return nil, "", serverError(err)
+		return nil, "", mongodb.Classify(err)
 	}
 	return c, "", nil
-}
-
-func isCode(err error, code int) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && se.HasErrorCode(code)
 }

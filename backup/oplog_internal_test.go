@@ -6,6 +6,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/keepslot/keepslot/internal/oplog"
+	"github.com/keepslot/keepslot/namespace"
 )
 
 // TestCaptureScope checks which entries, and which operations of applyOps,
@@ -13,7 +16,7 @@ import (
 func TestCaptureScope(t *testing.T) {
 	type D = bson.D
 	type A = bson.A
-	c := &oplogCapture{filter: Filter{Include: []string{"app*"}}, dbs: map[string]bool{"app": true}, txns: map[string]bool{}}
+	c := &oplogCapture{filter: namespace.Filter{Include: []string{"app*"}}, dbs: map[string]bool{"app": true}, txns: map[string]bool{}}
 	ins := func(ns string) D {
 		return D{{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "o", Value: D{{Key: "_id", Value: 1}}}}
 	}
@@ -57,7 +60,7 @@ func TestCaptureScope(t *testing.T) {
 	} {
 		raw, err := bson.Marshal(append(D{{Key: "ts", Value: bson.Timestamp{T: uint32(i + 1)}}}, tc.entry...))
 		require.NoError(t, err)
-		e, err := parseEntry(raw, false)
+		e, err := oplog.Parse(raw, false)
 		require.NoError(t, err)
 		out, keep, err := c.scope(e)
 		require.NoError(t, err)

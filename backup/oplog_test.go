@@ -20,7 +20,11 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -48,13 +52,13 @@ func ensureOplog(t *testing.T, srv *mongotest.Server, maxDocs int64) {
 // collection (after its first document, or at its start if it has none)
 // and waits for it: the writes during makes provably happen mid-backup.
 type duringDump struct {
-	*backup.MongoSource
+	*backup.Source
 	during func(c archive.Collection) error
 }
 
 func (d *duringDump) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
 	called := false
-	err := d.MongoSource.Documents(ctx, c, func(doc []byte) error {
+	err := d.Source.Documents(ctx, c, func(doc []byte) error {
 		if err := emit(doc); err != nil {
 			return err
 		}
@@ -328,17 +332,17 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	defer w.stop()
 	require.NoError(t, w.seed(ctx))
 
-	src := &backup.MongoSource{Client: e.srv.Client, Filter: e.filter}
+	src := &backup.Source{Client: e.srv.Client, Filter: e.filter}
 	batch := 0
-	dd := &duringDump{MongoSource: src, during: func(c archive.Collection) error {
+	dd := &duringDump{Source: src, during: func(c archive.Collection) error {
 		err := w.do(batch)
 		batch++
 		return err
 	}}
 	cfg := e.config()
 	cfg.Parallel = 1 // collections in turn: a batch changes those already read
-	slot, st := runSlot(t, dd, cfg.SlotConfig)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
+	s, st := runSlot(t, dd, cfg.Config)
+	require.Equal(t, slot.StateReady, st.State, st.Error)
 	require.Equal(t, len(colls), batch, "one batch while each collection was read")
 	// Every write of the log so far happened before the capture's end:
 	// the model now is the data as of the end.
@@ -353,7 +357,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	assert.False(t, st.ConsistentAt().IsZero())
 
 	var buf bytes.Buffer
-	_, err := slot.Retrieve(ctx, &buf)
+	_, err := s.Retrieve(ctx, &buf)
 	require.NoError(t, err)
 	data := buf.Bytes()
 
@@ -392,10 +396,10 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	assert.Equal(t, want, matched, "the writer's log, in order")
 
 	// Restored with replay into new namespaces: the model as of the end.
-	renamed := func(to string) []backup.Rename {
-		return []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + to + "*"}}
+	renamed := func(to string) []namespace.Rename {
+		return []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + to + "*"}}
 	}
-	rep, err := restoreBytes(t, data, backup.RestoreOptions{Client: e.srv.Client, Renames: renamed("r_")})
+	rep, err := restoreBytes(t, data, restore.Options{Client: e.srv.Client, Renames: renamed("r_")})
 	require.NoError(t, err)
 	require.NotNil(t, rep.Oplog)
 	assert.Equal(t, st.Oplog.End, rep.Oplog.Captured.End)
@@ -411,7 +415,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 
 	// Without replay the data is a mix of moments: the first collection
 	// misses the writes made while the others were read.
-	_, err = restoreBytes(t, data, backup.RestoreOptions{Client: e.srv.Client, Renames: renamed("n_"), OplogReplay: backup.Off})
+	_, err = restoreBytes(t, data, restore.Options{Client: e.srv.Client, Renames: renamed("n_"), OplogReplay: slot.ToggleOff})
 	require.NoError(t, err)
 	first := strings.Replace(colls[0], e.srv.Prefix, e.srv.Prefix+"n_", 1)
 	assert.NotEqual(t, atEnd[colls[0]], contents(t, e.srv, first), "without replay the restore is not as of the end")
@@ -425,7 +429,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 		}
 	}
 	require.False(t, limit.IsZero())
-	rep, err = restoreBytes(t, data, backup.RestoreOptions{Client: e.srv.Client, Renames: renamed("l_"), OplogLimit: limit})
+	rep, err = restoreBytes(t, data, restore.Options{Client: e.srv.Client, Renames: renamed("l_"), OplogLimit: limit})
 	require.NoError(t, err)
 	assert.True(t, rep.Oplog.LimitReached)
 	ids := contents(t, e.srv, strings.Replace(colls[0], e.srv.Prefix, e.srv.Prefix+"l_", 1))
@@ -440,7 +444,7 @@ func TestOplogRollover(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.seed(5)
-	src := &backup.MongoSource{Client: e.srv.Client, Filter: e.filter}
+	src := &backup.Source{Client: e.srv.Client, Filter: e.filter}
 	var overrun func() error
 	if e.srv.Embedded {
 		ensureOplog(t, e.srv, 20)
@@ -479,16 +483,16 @@ func TestOplogRollover(t *testing.T) {
 	// The dump reads collections in parallel: the first of them to start
 	// overruns the oplog, the others wait for it to finish.
 	var once sync.Once
-	dd := &duringDump{MongoSource: src, during: func(archive.Collection) error {
+	dd := &duringDump{Source: src, during: func(archive.Collection) error {
 		var err error
 		once.Do(func() { err = overrun() })
 		return err
 	}}
 	cfg := e.config()
 	cfg.SpillThreshold = 1 // every collection spills to TempDir
-	_, st := runSlot(t, dd, cfg.SlotConfig)
-	require.Equal(t, backup.StateFailed, st.State)
-	assert.Equal(t, backup.CodeOplogRollover, st.Code)
+	_, st := runSlot(t, dd, cfg.Config)
+	require.Equal(t, slot.StateFailed, st.State)
+	assert.Equal(t, errcode.OplogRollover, st.Code)
 	assert.Contains(t, st.Error, "too small for the dump's duration")
 	_, err := e.store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty, "the slot is left empty")
@@ -505,43 +509,43 @@ func TestBackupWithoutOplog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.seed(4)
-	src := func(mode backup.Toggle) *backup.MongoSource {
-		s := &backup.MongoSource{Client: e.srv.Client, Filter: e.filter, Oplog: mode}
+	src := func(mode slot.Toggle) *backup.Source {
+		s := &backup.Source{Client: e.srv.Client, Filter: e.filter, Oplog: mode}
 		backup.SetOplogNamespace(s, e.srv.DB("none")+".oplog") // no such collection, on any server
 		return s
 	}
 
-	slot, err := backup.NewSlot(src(backup.On), e.config().SlotConfig)
+	s, err := slot.New(src(slot.ToggleOn), e.config().Config)
 	require.NoError(t, err)
-	require.NoError(t, slot.Role().Set())
-	err = slot.Start(ctx, []byte(password))
+	require.NoError(t, s.Role().Set())
+	err = s.Start(ctx, []byte(password))
 	require.ErrorIs(t, err, backup.ErrNoOplog)
-	assert.Equal(t, backup.CodeInvalid, backup.Code(err))
+	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.Contains(t, err.Error(), "keeps no oplog")
 
-	slot, err = backup.NewSlot(src(backup.Auto), e.config().SlotConfig)
+	s, err = slot.New(src(slot.ToggleAuto), e.config().Config)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = slot.Close() })
-	require.NoError(t, slot.Start(ctx, []byte(password)))
-	st, err := slot.Wait(ctx)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Start(ctx, []byte(password)))
+	st, err := s.Wait(ctx)
 	require.NoError(t, err)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
+	require.Equal(t, slot.StateReady, st.State, st.Error)
 	assert.Nil(t, st.Oplog)
 	assert.True(t, st.ConsistentAt().IsZero())
 	assert.Contains(t, strings.Join(st.Notes, "\n"), "not point-in-time consistent")
 
 	var buf bytes.Buffer
-	_, err = slot.Retrieve(ctx, &buf)
+	_, err = s.Retrieve(ctx, &buf)
 	require.NoError(t, err)
 	assert.Empty(t, capturedOplog(t, buf.Bytes()))
-	opts := backup.RestoreOptions{Client: e.srv.Client, Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "r_*"}}}
+	opts := restore.Options{Client: e.srv.Client, Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "r_*"}}}
 	rep, err := restoreBytes(t, buf.Bytes(), opts)
 	require.NoError(t, err)
 	assert.Nil(t, rep.Oplog)
 	assert.EqualValues(t, 12, rep.Documents)
 
-	opts.OplogReplay, opts.Drop = backup.On, true
+	opts.OplogReplay, opts.Drop = slot.ToggleOn, true
 	_, err = restoreBytes(t, buf.Bytes(), opts)
-	assert.ErrorIs(t, err, backup.ErrNoOplog)
+	assert.ErrorIs(t, err, restore.ErrNoOplog)
 	assert.EqualValues(t, 4, e.count(e.srv.DB("r_app"), "users"), "the collections are restored before")
 }

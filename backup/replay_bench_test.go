@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
 )
 
 // replayBench returns a backup of one collection of docs documents and an
@@ -33,7 +34,7 @@ func replayBench(b *testing.B, db string, docs, n int) []byte {
 			oplog = append(oplog, del(db+".c", fmt.Sprintf("d%07d", i%next)))
 		}
 	}
-	return craftedBackup(b, map[string][]D{db + ".c": seed}, oplog, archive.Tar)
+	return craftedBackup(b, map[string][]D{db + ".c": seed}, oplog, archive.TarFormat{})
 }
 
 // BenchmarkOplogReplay measures how fast a restore replays an oplog, in
@@ -61,9 +62,9 @@ func BenchmarkOplogReplay(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				round++
-				rep, err := restoreBytes(b, data, backup.RestoreOptions{
+				rep, err := restoreBytes(b, data, restore.Options{
 					Client: srv.Client, DryRun: bc.dry,
-					Renames: []backup.Rename{{From: db + ".*", To: fmt.Sprintf("%s_%d.*", db, round)}},
+					Renames: []namespace.Rename{{From: db + ".*", To: fmt.Sprintf("%s_%d.*", db, round)}},
 				})
 				require.NoError(b, err)
 				require.EqualValues(b, bc.n, rep.Oplog.Entries)

@@ -15,9 +15,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
 )
 
 type (
@@ -73,7 +74,7 @@ func craftedBackup(t testing.TB, docs map[string][]D, oplog []D, f archive.Forma
 	var enc bytes.Buffer
 	w, err := cipher.NewWriter(&enc, []byte(password), lowKDF)
 	require.NoError(t, err)
-	opts := &archive.DumpOptions{Format: f, Compression: archive.None}
+	opts := &archive.DumpOptions{Format: f, Compression: archive.NoCompression{}}
 	if oplog != nil {
 		opts.Oplog = fixedOplog(oplog)
 	}
@@ -83,11 +84,11 @@ func craftedBackup(t testing.TB, docs map[string][]D, oplog []D, f archive.Forma
 	return enc.Bytes()
 }
 
-func restoreBytes(t testing.TB, data []byte, o backup.RestoreOptions) (*backup.Report, error) {
+func restoreBytes(t testing.TB, data []byte, o restore.Options) (*restore.Report, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return backup.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+	return restore.Run(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), &o)
 }
 
 // contents returns the documents of ns sorted by _id, as Extended JSON
@@ -212,8 +213,8 @@ func TestReplayEntries(t *testing.T) {
 		name  string
 		docs  func(db string) map[string][]D
 		oplog func(db string) []D
-		opts  func(db string) backup.RestoreOptions
-		check func(t *testing.T, db string, rep *backup.Report)
+		opts  func(db string) restore.Options
+		check func(t *testing.T, db string, rep *restore.Report)
 	}{
 		{
 			name: "inserts are upserts",
@@ -223,7 +224,7 @@ func TestReplayEntries(t *testing.T) {
 			oplog: func(db string) []D {
 				return []D{ins(db+".c", D{{Key: "_id", Value: 1}, {Key: "a", Value: 2}}), ins(db+".c", D{{Key: "_id", Value: 2}, {Key: "a", Value: 1}})}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t, D{{Key: "_id", Value: 1}, {Key: "a", Value: 2}}, D{{Key: "_id", Value: 2}, {Key: "a", Value: 1}}), contents(t, srv, db+".c"))
 				assert.EqualValues(t, 2, rep.Oplog.Inserts)
 			},
@@ -244,7 +245,7 @@ func TestReplayEntries(t *testing.T) {
 					upd(db+".c", 3, D{{Key: "_id", Value: 3}, {Key: "z", Value: "new"}}),
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t,
 					D{{Key: "_id", Value: 1}, {Key: "a", Value: 5}},
 					D{{Key: "_id", Value: 2}, {Key: "a", Value: 7}},
@@ -275,7 +276,7 @@ func TestReplayEntries(t *testing.T) {
 					})),
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t,
 					D{{Key: "_id", Value: 1}, {Key: "a", Value: 2}, {Key: "b", Value: D{{Key: "c", Value: 5}}}, {Key: "f", Value: 3}},
 					D{{Key: "_id", Value: 2}, {Key: "arr", Value: A{1, 9}}, {Key: "objs", Value: A{D{{Key: "x", Value: 1}}, D{{Key: "x", Value: 7}}, D{{Key: "x", Value: 3}}}}},
@@ -296,7 +297,7 @@ func TestReplayEntries(t *testing.T) {
 					upd(db+".c", 1, D{{Key: "$v", Value: 1}, {Key: "$set", Value: D{{Key: "a", Value: D{{Key: "x", Value: 2}}}}}}),
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t, D{{Key: "_id", Value: 1}, {Key: "a", Value: D{{Key: "x", Value: 2}}}}), contents(t, srv, db+".c"))
 				assert.EqualValues(t, 1, rep.Oplog.Conflicts, "a.x cannot be set while a is a number")
 			},
@@ -320,7 +321,7 @@ func TestReplayEntries(t *testing.T) {
 					cmd(db, D{{Key: "someFutureCommand", Value: "c"}}),
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, []string{"c", "n"}, collectionNames(t, srv, db))
 				assert.Equal(t, []string{"_id_", "j_-1"}, indexList(t, srv, db+".n"))
 				assert.Equal(t, docsOf(t, D{{Key: "_id", Value: 1}, {Key: "k", Value: "x"}}), contents(t, srv, db+".n"))
@@ -342,7 +343,7 @@ func TestReplayEntries(t *testing.T) {
 					ins(db+"x.other", D{{Key: "_id", Value: 4}}),
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, []string{"a2", "b"}, collectionNames(t, srv, db))
 				assert.Equal(t, docsOf(t, id(1), id(10)), contents(t, srv, db+".a2"))
 				assert.Equal(t, docsOf(t, id(4)), contents(t, srv, db+"x.other"), "dropped, then written again")
@@ -367,7 +368,7 @@ func TestReplayEntries(t *testing.T) {
 					txn(6, zero, A{ins(c, id(9))}, bson.E{Key: "partialTxn", Value: true}),                                      // 10: never committed
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t, D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}, id(2), id(3), id(4), id(5), id(6)), contents(t, srv, db+".c"))
 				assert.EqualValues(t, 3, rep.Oplog.Transactions)
 				assert.EqualValues(t, 1, rep.Oplog.Uncommitted)
@@ -390,13 +391,13 @@ func TestReplayEntries(t *testing.T) {
 					cmd(db, D{{Key: "create", Value: "other2"}}),
 				}
 			},
-			opts: func(db string) backup.RestoreOptions {
-				return backup.RestoreOptions{
-					Filter:  backup.Filter{Exclude: []string{"*.other*"}},
-					Renames: []backup.Rename{{From: db + ".*", To: db + ".r_*"}},
+			opts: func(db string) restore.Options {
+				return restore.Options{
+					Filter:  namespace.Filter{Exclude: []string{"*.other*"}},
+					Renames: []namespace.Rename{{From: db + ".*", To: db + ".r_*"}},
 				}
 			},
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t, id(1), id(2)), contents(t, srv, db+".r_c"), "renamed")
 				assert.Equal(t, []string{"r_c"}, collectionNames(t, srv, db))
 				assert.EqualValues(t, 1, rep.Oplog.Inserts)
@@ -409,8 +410,8 @@ func TestReplayEntries(t *testing.T) {
 			oplog: func(db string) []D {
 				return []D{ins(db+".c", id(1)), ins(db+".c", id(2)), ins(db+".c", id(3)), ins(db+".c", id(4))}
 			},
-			opts: func(string) backup.RestoreOptions { return backup.RestoreOptions{OplogLimit: entryTS(2)} },
-			check: func(t *testing.T, db string, rep *backup.Report) {
+			opts: func(string) restore.Options { return restore.Options{OplogLimit: entryTS(2)} },
+			check: func(t *testing.T, db string, rep *restore.Report) {
 				assert.Equal(t, docsOf(t, id(1), id(2)), contents(t, srv, db+".c"), "entries before the limit")
 				assert.True(t, rep.Oplog.LimitReached)
 				assert.Equal(t, entryTS(1), rep.Oplog.Last)
@@ -419,8 +420,8 @@ func TestReplayEntries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := srv.DB(fmt.Sprintf("replay%d", i))
-			data := craftedBackup(t, tc.docs(db), tc.oplog(db), archive.Tar)
-			var o backup.RestoreOptions
+			data := craftedBackup(t, tc.docs(db), tc.oplog(db), archive.TarFormat{})
+			var o restore.Options
 			if tc.opts != nil {
 				o = tc.opts(db)
 			}
@@ -470,8 +471,8 @@ func TestReplayManyUpdates(t *testing.T) {
 		oplog = append(oplog, upd(db+".c", fmt.Sprintf("d%03d", i), D{{Key: "$set", Value: D{{Key: "n", Value: -i}}}}))
 		want = append(want, D{{Key: "_id", Value: fmt.Sprintf("d%03d", i)}, {Key: "n", Value: -i}})
 	}
-	data := craftedBackup(t, map[string][]D{db + ".c": docs}, oplog, archive.Tar)
-	rep, err := restoreBytes(t, data, backup.RestoreOptions{Client: srv.Client})
+	data := craftedBackup(t, map[string][]D{db + ".c": docs}, oplog, archive.TarFormat{})
+	rep, err := restoreBytes(t, data, restore.Options{Client: srv.Client})
 	require.NoError(t, err)
 	assert.EqualValues(t, 150, rep.Oplog.Updates)
 	assert.Equal(t, docsOf(t, want...), contents(t, srv, db+".c"))
@@ -482,8 +483,8 @@ func TestReplayManyUpdates(t *testing.T) {
 func TestReplayArchiveFormat(t *testing.T) {
 	srv := mongotest.New(t)
 	db := srv.DB("arch")
-	data := craftedBackup(t, map[string][]D{db + ".c": {id(1)}}, []D{ins(db+".c", id(2)), del(db+".c", 1)}, archive.MongoArchive)
-	rep, err := restoreBytes(t, data, backup.RestoreOptions{Client: srv.Client})
+	data := craftedBackup(t, map[string][]D{db + ".c": {id(1)}}, []D{ins(db+".c", id(2)), del(db+".c", 1)}, archive.ArchiveFormat{})
+	rep, err := restoreBytes(t, data, restore.Options{Client: srv.Client})
 	require.NoError(t, err)
 	assert.Equal(t, docsOf(t, id(2)), contents(t, srv, db+".c"))
 	assert.EqualValues(t, 1, rep.Oplog.Inserts)
@@ -501,12 +502,12 @@ func TestReplayRefusesDisorder(t *testing.T) {
 	w, err := cipher.NewWriter(&enc, []byte(password), lowKDF)
 	require.NoError(t, err)
 	_, err = archive.Dump(context.Background(), w, []archive.Collection{{DB: db, Name: "c"}}, mapSource{}, &archive.DumpOptions{
-		Compression: archive.None, Oplog: reversed(entries),
+		Compression: archive.NoCompression{}, Oplog: reversed(entries),
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
-	_, err = restoreBytes(t, enc.Bytes(), backup.RestoreOptions{Client: srv.Client})
-	assert.ErrorIs(t, err, backup.ErrCorrupt)
+	_, err = restoreBytes(t, enc.Bytes(), restore.Options{Client: srv.Client})
+	assert.ErrorIs(t, err, restore.ErrCorrupt)
 	assert.ErrorContains(t, err, "not in timestamp order")
 }
 

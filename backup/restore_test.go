@@ -11,7 +11,9 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/archive/archivetest"
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
 )
 
 func (e *env) count(db, coll string) int64 {
@@ -33,24 +35,24 @@ func TestRestoreRefusesBeforeWriting(t *testing.T) {
 	e.seed(10)
 	_, data := backupBytes(t, e, e.config())
 	ctx := context.Background()
-	opts := &backup.RestoreOptions{
+	opts := &restore.Options{
 		Client:  e.srv.Client,
-		Renames: []backup.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "x_*.*"}},
+		Renames: []namespace.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "x_*.*"}},
 	}
 	before := e.databases()
 
-	_, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte("wrong"), opts)
-	assert.ErrorIs(t, err, backup.ErrWrongPassword)
+	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte("wrong"), opts)
+	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 
 	// A flipped bit near the end: authentication of the whole file fails
 	// before the first document is written.
 	bad := bytes.Clone(data)
 	bad[len(bad)-200] ^= 1
-	_, err = backup.Restore(ctx, bytes.NewReader(bad), int64(len(bad)), []byte(password), opts)
-	assert.ErrorIs(t, err, backup.ErrCorrupt)
+	_, err = restore.Run(ctx, bytes.NewReader(bad), int64(len(bad)), []byte(password), opts)
+	assert.ErrorIs(t, err, restore.ErrCorrupt)
 
-	_, err = backup.Restore(ctx, bytes.NewReader(data[:len(data)-1]), int64(len(data)-1), []byte(password), opts)
-	assert.ErrorIs(t, err, backup.ErrCorrupt)
+	_, err = restore.Run(ctx, bytes.NewReader(data[:len(data)-1]), int64(len(data)-1), []byte(password), opts)
+	assert.ErrorIs(t, err, restore.ErrCorrupt)
 
 	assert.ElementsMatch(t, before, e.databases())
 }
@@ -60,10 +62,10 @@ func TestRestoreOptions(t *testing.T) {
 	e.seed(30)
 	_, data := backupBytes(t, e, e.config())
 	ctx := context.Background()
-	restore := func(o backup.RestoreOptions) *backup.Report {
+	run := func(o restore.Options) *restore.Report {
 		t.Helper()
 		o.Client = e.srv.Client
-		rep, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+		rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
 		require.NoError(t, err)
 		return rep
 	}
@@ -71,16 +73,16 @@ func TestRestoreOptions(t *testing.T) {
 
 	// Dry run: reports everything, writes nothing.
 	before := e.databases()
-	rep := restore(backup.RestoreOptions{DryRun: true, Renames: []backup.Rename{{From: "*", To: "dry_*"}}})
+	rep := run(restore.Options{DryRun: true, Renames: []namespace.Rename{{From: "*", To: "dry_*"}}})
 	assert.True(t, rep.DryRun)
 	assert.EqualValues(t, 90, rep.Documents)
 	assert.Equal(t, 3, rep.Indexes)
 	assert.ElementsMatch(t, before, e.databases())
 
 	// Filter and rename one collection.
-	rep = restore(backup.RestoreOptions{
-		Filter:  backup.Filter{Include: []string{shop + ".orders"}},
-		Renames: []backup.Rename{{From: shop + ".orders", To: shop + ".orders_copy"}},
+	rep = run(restore.Options{
+		Filter:  namespace.Filter{Include: []string{shop + ".orders"}},
+		Renames: []namespace.Rename{{From: shop + ".orders", To: shop + ".orders_copy"}},
 	})
 	require.Len(t, rep.Namespaces, 1)
 	assert.Equal(t, shop+".orders_copy", rep.Namespaces[0].To)
@@ -88,14 +90,14 @@ func TestRestoreOptions(t *testing.T) {
 
 	// Over the originals: without Drop the inserts collide, with Drop the
 	// collection is replaced.
-	o := backup.RestoreOptions{Filter: backup.Filter{Include: []string{app + ".events"}}}
+	o := restore.Options{Filter: namespace.Filter{Include: []string{app + ".events"}}}
 	o.Client = e.srv.Client
-	_, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
 	assert.Error(t, err)
 	_, err = e.srv.Client.Database(app).Collection("events").InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 31, e.count(app, "events"))
-	restore(backup.RestoreOptions{Filter: backup.Filter{Include: []string{app + ".events"}}, Drop: true, BatchSize: 7, Parallel: 2})
+	run(restore.Options{Filter: namespace.Filter{Include: []string{app + ".events"}}, Drop: true, BatchSize: 7, Parallel: 2})
 	assert.EqualValues(t, 30, e.count(app, "events"))
 }
 
@@ -103,29 +105,18 @@ func TestArchiveFormatRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	e.seed(25)
 	cfg := e.config()
-	cfg.Format, cfg.Compression = archive.MongoArchive, archive.Zstd
+	cfg.Format, cfg.Compression = archive.ArchiveFormat{}, archive.NewZstd(archive.DefaultZstdLevel)
 	st, data := backupBytes(t, e, cfg)
 	assert.Regexp(t, `\.archive\.zst$`, st.Name)
 
-	rep, err := backup.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), &backup.RestoreOptions{
+	rep, err := restore.Run(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
 		Client:  e.srv.Client,
-		Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "z*"}},
+		Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "z*"}},
 	})
 	require.NoError(t, err)
 	assert.EqualValues(t, 75, rep.Documents)
 	assert.EqualValues(t, 25, e.count(e.srv.DB("zapp"), "users"))
 	assert.EqualValues(t, 25, e.count(e.srv.DB("zshop"), "orders"))
-}
-
-func TestRename(t *testing.T) {
-	for _, tc := range []struct{ from, to, ns, want string }{
-		{"app.*", "app2.*", "app.users", "app2.users"},
-		{"*.users", "*.people", "crm.users", "crm.people"},
-		{"*.*", "x_*.*", "a.b.c", "x_a.b.c"},
-		{"app.users", "app.u", "app.users2", "app.users2"},
-	} {
-		assert.Equal(t, tc.want, backup.RenameNamespace(tc.ns, []backup.Rename{{From: tc.from, To: tc.to}}), tc)
-	}
 }
 
 // TestPluggedCompressionRestores checks that a backup made with a
@@ -138,18 +129,18 @@ func TestPluggedCompressionRestores(t *testing.T) {
 	cfg.Compression = archivetest.Foreign
 	_, data := backupBytes(t, e, cfg)
 	ctx := context.Background()
-	opts := &backup.RestoreOptions{
+	opts := &restore.Options{
 		Client:  e.srv.Client,
-		Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "s2*"}},
+		Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "s2*"}},
 	}
 
-	_, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
-	require.ErrorIs(t, err, backup.ErrCorrupt)
+	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
+	require.ErrorIs(t, err, restore.ErrCorrupt)
 	assert.ErrorIs(t, err, archive.ErrUnknownFormat)
 	assert.Contains(t, err.Error(), "RestoreOptions.Formats, .Compressions")
 
 	opts.Compressions = []archive.Compression{archivetest.Foreign}
-	rep, err := backup.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
+	rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
 	require.NoError(t, err)
 	assert.EqualValues(t, 30, rep.Documents)
 	assert.EqualValues(t, 10, e.count(e.srv.DB("s2app"), "users"))

@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -12,52 +11,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
 )
-
-// skippedDatabases are never backed up, as with mongodump.
-var skippedDatabases = map[string]bool{"local": true, "config": true}
-
-// Filter selects namespaces ("db.collection") by shell-style patterns, as
-// path.Match reads them: "app.*" is every collection of database app.
-// A namespace is selected when Include is empty or one of its patterns
-// matches, and none of Exclude's does.
-type Filter struct {
-	Include []string
-	Exclude []string
-}
-
-// Match reports whether the namespace ns is selected.
-func (f Filter) Match(ns string) bool {
-	if len(f.Include) > 0 && !matchAny(f.Include, ns) {
-		return false
-	}
-	return !matchAny(f.Exclude, ns)
-}
-
-// Validate reports a malformed pattern.
-func (f Filter) Validate() error {
-	for _, p := range append(append([]string(nil), f.Include...), f.Exclude...) {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("%w: namespace pattern %q: %w", ErrInvalid, p, err)
-		}
-	}
-	return nil
-}
-
-func matchAny(patterns []string, ns string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, ns); ok {
-			return true
-		}
-	}
-	return false
-}
 
 // listCollections lists the node's collections that f selects, with their
 // options and indexes, and the data size of the databases they live in.
 // System collections are left out but those that system selects.
-func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f Filter, system func(ns string) bool, ferret bool) (Plan, error) {
-	var p Plan
+func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f namespace.Filter, system func(ns string) bool, ferret bool) (slot.Plan, error) {
+	var p slot.Plan
 	// The data size is dbStats' dataSize, the size of the documents, except
 	// on FerretDB, where dbStats counts the documents (a scan as long as
 	// the backup's) and listDatabases, which it answers with sizes anyway,
@@ -80,7 +43,7 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 		}
 	}
 	for _, name := range dbs {
-		if skippedDatabases[name] {
+		if mongodb.ServerDatabase(name) {
 			continue
 		}
 		db := client.Database(name, options.Database().SetReadPreference(rp))
@@ -107,7 +70,7 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 	return p, nil
 }
 
-func listDatabase(ctx context.Context, db *mongo.Database, f Filter, system func(ns string) bool) ([]archive.Collection, error) {
+func listDatabase(ctx context.Context, db *mongo.Database, f namespace.Filter, system func(ns string) bool) ([]archive.Collection, error) {
 	cur, err := db.ListCollections(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("list collections of %s: %w", db.Name(), err)

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/slot"
 )
 
 // A retrieved backup opens without keepslot: the openssl commands of
@@ -32,7 +32,7 @@ func TestStockToolsRecovery(t *testing.T) {
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
 	require.NoError(t, b.Start(ctx, []byte(password)))
-	require.Equal(t, backup.StateReady, wait(t, b).State)
+	require.Equal(t, slot.StateReady, wait(t, b).State)
 
 	dir := t.TempDir()
 	enc, _ := retrieveTo(t, b, dir, "backup-retrieve.tar.gz.enc")

@@ -1,38 +1,23 @@
 package backup
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
 )
-
-// The namespaces of users and roles, backed up like mongodump's full dump.
-const (
-	authzUsers   = "admin.system.users"
-	authzRoles   = "admin.system.roles"
-	authzVersion = "admin.system.version" // holds authSchema, the users' format
-)
-
-func isAuthz(ns string) bool { return ns == authzUsers || ns == authzRoles || ns == authzVersion }
-
-// MongoDB's error code for a command the server does not have.
-const codeCommandNotFound = 59
 
 // authzWanted reports whether s backs up users and roles: on a full dump
 // unless Off, and with an Include when On.
-func (s *MongoSource) authzWanted() bool {
+func (s *Source) authzWanted() bool {
 	switch s.UsersAndRoles {
-	case On:
+	case slot.ToggleOn:
 		return true
-	case Auto:
+	case slot.ToggleAuto:
 		return len(s.Filter.Include) == 0
 	}
 	return false
@@ -40,12 +25,12 @@ func (s *MongoSource) authzWanted() bool {
 
 // authzSelected reports whether the system collection ns is one that s
 // backs up.
-func (s *MongoSource) authzSelected(ns string) bool {
-	if !isAuthz(ns) || !s.authzWanted() {
+func (s *Source) authzSelected(ns string) bool {
+	if !mongodb.IsAuthz(ns) || !s.authzWanted() {
 		return false
 	}
-	if s.UsersAndRoles == On {
-		return !matchAny(s.Filter.Exclude, ns)
+	if s.UsersAndRoles == slot.ToggleOn {
+		return namespace.Filter{Exclude: s.Filter.Exclude}.Match(ns)
 	}
 	return s.Filter.Match(ns)
 }
@@ -53,11 +38,11 @@ func (s *MongoSource) authzSelected(ns string) bool {
 // planAuthz returns the queries that select the users and roles p backs up
 // (those of the databases p holds, when the filter has an Include), and a
 // note when the server keeps none.
-func (s *MongoSource) planAuthz(p Plan) (map[string]bson.D, string) {
+func (s *Source) planAuthz(p slot.Plan) (map[string]bson.D, string) {
 	if !s.authzWanted() {
 		return nil, ""
 	}
-	found := slices.ContainsFunc(p.Collections, func(c archive.Collection) bool { return c.Namespace() == authzUsers })
+	found := slices.ContainsFunc(p.Collections, func(c archive.Collection) bool { return c.Namespace() == mongodb.Users })
 	if !found {
 		return nil, "users and roles are not backed up: the server has no admin.system.users (FerretDB keeps none)"
 	}
@@ -67,147 +52,11 @@ func (s *MongoSource) planAuthz(p Plan) (map[string]bson.D, string) {
 	dbs := bson.A{}
 	seen := map[string]bool{}
 	for _, c := range p.Collections {
-		if !isAuthz(c.Namespace()) && !seen[c.DB] {
+		if !mongodb.IsAuthz(c.Namespace()) && !seen[c.DB] {
 			seen[c.DB] = true
 			dbs = append(dbs, c.DB)
 		}
 	}
 	q := bson.D{{Key: "db", Value: bson.D{{Key: "$in", Value: dbs}}}}
-	return map[string]bson.D{authzUsers: q, authzRoles: q}, ""
-}
-
-// authzTarget prepares the restore of users, roles or the auth version:
-// into a temporary collection of admin, merged by mergeAuthz once every
-// namespace is restored. They are never renamed.
-func (r *restorer) authzTarget(ctx context.Context, c *archive.Collection) (*target, error) {
-	from := c.Namespace()
-	col := *c
-	col.Indexes = nil // the temporary collection needs none
-	t := &target{col: col, to: from}
-	r.byFrom[from] = t
-	r.order = append(r.order, t)
-	if r.opts.DryRun {
-		return t, nil
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "keepslot_restore_" + hex.EncodeToString(b) + "_" + c.Name[len("system."):]
-	d := r.client.Database("admin")
-	if err := d.CreateCollection(ctx, name); err != nil {
-		return nil, fmt.Errorf("create admin.%s for restoring %s: %w", name, from, err)
-	}
-	r.temps = append(r.temps, name)
-	t.coll = d.Collection(name)
-	return t, nil
-}
-
-// mergeAuthz merges the restored users and roles into the server's with
-// _mergeAuthzCollections, as mongorestore does: users and roles of the
-// backup are added, those of the same name replaced, and the others kept
-// (never dropped). It does not when the backup's auth schema version differs
-// from the server's, or the server has no such command (FerretDB); the
-// Report notes why.
-func (r *restorer) mergeAuthz(ctx context.Context) error {
-	users, roles, version := r.byFrom[authzUsers], r.byFrom[authzRoles], r.byFrom[authzVersion]
-	if users == nil && roles == nil {
-		return nil
-	}
-	var nu, nr int64
-	if users != nil {
-		nu = users.docs
-	}
-	if roles != nil {
-		nr = roles.docs
-	}
-	if r.opts.DryRun {
-		r.note("would merge %d users and %d roles into the server's", nu, nr)
-		return nil
-	}
-	if version != nil {
-		theirs, err := authSchema(ctx, version.coll)
-		if err != nil {
-			return err
-		}
-		ours, err := authSchema(ctx, r.client.Database("admin").Collection("system.version"))
-		if err != nil {
-			return err
-		}
-		if theirs != 0 && ours != 0 && theirs != ours {
-			r.note("users and roles not restored: the backup's auth schema is version %d, the server's %d", theirs, ours)
-			return nil
-		}
-	}
-	tempName := func(t *target) (string, error) {
-		if t != nil {
-			return t.coll.Name(), nil
-		}
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		name := "keepslot_restore_" + hex.EncodeToString(b) + "_empty"
-		if err := r.client.Database("admin").CreateCollection(ctx, name); err != nil {
-			return "", fmt.Errorf("create admin.%s for merging users and roles: %w", name, err)
-		}
-		r.temps = append(r.temps, name)
-		return name, nil
-	}
-	tu, err := tempName(users)
-	if err != nil {
-		return err
-	}
-	tr, err := tempName(roles)
-	if err != nil {
-		return err
-	}
-	err = r.client.Database("admin").RunCommand(ctx, bson.D{
-		{Key: "_mergeAuthzCollections", Value: 1},
-		{Key: "tempUsersCollection", Value: "admin." + tu},
-		{Key: "tempRolesCollection", Value: "admin." + tr},
-		{Key: "drop", Value: false},
-		{Key: "db", Value: ""},
-	}).Err()
-	switch {
-	case isCode(err, codeCommandNotFound):
-		r.note("users and roles not restored: the server cannot merge them (it has no _mergeAuthzCollections command)")
-		return nil
-	case err != nil && isAuthError(err):
-		return fmt.Errorf("merge users and roles: %w", serverError(err))
-	case err != nil:
-		return fmt.Errorf("merge users and roles: %w", err)
-	}
-	r.note("merged %d users and %d roles into the server's", nu, nr)
-	return nil
-}
-
-// authSchema returns the currentVersion of the authSchema document of a
-// system.version collection, 0 when there is none.
-func authSchema(ctx context.Context, coll *mongo.Collection) (int64, error) {
-	var doc struct {
-		CurrentVersion any `bson:"currentVersion"`
-	}
-	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "authSchema"}}).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read the auth schema version of %s.%s: %w", coll.Database().Name(), coll.Name(), err)
-	}
-	switch v := doc.CurrentVersion.(type) {
-	case int32:
-		return int64(v), nil
-	case int64:
-		return v, nil
-	case float64:
-		return int64(v), nil
-	}
-	return 0, nil
-}
-
-// dropTemps drops the temporary collections of the users and roles.
-func (r *restorer) dropTemps(ctx context.Context) {
-	for _, name := range r.temps {
-		if err := r.client.Database("admin").Collection(name).Drop(ctx); err != nil {
-			r.opts.Logger.Warn("restore: drop a temporary collection", "collection", "admin."+name, "error", err)
-		}
-	}
-	r.temps = nil
+	return map[string]bson.D{mongodb.Users: q, mongodb.Roles: q}, ""
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
+	"github.com/keepslot/keepslot/slot"
 )
 
 // adminCollections lists admin's collections but the server's own.
@@ -31,21 +33,21 @@ func TestUsersAndRolesWithoutThem(t *testing.T) {
 	e := newEnv(t)
 	if !e.srv.Embedded {
 		// A full dump of a shared server would take in every database on it.
-		e.filter = backup.Filter{Include: []string{e.srv.Prefix + "*"}}
+		e.filter = namespace.Filter{Include: []string{e.srv.Prefix + "*"}}
 	} else {
-		e.filter = backup.Filter{} // a full dump
+		e.filter = namespace.Filter{} // a full dump
 	}
 	e.seed(3)
 	cfg := e.config()
 	if !e.srv.Embedded {
-		cfg.UsersAndRoles = backup.On
+		cfg.UsersAndRoles = slot.ToggleOn
 	}
 	st, _ := backupBytes(t, e, cfg)
 	if e.srv.Embedded {
 		assert.Contains(t, strings.Join(st.Notes, "\n"), "users and roles are not backed up")
 	}
 
-	cfg.UsersAndRoles = backup.Off
+	cfg.UsersAndRoles = slot.ToggleOff
 	st, _ = backupBytes(t, e, cfg)
 	assert.NotContains(t, strings.Join(st.Notes, "\n"), "users and roles")
 }
@@ -64,12 +66,12 @@ func TestUsersAndRolesMerge(t *testing.T) {
 	user, role := e.srv.Prefix+"user", e.srv.Prefix+"role"
 	cfg := e.config()
 	if e.srv.Embedded {
-		cfg.Filter = backup.Filter{} // a full dump
+		cfg.Filter = namespace.Filter{} // a full dump
 		require.NoError(t, admin.CreateCollection(ctx, "system.users"))
 		_, err := admin.Collection("system.users").InsertOne(ctx, bson.D{{Key: "_id", Value: app + "." + user}, {Key: "user", Value: user}, {Key: "db", Value: app}})
 		require.NoError(t, err)
 	} else {
-		cfg.UsersAndRoles = backup.On // with the test's Include
+		cfg.UsersAndRoles = slot.ToggleOn // with the test's Include
 		db := e.srv.Client.Database(app)
 		require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createRole", Value: role}, {Key: "privileges", Value: bson.A{}}, {Key: "roles", Value: bson.A{}}}).Err())
 		require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: "not a secret"}, {Key: "roles", Value: bson.A{role}}}).Err())
@@ -80,7 +82,7 @@ func TestUsersAndRolesMerge(t *testing.T) {
 	}
 	_, data := backupBytes(t, e, cfg)
 
-	opts := backup.RestoreOptions{Client: e.srv.Client, Renames: []backup.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "r_*"}}}
+	opts := restore.Options{Client: e.srv.Client, Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "r_*"}}}
 	dry := opts
 	dry.DryRun = true
 	rep, err := restoreBytes(t, data, dry)

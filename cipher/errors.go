@@ -2,29 +2,32 @@ package cipher
 
 import (
 	"errors"
+
+	"github.com/keepslot/keepslot/errcode"
 )
 
+// Errors a user can cause. Each carries its [errcode.Code].
 var (
 	// ErrWrongPassword means the header is intact but its MAC does not verify
 	// under the key derived from the password given.
-	ErrWrongPassword = errors.New("cipher: wrong password")
+	ErrWrongPassword = errcode.New(errcode.WrongPassword, "cipher: wrong password")
 
 	// ErrCorrupt means the stream is damaged or was tampered with: a bad
 	// magic, a failed checksum or MAC, a truncation, reordered chunks or
 	// trailing bytes. No plaintext from the damaged part is released.
-	ErrCorrupt = errors.New("cipher: stream is corrupt")
+	ErrCorrupt = errcode.New(errcode.Corrupt, "cipher: stream is corrupt")
 
 	// ErrUnsupportedVersion means the stream was written in a format version
 	// or with a key-derivation function this package does not know.
-	ErrUnsupportedVersion = errors.New("cipher: unsupported format version")
+	ErrUnsupportedVersion = errcode.New(errcode.Corrupt, "cipher: unsupported format version")
 
 	// ErrEmptyPassword means an empty password was given.
-	ErrEmptyPassword = errors.New("cipher: empty password")
+	ErrEmptyPassword = errcode.New(errcode.EmptyPassword, "cipher: empty password")
 
 	// ErrKDFTooExpensive means the scrypt parameters (from Options or from a
 	// stream's header) are above the safety cap: N at most 2^22, 128*r*N at
 	// most 1 GiB and p at most 16.
-	ErrKDFTooExpensive = errors.New("cipher: scrypt parameters above the safety cap")
+	ErrKDFTooExpensive = errcode.New(errcode.Invalid, "cipher: scrypt parameters above the safety cap")
 
 	errClosed  = errors.New("cipher: write to a closed Writer")
 	errAborted = errors.New("cipher: the Writer was aborted; what it wrote is not a valid stream")

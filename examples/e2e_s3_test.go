@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -54,13 +54,13 @@ func TestAgentExportToS3(t *testing.T) {
 	// Backup: once ready, it is exported and verified, and retention runs.
 	ok(t, run("backup", "--password", "pw"))
 	var st struct {
-		Status backup.Status `json:"status"`
+		Status slot.Status `json:"status"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(ok(t, run("--json", "backup-status", "--wait"))), &st))
-	require.Equal(t, backup.StateReady, st.Status.State)
+	require.Equal(t, slot.StateReady, st.Status.State)
 	ex := st.Status.Export
 	require.NotNil(t, ex, "the status shows the export")
-	require.Equal(t, backup.ExportDone, ex.State, ex.Error)
+	require.Equal(t, slot.ExportDone, ex.State, ex.Error)
 	name := st.Status.Name
 	assert.Equal(t, "node-1/"+name, ex.Key)
 	assert.Equal(t, st.Status.MD5, ex.MD5)
@@ -73,7 +73,7 @@ func TestAgentExportToS3(t *testing.T) {
 	// backup-list, local and remote.
 	assert.Contains(t, ok(t, run("backup-list")), name)
 	var list struct {
-		Backups []backup.RemoteBackup `json:"backups"`
+		Backups []store.Entry `json:"backups"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(ok(t, run("--json", "backup-list", "--remote"))), &list))
 	require.Len(t, list.Backups, 1)
@@ -116,7 +116,7 @@ func TestAgentExportToS3(t *testing.T) {
 	// A new backup, exported again by hand with backup-export.
 	ok(t, run("backup", "--password", "pw"))
 	require.NoError(t, json.Unmarshal([]byte(ok(t, run("--json", "backup-status", "--wait"))), &st))
-	require.Equal(t, backup.ExportDone, st.Status.Export.State, st.Status.Export.Error)
+	require.Equal(t, slot.ExportDone, st.Status.Export.State, st.Status.Export.Error)
 	assert.Contains(t, ok(t, run("backup-export", "--wait")), "verified")
 	require.NoError(t, json.Unmarshal([]byte(ok(t, run("--json", "backup-list", "--remote"))), &list))
 	require.Len(t, list.Backups, 1, "keep the last 1")

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/sensitive"
 )
 
@@ -101,16 +101,16 @@ func assertNoStage(t *testing.T, dir string) {
 // TestErrorCodes checks that backup.Code classifies sensitive's errors, so
 // that agents and CLIs need one mapping for both backups.
 func TestErrorCodes(t *testing.T) {
-	for err, want := range map[error]backup.ErrorCode{
-		sensitive.ErrNotRegular:       backup.CodeInvalid,
-		sensitive.ErrTooLarge:         backup.CodeInvalid,
-		sensitive.ErrDuplicate:        backup.CodeInvalid,
-		sensitive.ErrUnsafePath:       backup.CodeInvalid,
-		sensitive.ErrExists:           backup.CodeExists,
-		sensitive.ErrManifestMismatch: backup.CodeCorrupt,
+	for err, want := range map[error]errcode.Code{
+		sensitive.ErrNotRegular:       errcode.Invalid,
+		sensitive.ErrTooLarge:         errcode.Invalid,
+		sensitive.ErrDuplicate:        errcode.Invalid,
+		sensitive.ErrUnsafePath:       errcode.Invalid,
+		sensitive.ErrExists:           errcode.Exists,
+		sensitive.ErrManifestMismatch: errcode.Corrupt,
 	} {
 		wrapped := fmt.Errorf("sensitive: restore: k.key: %w", err)
-		assert.Equal(t, want, backup.Code(wrapped), err.Error())
+		assert.Equal(t, want, errcode.Of(wrapped), err.Error())
 		assert.ErrorIs(t, wrapped, err)
 	}
 }

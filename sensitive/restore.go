@@ -16,8 +16,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/restore"
 )
 
 // RestoreOptions configure Restore.
@@ -123,15 +123,15 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 }
 
 // RestoreNamespaces restores the MongoDB namespaces of a sensitive backup
-// (those its Config.Mongo selected) with backup.Restore, leaving out the
+// (those its Config.Mongo selected) with restore.Run, leaving out the
 // pseudo-namespaces that hold files and in-memory secrets.
-func RestoreNamespaces(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *backup.RestoreOptions) (*backup.Report, error) {
-	var o backup.RestoreOptions
+func RestoreNamespaces(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *restore.Options) (*restore.Report, error) {
+	var o restore.Options
 	if opts != nil {
 		o = *opts
 	}
-	o.Filter.Exclude = append(append([]string(nil), o.Filter.Exclude...), DB+".*")
-	return backup.Restore(ctx, src, size, password, &o)
+	o.Filter.Exclude = append(slices.Clip(o.Filter.Exclude), DB+".*")
+	return restore.Run(ctx, src, size, password, &o)
 }
 
 // staged is a secret read from the backup, waiting in the staging
@@ -170,7 +170,7 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 				return nil, nil, err
 			}
 			if c.DB != DB {
-				continue // MongoDB namespaces: backup.Restore's business
+				continue // MongoDB namespaces: RestoreNamespaces' business
 			}
 			switch c.Name {
 			case ManifestCollection:

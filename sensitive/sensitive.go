@@ -3,8 +3,8 @@
 // backup-sensitive verbs.
 //
 // The main backup deliberately leaves secrets out; a full recovery needs
-// both. A sensitive Backupper is a backup.Slot like the main one (same
-// verbs, states, status JSON and typed errors, same role check first), whose
+// both. A sensitive [Backupper] keeps a slot like the main one (same verbs,
+// states, status JSON and typed errors, same role check first), whose
 // source is secret material instead of MongoDB collections: files and
 // directory trees, secrets held in memory by the embedding program, and,
 // optionally, MongoDB namespaces that hold secrets (the ones the main backup
@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
@@ -33,6 +34,8 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -47,32 +50,22 @@ const (
 // directory, beside the main backup's.
 const StateFile = "sensitive-state.json"
 
-// Errors a user can cause, besides the backup package's. Each carries its
-// backup.ErrorCode, so backup.Code classifies it.
+// Errors a user can cause, besides those of packages slot and restore.
 var (
 	// ErrNotRegular: a source path is a link, device, socket or pipe.
-	ErrNotRegular error = &codedError{"not a regular file; sensitive backups hold regular files only, so name the file a link points to", backup.CodeInvalid}
+	ErrNotRegular = errcode.New(errcode.Invalid, "not a regular file; sensitive backups hold regular files only, so name the file a link points to")
 	// ErrTooLarge: a secret is larger than MaxSecretSize.
-	ErrTooLarge error = &codedError{"secret too large for a sensitive backup", backup.CodeInvalid}
+	ErrTooLarge = errcode.New(errcode.Invalid, "secret too large for a sensitive backup")
 	// ErrDuplicate: two sources give a secret of the same name.
-	ErrDuplicate error = &codedError{"two secrets have the same name; rename one", backup.CodeInvalid}
+	ErrDuplicate = errcode.New(errcode.Invalid, "two secrets have the same name; rename one")
 	// ErrUnsafePath: a secret's name, or a link in the restore directory,
 	// would lead outside the restore directory.
-	ErrUnsafePath error = &codedError{"secret name escapes the restore directory", backup.CodeInvalid}
+	ErrUnsafePath = errcode.New(errcode.Invalid, "secret name escapes the restore directory")
 	// ErrExists: a file to restore exists and Overwrite is not set.
-	ErrExists error = &codedError{"file exists; restore with Overwrite to replace it", backup.CodeExists}
+	ErrExists = errcode.New(errcode.Exists, "file exists; restore with Overwrite to replace it")
 	// ErrManifestMismatch: a restored secret differs from the manifest.
-	ErrManifestMismatch error = &codedError{"secret does not match the backup's manifest", backup.CodeCorrupt}
+	ErrManifestMismatch = errcode.New(errcode.Corrupt, "secret does not match the backup's manifest")
 )
-
-// codedError is a sentinel error with its backup.ErrorCode.
-type codedError struct {
-	msg  string
-	code backup.ErrorCode
-}
-
-func (e *codedError) Error() string               { return e.msg }
-func (e *codedError) ErrorCode() backup.ErrorCode { return e.code }
 
 // MaxSecretSize is the largest secret a sensitive backup holds: each secret
 // travels as one BSON document.
@@ -85,8 +78,8 @@ type Config struct {
 
 	// Mongo, if set, adds the MongoDB namespaces it selects (set its
 	// Filter) to the backup; restore them with RestoreNamespaces. Exclude
-	// them from the main backup with its Config.Filter.
-	Mongo *backup.MongoSource
+	// them from the main backup's Source.Filter.
+	Mongo *backup.Source
 
 	// Store is the sensitive backup's own slot, separate from the main
 	// backup's.
@@ -100,22 +93,23 @@ type Config struct {
 	KDF *cipher.Options
 
 	// Progress, if set, is called as the backup advances.
-	Progress func(backup.Progress)
+	Progress func(archive.Progress)
 
 	// Logger; default slog.Default(). Secret contents are never logged.
 	Logger *slog.Logger
 }
 
-// Backupper is the sensitive backup: a backup.Slot over secrets.
+// Backupper is the sensitive backup: the verbs of [slot.Backupper] over
+// secrets.
 type Backupper struct {
-	*backup.Slot
+	slot *slot.Slot
 }
 
-var _ backup.Backupper = (*Backupper)(nil)
+var _ slot.Backupper = (*Backupper)(nil)
 
 // New returns a sensitive Backupper for cfg.
 func New(cfg Config) (*Backupper, error) {
-	slot, err := backup.NewSlot(&source{secrets: cfg.Sources, mongo: cfg.Mongo}, backup.SlotConfig{
+	s, err := slot.New(&source{secrets: cfg.Sources, mongo: cfg.Mongo}, slot.Config{
 		Store:      cfg.Store,
 		StateDir:   cfg.StateDir,
 		StateFile:  StateFile,
@@ -128,8 +122,41 @@ func New(cfg Config) (*Backupper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: %w", err)
 	}
-	return &Backupper{Slot: slot}, nil
+	return &Backupper{slot: s}, nil
 }
+
+// Start checks that a backup can be made and starts it; see
+// [slot.Backupper].
+func (b *Backupper) Start(ctx context.Context, password []byte) error {
+	return b.slot.Start(ctx, password)
+}
+
+// Status reports the sensitive slot's state.
+func (b *Backupper) Status(ctx context.Context) (slot.Status, error) { return b.slot.Status(ctx) }
+
+// Retrieve writes the stored backup, encrypted as stored, to w.
+func (b *Backupper) Retrieve(ctx context.Context, w io.Writer) (store.Info, error) {
+	return b.slot.Retrieve(ctx, w)
+}
+
+// Delete removes the stored backup.
+func (b *Backupper) Delete(ctx context.Context) error { return b.slot.Delete(ctx) }
+
+// Wait blocks until the running backup, if any, has ended.
+func (b *Backupper) Wait(ctx context.Context) (slot.Status, error) { return b.slot.Wait(ctx) }
+
+// Cancel stops the running backup, if any, and waits until it has cleaned
+// up.
+func (b *Backupper) Cancel(ctx context.Context) error { return b.slot.Cancel(ctx) }
+
+// Open opens the stored backup, encrypted as stored.
+func (b *Backupper) Open(ctx context.Context) (store.Object, error) { return b.slot.Open(ctx) }
+
+// Role is the node's backup role, shared with the main backup.
+func (b *Backupper) Role() *slot.Role { return b.slot.Role() }
+
+// Close cancels a running backup and waits for it to clean up.
+func (b *Backupper) Close() error { return b.slot.Close() }
 
 // fileDoc is a secret as stored in keepslot_sensitive.files.
 type fileDoc struct {
@@ -146,11 +173,11 @@ type manifestDoc struct {
 	SHA256 string `bson:"sha256"`
 }
 
-// source is the backup.Source of a sensitive backup. The slot runs one
+// source is the slot.Source of a sensitive backup. The slot runs one
 // backup at a time, and so one plan at a time.
 type source struct {
 	secrets []Source
-	mongo   *backup.MongoSource
+	mongo   *backup.Source
 
 	mu       sync.Mutex
 	manifest []manifestDoc // of the last Plan
@@ -159,8 +186,8 @@ type source struct {
 // Plan walks the secrets once, so that refusals (links, sizes, duplicates)
 // are reported by Start, and records the manifest: names, sizes and
 // sha256s, never contents.
-func (s *source) Plan(ctx context.Context) (backup.Plan, error) {
-	var p backup.Plan
+func (s *source) Plan(ctx context.Context) (slot.Plan, error) {
+	var p slot.Plan
 	var manifest []manifestDoc
 	if err := s.walk(ctx, func(sec Secret) error {
 		p.DataSize += int64(len(sec.Data))

@@ -20,7 +20,10 @@ import (
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -72,14 +75,14 @@ func (n *node) backupper(t *testing.T, extra ...sensitive.Source) *sensitive.Bac
 }
 
 func waitReady(t *testing.T, b interface {
-	Wait(context.Context) (backup.Status, error)
-}) backup.Status {
+	Wait(context.Context) (slot.Status, error)
+}) slot.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := b.Wait(ctx)
 	require.NoError(t, err)
-	require.Equal(t, backup.StateReady, st.State, st.Error)
+	require.Equal(t, slot.StateReady, st.State, st.Error)
 	return st
 }
 
@@ -96,12 +99,12 @@ func TestFullCycle(t *testing.T) {
 	b := n.backupper(t)
 	ctx := context.Background()
 
-	assert.ErrorIs(t, b.Start(ctx, []byte(password)), backup.ErrNotBackupNode)
+	assert.ErrorIs(t, b.Start(ctx, []byte(password)), slot.ErrNotBackupNode)
 	require.NoError(t, b.Role().Set())
 	require.NoError(t, b.Start(ctx, []byte(password)))
 	st := waitReady(t, b)
 	assert.Regexp(t, `^backup-sensitive-.*\.tar\.gz$`, st.Name)
-	assert.ErrorIs(t, b.Start(ctx, []byte(password)), backup.ErrSlotOccupied)
+	assert.ErrorIs(t, b.Start(ctx, []byte(password)), store.ErrSlotOccupied)
 
 	data := retrieve(t, b)
 	sum := sha256.Sum256(data)
@@ -146,7 +149,7 @@ func TestFullCycle(t *testing.T) {
 	require.NoError(t, b.Delete(ctx))
 	st, err = b.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateNone, st.State)
+	assert.Equal(t, slot.StateNone, st.State)
 
 	// Secrets never reach the logs or the status.
 	stJSON, _ := json.Marshal(st)
@@ -209,7 +212,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("empty password", func(t *testing.T) {
 		n := newNode(t)
 		b := n.backupper(t)
-		assert.ErrorIs(t, b.Start(ctx, nil), backup.ErrEmptyPassword)
+		assert.ErrorIs(t, b.Start(ctx, nil), cipher.ErrEmptyPassword)
 	})
 }
 
@@ -224,12 +227,12 @@ func TestWrongPasswordAndTamper(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "out")
 
 	_, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte("guess"), target, nil)
-	assert.ErrorIs(t, err, backup.ErrWrongPassword)
+	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 	for _, at := range []int{len(data) / 2, len(data) - 1} {
 		bad := bytes.Clone(data)
 		bad[at] ^= 0x10
 		_, err = sensitive.Restore(ctx, bytes.NewReader(bad), int64(len(bad)), []byte(password), target, nil)
-		assert.ErrorIs(t, err, backup.ErrCorrupt)
+		assert.ErrorIs(t, err, cipher.ErrCorrupt)
 	}
 	assert.NoDirExists(t, target)
 }
@@ -318,11 +321,8 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 	require.NoError(t, err)
 
 	n := newNode(t)
-	main, err := backup.New(backup.Config{
-		Client:     srv.Client,
-		Filter:     backup.Filter{Include: []string{srv.Prefix + "*"}},
-		SlotConfig: backup.SlotConfig{Store: store.Memory(), StateDir: n.state, KDF: lowKDF},
-	})
+	main, err := backup.New(&backup.Source{Client: srv.Client, Filter: namespace.Filter{Include: []string{srv.Prefix + "*"}}},
+		slot.Config{Store: store.Memory(), StateDir: n.state, KDF: lowKDF})
 	require.NoError(t, err)
 	defer main.Close()
 	sens := n.backupper(t)
@@ -340,15 +340,15 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 	sensData := retrieve(t, sens)
 
 	_, err = sensitive.Restore(ctx, bytes.NewReader(mainData.Bytes()), int64(mainData.Len()), []byte(password), t.TempDir(), nil)
-	assert.ErrorIs(t, err, backup.ErrWrongPassword)
-	_, err = backup.Restore(ctx, bytes.NewReader(sensData), int64(len(sensData)), []byte(mainPassword), &backup.RestoreOptions{Client: srv.Client})
-	assert.ErrorIs(t, err, backup.ErrWrongPassword)
+	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
+	_, err = restore.Run(ctx, bytes.NewReader(sensData), int64(len(sensData)), []byte(mainPassword), &restore.Options{Client: srv.Client})
+	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 
 	// Deleting one leaves the other.
 	require.NoError(t, sens.Delete(ctx))
 	st, err := main.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, backup.StateReady, st.State)
+	assert.Equal(t, slot.StateReady, st.State)
 }
 
 // Secrets kept in MongoDB ride along in the sensitive backup and restore
@@ -363,7 +363,7 @@ func TestMongoNamespaces(t *testing.T) {
 	n := newNode(t)
 	b, err := sensitive.New(sensitive.Config{
 		Sources:  []sensitive.Source{sensitive.Memory(map[string][]byte{"app/token": []byte(inMemoryKey)})},
-		Mongo:    &backup.MongoSource{Client: srv.Client, Filter: backup.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
+		Mongo:    &backup.Source{Client: srv.Client, Filter: namespace.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
 		Store:    store.Memory(),
 		StateDir: n.state,
 		KDF:      lowKDF,
@@ -379,9 +379,9 @@ func TestMongoNamespaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"app/token"}, names(rep))
 
-	nsRep, err := sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &backup.RestoreOptions{
+	nsRep, err := sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
 		Client:  srv.Client,
-		Renames: []backup.Rename{{From: srv.DB("secrets") + ".*", To: srv.DB("secrets_restored") + ".*"}},
+		Renames: []namespace.Rename{{From: srv.DB("secrets") + ".*", To: srv.DB("secrets_restored") + ".*"}},
 	})
 	require.NoError(t, err)
 	require.Len(t, nsRep.Namespaces, 1)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/keepslot/keepslot/internal/atomicfile"
 )
 
 // The files of a DirStore's directory.
@@ -202,17 +204,7 @@ func (s *DirStore) readInfo() (object string, info Info, err error) {
 	return parseInfo(b)
 }
 
-func (s *DirStore) syncDir() error {
-	d, err := os.Open(s.path)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync of the slot directory: %w", err)
-	}
-	return nil
-}
+func (s *DirStore) syncDir() error { return atomicfile.SyncDir(s.path) }
 
 // Create implements Store.
 func (s *DirStore) Create(ctx context.Context, name string) (Pending, error) {
@@ -387,7 +379,7 @@ func (d *dirPending) Commit(info Info) error {
 	if err != nil {
 		return fmt.Errorf("encoding the info file: %w", err)
 	}
-	if err := writeFileSync(s.join(d.infoTemp()), b); err != nil {
+	if err := atomicfile.Create(s.join(d.infoTemp()), b); err != nil {
 		return fmt.Errorf("writing the info file: %w", err)
 	}
 	s.hook("data-synced")
@@ -437,23 +429,6 @@ func (s *DirStore) hook(step string) {
 	if s.commitHook != nil {
 		s.commitHook(step)
 	}
-}
-
-// writeFileSync writes b to a new file at path, mode 0600, and fsyncs it.
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // dirObject is an Object over a DirStore's data file.

@@ -24,16 +24,9 @@ var _ Remote = (*MemoryRemote)(nil)
 // NewMemoryRemote returns an empty in-memory remote.
 func NewMemoryRemote() *MemoryRemote { return &MemoryRemote{objs: map[string]*memObject{}} }
 
-func checkKey(key string) error {
-	if key == "" || strings.HasPrefix(key, "/") || len(key) > MaxNameLen {
-		return fmt.Errorf("%w: the key %q is empty, too long or absolute", ErrInvalid, key)
-	}
-	return CheckName(key)
-}
-
 // Put implements Remote.
 func (r *MemoryRemote) Put(ctx context.Context, key string, src io.Reader, want Info) (Info, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return Info{}, err
 	}
 	if err := validMeta(want.Meta); err != nil {
@@ -97,6 +90,9 @@ func (r *MemoryRemote) List(ctx context.Context, prefix string) ([]Entry, error)
 
 // Open implements Remote.
 func (r *MemoryRemote) Open(ctx context.Context, key string) (Object, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
@@ -111,6 +107,9 @@ func (r *MemoryRemote) Open(ctx context.Context, key string) (Object, error) {
 
 // Delete implements Remote.
 func (r *MemoryRemote) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: delete: %w", err)
 	}

@@ -2,13 +2,17 @@ package store
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"strings"
+
+	"github.com/keepslot/keepslot/errcode"
 )
 
 // Remote holds many objects by key, off the node: where copies of backups
 // are exported and kept, and where retention prunes them. Keys are
-// slash-separated paths such as "node-1/backup-20260101T000000Z.enc".
+// slash-separated relative paths such as "node-1/backup-2026-01-01T00-00-00Z.tar.gz"
+// that [CheckKey] accepts; every method fails with ErrInvalid for any other.
 //
 // All methods are safe for concurrent use.
 type Remote interface {
@@ -39,20 +43,36 @@ type Entry struct {
 
 var (
 	// ErrNotFound is returned by a Remote for a key that holds no object.
-	ErrNotFound = errors.New("store: no object under that key")
+	ErrNotFound = errcode.New(errcode.NoBackup, "store: no object under that key")
 
 	// ErrUnauthorized is matched by the errors of a store that keeps its
 	// objects on a server (such as store/s3store) when the server refuses
 	// the credentials or the access.
-	ErrUnauthorized = errors.New("store: the server refused the credentials or the access")
+	ErrUnauthorized = errcode.New(errcode.Unauthorized, "store: the server refused the credentials or the access")
 
 	// ErrUnreachable is matched by the errors of a store that keeps its
 	// objects on a server when the server cannot be reached or does not
 	// answer in time.
-	ErrUnreachable = errors.New("store: the server cannot be reached")
+	ErrUnreachable = errcode.New(errcode.Unreachable, "store: the server cannot be reached")
 
 	// ErrMismatch is returned by Remote.Put when the bytes read or stored do
 	// not match the size or hashes they were said to have. Nothing is left
 	// under the key; read the source again.
-	ErrMismatch = errors.New("store: the bytes do not match their size or hashes")
+	ErrMismatch = errcode.New(errcode.Corrupt, "store: the bytes do not match their size or hashes")
 )
+
+// CheckKey reports whether key is a key that every Remote keeps faithfully:
+// a slash-separated relative path of at most MaxNameLen bytes of UTF-8,
+// whose segments are neither empty nor "." or "..". It fails with
+// ErrInvalid otherwise. A Remote's methods call it first.
+func CheckKey(key string) error {
+	if err := CheckName(key); err != nil {
+		return fmt.Errorf("%w (the key %q)", err, key)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%w: the key %q is not a relative path of non-empty segments, none of them . or ..", ErrInvalid, key)
+		}
+	}
+	return nil
+}

@@ -2,39 +2,40 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keepslot/keepslot/errcode"
 )
 
 var (
 	// ErrSlotOccupied is returned by Create when the slot already holds an
 	// object. Delete it first.
-	ErrSlotOccupied = errors.New("store: a backup already exists in the slot; delete it first")
+	ErrSlotOccupied = errcode.New(errcode.SlotOccupied, "store: a backup already exists in the slot; delete it first")
 
 	// ErrBusy is returned when another write is under way, in this process or
 	// in another one. Wait for it to be committed or aborted.
-	ErrBusy = errors.New("store: another write to the slot is under way; wait for it to finish")
+	ErrBusy = errcode.New(errcode.InProgress, "store: another write to the slot is under way; wait for it to finish")
 
 	// ErrEmpty is returned when the slot holds nothing. A pending write is not
 	// stored until it is committed.
-	ErrEmpty = errors.New("store: the slot is empty")
+	ErrEmpty = errcode.New(errcode.NoBackup, "store: the slot is empty")
 
 	// ErrInvalid is returned for a name or metadata the store cannot keep
 	// faithfully: an empty or over-long name, invalid UTF-8, or too much
 	// metadata.
-	ErrInvalid = errors.New("store: invalid name or metadata")
+	ErrInvalid = errcode.New(errcode.Invalid, "store: invalid name or metadata")
 
 	// ErrClosed is returned by a Pending that has already been committed or
 	// aborted.
-	ErrClosed = errors.New("store: the write was already committed or aborted")
+	ErrClosed = errcode.New(errcode.Internal, "store: the write was already committed or aborted")
 
 	// ErrCorrupt is returned when the slot's own files are damaged (changed
 	// by something other than the store). Delete the slot to recover.
-	ErrCorrupt = errors.New("store: the slot's files are damaged; delete the slot to recover")
+	ErrCorrupt = errcode.New(errcode.Corrupt, "store: the slot's files are damaged; delete the slot to recover")
 )
 
 // Limits on what a Pending accepts as name and metadata; beyond them Create

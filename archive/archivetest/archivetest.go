@@ -63,7 +63,7 @@ func RunCompression(t *testing.T, c archive.Compression) {
 		}
 	})
 	t.Run("OpenWith", func(t *testing.T) {
-		data, want := sampleArchive(t, archive.Tar, c)
+		data, want := sampleArchive(t, archive.TarFormat{}, c)
 		r, err := archive.OpenWith(bytes.NewReader(data), nil, []archive.Compression{c})
 		require.NoError(t, err)
 		assert.Equal(t, want, readArchive(t, r))
@@ -107,7 +107,7 @@ func RunFormat(t *testing.T, f archive.Format) {
 		assert.True(t, strings.HasPrefix(f.Extension(), "."), "Extension %q starts with a dot", f.Extension())
 	})
 	t.Run("RoundTrip", func(t *testing.T) {
-		data, want := sampleArchive(t, f, archive.None)
+		data, want := sampleArchive(t, f, archive.NoCompression{})
 		r, err := f.NewReader(bytes.NewReader(data))
 		require.NoError(t, err)
 		assert.Equal(t, want, readArchive(t, r))
@@ -133,12 +133,12 @@ func RunFormat(t *testing.T, f archive.Format) {
 		}
 	})
 	t.Run("Match", func(t *testing.T) {
-		data, _ := sampleArchive(t, f, archive.None)
+		data, _ := sampleArchive(t, f, archive.NoCompression{})
 		assert.True(t, f.Match(head(data)), "Match recognises its own output")
 		assert.False(t, f.Match([]byte("neither tar nor archive, just text")), "Match refuses plain text")
 	})
 	t.Run("OpenWith", func(t *testing.T) {
-		for _, c := range []archive.Compression{archive.None, archive.Gzip} {
+		for _, c := range []archive.Compression{archive.NoCompression{}, archive.NewGzip(archive.DefaultGzipLevel)} {
 			data, want := sampleArchive(t, f, c)
 			r, err := archive.OpenWith(bytes.NewReader(data), []archive.Format{f}, nil)
 			require.NoError(t, err, c.Name())
@@ -155,14 +155,14 @@ func RunFormat(t *testing.T, f archive.Format) {
 		assert.ErrorIs(t, w.Close(), archive.ErrIncomplete, "closing before every collection is written")
 	})
 	t.Run("Truncated", func(t *testing.T) {
-		data, _ := sampleArchive(t, f, archive.None)
+		data, _ := sampleArchive(t, f, archive.NoCompression{})
 		for _, cut := range cuts(len(data)) {
 			err := tryRead(f, data[:cut])
 			assert.Error(t, err, "an archive cut at %d of %d bytes reads without error", cut, len(data))
 		}
 	})
 	t.Run("Damaged", func(t *testing.T) {
-		data, _ := sampleArchive(t, f, archive.None)
+		data, _ := sampleArchive(t, f, archive.NoCompression{})
 		rng := rand.New(rand.NewPCG(3, 4))
 		for range 64 {
 			bad := bytes.Clone(data)

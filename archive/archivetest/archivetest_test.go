@@ -14,13 +14,13 @@ import (
 )
 
 func TestBuiltinCompressions(t *testing.T) {
-	for _, c := range []archive.Compression{archive.Gzip, archive.NewSerialGzip(1), archive.Zstd, archive.None} {
+	for _, c := range []archive.Compression{archive.NewGzip(archive.DefaultGzipLevel), archive.NewSerialGzip(1), archive.NewZstd(archive.DefaultZstdLevel), archive.NoCompression{}} {
 		t.Run(c.Name(), func(t *testing.T) { archivetest.RunCompression(t, c) })
 	}
 }
 
 func TestBuiltinFormats(t *testing.T) {
-	for _, f := range []archive.Format{archive.Tar, archive.MongoArchive} {
+	for _, f := range []archive.Format{archive.TarFormat{}, archive.ArchiveFormat{}} {
 		t.Run(f.Name(), func(t *testing.T) { archivetest.RunFormat(t, f) })
 	}
 }
@@ -37,7 +37,7 @@ func TestForeignIsForeign(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := archivetest.Foreign.NewWriter(&buf)
 	require.NoError(t, err)
-	tw, err := archive.Tar.NewWriter(w, archive.Header{}, nil)
+	tw, err := archive.TarFormat{}.NewWriter(w, archive.Header{}, nil)
 	require.NoError(t, err)
 	require.NoError(t, tw.Close())
 	require.NoError(t, w.Close())
@@ -52,7 +52,7 @@ func TestForeignIsForeign(t *testing.T) {
 func Example_openWith() {
 	var buf bytes.Buffer
 	zw, _ := archivetest.Foreign.NewWriter(&buf)
-	w, _ := archive.Tar.NewWriter(zw, archive.Header{}, nil)
+	w, _ := archive.TarFormat{}.NewWriter(zw, archive.Header{}, nil)
 	_ = w.Close()
 	_ = zw.Close()
 

@@ -14,7 +14,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
 )
 
 // defaultPort is keepslotd's default port.
@@ -37,13 +37,12 @@ type apiError struct {
 func (e *apiError) Error() string { return e.Message }
 
 // exitCodeOf gives an error code the agent answered with its exit code:
-// the backup package's mapping, and usage for a request the agent could
-// not read.
+// exitFor's, and usage for a request the agent could not read.
 func exitCodeOf(code string) int {
 	if code == "bad_request" {
 		return exitUsage
 	}
-	return backup.ErrorCode(code).ExitCode()
+	return exitFor(errcode.Code(code))
 }
 
 // baseURL turns -t's host or host:port into the agent's URL.

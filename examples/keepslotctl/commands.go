@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/slot"
 )
 
 // app holds the global flags.
@@ -125,8 +125,8 @@ func (a *app) startCmd(k kind) *cobra.Command {
 
 // statusResponse is the agent's status answer.
 type statusResponse struct {
-	backup.Appliance
-	Status backup.Status `json:"status"`
+	slot.Appliance
+	Status slot.Status `json:"status"`
 }
 
 func (a *app) statusCmd(k kind) *cobra.Command {
@@ -148,7 +148,7 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 			}
 			appliance, _ := json.Marshal(st.Appliance)
 			a.print(cmd, raw, string(appliance))
-			if wait && st.Status.State == backup.StateFailed {
+			if wait && st.Status.State == slot.StateFailed {
 				return fmt.Errorf("the %s failed: %s", k.what, st.Status.Error)
 			}
 			return nil

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -53,9 +53,9 @@ func (a *app) exportCmd() *cobra.Command {
 				b, _ := json.Marshal(ex)
 				raw = b
 			}
-			if ex.State != backup.ExportDone {
+			if ex.State != slot.ExportDone {
 				a.print(cmd, raw, "Export failed: "+ex.Error)
-				return withCode(backup.ErrorCode(ex.Code).ExitCode(), fmt.Errorf("the export failed: %s", ex.Error))
+				return withCode(exitFor(ex.Code), fmt.Errorf("the export failed: %s", ex.Error))
 			}
 			a.print(cmd, raw, fmt.Sprintf("Exported to %s (%d bytes); md5 %s and sha256 %s verified.", ex.Key, ex.Size, ex.MD5, ex.SHA256))
 			return nil
@@ -67,7 +67,7 @@ func (a *app) exportCmd() *cobra.Command {
 
 // remoteList is the agent's list of copies.
 type remoteList struct {
-	Backups []backup.RemoteBackup `json:"backups"`
+	Backups []store.Entry `json:"backups"`
 }
 
 func (c *client) remoteList(cmd *cobra.Command) (remoteList, []byte, error) {
@@ -88,7 +88,7 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rows []backup.RemoteBackup
+			var rows []store.Entry
 			var raw []byte
 			if remote {
 				var l remoteList
@@ -101,8 +101,8 @@ func (a *app) listCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if s := st.Status; s.State == backup.StateReady {
-					rows = append(rows, backup.RemoteBackup{Key: "slot", Info: infoOf(s)})
+				if s := st.Status; s.State == slot.StateReady {
+					rows = append(rows, store.Entry{Key: "slot", Info: infoOf(s)})
 				}
 				raw, _ = json.Marshal(remoteList{Backups: rows})
 			}
@@ -129,7 +129,7 @@ func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResu
 	if err != nil {
 		return retrieveResult{}, err
 	}
-	var want *backup.RemoteBackup
+	var want *store.Entry
 	for i := range l.Backups {
 		if l.Backups[i].Info.Name == name {
 			want = &l.Backups[i]
@@ -189,6 +189,6 @@ func (a *app) fetchForRestore(cmd *cobra.Command, name string) (string, func(), 
 	return file, cleanup, nil
 }
 
-func infoOf(s backup.Status) store.Info {
+func infoOf(s slot.Status) store.Info {
 	return store.Info{Name: s.Name, Size: s.Size, MD5: s.MD5, SHA256: s.SHA256, Created: s.Finished}
 }

@@ -56,6 +56,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keepslot/keepslot/errcode"
 )
 
 // Exit codes; see the package documentation.
@@ -72,6 +74,35 @@ const (
 	exitNoSpace      = 9
 	exitOplogRolled  = 10
 )
+
+// exitFor is the exit code for an error code of keepslot's (errcode.Of of
+// a local error, or the code in the agent's answer).
+func exitFor(c errcode.Code) int {
+	switch c {
+	case errcode.OK:
+		return exitOK
+	case errcode.EmptyPassword, errcode.Invalid:
+		return exitUsage
+	case errcode.NotBackupNode:
+		return exitNotBackup
+	case errcode.InProgress, errcode.SlotOccupied, errcode.Exists:
+		return exitBusy
+	case errcode.NoBackup:
+		return exitNoBackup
+	case errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch:
+		return exitBadBackup
+	case errcode.Unauthorized:
+		return exitUnauthorized
+	case errcode.Unreachable:
+		return exitUnreachable
+	case errcode.InsufficientSpace:
+		return exitNoSpace
+	case errcode.OplogRollover:
+		return exitOplogRolled
+	default:
+		return exitError
+	}
+}
 
 // codedError is an error with the exit code it ends the program with.
 type codedError struct {

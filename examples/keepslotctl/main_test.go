@@ -16,6 +16,9 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
 )
 
@@ -121,8 +124,8 @@ func TestUsageErrors(t *testing.T) {
 // archive inside an authenticated file included.
 func TestRestoreExitCodes(t *testing.T) {
 	for err, want := range map[error]int{
-		backup.ErrWrongPassword:       exitBadBackup,
-		backup.ErrCorrupt:             exitBadBackup,
+		cipher.ErrWrongPassword:       exitBadBackup,
+		restore.ErrCorrupt:            exitBadBackup,
 		archive.ErrCorrupt:            exitBadBackup,
 		archive.ErrUnknownFormat:      exitBadBackup,
 		sensitive.ErrManifestMismatch: exitBadBackup,
@@ -168,4 +171,19 @@ func TestRestoreFlags(t *testing.T) {
 		require.Error(t, err, args)
 		assert.Equal(t, exitUsage, exitCode(err), "%v: %v", args, err)
 	}
+}
+
+// TestExitForEveryCode checks that every error code has an exit code of
+// its own class, and that the ten are all in use.
+func TestExitForEveryCode(t *testing.T) {
+	exits := map[int]bool{}
+	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
+		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
+		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
+		errcode.Interrupted, errcode.Internal, errcode.OplogRollover} {
+		assert.NotZero(t, exitFor(c), c)
+		exits[exitFor(c)] = true
+	}
+	assert.Len(t, exits, 10, "exit codes 1 to 10 are all in use")
+	assert.Equal(t, exitOK, exitFor(errcode.OK))
 }

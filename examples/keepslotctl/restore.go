@@ -12,8 +12,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
+	"github.com/keepslot/keepslot/slot"
 )
 
 // restoreFlags are restore's options, named after mongorestore's.
@@ -28,7 +31,7 @@ type restoreFlags struct {
 	dir              string
 	overwrite        bool
 	fromRemote       string
-	oplogReplay      backup.Toggle
+	oplogReplay      slot.Toggle
 	oplogLimit       string
 	skipUsers        bool
 }
@@ -89,7 +92,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.sensitive, "sensitive", false, "the file is a sensitive backup: restore its files into --dir")
 	fl.StringVar(&f.dir, "dir", "", "with --sensitive: the directory to restore the files into")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --sensitive: replace files that exist")
-	fl.TextVar(&f.oplogReplay, "oplog-replay", backup.Auto, "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
+	fl.TextVar(&f.oplogReplay, "oplog-replay", slot.ToggleAuto, "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
 	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
@@ -107,9 +110,9 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	if err != nil {
 		return usageErrorf("--oplog-limit: %v", err)
 	}
-	opts := &backup.RestoreOptions{
+	opts := &restore.Options{
 		URI:               f.uri,
-		Filter:            backup.Filter{Include: f.include, Exclude: f.exclude},
+		Filter:            namespace.Filter{Include: f.include, Exclude: f.exclude},
 		Drop:              f.drop,
 		DryRun:            f.dryRun,
 		Parallel:          f.parallel,
@@ -120,14 +123,14 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 		Logger:            quietLogger(),
 	}
 	for i := range f.nsFrom {
-		opts.Renames = append(opts.Renames, backup.Rename{From: f.nsFrom[i], To: f.nsTo[i]})
+		opts.Renames = append(opts.Renames, namespace.Rename{From: f.nsFrom[i], To: f.nsTo[i]})
 	}
 	src, size, password, err := openWithPassword(file, f)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	rep, err := backup.Restore(cmd.Context(), src, size, password, opts)
+	rep, err := restore.Run(cmd.Context(), src, size, password, opts)
 	if err != nil {
 		return restoreError(err)
 	}
@@ -236,5 +239,5 @@ func restoreError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return withCode(backup.Code(err).ExitCode(), err)
+	return withCode(exitFor(errcode.Of(err)), err)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/slot"
 )
 
 // retrieveResult is what backup-retrieve --json prints.
@@ -75,8 +75,8 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 		return retrieveResult{}, err
 	}
 	switch st.Status.State {
-	case backup.StateReady:
-	case backup.StateInProgress:
+	case slot.StateReady:
+	case slot.StateInProgress:
 		return retrieveResult{}, withCode(exitBusy, fmt.Errorf("the %s is still in progress; wait for it (%s-status --wait)", k.what, k.verb))
 	default:
 		return retrieveResult{}, withCode(exitNoBackup, fmt.Errorf("there is no %s to retrieve: %s", k.what, st.Status.Message()))
@@ -119,7 +119,7 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 // download fetches the backup into f from offset have on (a Range request
 // that the agent honours only if its md5 is still the same), and returns
 // where it started writing.
-func (c *client) download(cmd *cobra.Command, k kind, f *os.File, have int64, want backup.Status) (int64, error) {
+func (c *client) download(cmd *cobra.Command, k kind, f *os.File, have int64, want slot.Status) (int64, error) {
 	h := http.Header{}
 	if have > 0 {
 		h.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")

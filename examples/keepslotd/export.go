@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/slot"
+	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 )
 
@@ -38,7 +40,7 @@ func (f *exportFlags) register(fs *flag.FlagSet) {
 
 // export returns the backupper's export settings, or nil without
 // -export-bucket.
-func (f exportFlags) export(ctx context.Context, log *slog.Logger) (*backup.Export, error) {
+func (f exportFlags) export(ctx context.Context, log *slog.Logger) (*slot.ExportConfig, error) {
 	if f.bucket == "" {
 		return nil, nil
 	}
@@ -56,9 +58,9 @@ func (f exportFlags) export(ctx context.Context, log *slog.Logger) (*backup.Expo
 	} else {
 		log.Info("export: backups are copied to the bucket once ready", "remote", cfg)
 	}
-	e := &backup.Export{Remote: remote, Node: f.node}
+	e := &slot.ExportConfig{Remote: remote, Node: f.node}
 	if f.last > 0 || f.daily > 0 || f.weekly > 0 || f.monthly > 0 {
-		e.Retention = &backup.Retention{Last: f.last, Daily: f.daily, Weekly: f.weekly, Monthly: f.monthly, DryRun: f.dryRun}
+		e.Retention = &store.Retention{Last: f.last, Daily: f.daily, Weekly: f.weekly, Monthly: f.monthly, DryRun: f.dryRun}
 	}
 	return e, nil
 }
@@ -68,10 +70,10 @@ func (f exportFlags) export(ctx context.Context, log *slog.Logger) (*backup.Expo
 //	POST /v1/backup/export         -> 202 {"message":"Export in progress."}; GET /v1/backup shows it
 //	GET  /v1/backup/remote         -> {"backups":[{"key":…,"info":{…}}…]}, this node's copies, oldest first
 //	GET  /v1/backup/remote/{name}  the copy, encrypted, with Range support; ETag and X-Content-MD5 carry its md5
-type exportHandler struct{ e backup.Exporter }
+type exportHandler struct{ e slot.Exporter }
 
-func registerExport(mux *http.ServeMux, b backup.Backupper) {
-	e, ok := b.(backup.Exporter)
+func registerExport(mux *http.ServeMux, b slot.Backupper) {
+	e, ok := b.(slot.Exporter)
 	if !ok {
 		return
 	}
@@ -90,7 +92,7 @@ func (h exportHandler) export(w http.ResponseWriter, r *http.Request) {
 }
 
 type remoteList struct {
-	Backups []backup.RemoteBackup `json:"backups"`
+	Backups []store.Entry `json:"backups"`
 }
 
 func (h exportHandler) list(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +102,7 @@ func (h exportHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l == nil {
-		l = []backup.RemoteBackup{}
+		l = []store.Entry{}
 	}
 	writeJSON(w, http.StatusOK, remoteList{l})
 }
@@ -125,7 +127,7 @@ func (h exportHandler) file(w http.ResponseWriter, r *http.Request) {
 
 // notConfigured adds the agent's flag to the library's "no remote" error.
 func notConfigured(err error) error {
-	if backup.Code(err) == backup.CodeInvalid {
+	if errcode.Of(err) == errcode.Invalid {
 		return fmt.Errorf("%w; start keepslotd with -export-bucket (and -export-endpoint) to export", err)
 	}
 	return err

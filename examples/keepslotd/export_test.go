@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/backup"
-	"github.com/keepslot/keepslot/backup/backuptest"
+	"github.com/keepslot/keepslot/slot"
+	"github.com/keepslot/keepslot/slot/slottest"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -23,7 +23,7 @@ import (
 // in a MemoryRemote under "node/", and err, when set, is every export
 // verb's answer.
 type fakeExporter struct {
-	*backuptest.Fake
+	*slottest.Fake
 	remote  *store.MemoryRemote
 	err     error
 	exports int
@@ -37,14 +37,14 @@ func (f *fakeExporter) Export(context.Context) error {
 	return nil
 }
 
-func (f *fakeExporter) RemoteList(ctx context.Context) ([]backup.RemoteBackup, error) {
+func (f *fakeExporter) RemoteList(ctx context.Context) ([]store.Entry, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
 	l, err := f.remote.List(ctx, "node/")
-	var out []backup.RemoteBackup
+	var out []store.Entry
 	for _, e := range l {
-		out = append(out, backup.RemoteBackup{Key: e.Key, Info: e.Info})
+		out = append(out, store.Entry{Key: e.Key, Info: e.Info})
 	}
 	return out, err
 }
@@ -55,20 +55,20 @@ func (f *fakeExporter) OpenRemote(ctx context.Context, name string) (store.Objec
 	}
 	o, err := f.remote.Open(ctx, "node/"+name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", backup.ErrNoBackup, err)
+		return nil, fmt.Errorf("%w: %w", store.ErrNotFound, err)
 	}
 	return o, nil
 }
 
 func newExportServer(t *testing.T) (*httptest.Server, *fakeExporter) {
 	t.Helper()
-	f := &fakeExporter{Fake: backuptest.New(), remote: store.NewMemoryRemote()}
+	f := &fakeExporter{Fake: slottest.New(), remote: store.NewMemoryRemote()}
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	_, err := f.remote.Put(context.Background(), "node/backup-1.enc", bytes.NewReader(data),
 		store.Info{Name: "backup-1.enc", Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	require.NoError(t, err)
 	srv := httptest.NewServer(newServer(serverConfig{
-		Token: testToken, Role: backup.NewRole(t.TempDir()), Main: f, Sensitive: backuptest.New(),
+		Token: testToken, Role: slot.NewRole(t.TempDir()), Main: f, Sensitive: slottest.New(),
 		Logger: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(srv.Close)
@@ -107,9 +107,9 @@ func TestExportEndpointErrors(t *testing.T) {
 		code   string
 		says   string
 	}{
-		{fmt.Errorf("backup: export: %w: no remote", backup.ErrInvalid), http.StatusBadRequest, "invalid", "-export-bucket"},
-		{fmt.Errorf("backup: export: %w", backup.ErrNoBackup), http.StatusNotFound, "no_backup", ""},
-		{fmt.Errorf("backup: export: %w", backup.ErrInProgress), http.StatusConflict, "in_progress", ""},
+		{fmt.Errorf("backup: export: %w: no remote", slot.ErrInvalid), http.StatusBadRequest, "invalid", "-export-bucket"},
+		{fmt.Errorf("backup: export: %w", store.ErrEmpty), http.StatusNotFound, "no_backup", ""},
+		{fmt.Errorf("backup: export: %w", slot.ErrInProgress), http.StatusConflict, "in_progress", ""},
 		{fmt.Errorf("backup: remote list: %w", store.ErrUnauthorized), http.StatusBadGateway, "unauthorized", ""},
 		{fmt.Errorf("backup: remote list: %w", store.ErrUnreachable), http.StatusServiceUnavailable, "unreachable", ""},
 	} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,17 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/backup"
-	"github.com/keepslot/keepslot/backup/backuptest"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/slot"
+	"github.com/keepslot/keepslot/slot/slottest"
 	"github.com/keepslot/keepslot/store"
 )
 
 // newFakeServer serves scripted fakes, so that each answer of the API can
 // be driven from the test.
-func newFakeServer(t *testing.T) (*httptest.Server, *backuptest.Fake, *backuptest.Fake) {
+func newFakeServer(t *testing.T) (*httptest.Server, *slottest.Fake, *slottest.Fake) {
 	t.Helper()
-	main, sens := backuptest.New(), backuptest.New()
+	main, sens := slottest.New(), slottest.New()
 	srv := httptest.NewServer(newServer(serverConfig{
-		Token: testToken, Role: backup.NewRole(t.TempDir()), Main: main, Sensitive: sens,
+		Token: testToken, Role: slot.NewRole(t.TempDir()), Main: main, Sensitive: sens,
 		Logger: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(srv.Close)
@@ -45,7 +48,7 @@ func TestStatusWaitBlocksUntilEnd(t *testing.T) {
 	main.Finish([]byte("encrypted"))
 	var st statusResponse
 	require.NoError(t, json.Unmarshal([]byte(<-answered), &st))
-	assert.Equal(t, backup.StateReady, st.Status.State)
+	assert.Equal(t, slot.StateReady, st.Status.State)
 	assert.Equal(t, "Backup found", st.Message)
 }
 
@@ -59,8 +62,8 @@ func TestFailedStatusCarriesCode(t *testing.T) {
 	_, body := do(t, srv, "GET", "/v1/sensitive", "")
 	var st statusResponse
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
-	assert.Equal(t, backup.StateFailed, st.Status.State)
-	assert.Equal(t, backup.CodeUnreachable, st.Status.Code)
+	assert.Equal(t, slot.StateFailed, st.Status.State)
+	assert.Equal(t, errcode.Unreachable, st.Status.Code)
 	assert.Contains(t, st.Message, "Backup failed: ")
 }
 
@@ -75,12 +78,13 @@ func TestErrorAnswers(t *testing.T) {
 	}{
 		{"Start", "POST", "/v1/backup", backup.ErrUnreachable, http.StatusServiceUnavailable, "unreachable"},
 		{"Start", "POST", "/v1/backup", backup.ErrUnauthorized, http.StatusBadGateway, "unauthorized"},
-		{"Start", "POST", "/v1/backup", &backup.SpaceError{Data: 1, Need: 2}, http.StatusInsufficientStorage, "insufficient_space"},
+		{"Start", "POST", "/v1/backup", &slot.SpaceError{Data: 1, Need: 2}, http.StatusInsufficientStorage, "insufficient_space"},
 		{"Start", "POST", "/v1/backup", store.ErrBusy, http.StatusConflict, "in_progress"},
-		{"Status", "GET", "/v1/backup", store.ErrCorrupt, http.StatusInternalServerError, "internal"},
+		{"Status", "GET", "/v1/backup", errors.New("a bug"), http.StatusInternalServerError, "internal"},
+		{"Status", "GET", "/v1/backup", store.ErrCorrupt, http.StatusUnprocessableEntity, "corrupt"},
 		{"Wait", "GET", "/v1/backup?wait=1", backup.ErrUnreachable, http.StatusServiceUnavailable, "unreachable"},
-		{"Open", "GET", "/v1/backup/file", backup.ErrNoBackup, http.StatusNotFound, "no_backup"},
-		{"Delete", "DELETE", "/v1/backup", backup.ErrInProgress, http.StatusConflict, "in_progress"},
+		{"Open", "GET", "/v1/backup/file", store.ErrEmpty, http.StatusNotFound, "no_backup"},
+		{"Delete", "DELETE", "/v1/backup", slot.ErrInProgress, http.StatusConflict, "in_progress"},
 	} {
 		t.Run(tc.verb+"/"+tc.code, func(t *testing.T) {
 			srv, main, _ := newFakeServer(t)
@@ -108,4 +112,17 @@ func TestFileServesRanges(t *testing.T) {
 	assert.Equal(t, "456", body)
 	assert.Equal(t, "781e5e245d69b566979b86e28d23f2c7", resp.Header.Get("X-Content-MD5"))
 	assert.Contains(t, resp.Header.Get("Content-Disposition"), `filename="`+retrievedName+`"`)
+}
+
+// TestHTTPStatusForEveryCode checks that every error code answers with an
+// error status, too little space in the oplog as in the slot's disk.
+func TestHTTPStatusForEveryCode(t *testing.T) {
+	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
+		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
+		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
+		errcode.Interrupted, errcode.Internal, errcode.OplogRollover} {
+		assert.GreaterOrEqual(t, httpStatus(c), 400, c)
+	}
+	assert.Equal(t, http.StatusInsufficientStorage, httpStatus(errcode.OplogRollover))
+	assert.Equal(t, http.StatusOK, httpStatus(errcode.OK))
 }

@@ -54,6 +54,7 @@ import (
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/sensitive"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -66,7 +67,7 @@ type options struct {
 	tlsCert, tlsKey   string
 	secrets           string
 	kdfLogN           uint
-	oplog             backup.Toggle
+	oplog             slot.Toggle
 	export            exportFlags
 }
 
@@ -79,7 +80,7 @@ func main() {
 	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
 	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
 	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
-	flag.TextVar(&o.oplog, "oplog", backup.Auto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
+	flag.TextVar(&o.oplog, "oplog", slot.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
 	o.export.register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 {
@@ -138,8 +139,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mainB, err := backup.New(backup.Config{URI: uri, Oplog: o.oplog,
-		SlotConfig: backup.SlotConfig{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export}})
+	mainB, err := backup.New(&backup.Source{URI: uri, Oplog: o.oplog},
+		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export})
 	if err != nil {
 		return err
 	}

@@ -9,15 +9,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/slot"
 )
 
 // serverConfig is what the HTTP API serves.
 type serverConfig struct {
 	Token     string // every request must carry it as a bearer token
-	Role      *backup.Role
-	Main      backup.Backupper // under /v1/backup
-	Sensitive backup.Backupper // under /v1/sensitive
+	Role      *slot.Role
+	Main      slot.Backupper // under /v1/backup
+	Sensitive slot.Backupper // under /v1/sensitive
 	Logger    *slog.Logger
 }
 
@@ -46,7 +47,7 @@ func newServer(cfg serverConfig) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	mux := http.NewServeMux()
-	for prefix, b := range map[string]backup.Backupper{"/v1/backup": cfg.Main, "/v1/sensitive": cfg.Sensitive} {
+	for prefix, b := range map[string]slot.Backupper{"/v1/backup": cfg.Main, "/v1/sensitive": cfg.Sensitive} {
 		h := slotHandler{b}
 		mux.HandleFunc("POST "+prefix, h.start)
 		mux.HandleFunc("GET "+prefix, h.status)
@@ -83,7 +84,7 @@ func requireToken(token string, next http.Handler) http.Handler {
 }
 
 // slotHandler serves one Backupper's verbs.
-type slotHandler struct{ b backup.Backupper }
+type slotHandler struct{ b slot.Backupper }
 
 type message struct {
 	Message string `json:"message"`
@@ -92,8 +93,8 @@ type message struct {
 // statusResponse is the appliance's status JSON with the full status
 // beside it.
 type statusResponse struct {
-	backup.Appliance
-	Status backup.Status `json:"status"`
+	slot.Appliance
+	Status slot.Status `json:"status"`
 }
 
 func (h slotHandler) start(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +113,7 @@ func (h slotHandler) start(w http.ResponseWriter, r *http.Request) {
 
 func (h slotHandler) status(w http.ResponseWriter, r *http.Request) {
 	var (
-		st  backup.Status
+		st  slot.Status
 		err error
 	)
 	if r.URL.Query().Has("wait") {
@@ -155,7 +156,7 @@ func (h slotHandler) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 type roleHandler struct {
-	role *backup.Role
+	role *slot.Role
 	log  *slog.Logger
 }
 
@@ -205,16 +206,44 @@ func roleMessage(ok bool) string {
 	return "This node is not in the backup role."
 }
 
-// writeErr answers with err's status and code, as backup.Code classifies
-// it. The backup package's errors say what happened and what to do, and
-// never hold a password.
+// writeErr answers with err's status and code, as errcode.Of classifies
+// it. keepslot's errors say what happened and what to do, and never hold a
+// password.
 func writeErr(w http.ResponseWriter, err error) {
-	code := backup.Code(err)
+	code := errcode.Of(err)
 	msg := err.Error()
-	if code == backup.CodeEmptyPassword {
+	if code == errcode.EmptyPassword {
 		msg = `a backup needs a password: send {"password":"…"} in the request body`
 	}
-	writeError(w, code.HTTPStatus(), string(code), msg)
+	writeError(w, httpStatus(code), string(code), msg)
+}
+
+// httpStatus is the HTTP status the agent answers with for an error code:
+// 400 for a request that cannot succeed as sent, 404 for no backup, 409 for
+// a slot in the wrong state, 422 for a backup that does not open, 502 and
+// 503 for a database that refuses or does not answer, 507 for too little
+// space (on the slot's disk, or in the server's oplog).
+func httpStatus(c errcode.Code) int {
+	switch c {
+	case errcode.OK:
+		return http.StatusOK
+	case errcode.EmptyPassword, errcode.Invalid:
+		return http.StatusBadRequest
+	case errcode.NoBackup:
+		return http.StatusNotFound
+	case errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.Exists:
+		return http.StatusConflict
+	case errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch:
+		return http.StatusUnprocessableEntity
+	case errcode.Unauthorized:
+		return http.StatusBadGateway
+	case errcode.Unreachable, errcode.Cancelled, errcode.Interrupted:
+		return http.StatusServiceUnavailable
+	case errcode.InsufficientSpace, errcode.OplogRollover:
+		return http.StatusInsufficientStorage
+	default:
+		return http.StatusInternalServerError
+	}
 }
 
 type errorBody struct {

@@ -15,8 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -24,12 +24,12 @@ const testToken = "s3cret-token"
 
 // newTestServer serves two slots over in-memory secrets and stores, so
 // that the HTTP layer is tested without a database.
-func newTestServer(t *testing.T) (*httptest.Server, *backup.Role) {
+func newTestServer(t *testing.T) (*httptest.Server, *slot.Role) {
 	t.Helper()
 	dir := t.TempDir()
-	slot := func(stateFile string) backup.Backupper {
+	newSlot := func(stateFile string) slot.Backupper {
 		st := store.Memory()
-		b, err := backup.NewSlot(fakeSource{}, backup.SlotConfig{
+		b, err := slot.New(fakeSource{}, slot.Config{
 			Store:     st,
 			StateDir:  dir,
 			StateFile: stateFile,
@@ -40,20 +40,20 @@ func newTestServer(t *testing.T) (*httptest.Server, *backup.Role) {
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	}
-	role := backup.NewRole(dir)
+	role := slot.NewRole(dir)
 	srv := httptest.NewServer(newServer(serverConfig{
-		Token: testToken, Role: role, Main: slot("main.json"), Sensitive: slot("sensitive.json"),
+		Token: testToken, Role: role, Main: newSlot("main.json"), Sensitive: newSlot("sensitive.json"),
 		Logger: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(srv.Close)
 	return srv, role
 }
 
-// fakeSource is a backup.Source of one small collection.
+// fakeSource is a slot.Source of one small collection.
 type fakeSource struct{}
 
-func (fakeSource) Plan(context.Context) (backup.Plan, error) {
-	return backup.Plan{Collections: []archive.Collection{{DB: "app", Name: "things", Type: "collection"}}, DataSize: 100}, nil
+func (fakeSource) Plan(context.Context) (slot.Plan, error) {
+	return slot.Plan{Collections: []archive.Collection{{DB: "app", Name: "things", Type: "collection"}}, DataSize: 100}, nil
 }
 
 func (fakeSource) Documents(_ context.Context, _ archive.Collection, emit func([]byte) error) error {
@@ -138,7 +138,7 @@ func TestBackupCycle(t *testing.T) {
 			_, body = do(t, srv, "GET", prefix+"?wait=1", "")
 			var st statusResponse
 			require.NoError(t, json.Unmarshal([]byte(body), &st))
-			require.Equal(t, backup.StateReady, st.Status.State, body)
+			require.Equal(t, slot.StateReady, st.Status.State, body)
 			assert.Equal(t, "Backup found", st.Message)
 			assert.Equal(t, st.Status.MD5, st.Arguments["md5"])
 

@@ -47,9 +47,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/examples/embedded"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -94,7 +99,7 @@ type quickstart struct {
 	client  *mongo.Client
 	counts  map[string]int64 // namespace -> documents seeded
 	retFile string
-	main    *backup.Mongo
+	main    *slot.Slot
 	sens    *sensitive.Backupper
 
 	step    string
@@ -174,19 +179,18 @@ func (q *quickstart) setUp(ctx context.Context) error {
 // retrieve with an md5 check. The backup itself stays in the slot until
 // the end of restore.
 func (q *quickstart) backup(ctx context.Context) error {
-	slot, err := store.Dir(filepath.Join(q.work, "slot"))
+	dir, err := store.Dir(filepath.Join(q.work, "slot"))
 	if err != nil {
 		return err
 	}
-	b, err := backup.New(backup.Config{
+	b, err := backup.New(&backup.Source{
 		Client: q.client,
-		Filter: backup.Filter{Include: []string{q.prefix + "*"}},
-		SlotConfig: backup.SlotConfig{
-			Store:    slot,
-			StateDir: filepath.Join(q.work, "state"),
-			Progress: progressPrinter("backup"),
-			Logger:   quietLogger(),
-		},
+		Filter: namespace.Filter{Include: []string{q.prefix + "*"}},
+	}, slot.Config{
+		Store:    dir,
+		StateDir: filepath.Join(q.work, "state"),
+		Progress: progressPrinter("backup"),
+		Logger:   quietLogger(),
 	})
 	if err != nil {
 		return err
@@ -206,14 +210,14 @@ func (q *quickstart) backup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st.State != backup.StateReady {
+	if st.State != slot.StateReady {
 		return fmt.Errorf("the backup ended %s: %s", st.State, st.Error)
 	}
 	fmt.Printf("backup-status: %s\n", st.ApplianceJSON())
 	fmt.Printf("  %s, %d bytes, sha256 %s\n", st.Name, st.Size, st.SHA256)
 
 	// A second backup must be refused while this one is stored.
-	if err := b.Start(ctx, password); !errors.Is(err, backup.ErrSlotOccupied) {
+	if err := b.Start(ctx, password); !errors.Is(err, store.ErrSlotOccupied) {
 		return fmt.Errorf("a second backup should be refused with ErrSlotOccupied, got %v", err)
 	}
 	fmt.Println("a second backup is refused while one is stored, as it should be")
@@ -245,16 +249,16 @@ func (q *quickstart) backup(ctx context.Context) error {
 func (q *quickstart) deleteBoth(ctx context.Context) error {
 	for _, s := range []struct {
 		name string
-		slot *backup.Slot
-	}{{"backup", q.main.Slot}, {"sensitive backup", q.sens.Slot}} {
-		if err := s.slot.Delete(ctx); err != nil {
+		b    slot.Backupper
+	}{{"backup", q.main}, {"sensitive backup", q.sens}} {
+		if err := s.b.Delete(ctx); err != nil {
 			return err
 		}
-		st, err := s.slot.Status(ctx)
+		st, err := s.b.Status(ctx)
 		if err != nil {
 			return err
 		}
-		if st.State != backup.StateNone {
+		if st.State != slot.StateNone {
 			return fmt.Errorf("after deleting the %s its status is %s, want none", s.name, st.State)
 		}
 		fmt.Printf("%s deleted; status: %s\n", s.name, st.ApplianceJSON())
@@ -275,14 +279,14 @@ func (q *quickstart) restore(ctx context.Context) error {
 		return err
 	}
 
-	if _, err := backup.Restore(ctx, f, fi.Size(), []byte("wrong password"), &backup.RestoreOptions{DryRun: true, Logger: quietLogger()}); !errors.Is(err, backup.ErrWrongPassword) {
+	if _, err := restore.Run(ctx, f, fi.Size(), []byte("wrong password"), &restore.Options{DryRun: true, Logger: quietLogger()}); !errors.Is(err, cipher.ErrWrongPassword) {
 		return fmt.Errorf("a wrong password should fail with ErrWrongPassword, got %v", err)
 	}
 	fmt.Println("a wrong password is refused before anything is written, as it should be")
 
-	rep, err := backup.Restore(ctx, f, fi.Size(), password, &backup.RestoreOptions{
+	rep, err := restore.Run(ctx, f, fi.Size(), password, &restore.Options{
 		Client:  q.client,
-		Renames: []backup.Rename{{From: "*.*", To: "*_restored.*"}},
+		Renames: []namespace.Rename{{From: "*.*", To: "*_restored.*"}},
 		Logger:  quietLogger(),
 	})
 	if err != nil {
@@ -347,9 +351,9 @@ func (q *quickstart) cleanup() {
 
 // progressPrinter prints a line each time a backup or restore moves on to
 // another namespace.
-func progressPrinter(what string) func(backup.Progress) {
+func progressPrinter(what string) func(archive.Progress) {
 	last := ""
-	return func(p backup.Progress) {
+	return func(p archive.Progress) {
 		if p.Namespace == last {
 			return
 		}

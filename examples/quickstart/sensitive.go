@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/sensitive"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -27,13 +27,13 @@ func (q *quickstart) sensitiveCycle(ctx context.Context) error {
 		return err
 	}
 
-	slot, err := store.Dir(filepath.Join(q.work, "sensitive-slot"))
+	dir, err := store.Dir(filepath.Join(q.work, "sensitive-slot"))
 	if err != nil {
 		return err
 	}
 	s, err := sensitive.New(sensitive.Config{
 		Sources:  []sensitive.Source{sensitive.Files(keys)},
-		Store:    slot,
+		Store:    dir,
 		StateDir: filepath.Join(q.work, "state"), // the role set for the main backup holds here too
 		Logger:   quietLogger(),
 	})
@@ -51,7 +51,7 @@ func (q *quickstart) sensitiveCycle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st.State != backup.StateReady {
+	if st.State != slot.StateReady {
 		return fmt.Errorf("the sensitive backup ended %s: %s", st.State, st.Error)
 	}
 	fmt.Printf("backup-sensitive-status: %s\n", st.ApplianceJSON())

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -220,7 +220,7 @@ func TestWrongCredentials(t *testing.T) {
 	_, err := s.Create(t.Context(), "x")
 	require.ErrorIs(t, err, s3store.ErrUnauthorized)
 	require.ErrorIs(t, err, store.ErrUnauthorized)
-	assert.Equal(t, backup.CodeUnauthorized, backup.Code(err), "keepslotd answers 502, keepslotctl exits 7")
+	assert.Equal(t, errcode.Unauthorized, errcode.Of(err), "keepslotd answers 502, keepslotctl exits 7")
 	assert.Contains(t, err.Error(), "AWS_SECRET_ACCESS_KEY", "the error says what to check")
 	assert.NotContains(t, err.Error(), cfg.SecretKey)
 	_, err = s.Stat(t.Context())
@@ -284,7 +284,7 @@ func TestNetworkTimeout(t *testing.T) {
 	_, err = s.Create(t.Context(), "x")
 	require.ErrorIs(t, err, s3store.ErrUnreachable)
 	require.ErrorIs(t, err, store.ErrUnreachable)
-	assert.Equal(t, backup.CodeUnreachable, backup.Code(err))
+	assert.Equal(t, errcode.Unreachable, errcode.Of(err))
 
 	// And a server that is not there at all.
 	addr := l.Addr().String()

@@ -57,13 +57,6 @@ var (
 	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-func checkKey(key string) error {
-	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "//") || len(key) > store.MaxNameLen {
-		return fmt.Errorf("%w: the key %q is empty, too long or not a relative path", store.ErrInvalid, key)
-	}
-	return nil
-}
-
 // Put implements store.Remote. An object larger than one part (Config.
 // PartSize) needs want's Size, MD5 and SHA256: they are recorded when the
 // upload begins. Put streams r as a multipart upload with
@@ -71,7 +64,7 @@ func checkKey(key string) error {
 // the object's ETag, compares what it read with want, and then reads the
 // object's metadata back. If anything differs, it removes the object.
 func (r *Remote) Put(ctx context.Context, key string, src io.Reader, want store.Info) (store.Info, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return store.Info{}, err
 	}
 	if want.Created.IsZero() {
@@ -250,7 +243,7 @@ func (r *Remote) List(ctx context.Context, prefix string) ([]store.Entry, error)
 
 // Open implements store.Remote.
 func (r *Remote) Open(ctx context.Context, key string) (store.Object, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return nil, err
 	}
 	e, err := r.stat(ctx, key)
@@ -262,7 +255,7 @@ func (r *Remote) Open(ctx context.Context, key string) (store.Object, error) {
 
 // Delete implements store.Remote.
 func (r *Remote) Delete(ctx context.Context, key string) error {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return err
 	}
 	if _, err := r.stat(ctx, key); err != nil {

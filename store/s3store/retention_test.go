@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -38,13 +37,13 @@ func TestRetentionOnServer(t *testing.T) {
 	_, err = srv.Client(t).PutObject(ctx, bucket, "keepslot/node-1/stray.enc", bytes.NewReader([]byte("stray")), 5, "", "", minio.PutObjectOptions{})
 	require.NoError(t, err)
 
-	res, err := backup.Prune(ctx, r, "node-1/", backup.Retention{Last: 1, DryRun: true})
+	res, err := store.Prune(ctx, r, "node-1/", store.Retention{Last: 1, DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"node-1/stray.enc", "node-1/b5.enc"}, res.Keep, "the newest, and the newest verified")
 	assert.Equal(t, []string{"node-1/b4.enc", "node-1/b3.enc", "node-1/b2.enc", "node-1/b1.enc", "node-1/b0.enc"}, res.Delete)
 	assert.Len(t, srv.Keys(t, bucket), 8, "a dry run deletes nothing")
 
-	res, err = backup.Prune(ctx, r, "node-1/", backup.Retention{Last: 1})
+	res, err = store.Prune(ctx, r, "node-1/", store.Retention{Last: 1})
 	require.NoError(t, err)
 	assert.Len(t, res.Delete, 5)
 	assert.ElementsMatch(t, []string{"keepslot/node-1/stray.enc", "keepslot/node-1/b5.enc", "keepslot/node-2/other.enc"}, srv.Keys(t, bucket))

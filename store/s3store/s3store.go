@@ -68,6 +68,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -76,29 +77,20 @@ var (
 	// the access. Check the access key and the secret key (AWS_ACCESS_KEY_ID,
 	// AWS_SECRET_ACCESS_KEY or Config) and the key's rights on the bucket.
 	// It matches store.ErrUnauthorized too.
-	ErrUnauthorized error = &sentinel{"s3store: the server refused the credentials or the access; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the key's rights on the bucket", store.ErrUnauthorized}
+	ErrUnauthorized = errcode.Sub(store.ErrUnauthorized, "s3store: the server refused the credentials or the access; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the key's rights on the bucket")
 
 	// ErrNoBucket is returned when the bucket does not exist. Create it, or
 	// fix Config.Bucket.
-	ErrNoBucket = errors.New("s3store: the bucket does not exist; create it or fix the bucket name")
+	ErrNoBucket = errcode.New(errcode.Invalid, "s3store: the bucket does not exist; create it or fix the bucket name")
 
 	// ErrUnreachable is returned when the server cannot be reached or does
 	// not answer in time. Check Config.Endpoint, the network and the server.
 	// It matches store.ErrUnreachable too.
-	ErrUnreachable error = &sentinel{"s3store: the server cannot be reached; check the endpoint, the network and the server", store.ErrUnreachable}
+	ErrUnreachable = errcode.Sub(store.ErrUnreachable, "s3store: the server cannot be reached; check the endpoint, the network and the server")
 
 	// ErrConfig is returned by New for a configuration it cannot use.
-	ErrConfig = errors.New("s3store: invalid configuration")
+	ErrConfig = errcode.New(errcode.Invalid, "s3store: invalid configuration")
 )
-
-// sentinel is an error value that also matches a more general one.
-type sentinel struct {
-	msg string
-	is  error
-}
-
-func (e *sentinel) Error() string        { return e.msg }
-func (e *sentinel) Is(target error) bool { return target == e.is }
 
 // DefaultLockLease is the lease of the slot's lock when Config.LockLease is
 // 0.

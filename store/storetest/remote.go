@@ -26,6 +26,7 @@ func RunRemote(t *testing.T, newRemote func(t *testing.T) store.Remote) {
 		{"ListDelete", testRemoteListDelete},
 		{"NotFound", testRemoteNotFound},
 		{"Cancel", testRemoteCancel},
+		{"Keys", testRemoteKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,4 +153,27 @@ func testRemoteCancel(t *testing.T, r store.Remote) {
 	l, err := r.List(t.Context(), "")
 	require.NoError(t, err)
 	assert.Empty(t, l, "a failed Put leaves nothing")
+}
+
+// testRemoteKeys checks that the remote takes the keys store.CheckKey
+// accepts, and refuses the others with store.ErrInvalid on every method.
+func testRemoteKeys(t *testing.T, r store.Remote) {
+	data := []byte("key check")
+	for _, key := range []string{"k", "node-1/backup.tar.gz", "a/b/c/d", "ünïcode/ключ", "with space/x"} {
+		require.NoError(t, store.CheckKey(key))
+		_, err := r.Put(t.Context(), key, bytes.NewReader(data), infoOf("x", data))
+		require.NoError(t, err, "Put %q", key)
+		o, err := r.Open(t.Context(), key)
+		require.NoError(t, err, "Open %q", key)
+		require.NoError(t, o.Close())
+		require.NoError(t, r.Delete(t.Context(), key), "Delete %q", key)
+	}
+	for _, key := range []string{"", "/abs", "a//b", "a/", "./a", "a/../b", "..", "\xff\xfe"} {
+		require.ErrorIs(t, store.CheckKey(key), store.ErrInvalid, "CheckKey(%q)", key)
+		_, err := r.Put(t.Context(), key, bytes.NewReader(data), infoOf("x", data))
+		assert.ErrorIs(t, err, store.ErrInvalid, "Put %q", key)
+		_, err = r.Open(t.Context(), key)
+		assert.ErrorIs(t, err, store.ErrInvalid, "Open %q", key)
+		assert.ErrorIs(t, r.Delete(t.Context(), key), store.ErrInvalid, "Delete %q", key)
+	}
 }

@@ -1,0 +1,52 @@
+package restore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/mongodb"
+)
+
+// Errors a user can cause, besides cipher's (cipher.ErrWrongPassword) and
+// namespace's. Each is returned wrapped with details; test for them with
+// errors.Is.
+var (
+	// ErrCorrupt: the backup does not restore. What is beneath it names
+	// the layer that found the damage: cipher.ErrCorrupt for a file that
+	// fails authentication, archive.ErrCorrupt for an authenticated file
+	// whose archive cannot be read (written by a compression or format
+	// Run was not given, or by a faulty writer), or a malformed oplog.
+	ErrCorrupt = errcode.New(errcode.Corrupt, "the backup cannot be read")
+
+	// ErrCountMismatch: a restore wrote another number of documents than
+	// the backup's manifest records.
+	ErrCountMismatch = errcode.New(errcode.CountMismatch, "restored document count differs from the backup's manifest")
+
+	// ErrNoOplog: Options.OplogReplay is on but the backup holds no oplog.
+	ErrNoOplog = errcode.New(errcode.Invalid, "the backup holds no oplog")
+
+	// ErrInvalid: an option is malformed; the message names it.
+	ErrInvalid = errcode.New(errcode.Invalid, "invalid restore options")
+
+	// ErrUnreachable: the MongoDB server did not answer.
+	ErrUnreachable = mongodb.ErrUnreachable
+
+	// ErrUnauthorized: the MongoDB server refused the credentials, or the
+	// user lacks a privilege the restore needs (the restore role).
+	ErrUnauthorized = mongodb.ErrUnauthorized
+)
+
+// corrupt marks damage that the cipher or archive layer found as
+// ErrCorrupt too, so that a caller needs one test for "this backup does
+// not restore"; the layer's own error stays beneath it.
+func corrupt(err error) error {
+	damaged := errors.Is(err, cipher.ErrCorrupt) || errors.Is(err, cipher.ErrUnsupportedVersion) ||
+		errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrUnknownFormat)
+	if damaged && !errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}

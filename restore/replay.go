@@ -1,0 +1,159 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/internal/oplog"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
+)
+
+// replayer applies a backup's oplog in order.
+type replayer struct {
+	r     *restorer
+	rep   *OplogReport
+	prev  bson.Timestamp
+	txns  map[string]*txnBuf
+	known map[string]bool // source namespaces that exist in the target: restored or created by replay
+	skip  map[string]int  // commands not replayed, by name
+
+	batchTo string
+	batch   []writeOp
+}
+
+// replayOplog replays the oplog run the reader stands at (if the archive
+// has one and replay is on), then reads the archive to its end.
+func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
+	if r.oplogAt {
+		p := &replayer{r: r, rep: &OplogReport{}, txns: map[string]*txnBuf{}, known: map[string]bool{}, skip: map[string]int{}}
+		for from, t := range r.byFrom {
+			if t != nil {
+				p.known[from] = true
+			}
+		}
+		r.oplogRep = p.rep
+		if err := p.run(ctx, ar); err != nil {
+			return fmt.Errorf("replay the oplog: %w", err)
+		}
+		for {
+			c, err := ar.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: the backup holds documents of %s after its oplog, which must come last", ErrCorrupt, c.Namespace())
+		}
+	}
+	if r.opts.OplogReplay == slot.ToggleOn && !r.sawOplog {
+		return fmt.Errorf("%w: Options.OplogReplay is on but the backup holds no oplog (it was made without one); its collections were restored as read", ErrNoOplog)
+	}
+	if r.oplogRep != nil {
+		if m := ar.Manifest(); m != nil && m.Oplog != nil {
+			r.oplogRep.Captured = m.Oplog.OplogSpan
+		}
+	}
+	return nil
+}
+
+func (p *replayer) run(ctx context.Context, ar archive.Reader) error {
+	limit := p.r.opts.OplogLimit
+	for {
+		raw, err := ar.ReadDocument()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		p.rep.Entries++
+		e, err := oplog.Parse(raw, false)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if e.TS.Before(p.prev) {
+			return fmt.Errorf("%w: oplog entry %s comes after %s: the oplog is not in timestamp order", ErrCorrupt, oplog.FormatTS(e.TS), oplog.FormatTS(p.prev))
+		}
+		p.prev = e.TS
+		if !limit.IsZero() && e.TS.Compare(limit) >= 0 {
+			p.rep.LimitReached = true
+			break
+		}
+		if err := p.apply(ctx, e); err != nil {
+			return fmt.Errorf("entry %s: %w", e, err)
+		}
+		if p.rep.First.IsZero() {
+			p.rep.First = e.TS
+		}
+		p.rep.Last = e.TS
+		if p.rep.Entries%progressEntries == 0 {
+			p.r.advance(oplogProgress, 0, 0)
+		}
+	}
+	if err := p.flush(ctx); err != nil {
+		return err
+	}
+	p.rep.Uncommitted = int64(len(p.txns))
+	if p.rep.Uncommitted > 0 {
+		p.r.note("%d transactions not committed by the end of the replay were not applied", p.rep.Uncommitted)
+	}
+	names := make([]string, 0, len(p.skip))
+	for name := range p.skip {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p.r.note("oplog: %d %s commands were not replayed", p.skip[name], name)
+	}
+	return nil
+}
+
+// oplogProgress is the namespace that Progress reports while a restore
+// replays the oplog.
+const oplogProgress = "oplog"
+
+// progressEntries is how often replay reports progress.
+const progressEntries = 1000
+
+// apply applies one entry or nested operation.
+func (p *replayer) apply(ctx context.Context, e oplog.Entry) error {
+	switch e.Op {
+	case "n":
+		p.rep.Skipped++
+		return nil
+	case "i", "u", "d":
+		return p.crud(ctx, e)
+	case "c":
+		if err := p.flush(ctx); err != nil {
+			return err
+		}
+		return p.command(ctx, e)
+	}
+	return fmt.Errorf("%w: unknown op %q", ErrCorrupt, e.Op)
+}
+
+// selected reports whether the writes to source namespace ns are
+// replayed, and where to.
+func (p *replayer) selected(ns string) (string, bool) {
+	if !oplog.Replayable(ns) || !p.r.opts.Filter.Match(ns) {
+		return "", false
+	}
+	return p.r.opts.Renames.Apply(ns), true
+}
+
+func (p *replayer) coll(to string) (*mongo.Collection, error) {
+	db, name, ok := mongodb.Split(to)
+	if !ok {
+		return nil, fmt.Errorf("%w: rename to %q: a namespace is db.collection", namespace.ErrBadPattern, to)
+	}
+	return p.r.client.Database(db).Collection(name), nil
+}

@@ -1,0 +1,150 @@
+// Package restore reads a retrieved keepslot backup back into MongoDB: it
+// authenticates the whole file first, so that a wrong password or a
+// corrupt file writes nothing, then recreates each collection with its
+// options, inserts its documents in parallel batches, builds its indexes,
+// merges the users and roles, and replays the captured oplog, so that the
+// data is consistent as of the backup's consistency point.
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/slot"
+)
+
+// Options configure Run. Client or URI is required unless DryRun; every
+// other field has a default.
+type Options struct {
+	// Client is the target server; if nil, URI is connected to.
+	Client *mongo.Client
+	URI    string
+	// Timeout bounds the wait for the server to answer; default 10 s.
+	Timeout time.Duration
+
+	// Formats and Compressions the backup may have been written with
+	// beyond the built-in ones, recognised by their Match methods.
+	Formats      []archive.Format
+	Compressions []archive.Compression
+
+	// Filter selects source namespaces; default all.
+	Filter namespace.Filter
+	// Renames map source namespaces to target ones.
+	Renames namespace.Renames
+	// Drop drops each target collection before restoring into it.
+	Drop bool
+	// DryRun authenticates and reads the whole backup and reports what
+	// would be restored, writing nothing.
+	DryRun bool
+	// Parallel is how many insert batches run at once; default 4.
+	Parallel int
+	// BatchSize is the most documents per insert; default 1000.
+	BatchSize int
+
+	// OplogReplay replays the oplog a backup captured, once its
+	// collections are restored and indexed, as mongorestore --oplogReplay
+	// does, honouring Filter and Renames:
+	//   - slot.ToggleAuto (default): when the backup holds an oplog;
+	//   - slot.ToggleOn: likewise, and Run fails with ErrNoOplog, after
+	//     restoring the collections, when it holds none;
+	//   - slot.ToggleOff: never.
+	OplogReplay slot.Toggle
+	// OplogLimit, if set, stops the replay before the first entry at or
+	// after it, as mongorestore --oplogLimit does; the data is then
+	// consistent as of no moment.
+	OplogLimit bson.Timestamp
+	// SkipUsersAndRoles leaves out the users and roles a backup holds;
+	// otherwise they are merged into the server's (see [Report].Notes).
+	SkipUsersAndRoles bool
+
+	// Progress, if set, is called as the restore advances.
+	Progress func(archive.Progress)
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Run restores a retrieved backup of size bytes from src. It first
+// authenticates the whole file, so that a wrong password
+// (cipher.ErrWrongPassword) or a corrupt file (ErrCorrupt) writes nothing;
+// then it recreates each selected collection with its options, inserts its
+// documents in parallel batches, builds its indexes, and checks the counts
+// against the backup's manifest (ErrCountMismatch). Input that cannot seek
+// can be spooled to a file first.
+func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *Options) (*Report, error) {
+	start := time.Now()
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := o.Filter.Validate(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := o.Renames.Validate(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+
+	plain, err := cipher.NewReader(src, size, password)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	if err := plain.Verify(ctx); err != nil {
+		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	ar, err := archive.OpenWith(plain, o.Formats, o.Compressions)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+
+	client := o.Client
+	if client == nil && !o.DryRun {
+		if o.URI == "" {
+			return nil, fmt.Errorf("restore: %w: set Options.Client or URI, or DryRun", ErrInvalid)
+		}
+		c, err := mongodb.Connect(o.URI, o.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		defer c.Disconnect(context.WithoutCancel(ctx))
+		client = c
+	}
+
+	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}
+	defer r.dropTemps(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.startWorkers(ctx, cancel)
+	err = r.read(ctx, ar)
+	r.stopWorkers()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err == nil {
+		err = r.finish(ctx, ar)
+	}
+	rep := r.report(time.Since(start))
+	if err != nil {
+		return rep, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
+		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
+	return rep, nil
+}

@@ -1,0 +1,49 @@
+package slot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/keepslot/keepslot/store"
+)
+
+// retrieve copies the object in s to w, checking ctx between blocks.
+func retrieve(ctx context.Context, s store.Store, w io.Writer) (store.Info, error) {
+	obj, err := open(ctx, s)
+	if err != nil {
+		return store.Info{}, err
+	}
+	defer obj.Close()
+	info := obj.Info()
+	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, info.Size)}); err != nil {
+		return info, fmt.Errorf("retrieve: %w", err)
+	}
+	return info, nil
+}
+
+// open opens the object in s, with the error a user reads when there is none.
+func open(ctx context.Context, s store.Store) (store.Object, error) {
+	obj, err := s.Open(ctx)
+	if errors.Is(err, store.ErrEmpty) {
+		return nil, fmt.Errorf("retrieve: no backup found; start one first (%w)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retrieve: %w", err)
+	}
+	return obj, nil
+}
+
+// ctxReader stops a copy when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,86 @@
+package slot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/atomicfile"
+)
+
+// interruptedReason is the failure reason of a backup that was running when
+// its process stopped.
+const interruptedReason = "interrupted: the process stopped while the backup was running; the slot is empty, start a new backup"
+
+// record is what StateFile holds.
+type record struct {
+	State    State        `json:"state"`
+	Name     string       `json:"name,omitempty"`
+	Started  time.Time    `json:"started,omitzero"`
+	Finished time.Time    `json:"finished,omitzero"`
+	Error    string       `json:"error,omitempty"`
+	Code     errcode.Code `json:"code,omitempty"`
+}
+
+func loadRecord(path string) (record, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return record{State: StateNone}, nil
+	}
+	if err != nil {
+		return record{}, fmt.Errorf("read backup state: %w", err)
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return record{}, fmt.Errorf("read backup state %s: %w; delete the file to reset it", path, err)
+	}
+	return r, nil
+}
+
+func saveRecord(path string, r record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, b); err != nil {
+		return fmt.Errorf("save backup state: %w", err)
+	}
+	return nil
+}
+
+// The keys of the store's metadata that Status reads back.
+const (
+	metaStarted = "started"
+	metaOplog   = "oplog" // the OplogSpan in JSON
+	metaNotes   = "notes" // the Plan's notes in JSON
+)
+
+// readMeta reads the oplog span and the notes recorded in a stored
+// backup's metadata.
+func readMeta(meta map[string]string) (*archive.OplogSpan, []string) {
+	var span *archive.OplogSpan
+	if s := meta[metaOplog]; s != "" {
+		var sp archive.OplogSpan
+		if json.Unmarshal([]byte(s), &sp) == nil {
+			span = &sp
+		}
+	}
+	var notes []string
+	if s := meta[metaNotes]; s != "" {
+		_ = json.Unmarshal([]byte(s), &notes)
+	}
+	return span, notes
+}
+
+// must returns b, for a json.Marshal that cannot fail.
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
