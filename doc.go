@@ -6,51 +6,50 @@
 // and it needs free disk of at least twice the size of its data. Every backup
 // is encrypted with AES-256 in CTR mode under a key derived from the
 // operator's password, and authenticated, so that a wrong password or a
-// single flipped bit is reported before any data is restored.
+// single flipped bit is reported before any data is restored. A decrypted
+// backup is an archive in mongodump's layout, which the stock mongorestore
+// reads.
+//
+// keepslot is modelled on the backup CLI of a database appliance, "the
+// appliance" in these docs, whose verbs were backup, backup-status,
+// backup-retrieve and backup-delete, the same four for backup-sensitive,
+// and set-as-backup. It adds restore, authenticated encryption,
+// restorability with stock tools, progress reports and test kits.
 //
 // # Packages
 //
-// Data flows one way, MongoDB -> archive -> cipher -> hash -> store:
+// A backup flows one way, MongoDB -> archive -> cipher -> store, and a
+// restore back:
 //
-//   - backup: the Backupper interface (the appliance's Start, Status,
-//     Retrieve and Delete, with Wait, Cancel and Open) over a MongoDB node,
-//     Restore, the backup role and the free-disk rule; backups consistent
-//     as of their end on a replica set, by capturing and replaying the
-//     oplog; export to a remote store with retention. backup/backuptest has
-//     a scripted fake for consumers' unit tests.
-//   - sensitive: a Backupper for secrets such as encryption keys, kept out of
-//     the main backup, with its own slot and password.
-//   - archive: streaming archive writers and readers, tar in mongodump's
-//     directory layout (the default) and mongodump's --archive format, with
-//     gzip, zstd or no compression, so the stock mongorestore can read them.
-//   - cipher: the authenticated AES-256-CTR stream with scrypt-derived keys;
-//     cipher/FORMAT.md specifies it, down to recovery with stock openssl.
-//   - store: the single slot, on disk (Dir) or in memory (Memory), with the
-//     md5 and sha256 of what it holds; store/storetest is a conformance suite
-//     for any implementation; store/s3store keeps the slot, or off-node
-//     copies, in an S3-compatible bucket.
+//   - [github.com/keepslot/keepslot/backup]: the MongoDB node as a slot's
+//     source, with its users and roles and the oplog written while it is
+//     read, so that the backup restores consistent as of one moment.
+//   - [github.com/keepslot/keepslot/slot]: the single slot's verbs (Start,
+//     Status, Retrieve, Delete, Wait, Cancel, Open) over any source, the
+//     backup role, the free-disk rule, and export of each backup to a
+//     remote store; slot/slottest is a scripted fake for consumers' tests.
+//   - [github.com/keepslot/keepslot/restore]: a retrieved backup back into
+//     MongoDB, with the oplog's replay and the users' merge.
+//   - [github.com/keepslot/keepslot/sensitive]: secrets such as encryption
+//     keys, kept out of the main backup, in a slot of their own under a
+//     password of their own.
+//   - [github.com/keepslot/keepslot/archive]: tar in mongodump's directory
+//     layout and mongodump's --archive format, gzip, zstd or none, or an
+//     embedder's own; archive/archivetest checks them.
+//   - [github.com/keepslot/keepslot/cipher]: the authenticated AES-256-CTR
+//     stream with scrypt-derived keys, specified in cipher/FORMAT.md.
+//   - [github.com/keepslot/keepslot/store]: the slot on disk or in memory,
+//     with the MD5 and SHA-256 of what it holds, remotes for off-node copies
+//     and their retention; store/storetest is a conformance suite and
+//     store/s3store keeps both in an S3-compatible bucket.
+//   - [github.com/keepslot/keepslot/namespace] selects and renames
+//     namespaces by pattern; [github.com/keepslot/keepslot/errcode] gives
+//     every error a user can cause a stable code.
 //
-// # Usage
-//
-// A program embeds a Backupper, puts its node in the backup role once, and
-// then drives the verbs:
-//
-//	b, err := backup.New(backup.Config{
-//		Client:     client,
-//		SlotConfig: backup.SlotConfig{Store: slot, StateDir: dir},
-//	})
-//	...
-//	err = b.Start(ctx, password)    // returns at once; the backup runs on
-//	st, err := b.Status(ctx)        // in progress, ready (name, md5), failed
-//	st, err = b.Wait(ctx)           // or wait for it to end (b.Cancel stops it)
-//	info, err := b.Retrieve(ctx, f) // the encrypted bytes, as stored
-//	obj, err := b.Open(ctx)         // or ranged reads of them
-//	err = b.Delete(ctx)             // frees the slot for the next backup
-//
-// backup.Restore reads a retrieved file back into MongoDB. The examples
-// module (github.com/keepslot/keepslot/examples, kept apart so that this
-// module needs no more than the MongoDB driver, x/crypto, compression and
-// S3) holds a quickstart, an HTTP node agent, a CLI with the appliance's
-// verbs, and an embedded MongoDB-wire server for trying keepslot without
-// mongod.
+// Example shows a node's whole cycle. The module needs the MongoDB driver,
+// x/crypto, klauspost's compression, minio-go and, for the test kits,
+// testify. The examples module (github.com/keepslot/keepslot/examples, kept
+// apart so that an embedder links none of its dependencies) holds a
+// quickstart, an HTTP node agent, a CLI with the appliance's verbs, and an
+// embedded MongoDB-wire server for trying keepslot without mongod.
 package keepslot

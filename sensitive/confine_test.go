@@ -98,7 +98,7 @@ func assertNoStage(t *testing.T, dir string) {
 	assert.Empty(t, matches, "the staging directory is removed")
 }
 
-// TestErrorCodes checks that backup.Code classifies sensitive's errors, so
+// TestErrorCodes checks that errcode.Of classifies sensitive's errors, so
 // that agents and CLIs need one mapping for both backups.
 func TestErrorCodes(t *testing.T) {
 	for err, want := range map[error]errcode.Code{

@@ -85,7 +85,7 @@ func (s *Slot) statePath() string { return filepath.Join(s.cfg.StateDir, s.cfg.S
 func (s *Slot) Role() *Role { return s.role }
 
 // Start checks, in this order, the password, the node's role, that no
-// backup runs, that the slot is free, that the source answers (for Mongo,
+// backup runs, that the slot is free, that the source answers (for MongoDB,
 // the server), and that twice the data fits in the slot's free space; then
 // it starts the backup and returns. ctx bounds the checks only: the backup
 // itself runs until it ends, Cancel is called or the Slot is closed.

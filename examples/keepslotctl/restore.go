@@ -233,7 +233,7 @@ func openWithPassword(file string, f restoreFlags) (*os.File, int64, []byte, err
 	return nil, 0, nil, err
 }
 
-// restoreError gives a restore's error its exit code, as backup.Code
+// restoreError gives a restore's error its exit code, as errcode.Of
 // classifies it.
 func restoreError(err error) error {
 	if err == nil {

@@ -68,7 +68,7 @@ func TestFailedStatusCarriesCode(t *testing.T) {
 }
 
 // TestErrorAnswers checks that each verb's errors answer with the status
-// and code backup.Code gives them.
+// and code errcode.Of gives them.
 func TestErrorAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		verb, method, path string

@@ -26,6 +26,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,6 +85,38 @@ type Server struct {
 // New starts (or connects to) a server for t and registers its cleanup.
 func New(t testing.TB) *Server {
 	t.Helper()
+	s, err := start(t.TempDir())
+	if err != nil {
+		t.Fatalf("mongotest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.close(); err != nil {
+			t.Errorf("mongotest: %v", err)
+		}
+	})
+	return s
+}
+
+// Start starts (or connects to) a server outside a test, for a TestMain
+// whose runnable examples need one. stop drops the databases the server's
+// users made, stops it and removes its data.
+func Start() (s *Server, stop func() error, err error) {
+	dir, err := os.MkdirTemp("", "mongotest-")
+	if err != nil {
+		return nil, nil, err
+	}
+	if s, err = start(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("mongotest: %w", err)
+	}
+	return s, func() error {
+		err := s.close()
+		return errors.Join(err, os.RemoveAll(dir))
+	}, nil
+}
+
+// start starts a server with its data in dir, or connects to EnvURI's.
+func start(dir string) (*Server, error) {
 	s := &Server{Prefix: uniquePrefix(), URI: os.Getenv(EnvURI)}
 	var bin string
 	if s.URI == "" {
@@ -92,44 +125,48 @@ func New(t testing.TB) *Server {
 		// minutes.
 		var err error
 		if bin, err = devserver(); err != nil {
-			t.Fatalf("mongotest: build the embedded server (or set %s to use a running one): %v", EnvURI, err)
+			return nil, fmt.Errorf("build the embedded server (or set %s to use a running one): %w", EnvURI, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if bin != "" {
-		c, err := startChild(ctx, bin, t.TempDir())
+		c, err := startChild(ctx, bin, dir)
 		if err != nil {
-			t.Fatalf("mongotest: start the embedded server (or set %s to use a running one): %v", EnvURI, err)
+			return nil, fmt.Errorf("start the embedded server (or set %s to use a running one): %w", EnvURI, err)
 		}
 		s.URI, s.child, s.Embedded = c.uri, c, true
-		t.Cleanup(func() {
-			if !s.stopped.Load() && c.exited() {
-				t.Errorf("mongotest: the embedded server exited during the test: %v%s", c.err, c.output())
-			}
-			s.Stop()
-		})
 	}
-
 	client, err := Connect(ctx, s.URI)
 	if err != nil {
-		t.Fatalf("mongotest: %v", err)
+		s.Stop()
+		return nil, err
 	}
 	s.Client = client
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if s.stopped.Load() {
-			// Nothing to drop, and no server to end the client's sessions
-			// on: the driver would wait out its server selection timeout
-			// trying to. A done context closes the connections at once.
-			cancel()
-		} else {
-			s.dropOwn(ctx, t)
-		}
-		_ = client.Disconnect(ctx)
-	})
-	return s
+	return s, nil
+}
+
+// close drops the databases of s's prefix, disconnects its client and
+// stops an embedded server. It reports an embedded server that exited
+// before Stop was called.
+func (s *Server) close() error {
+	var errs []error
+	if c := s.child; c != nil && !s.stopped.Load() && c.exited() {
+		errs = append(errs, fmt.Errorf("the embedded server exited during the test: %v%s", c.err, c.output()))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if s.stopped.Load() {
+		// Nothing to drop, and no server to end the client's sessions on:
+		// the driver would wait out its server selection timeout trying to.
+		// A done context closes the connections at once.
+		cancel()
+	} else {
+		errs = append(errs, s.dropOwn(ctx))
+	}
+	_ = s.Client.Disconnect(ctx)
+	s.Stop()
+	return errors.Join(errs...)
 }
 
 // Connect connects to uri and pings the server, so that an unreachable server
@@ -161,19 +198,20 @@ func (s *Server) Stop() {
 }
 
 // dropOwn drops every database whose name starts with the test's prefix.
-func (s *Server) dropOwn(ctx context.Context, t testing.TB) {
+func (s *Server) dropOwn(ctx context.Context) error {
 	names, err := s.Client.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
-		t.Errorf("mongotest: list databases for cleanup: %v", err)
-		return
+		return fmt.Errorf("list databases for cleanup: %w", err)
 	}
+	var errs []error
 	for _, name := range names {
 		if strings.HasPrefix(name, s.Prefix) {
 			if err := s.Client.Database(name).Drop(ctx); err != nil {
-				t.Errorf("mongotest: drop %s: %v", name, err)
+				errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
 			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func uniquePrefix() string {
