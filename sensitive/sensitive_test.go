@@ -392,3 +392,13 @@ func TestMongoNamespaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, dbs, sensitive.DB)
 }
+
+// TestBackupperHasNoExport checks that a sensitive Backupper offers the
+// slot's verbs, and no export, which its Config cannot set up: it used to
+// embed the slot and so expose an Export that always failed.
+func TestBackupperHasNoExport(t *testing.T) {
+	b := newNode(t).backupper(t)
+	var _ slot.Backupper = b
+	_, exports := any(b).(slot.Exporter)
+	assert.False(t, exports)
+}
