@@ -133,7 +133,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 
-	plain, err := cipher.NewReader(src, size, password)
+	plain, err := cipher.NewReader(src, size, password, nil)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -59,7 +59,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if opts != nil {
 		o = *opts
 	}
-	plain, err := cipher.NewReader(src, size, password)
+	plain, err := cipher.NewReader(src, size, password, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}
