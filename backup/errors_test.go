@@ -119,6 +119,27 @@ func TestRestoreMalformedArchiveIsCorrupt(t *testing.T) {
 	assert.Equal(t, CodeCorrupt, Code(err))
 }
 
+// TestRestoreMaxKDFWork checks that RestoreOptions.MaxKDFWork reaches the
+// cipher: a cap below the file's scrypt work refuses it as
+// ErrKDFTooExpensive (CodeInvalid), naming the option; one at its work lets
+// the restore go on.
+func TestRestoreMaxKDFWork(t *testing.T) {
+	var buf bytesBuffer
+	w, err := cipher.NewWriter(&buf, []byte("pw"), &cipher.Options{LogN: 10}) // N·r·p = 2^10·8·1
+	require.NoError(t, err)
+	_, err = io.WriteString(w, "this is no archive, though the password opens it")
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+
+	_, err = Restore(context.Background(), buf.reader(), int64(buf.Len()), []byte("pw"), &RestoreOptions{DryRun: true, MaxKDFWork: 1<<13 - 1})
+	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
+	assert.ErrorContains(t, err, "RestoreOptions.MaxKDFWork")
+	assert.Equal(t, CodeInvalid, Code(err))
+
+	_, err = Restore(context.Background(), buf.reader(), int64(buf.Len()), []byte("pw"), &RestoreOptions{DryRun: true, MaxKDFWork: 1 << 13})
+	require.ErrorIs(t, err, archive.ErrUnknownFormat, "past the key derivation, to the archive")
+}
+
 type bytesBuffer struct{ bytes.Buffer }
 
 func (b *bytesBuffer) reader() *bytes.Reader { return bytes.NewReader(b.Bytes()) }

@@ -76,6 +76,13 @@ type RestoreOptions struct {
 	// never renamed, and are restored only where the server merges them
 	// (not on FerretDB: Report.Notes says so).
 	SkipUsersAndRoles bool
+	// MaxKDFWork caps the scrypt work N·r·p the backup's header may ask for
+	// before the password is tried; default [cipher.DefaultMaxWork], which
+	// every backup this package writes stays within. Above it Restore fails
+	// with cipher.ErrKDFTooExpensive (CodeInvalid) without deriving a key;
+	// raise it only for a file from a source you trust (see
+	// [cipher.Options].MaxWork).
+	MaxKDFWork uint64
 	// Progress, if set, is called as the restore advances.
 	Progress func(Progress)
 	// Logger; default slog.Default().
@@ -133,7 +140,10 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 
-	plain, err := cipher.NewReader(src, size, password, nil)
+	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
+	if errors.Is(err, cipher.ErrKDFTooExpensive) {
+		return nil, fmt.Errorf("restore: %w: for a restore the option is RestoreOptions.MaxKDFWork", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

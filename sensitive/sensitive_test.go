@@ -309,6 +309,30 @@ func TestRestoreRefusesCraftedBackups(t *testing.T) {
 	}
 }
 
+// TestRestoreMaxKDFWork checks that Restore and RestoreNamespaces pass their
+// MaxKDFWork to the cipher: a cap below the backup's scrypt work refuses it
+// before anything is written, one at its work restores it.
+func TestRestoreMaxKDFWork(t *testing.T) {
+	ctx := context.Background()
+	data := crafted{files: []bson.D{file("a.key", "x")}, manifest: []bson.D{entry("a.key", "x")}}.encrypt(t)
+	const work = 1 << 13 // lowKDF: N·r·p = 2^10·8·1
+	target := filepath.Join(t.TempDir(), "out")
+
+	_, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work - 1})
+	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
+	assert.ErrorContains(t, err, "RestoreOptions.MaxKDFWork")
+	assert.Equal(t, backup.CodeInvalid, backup.Code(err))
+	assert.NoDirExists(t, target)
+
+	_, err = sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &backup.RestoreOptions{DryRun: true, MaxKDFWork: work - 1})
+	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
+
+	rep, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.key"}, names(rep))
+	assertFile(t, filepath.Join(target, "a.key"), "x")
+}
+
 // The main backup and the sensitive backup live side by side on one node:
 // one role, two slots, two passwords, and neither password opens the other.
 func TestCoexistsWithMainBackup(t *testing.T) {
