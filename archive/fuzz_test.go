@@ -47,6 +47,17 @@ func fuzzOplogSeeds(tb testing.TB, f Format, comps ...Compression) [][]byte {
 	return out
 }
 
+// fuzzForeignSeeds returns tars with entries outside the collection files
+// of mongodump's layout: one refused at its header and mongodump's own
+// prelude.json, passed over.
+func fuzzForeignSeeds(tb testing.TB) [][]byte {
+	doc := mustDoc(tb, bson.D{{Key: "a", Value: int32(1)}})
+	return [][]byte{
+		makeTar(tb, entry{name: "dump/d/a.bson", data: doc}, entry{name: "dump/README", data: []byte("hello")}),
+		makeTar(tb, entry{name: "dump/prelude.json", data: []byte(`{"ServerVersion":"7.0.0"}`)}, entry{name: "dump/d/a.bson", data: doc}),
+	}
+}
+
 // checkReadErr fails on errors that are not of this package's types.
 func checkReadErr(t *testing.T, err error) {
 	if err == nil {
@@ -61,7 +72,7 @@ func checkReadErr(t *testing.T, err error) {
 }
 
 func FuzzTarReader(f *testing.F) {
-	for _, s := range append(fuzzSeeds(f, Tar, None), fuzzOplogSeeds(f, Tar, None)...) {
+	for _, s := range append(append(fuzzSeeds(f, Tar, None), fuzzOplogSeeds(f, Tar, None)...), fuzzForeignSeeds(f)...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -131,4 +142,5 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		openOplog = append(openOplog, fuzzOplogSeeds(t, fm, Gzip)...)
 	}
 	write("FuzzOpen", openOplog, "oplog-")
+	write("FuzzTarReader", fuzzForeignSeeds(t), "foreign-")
 }

@@ -48,6 +48,7 @@ const (
 	bsonExt      = ".bson"
 	metadataExt  = ".metadata.json"
 	spillPattern = "keepslot-archive-*.bson.tmp"
+	preludeFile  = "prelude.json" // written by mongodump 100.x, not read
 )
 
 func tarBase(c Collection) string {
@@ -683,23 +684,39 @@ func (r *tarReader) Next() (*Collection, error) {
 			}
 			return c, nil
 		}
-		if len(parts) != 2 {
-			continue // not a collection file of the layout
-		}
-		db, file := parts[0], parts[1]
-		switch {
-		case strings.HasSuffix(file, metadataExt):
-			if err := r.readMetadata(hdr, db, strings.TrimSuffix(file, metadataExt)); err != nil {
+		if len(parts) == 2 && strings.HasSuffix(parts[1], metadataExt) {
+			if err := r.readMetadata(hdr, parts[0], strings.TrimSuffix(parts[1], metadataExt)); err != nil {
 				return nil, r.fail(err)
 			}
-		case strings.HasSuffix(file, bsonExt):
-			c, err := r.startRun(hdr, db, strings.TrimSuffix(file, bsonExt))
+			continue
+		}
+		if len(parts) == 2 && strings.HasSuffix(parts[1], bsonExt) {
+			c, err := r.startRun(hdr, parts[0], strings.TrimSuffix(parts[1], bsonExt))
 			if err != nil {
 				return nil, r.fail(err)
 			}
 			return c, nil
 		}
+		if err := skipForeign(hdr, parts); err != nil {
+			return nil, r.fail(err)
+		}
 	}
+}
+
+// skipForeign decides, from its header alone, on an entry that is not a
+// collection file of mongodump's layout: the small prelude.json that
+// mongodump writes at the root of a dump or of a database directory is
+// passed over; anything else is refused before its body is read, so that
+// an entry claiming gigabytes costs nothing.
+func skipForeign(hdr *tar.Header, parts []string) error {
+	if len(parts) > 0 && len(parts) <= 2 && parts[len(parts)-1] == preludeFile {
+		if hdr.Size > maxMetadataSize {
+			return fmt.Errorf("%w: %w: tar entry %q is %d bytes, above the %d limit of a prelude.json", ErrCorrupt, ErrTooLarge, hdr.Name, hdr.Size, maxMetadataSize)
+		}
+		return nil // archive/tar skips its body on the next call
+	}
+	return fmt.Errorf("%w: tar entry %q (%d bytes) is not part of a mongodump layout (%s/<db>/<collection>.bson and .metadata.json, %s/%s, %s); only a tarred dump directory can be read: re-pack it with nothing else (and without mongodump --gzip)",
+		ErrCorrupt, hdr.Name, hdr.Size, tarRoot, tarRoot, oplogFile, manifestName)
 }
 
 func (r *tarReader) readEntry(hdr *tar.Header, limit int64) ([]byte, error) {
