@@ -29,6 +29,18 @@ type TarFormat struct {
 	// all metadata first), the Collection that Next returns for it has
 	// only its database and name; Collections has the rest at the end.
 	AllowMissingManifest bool
+
+	// SpillDir and SpillThreshold apply to a Reader with
+	// AllowMissingManifest, which returns oplog.bson last, wherever the tar
+	// has it (`tar czf` orders a dump directory as the file system lists
+	// it): the reader holds the oplog until the end of the tar, in memory
+	// if it is at most SpillThreshold bytes (default
+	// DefaultSpillThreshold), else in a temporary file (mode 0600) in
+	// SpillDir ("" = os.TempDir()), removed once the oplog is read, on an
+	// error, and on Close (the Reader implements io.Closer). A Writer
+	// takes these from WriterOptions instead.
+	SpillDir       string
+	SpillThreshold int64
 }
 
 // Name returns "tar".
@@ -549,9 +561,12 @@ type onlyReader struct{ io.Reader }
 
 // NewReader reads an uncompressed tar archive.
 func (f TarFormat) NewReader(r io.Reader) (Reader, error) {
+	spill := &WriterOptions{SpillDir: f.SpillDir, SpillThreshold: f.SpillThreshold}
 	return &tarReader{
 		tr:           tar.NewReader(bufio.NewReaderSize(r, 64<<10)),
 		allowMissing: f.AllowMissingManifest,
+		spillDir:     spill.spillDir(),
+		threshold:    spill.spillThreshold(),
 		byStem:       make(map[string]int),
 		bsonSeen:     make(map[string]bool),
 		stats:        make(map[string]*NamespaceStats),
@@ -561,6 +576,9 @@ func (f TarFormat) NewReader(r io.Reader) (Reader, error) {
 type tarReader struct {
 	tr           *tar.Reader
 	allowMissing bool
+	spillDir     string      // for spool
+	threshold    int64       // of spool's memory
+	spool        *oplogSpool // oplog.bson held until the end of the tar (AllowMissingManifest)
 
 	cols     []Collection   // in order of first appearance
 	byStem   map[string]int // "db/escaped-name" -> index in cols
@@ -578,6 +596,8 @@ type tarReader struct {
 
 type tarRun struct {
 	entry string
+	body  io.Reader   // the tar entry, or the spool that holds it
+	spool *oplogSpool // released at the end of the run
 	st    *NamespaceStats
 	sum   hash.Hash
 	done  bool
@@ -585,7 +605,35 @@ type tarRun struct {
 
 func (r *tarReader) fail(err error) error {
 	r.err = err
+	r.release()
 	return err
+}
+
+// release drops the oplog the reader holds, if any, and its temporary file.
+func (r *tarReader) release() {
+	if r.spool != nil {
+		r.spool.release()
+		r.spool = nil
+	}
+	if r.cur != nil && r.cur.spool != nil {
+		r.cur.spool.release()
+		r.cur.spool = nil
+	}
+}
+
+// errReaderClosed is what a Reader returns once closed.
+var errReaderClosed = errors.New("archive: Reader used after Close")
+
+// Close releases what the reader holds: an oplog.bson kept until the end
+// of a tar read with AllowMissingManifest, and its temporary file. Reading
+// ends with io.EOF or an error, which release it too; Close is for a reader
+// given up before that. Next and ReadDocument fail after Close.
+func (r *tarReader) Close() error {
+	r.release()
+	if r.err == nil || r.err == io.EOF {
+		r.err = errReaderClosed
+	}
+	return nil
 }
 
 // tarError types an error of archive/tar: malformed headers and early ends
@@ -639,6 +687,11 @@ func (r *tarReader) Next() (*Collection, error) {
 	}
 	for {
 		hdr, err := r.tr.Next()
+		if err == io.EOF && r.spool != nil {
+			sp := r.spool
+			r.spool = nil
+			return r.startOplogRun(sp.entry, sp), nil
+		}
 		if err == io.EOF {
 			return nil, r.fail(r.finish())
 		}
@@ -678,11 +731,17 @@ func (r *tarReader) Next() (*Collection, error) {
 			parts = parts[1:]
 		}
 		if len(parts) == 1 && parts[0] == oplogFile {
-			c, err := r.startOplogRun(hdr)
-			if err != nil {
+			if err := r.claimOplog(); err != nil {
 				return nil, r.fail(err)
 			}
-			return c, nil
+			if !r.allowMissing {
+				return r.startOplogRun(hdr.Name, nil), nil
+			}
+			// A tarred mongodump directory may have it anywhere.
+			if err := r.spoolOplog(hdr); err != nil {
+				return nil, r.fail(err)
+			}
+			continue
 		}
 		if len(parts) == 2 && strings.HasSuffix(parts[1], metadataExt) {
 			if err := r.readMetadata(hdr, parts[0], strings.TrimSuffix(parts[1], metadataExt)); err != nil {
@@ -787,7 +846,7 @@ func (r *tarReader) startRun(hdr *tar.Header, db, stem string) (*Collection, err
 	r.order = append(r.order, ns)
 	st := &NamespaceStats{Namespace: ns}
 	r.stats[ns] = st
-	r.cur = &tarRun{entry: hdr.Name, st: st, sum: sha256.New()}
+	r.cur = &tarRun{entry: hdr.Name, body: r.tr, st: st, sum: sha256.New()}
 	c := r.cols[i].clone()
 	return &c, nil
 }
@@ -800,16 +859,20 @@ func (r *tarReader) ReadDocument() ([]byte, error) {
 		return nil, io.EOF
 	}
 	where := position{what: "tar entry ", name: r.cur.entry, doc: r.cur.st.Documents}
-	n, err := readLength(r.tr, &r.lenBuf, where)
+	n, err := readLength(r.cur.body, &r.lenBuf, where)
 	if err == io.EOF {
 		r.cur.done = true
 		r.cur.st.SHA256 = hex.EncodeToString(r.cur.sum.Sum(nil))
+		if r.cur.spool != nil {
+			r.cur.spool.release()
+			r.cur.spool = nil
+		}
 		return nil, io.EOF
 	}
 	if err != nil {
 		return nil, r.fail(tarError(err))
 	}
-	doc, err := readDocumentBody(r.tr, n, where)
+	doc, err := readDocumentBody(r.cur.body, n, where)
 	if err != nil {
 		return nil, r.fail(tarError(err))
 	}

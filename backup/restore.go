@@ -154,6 +154,9 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", restoreError(err))
 	}
+	if c, ok := ar.(io.Closer); ok {
+		defer c.Close() // what a reader holds when a restore stops early, such as a tar's oplog
+	}
 
 	client := o.Client
 	if client == nil && !o.DryRun {
