@@ -43,8 +43,9 @@
 // no spill and buffers one segment (1 MiB by default) per collection.
 //
 // Readers treat their input as hostile. Paths that could escape the
-// extraction directory, links and devices, BSON lengths out of range, CRC,
-// sha256 and count mismatches, truncation and undeclared namespaces are
-// reported as the typed errors ErrUnsafePath, ErrTooLarge, ErrCorrupt and
-// ErrUnknownNamespace, never as panics.
+// extraction directory, links and devices, tar entries outside mongodump's
+// layout (refused at their header, before their body is read), BSON
+// lengths out of range, CRC, sha256 and count mismatches, truncation and
+// undeclared namespaces are reported as the typed errors ErrUnsafePath,
+// ErrTooLarge, ErrCorrupt and ErrUnknownNamespace, never as panics.
 package archive

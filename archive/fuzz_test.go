@@ -47,6 +47,26 @@ func fuzzOplogSeeds(tb testing.TB, f Format, comps ...Compression) [][]byte {
 	return out
 }
 
+// fuzzForeignSeeds returns tars with entries outside the collection files
+// of mongodump's layout: one refused at its header and mongodump's own
+// prelude.json, passed over.
+func fuzzForeignSeeds(tb testing.TB) [][]byte {
+	doc := mustDoc(tb, bson.D{{Key: "a", Value: int32(1)}})
+	return [][]byte{
+		makeTar(tb, entry{name: "dump/d/a.bson", data: doc}, entry{name: "dump/README", data: []byte("hello")}),
+		makeTar(tb, entry{name: "dump/prelude.json", data: []byte(`{"ServerVersion":"7.0.0"}`)}, entry{name: "dump/d/a.bson", data: doc}),
+	}
+}
+
+// fuzzSpoolSeeds returns tarred mongodump directories without a manifest
+// whose oplog.bson comes first or in the middle, which a reader with
+// AllowMissingManifest holds until the end.
+func fuzzSpoolSeeds(tb testing.TB) [][]byte {
+	colls := map[string][][]byte{"d.a": richDocs(tb, 1), "e.c": richDocs(tb, 2)[1:]}
+	oplog := bytes.Join(oplogEntries(tb, "d.a", 2).entries, nil)
+	return [][]byte{mongodumpTar(tb, oplog, 0, colls), mongodumpTar(tb, oplog, 3, colls)}
+}
+
 // checkReadErr fails on errors that are not of this package's types.
 func checkReadErr(t *testing.T, err error) {
 	if err == nil {
@@ -60,17 +80,28 @@ func checkReadErr(t *testing.T, err error) {
 	t.Fatalf("untyped error: %v", err)
 }
 
+// FuzzTarReader reads each input as a tar of this package's and as a
+// tarred mongodump directory, whose oplog.bson may be held in a temporary
+// file; none may be left.
 func FuzzTarReader(f *testing.F) {
-	for _, s := range append(fuzzSeeds(f, TarFormat{}, NoCompression{}), fuzzOplogSeeds(f, TarFormat{}, NoCompression{})...) {
+	seeds := append(fuzzSeeds(f, TarFormat{}, NoCompression{}), fuzzOplogSeeds(f, TarFormat{}, NoCompression{})...)
+	seeds = append(append(seeds, fuzzForeignSeeds(f)...), fuzzSpoolSeeds(f)...)
+	for _, s := range seeds {
 		f.Add(s)
 	}
+	spill := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := TarFormat{}.NewReader(bytes.NewReader(b))
-		if err != nil {
-			checkReadErr(t, err)
-			return
+		for _, fm := range []Format{TarFormat{}, TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: 64}} {
+			r, err := fm.NewReader(bytes.NewReader(b))
+			if err != nil {
+				checkReadErr(t, err)
+				continue
+			}
+			checkReadErr(t, drain(r))
+			if left, _ := os.ReadDir(spill); len(left) > 0 {
+				t.Fatalf("%d temporary files left", len(left))
+			}
 		}
-		checkReadErr(t, drain(r))
 	})
 }
 
@@ -131,4 +162,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		openOplog = append(openOplog, fuzzOplogSeeds(t, fm, NewGzip(DefaultGzipLevel))...)
 	}
 	write("FuzzOpen", openOplog, "oplog-")
+	write("FuzzTarReader", fuzzForeignSeeds(t), "foreign-")
+	write("FuzzTarReader", fuzzSpoolSeeds(t), "spool-")
 }

@@ -287,3 +287,76 @@ func TestWriterMisuse(t *testing.T) {
 		})
 	}
 }
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestForeignEntryRefusedAtHeader: an entry outside mongodump's layout is
+// refused when its header is read, without its body being read or skipped,
+// so that a small file claiming gigabytes of zeros costs nothing.
+func TestForeignEntryRefusedAtHeader(t *testing.T) {
+	doc := mustDoc(t, bson.D{{Key: "a", Value: int32(1)}})
+	const claimed = 10 << 30
+	const body = 4 << 20 // present but short of the claim; reading it would take it all
+	for _, name := range []string{
+		"zeros.bin",
+		"dump/zeros.bin",
+		"dump/d/zeros.bin",
+		"dump/d/a.bson.gz",
+		"dump/d/sub/a.bson",
+		"other/d/a.bson",
+		"dump/prelude.json", // mongodump's, but not this big
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "dump/d/a.bson", Size: int64(len(doc)), Mode: 0o644}))
+			_, err := tw.Write(doc)
+			require.NoError(t, err)
+			// WriteHeader writes the header block at once; the body that
+			// follows is far short of the size it claims.
+			require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: claimed, Mode: 0o644}))
+			headerEnd := int64(buf.Len())
+			buf.Write(make([]byte, body))
+
+			for _, f := range []Format{TarFormat{}, TarFormat{AllowMissingManifest: true}} {
+				src := &countingReader{r: bytes.NewReader(buf.Bytes())}
+				r, err := f.NewReader(src)
+				require.NoError(t, err)
+				err = drain(r)
+				require.ErrorIs(t, err, ErrCorrupt)
+				assert.ErrorContains(t, err, name)
+				assert.NotErrorIs(t, err, io.ErrUnexpectedEOF, "refused at the header, not at the end of a body read through")
+				assert.LessOrEqual(t, src.n, headerEnd+64<<10, "read %d bytes: at most the headers and one buffer", src.n)
+			}
+		})
+	}
+}
+
+// TestForeignEntryNamesAccepted: what mongodump puts in a dump directory
+// besides collections (a small prelude.json, at the root or in a database
+// directory) and directory entries are passed over.
+func TestForeignEntryNamesAccepted(t *testing.T) {
+	doc := mustDoc(t, bson.D{{Key: "a", Value: int32(1)}})
+	prelude := []byte(`{"ServerVersion":"7.0.0","ToolVersion":"100.9.0"}`)
+	tb := makeTar(t,
+		entry{name: "dump/", typ: tar.TypeDir},
+		entry{name: "dump/prelude.json", data: prelude},
+		entry{name: "dump/d/", typ: tar.TypeDir},
+		entry{name: "dump/d/prelude.json", data: prelude},
+		entry{name: "dump/d/a.bson", data: doc},
+	)
+	r, err := TarFormat{AllowMissingManifest: true}.NewReader(bytes.NewReader(tb))
+	require.NoError(t, err)
+	docs, _ := readAll(t, r)
+	assert.Len(t, docs["d.a"], 1)
+}

@@ -95,7 +95,8 @@ func unknown(what string) error {
 }
 
 // openedReader reads the decompressed stream to its end (verifying the
-// compression's checksum) once the format reader is done.
+// compression's checksum) once the format reader is done. It implements
+// io.Closer, for a caller that gives up before the end: see Close.
 type openedReader struct {
 	Reader
 	tail   io.Reader
@@ -123,4 +124,21 @@ func (o *openedReader) Next() (*Collection, error) {
 	o.closer.Close()
 	o.err = err
 	return nil, err
+}
+
+// Close releases what the Reader holds before it has returned io.EOF or an
+// error: the decompressor, and the format reader's temporary files (a tar
+// read with TarFormat.AllowMissingManifest may hold its oplog.bson in one).
+// It is not needed after io.EOF or an error, but harmless. Next and
+// ReadDocument fail after Close.
+func (o *openedReader) Close() error {
+	var err error
+	if c, ok := o.Reader.(io.Closer); ok {
+		err = c.Close()
+	}
+	if o.err == nil {
+		o.closer.Close()
+		o.err = errReaderClosed
+	}
+	return err
 }

@@ -2,11 +2,15 @@ package archive
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -171,21 +175,119 @@ func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
 	return nil
 }
 
-// startOplogRun starts reading a tar's oplog.bson.
-func (r *tarReader) startOplogRun(hdr *tar.Header) (*Collection, error) {
+// claimOplog notes that the tar holds an oplog.bson, which it may only once.
+func (r *tarReader) claimOplog() error {
 	ns := OplogCollection.Namespace()
 	if r.bsonSeen[ns] {
-		return nil, fmt.Errorf("%w: the tar holds %s twice", ErrCorrupt, oplogFile)
+		return fmt.Errorf("%w: the tar holds %s twice", ErrCorrupt, oplogFile)
 	}
 	r.bsonSeen[ns] = true
+	return nil
+}
+
+// startOplogRun starts reading a tar's oplog.bson, entry, from the tar or
+// from the spool that holds it.
+func (r *tarReader) startOplogRun(entry string, sp *oplogSpool) *Collection {
+	ns := OplogCollection.Namespace()
 	r.order = append(r.order, ns)
 	r.cols = append(r.cols, OplogCollection)
 	r.hasMeta = append(r.hasMeta, true)
 	st := &NamespaceStats{Namespace: ns}
 	r.stats[ns] = st
-	r.cur = &tarRun{entry: hdr.Name, st: st, sum: sha256.New()}
+	r.cur = &tarRun{entry: entry, body: r.tr, st: st, sum: sha256.New()}
+	if sp != nil {
+		r.cur.body, r.cur.spool = sp.reader(), sp
+	}
 	c := OplogCollection
-	return &c, nil
+	return &c
+}
+
+// oplogSpool holds a tar's oplog.bson from its entry to the end of the tar:
+// in memory (chunks from the pool) when it is at most the reader's
+// SpillThreshold, else in a temporary file.
+type oplogSpool struct {
+	entry string
+	mem   chunkBuf
+	file  *os.File
+	name  string // of file, until removed
+}
+
+// spoolOplog reads the oplog.bson entry hdr into a new spool, checking
+// each document as ReadDocument will, so that a body of zeros is refused
+// at its first length rather than stored.
+func (r *tarReader) spoolOplog(hdr *tar.Header) error {
+	sp := &oplogSpool{entry: hdr.Name}
+	r.spool = sp // released by fail
+	var file *bufio.Writer
+	if hdr.Size > r.threshold {
+		f, err := os.CreateTemp(r.spillDir, spillPattern) // mode 0600
+		if err != nil {
+			return fmt.Errorf("archive: %s must be held until the end of the tar, which has it before other entries; it is above the %d-byte TarFormat.SpillThreshold and no temporary file could be created (set TarFormat.SpillDir to a writable directory with free space): %w", hdr.Name, r.threshold, err)
+		}
+		sp.file, sp.name = f, f.Name()
+		if os.Remove(sp.name) == nil {
+			sp.name = "" // gone from the directory already; the file lives until closed
+		}
+		file = bufio.NewWriterSize(f, 256<<10)
+	}
+	where := position{what: "tar entry ", name: hdr.Name}
+	for {
+		n, err := readLength(r.tr, &r.lenBuf, where)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return tarError(err)
+		}
+		doc, err := readDocumentBody(r.tr, n, where)
+		if err != nil {
+			return tarError(err)
+		}
+		if file == nil {
+			sp.mem.Write(doc)
+		} else if _, err := file.Write(doc); err != nil {
+			return sp.writeError(err)
+		}
+		where.doc++
+	}
+	if file != nil {
+		if err := file.Flush(); err != nil {
+			return sp.writeError(err)
+		}
+		if _, err := sp.file.Seek(0, io.SeekStart); err != nil {
+			return sp.writeError(err)
+		}
+	}
+	return nil
+}
+
+func (sp *oplogSpool) writeError(err error) error {
+	return fmt.Errorf("archive: holding %s in a temporary file until the end of the tar (TarFormat.SpillDir sets where): %w", sp.entry, err)
+}
+
+// reader reads back what the spool holds.
+func (sp *oplogSpool) reader() io.Reader {
+	if sp.file != nil {
+		return bufio.NewReaderSize(sp.file, 64<<10)
+	}
+	rs := make([]io.Reader, len(sp.mem.chunks))
+	for i, c := range sp.mem.chunks {
+		rs[i] = bytes.NewReader(c.B)
+	}
+	return io.MultiReader(rs...)
+}
+
+// release drops what the spool holds and removes its file.
+func (sp *oplogSpool) release() {
+	sp.mem.Reset()
+	if sp.file != nil {
+		sp.file.Close()
+		sp.file = nil
+	}
+	if sp.name != "" {
+		os.Remove(sp.name)
+		sp.name = ""
+	}
 }
 
 // checkOplog checks a tar's oplog.bson against manifest.json.

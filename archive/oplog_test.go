@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -287,6 +290,155 @@ func TestOplogArchivePrelude(t *testing.T) {
 	r, err := ArchiveFormat{}.NewReader(bytes.NewReader(prelude(oplog)))
 	require.NoError(t, err)
 	assert.ErrorIs(t, drain(r), ErrCorrupt)
+}
+
+// mongodumpTar builds a tarred mongodump --oplog directory without
+// manifest.json, its oplog.bson at entry index oplogAt among the
+// collection entries.
+func mongodumpTar(t testing.TB, oplog []byte, oplogAt int, colls map[string][][]byte) []byte {
+	var entries []entry
+	for _, name := range []string{"d/a", "d/b", "e/c"} {
+		entries = append(entries,
+			entry{name: "dump/" + name + ".metadata.json", data: []byte(`{"options":{},"indexes":[]}`)},
+			entry{name: "dump/" + name + ".bson", data: bytes.Join(colls[strings.Replace(name, "/", ".", 1)], nil)})
+	}
+	entries = append(entries[:oplogAt:oplogAt], append([]entry{{name: "dump/oplog.bson", data: oplog}}, entries[oplogAt:]...)...)
+	return makeTar(t, append([]entry{{name: "dump/", typ: tar.TypeDir}}, entries...)...)
+}
+
+// TestOplogAnyPositionInMongodumpTar: in a tar without manifest.json, as
+// `tar czf dump.tgz dump/` may order it, oplog.bson may come first, in the
+// middle or last; the reader holds it (in memory, or in a temporary file
+// past SpillThreshold) and returns it last, and no temporary file is left.
+func TestOplogAnyPositionInMongodumpTar(t *testing.T) {
+	colls := map[string][][]byte{"d.a": richDocs(t, 4), "d.b": richDocs(t, 1), "e.c": richDocs(t, 3)}
+	entries := oplogEntries(t, "d.a", 5).entries
+	oplog := bytes.Join(entries, nil)
+	for _, at := range []int{0, 1, 3, 6} {
+		for _, threshold := range []int64{0, 1} { // the default (in memory), and 1 byte (a file)
+			t.Run(fmt.Sprintf("at %d, threshold %d", at, threshold), func(t *testing.T) {
+				spill := t.TempDir()
+				tb := mongodumpTar(t, oplog, at, colls)
+				r, err := TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: threshold}.NewReader(bytes.NewReader(tb))
+				require.NoError(t, err)
+				var order []string
+				docs := map[string][][]byte{}
+				for {
+					c, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					require.NoError(t, err)
+					order = append(order, c.Namespace())
+					for {
+						d, err := r.ReadDocument()
+						if err == io.EOF {
+							break
+						}
+						require.NoError(t, err)
+						docs[c.Namespace()] = append(docs[c.Namespace()], d)
+					}
+				}
+				ns := OplogCollection.Namespace()
+				assert.Equal(t, []string{"d.a", "d.b", "e.c", ns}, order, "the oplog comes last")
+				for n, want := range colls {
+					assert.Equal(t, want, docs[n], n)
+				}
+				assert.Equal(t, entries, docs[ns])
+				m := r.Manifest()
+				require.NotNil(t, m.Oplog)
+				assert.EqualValues(t, len(entries), m.Oplog.Entries)
+				assert.Equal(t, sha256Hex(oplog), m.Oplog.SHA256)
+				assert.Len(t, m.Namespaces, 3)
+				assert.True(t, r.Collections()[len(r.Collections())-1].IsOplog())
+				left, err := os.ReadDir(spill)
+				require.NoError(t, err)
+				assert.Empty(t, left, "no temporary file is left")
+			})
+		}
+	}
+}
+
+// TestOplogSpoolCleanup: the oplog held from the start of a tar is dropped,
+// its temporary file with it, when a later entry fails, when the Reader is
+// closed before the end, and when a second oplog.bson turns up; a
+// temporary file that cannot be created is reported with the option to set.
+func TestOplogSpoolCleanup(t *testing.T) {
+	entries := oplogEntries(t, "d.a", 3).entries
+	oplog := bytes.Join(entries, nil)
+	doc := mustDoc(t, bson.D{{Key: "a", Value: int32(1)}})
+	lenient := func(spill string) TarFormat {
+		return TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: 1}
+	}
+	assertEmpty := func(t *testing.T, dir string) {
+		t.Helper()
+		left, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Empty(t, left, "no temporary file is left")
+	}
+
+	for name, tc := range map[string]struct {
+		tar  []byte
+		want error
+	}{
+		"corrupt entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
+		"foreign entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/notes.txt", data: doc}), ErrCorrupt},
+		"second oplog":           {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "oplog.bson", data: oplog}), ErrCorrupt},
+		"corrupt oplog":          {makeTar(t, entry{name: "dump/oplog.bson", data: oplog[:len(oplog)-1]}, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
+		"zeros as oplog":         {makeTar(t, entry{name: "dump/oplog.bson", data: make([]byte, 1<<20)}), ErrTooLarge},
+	} {
+		t.Run(name, func(t *testing.T) {
+			spill := t.TempDir()
+			r, err := lenient(spill).NewReader(bytes.NewReader(tc.tar))
+			require.NoError(t, err)
+			require.ErrorIs(t, drain(r), tc.want)
+			assertEmpty(t, spill)
+			assert.Nil(t, r.(*tarReader).spool, "the held oplog is released")
+		})
+	}
+
+	t.Run("closed before the end", func(t *testing.T) {
+		spill := t.TempDir()
+		tb := makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc}, entry{name: "dump/d/b.bson", data: doc})
+		r, err := lenient(spill).NewReader(bytes.NewReader(tb))
+		require.NoError(t, err)
+		c, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, "d.a", c.Namespace())
+		sp := r.(*tarReader).spool
+		require.NotNil(t, sp, "the oplog is held")
+		require.NotNil(t, sp.file, "in a file, past SpillThreshold")
+		require.NoError(t, r.(io.Closer).Close())
+		assert.Nil(t, r.(*tarReader).spool, "Close releases the held oplog")
+		assert.Nil(t, sp.file, "and closes its file")
+		assertEmpty(t, spill)
+		_, err = r.Next()
+		assert.Error(t, err, "a closed Reader reads no more")
+	})
+
+	t.Run("Open's Reader closes it too", func(t *testing.T) {
+		spill := t.TempDir()
+		tb := makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc})
+		r, err := OpenWith(bytes.NewReader(tb), []Format{lenient(spill)}, nil)
+		require.NoError(t, err)
+		_, err = r.Next()
+		require.NoError(t, err)
+		inner := r.(*openedReader).Reader.(*tarReader)
+		require.NotNil(t, inner.spool)
+		require.NoError(t, r.(io.Closer).Close())
+		assert.Nil(t, inner.spool)
+		assertEmpty(t, spill)
+	})
+
+	t.Run("no temporary directory", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "missing")
+		tb := makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc})
+		r, err := lenient(missing).NewReader(bytes.NewReader(tb))
+		require.NoError(t, err)
+		err = drain(r)
+		require.ErrorIs(t, err, fs.ErrNotExist)
+		assert.ErrorContains(t, err, "TarFormat.SpillDir")
+	})
 }
 
 // TestOplogSpanJSON checks that a span survives JSON, as a slot's status

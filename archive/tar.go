@@ -29,6 +29,18 @@ type TarFormat struct {
 	// all metadata first), the Collection that Next returns for it has
 	// only its database and name; Collections has the rest at the end.
 	AllowMissingManifest bool
+
+	// SpillDir and SpillThreshold apply to a Reader with
+	// AllowMissingManifest, which returns oplog.bson last, wherever the tar
+	// has it (`tar czf` orders a dump directory as the file system lists
+	// it): the reader holds the oplog until the end of the tar, in memory
+	// if it is at most SpillThreshold bytes (default
+	// DefaultSpillThreshold), else in a temporary file (mode 0600) in
+	// SpillDir ("" = os.TempDir()), removed once the oplog is read, on an
+	// error, and on Close (the Reader implements io.Closer). A Writer
+	// takes these from WriterOptions instead.
+	SpillDir       string
+	SpillThreshold int64
 }
 
 // Name returns "tar".
@@ -48,6 +60,7 @@ const (
 	bsonExt      = ".bson"
 	metadataExt  = ".metadata.json"
 	spillPattern = "keepslot-archive-*.bson.tmp"
+	preludeFile  = "prelude.json" // written by mongodump 100.x, not read
 )
 
 func tarBase(c Collection) string {
@@ -548,9 +561,12 @@ type onlyReader struct{ io.Reader }
 
 // NewReader reads an uncompressed tar archive.
 func (f TarFormat) NewReader(r io.Reader) (Reader, error) {
+	spill := &WriterOptions{SpillDir: f.SpillDir, SpillThreshold: f.SpillThreshold}
 	return &tarReader{
 		tr:           tar.NewReader(bufio.NewReaderSize(r, 64<<10)),
 		allowMissing: f.AllowMissingManifest,
+		spillDir:     spill.spillDir(),
+		threshold:    spill.spillThreshold(),
 		byStem:       make(map[string]int),
 		bsonSeen:     make(map[string]bool),
 		stats:        make(map[string]*NamespaceStats),
@@ -560,6 +576,9 @@ func (f TarFormat) NewReader(r io.Reader) (Reader, error) {
 type tarReader struct {
 	tr           *tar.Reader
 	allowMissing bool
+	spillDir     string      // for spool
+	threshold    int64       // of spool's memory
+	spool        *oplogSpool // oplog.bson held until the end of the tar (AllowMissingManifest)
 
 	cols     []Collection   // in order of first appearance
 	byStem   map[string]int // "db/escaped-name" -> index in cols
@@ -577,6 +596,8 @@ type tarReader struct {
 
 type tarRun struct {
 	entry string
+	body  io.Reader   // the tar entry, or the spool that holds it
+	spool *oplogSpool // released at the end of the run
 	st    *NamespaceStats
 	sum   hash.Hash
 	done  bool
@@ -584,7 +605,35 @@ type tarRun struct {
 
 func (r *tarReader) fail(err error) error {
 	r.err = err
+	r.release()
 	return err
+}
+
+// release drops the oplog the reader holds, if any, and its temporary file.
+func (r *tarReader) release() {
+	if r.spool != nil {
+		r.spool.release()
+		r.spool = nil
+	}
+	if r.cur != nil && r.cur.spool != nil {
+		r.cur.spool.release()
+		r.cur.spool = nil
+	}
+}
+
+// errReaderClosed is what a Reader returns once closed.
+var errReaderClosed = errors.New("archive: Reader used after Close")
+
+// Close releases what the reader holds: an oplog.bson kept until the end
+// of a tar read with AllowMissingManifest, and its temporary file. Reading
+// ends with io.EOF or an error, which release it too; Close is for a reader
+// given up before that. Next and ReadDocument fail after Close.
+func (r *tarReader) Close() error {
+	r.release()
+	if r.err == nil || r.err == io.EOF {
+		r.err = errReaderClosed
+	}
+	return nil
 }
 
 // tarError types an error of archive/tar: malformed headers and early ends
@@ -638,6 +687,11 @@ func (r *tarReader) Next() (*Collection, error) {
 	}
 	for {
 		hdr, err := r.tr.Next()
+		if err == io.EOF && r.spool != nil {
+			sp := r.spool
+			r.spool = nil
+			return r.startOplogRun(sp.entry, sp), nil
+		}
 		if err == io.EOF {
 			return nil, r.fail(r.finish())
 		}
@@ -677,29 +731,51 @@ func (r *tarReader) Next() (*Collection, error) {
 			parts = parts[1:]
 		}
 		if len(parts) == 1 && parts[0] == oplogFile {
-			c, err := r.startOplogRun(hdr)
+			if err := r.claimOplog(); err != nil {
+				return nil, r.fail(err)
+			}
+			if !r.allowMissing {
+				return r.startOplogRun(hdr.Name, nil), nil
+			}
+			// A tarred mongodump directory may have it anywhere.
+			if err := r.spoolOplog(hdr); err != nil {
+				return nil, r.fail(err)
+			}
+			continue
+		}
+		if len(parts) == 2 && strings.HasSuffix(parts[1], metadataExt) {
+			if err := r.readMetadata(hdr, parts[0], strings.TrimSuffix(parts[1], metadataExt)); err != nil {
+				return nil, r.fail(err)
+			}
+			continue
+		}
+		if len(parts) == 2 && strings.HasSuffix(parts[1], bsonExt) {
+			c, err := r.startRun(hdr, parts[0], strings.TrimSuffix(parts[1], bsonExt))
 			if err != nil {
 				return nil, r.fail(err)
 			}
 			return c, nil
 		}
-		if len(parts) != 2 {
-			continue // not a collection file of the layout
-		}
-		db, file := parts[0], parts[1]
-		switch {
-		case strings.HasSuffix(file, metadataExt):
-			if err := r.readMetadata(hdr, db, strings.TrimSuffix(file, metadataExt)); err != nil {
-				return nil, r.fail(err)
-			}
-		case strings.HasSuffix(file, bsonExt):
-			c, err := r.startRun(hdr, db, strings.TrimSuffix(file, bsonExt))
-			if err != nil {
-				return nil, r.fail(err)
-			}
-			return c, nil
+		if err := skipForeign(hdr, parts); err != nil {
+			return nil, r.fail(err)
 		}
 	}
+}
+
+// skipForeign decides, from its header alone, on an entry that is not a
+// collection file of mongodump's layout: the small prelude.json that
+// mongodump writes at the root of a dump or of a database directory is
+// passed over; anything else is refused before its body is read, so that
+// an entry claiming gigabytes costs nothing.
+func skipForeign(hdr *tar.Header, parts []string) error {
+	if len(parts) > 0 && len(parts) <= 2 && parts[len(parts)-1] == preludeFile {
+		if hdr.Size > maxMetadataSize {
+			return fmt.Errorf("%w: %w: tar entry %q is %d bytes, above the %d limit of a prelude.json", ErrCorrupt, ErrTooLarge, hdr.Name, hdr.Size, maxMetadataSize)
+		}
+		return nil // archive/tar skips its body on the next call
+	}
+	return fmt.Errorf("%w: tar entry %q (%d bytes) is not part of a mongodump layout (%s/<db>/<collection>.bson and .metadata.json, %s/%s, %s); only a tarred dump directory can be read: re-pack it with nothing else (and without mongodump --gzip)",
+		ErrCorrupt, hdr.Name, hdr.Size, tarRoot, tarRoot, oplogFile, manifestName)
 }
 
 func (r *tarReader) readEntry(hdr *tar.Header, limit int64) ([]byte, error) {
@@ -770,7 +846,7 @@ func (r *tarReader) startRun(hdr *tar.Header, db, stem string) (*Collection, err
 	r.order = append(r.order, ns)
 	st := &NamespaceStats{Namespace: ns}
 	r.stats[ns] = st
-	r.cur = &tarRun{entry: hdr.Name, st: st, sum: sha256.New()}
+	r.cur = &tarRun{entry: hdr.Name, body: r.tr, st: st, sum: sha256.New()}
 	c := r.cols[i].clone()
 	return &c, nil
 }
@@ -783,16 +859,20 @@ func (r *tarReader) ReadDocument() ([]byte, error) {
 		return nil, io.EOF
 	}
 	where := position{what: "tar entry ", name: r.cur.entry, doc: r.cur.st.Documents}
-	n, err := readLength(r.tr, &r.lenBuf, where)
+	n, err := readLength(r.cur.body, &r.lenBuf, where)
 	if err == io.EOF {
 		r.cur.done = true
 		r.cur.st.SHA256 = hex.EncodeToString(r.cur.sum.Sum(nil))
+		if r.cur.spool != nil {
+			r.cur.spool.release()
+			r.cur.spool = nil
+		}
 		return nil, io.EOF
 	}
 	if err != nil {
 		return nil, r.fail(tarError(err))
 	}
-	doc, err := readDocumentBody(r.tr, n, where)
+	doc, err := readDocumentBody(r.cur.body, n, where)
 	if err != nil {
 		return nil, r.fail(tarError(err))
 	}

@@ -276,7 +276,7 @@ func (w *writer) snapshot(t *testing.T) map[string][]string {
 // capturedOplog decrypts a retrieved backup and returns its oplog entries.
 func capturedOplog(t *testing.T, data []byte) []bson.Raw {
 	t.Helper()
-	plain, err := cipher.NewReader(bytes.NewReader(data), int64(len(data)), []byte(password))
+	plain, err := cipher.NewReader(bytes.NewReader(data), int64(len(data)), []byte(password), nil)
 	require.NoError(t, err)
 	r, err := archive.Open(plain)
 	require.NoError(t, err)

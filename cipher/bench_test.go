@@ -65,7 +65,7 @@ func BenchmarkDecrypt(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+		r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func BenchmarkDecrypt(b *testing.B) {
 // BenchmarkVerify measures Reader.Verify (MAC only) over 64 MiB.
 func BenchmarkVerify(b *testing.B) {
 	ct := benchStream(b)
-	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

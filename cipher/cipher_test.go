@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestRoundTripSizes(t *testing.T) {
 			ct := encrypt(t, pt)
 			require.Equal(t, int64(n)+Overhead(int64(n)), int64(len(ct)))
 
-			r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+			r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 			require.NoError(t, err)
 			assert.Equal(t, int64(n), r.Size())
 			require.NoError(t, r.Verify(context.Background()))
@@ -101,7 +102,7 @@ func TestCounterAt(t *testing.T) {
 
 func TestWrongPassword(t *testing.T) {
 	ct := encrypt(t, pattern(1000))
-	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), []byte("Correct horse battery staple"))
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), []byte("Correct horse battery staple"), nil)
 	require.ErrorIs(t, err, ErrWrongPassword)
 	assert.NotErrorIs(t, err, ErrCorrupt)
 	assert.Nil(t, r, "no reader, so no plaintext")
@@ -115,7 +116,7 @@ func TestEmptyPassword(t *testing.T) {
 	require.ErrorIs(t, err, ErrEmptyPassword)
 
 	ct := encrypt(t, []byte("x"))
-	_, err = NewReader(bytes.NewReader(ct), int64(len(ct)), nil)
+	_, err = NewReader(bytes.NewReader(ct), int64(len(ct)), nil, nil)
 	require.ErrorIs(t, err, ErrEmptyPassword)
 }
 
@@ -152,7 +153,7 @@ func TestBitFlips(t *testing.T) {
 			damaged := (i - headerSize) / chunk
 			require.LessOrEqual(t, len(got), damaged*chunk, "byte %d: released plaintext of the damaged chunk", i)
 
-			r, err := newReader(bytes.NewReader(bad), int64(len(bad)), testPassword, defaultLimits, chunk)
+			r, err := newReader(bytes.NewReader(bad), int64(len(bad)), testPassword, DefaultMaxWork, chunk, deriveKeys)
 			require.NoError(t, err, "byte %d: body damage is found per chunk", i)
 			require.ErrorIs(t, r.Verify(context.Background()), ErrCorrupt, "byte %d", i)
 		} else {
@@ -168,7 +169,7 @@ func TestBitFlipRealChunks(t *testing.T) {
 	ct := encrypt(t, pt)
 	ct[headerSize+ChunkSize+12345] ^= 0x40
 
-	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 	require.NoError(t, err)
 	require.ErrorIs(t, r.Verify(context.Background()), ErrCorrupt)
 	got, err := io.ReadAll(r)
@@ -196,12 +197,12 @@ func TestTruncationAtChunkBoundaries(t *testing.T) {
 		headerSize, headerSize + ChunkSize, headerSize + 2*ChunkSize, body,
 		body + tagSize, body + 2*tagSize, len(ct) - footerSize, len(ct) - 1,
 	} {
-		_, err := NewReader(bytes.NewReader(ct[:n]), int64(n), testPassword)
+		_, err := NewReader(bytes.NewReader(ct[:n]), int64(n), testPassword, nil)
 		require.ErrorIs(t, err, ErrCorrupt, "length %d", n)
 	}
 	// Dropping the last chunk and its tag but keeping a footer is caught too.
 	cut := append(append(bytes.Clone(ct[:headerSize+2*ChunkSize]), ct[body:body+2*tagSize]...), ct[len(ct)-footerSize:]...)
-	_, err := NewReader(bytes.NewReader(cut), int64(len(cut)), testPassword)
+	_, err := NewReader(bytes.NewReader(cut), int64(len(cut)), testPassword, nil)
 	require.ErrorIs(t, err, ErrCorrupt)
 }
 
@@ -270,7 +271,7 @@ func TestReorderedChunks(t *testing.T) {
 
 // craftHeader returns a stream whose header has the given KDF fields and a
 // valid checksum, so that the parameter checks are what is exercised.
-func craftHeader(t *testing.T, version, kdf, logN byte, r, p uint32) []byte {
+func craftHeader(t testing.TB, version, kdf, logN byte, r, p uint32) []byte {
 	t.Helper()
 	ct := encryptSmall(t, pattern(10), 32)
 	b := bytes.Clone(ct)
@@ -289,36 +290,178 @@ func fixCRC(b []byte) {
 	hdr[100], hdr[101], hdr[102], hdr[103] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
 }
 
-func TestKDFCap(t *testing.T) {
+// countingKDF derives keys with tinyKDF whatever a header asks, and records
+// the parameters it was asked for: a test that opens a stream through it
+// knows whether, and with which cost, the reader would have run scrypt.
+type countingKDF struct {
+	asked []kdfParams
+}
+
+func (c *countingKDF) derive(password, salt []byte, kp kdfParams) (*keys, error) {
+	c.asked = append(c.asked, kp)
+	return deriveKeys(password, salt, tinyKDF)
+}
+
+// costlyStream writes pt in a stream whose header asks for kp but whose keys
+// are derived with tinyKDF, so that reading it through countingKDF is cheap.
+func costlyStream(t *testing.T, kp kdfParams, pt []byte) []byte {
+	t.Helper()
+	var salt [saltSize]byte
+	var iv [ivSize]byte
+	copy(salt[:], pattern(saltSize))
+	k, err := deriveKeys(testPassword, salt[:], tinyKDF)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	w, err := newWriterKeys(&buf, k, kp, salt, iv, 32)
+	require.NoError(t, err)
+	_, err = w.Write(pt)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	return buf.Bytes()
+}
+
+// TestKDFCapRefusesBeforeWork: a header asking for more work N·r·p than the
+// cap, or for more memory than the cap allows, fails with
+// ErrKDFTooExpensive before any key is derived, and says what it asks, what
+// the cap is and which option raises it.
+func TestKDFCapRefusesBeforeWork(t *testing.T) {
 	for _, c := range []struct {
 		logN byte
 		r, p uint32
 	}{
-		{23, 1, 1},       // N above 2^22
-		{21, 8, 1},       // 2 GiB
-		{10, 1 << 20, 1}, // 128 GiB through r
-		{10, 8, 17},      // p
+		{20, 8, 16}, // 128 times the default: about 75 s and 1 GiB before "wrong password"
+		{21, 8, 1},  // 16 times, through N
+		{17, 8, 9},  // 9 times, through p
+		{17, 72, 1}, // 9 times, through r
+		{24, 1, 1},
+		{10, 1 << 20, 1},
+		{63, 1, 1},
+		{64, 1, 1},
 		{255, 8, 1},
 		{10, 0xffffffff, 0xffffffff},
+		{1, 1 << 22, 1}, // work at the cap, but 2.5 GiB of memory through r
+		{4, 1 << 19, 1}, // likewise, 1.19 GiB
 	} {
 		b := craftHeader(t, 1, 1, c.logN, c.r, c.p)
-		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+		var kdf countingKDF
+		_, err := newReader(bytes.NewReader(b), int64(len(b)), testPassword, DefaultMaxWork, 32, kdf.derive)
 		require.ErrorIs(t, err, ErrKDFTooExpensive, "%+v", c)
-
-		_, err = NewWriter(io.Discard, testPassword, &Options{LogN: c.logN, R: int(c.r), P: int(c.p)})
-		require.ErrorIs(t, err, ErrKDFTooExpensive, "%+v", c)
+		require.Empty(t, kdf.asked, "%+v: no key is derived over the cap", c)
+		require.Contains(t, err.Error(), fmt.Sprintf("log2 N %d, r %d, p %d", c.logN, c.r, c.p))
+		require.Contains(t, err.Error(), fmt.Sprint(DefaultMaxWork))
+		require.Contains(t, err.Error(), "Options.MaxWork")
+		require.NotContains(t, err.Error(), string(testPassword))
 	}
+	b := craftHeader(t, 1, 1, 20, 8, 16)
+	_, err := newReader(bytes.NewReader(b), int64(len(b)), testPassword, DefaultMaxWork, 32, (&countingKDF{}).derive)
+	require.ErrorContains(t, err, "N·r·p = 134217728 (128 times the default cost), above the cap of 8388608 (8 times the default cost)")
+	b = craftHeader(t, 1, 1, 1, 1<<22, 1)
+	_, err = newReader(bytes.NewReader(b), int64(len(b)), testPassword, DefaultMaxWork, 32, (&countingKDF{}).derive)
+	require.ErrorContains(t, err, "scrypt would allocate 2684354560 bytes")
+
 	// Zero parameters in a header are invalid.
-	b := craftHeader(t, 1, 1, 10, 0, 1)
-	_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+	b = craftHeader(t, 1, 1, 10, 0, 1)
+	_, err = NewReader(bytes.NewReader(b), int64(len(b)), testPassword, nil)
 	require.ErrorIs(t, err, ErrCorrupt)
+}
 
-	_, err = NewWriter(io.Discard, testPassword, &Options{LogN: 10, R: -1})
+// TestKDFCapAdmitsUpTo8x: the default cost and 8 times it (through N, r or
+// p) open under the default cap, deriving the key once with the header's
+// parameters, as do shapes whose memory is within 1.125 GiB.
+func TestKDFCapAdmitsUpTo8x(t *testing.T) {
+	pt := pattern(100)
+	for _, kp := range []kdfParams{
+		{logN: 17, r: 8, p: 1},
+		{logN: 20, r: 8, p: 1},
+		{logN: 17, r: 8, p: 8},
+		{logN: 17, r: 64, p: 1},
+		{logN: 23, r: 1, p: 1},
+		{logN: 1, r: 1, p: 1 << 22}, // 512 MiB through p
+		{logN: 5, r: 1 << 18, p: 1}, // 1.09 GiB through r
+	} {
+		ct := costlyStream(t, kp, pt)
+		var kdf countingKDF
+		r, err := newReader(bytes.NewReader(ct), int64(len(ct)), testPassword, (*Options)(nil).maxWork(), 32, kdf.derive)
+		require.NoError(t, err, "%+v", kp)
+		require.Equal(t, []kdfParams{kp}, kdf.asked)
+		got, err := io.ReadAll(r)
+		require.NoError(t, err)
+		require.Equal(t, pt, got)
+	}
+}
+
+// TestKDFCapRaised: Options.MaxWork raises the cap, and the expensive
+// header is then derived with and its stream opened; it also lowers it.
+func TestKDFCapRaised(t *testing.T) {
+	kp := kdfParams{logN: 20, r: 8, p: 16}
+	pt := pattern(77)
+	ct := costlyStream(t, kp, pt)
+
+	var kdf countingKDF
+	_, err := newReader(bytes.NewReader(ct), int64(len(ct)), testPassword, (&Options{}).maxWork(), 32, kdf.derive)
+	require.ErrorIs(t, err, ErrKDFTooExpensive)
+	require.Empty(t, kdf.asked)
+
+	opts := &Options{MaxWork: 128 * DefaultMaxWork / 8}
+	r, err := newReader(bytes.NewReader(ct), int64(len(ct)), testPassword, opts.maxWork(), 32, kdf.derive)
+	require.NoError(t, err)
+	require.Equal(t, []kdfParams{kp}, kdf.asked)
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, pt, got)
+
+	// A crafted header (no valid MAC) under the raised cap reaches the
+	// password check.
+	kdf.asked = nil
+	b := craftHeader(t, 1, 1, 20, 8, 16)
+	_, err = newReader(bytes.NewReader(b), int64(len(b)), testPassword, opts.maxWork(), 32, kdf.derive)
+	require.ErrorIs(t, err, ErrWrongPassword)
+	require.Equal(t, []kdfParams{kp}, kdf.asked)
+
+	// Through the public API: a cap below a cheap stream's cost refuses it,
+	// one at its cost opens it.
+	ct = encrypt(t, pt) // testOpts: N·r·p = 2^10·8·1
+	_, err = NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, &Options{MaxWork: 1<<13 - 1})
+	require.ErrorIs(t, err, ErrKDFTooExpensive)
+	r, err = NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, &Options{MaxWork: 1 << 13})
+	require.NoError(t, err)
+	got, err = io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, pt, got)
+
+	// Parameters scrypt itself cannot compute are refused as too expensive
+	// even under an unlimited cap.
+	for _, c := range [][3]uint32{{63, 1, 1}, {40, 1 << 20, 1}, {10, 1 << 15, 1 << 15}} {
+		b := craftHeader(t, 1, 1, byte(c[0]), c[1], c[2])
+		_, err = NewReader(bytes.NewReader(b), int64(len(b)), testPassword, &Options{MaxWork: math.MaxUint64})
+		require.ErrorIs(t, err, ErrKDFTooExpensive, "%v", c)
+	}
+}
+
+// TestWriterKDFCap: NewWriter refuses a cost the default reader cap would
+// refuse, whatever MaxWork says, before deriving anything; up to the cap
+// the parameters are accepted.
+func TestWriterKDFCap(t *testing.T) {
+	for _, o := range []Options{
+		{LogN: 20, R: 8, P: 16},
+		{LogN: 21},
+		{P: 9},
+		{R: 72},
+		{LogN: 21, MaxWork: 1 << 40},
+		{LogN: 255},
+		{LogN: 10, R: 1 << 30, P: 1 << 30},
+	} {
+		_, err := NewWriter(io.Discard, testPassword, &o)
+		require.ErrorIs(t, err, ErrKDFTooExpensive, "%+v", o)
+		require.ErrorContains(t, err, "DefaultMaxWork")
+	}
+	for _, o := range []Options{{}, {LogN: 20}, {P: 8}, {R: 64}, {LogN: 23, R: 1}} {
+		kp, err := o.params()
+		require.NoError(t, err, "%+v", o)
+		require.Empty(t, kp.overCap(DefaultMaxWork))
+	}
+	_, err := NewWriter(io.Discard, testPassword, &Options{LogN: 10, R: -1})
 	require.Error(t, err)
-
-	// At the cap is accepted by the parameter check.
-	require.NoError(t, kdfParams{logN: 20, r: 8, p: 16}.check(defaultLimits))
-	require.NoError(t, kdfParams{logN: 22, r: 2, p: 1}.check(defaultLimits))
 }
 
 func TestDefaultOptions(t *testing.T) {
@@ -334,28 +477,28 @@ func TestDefaultOptions(t *testing.T) {
 
 func TestUnsupportedVersion(t *testing.T) {
 	for _, b := range [][]byte{craftHeader(t, 2, 1, 4, 8, 1), craftHeader(t, 1, 2, 4, 8, 1)} {
-		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword, nil)
 		require.ErrorIs(t, err, ErrUnsupportedVersion)
 	}
 	// A future version is recognised even when shorter than a v1 header.
-	_, err := NewReader(bytes.NewReader([]byte("KEEPSLOT\x02")), 9, testPassword)
+	_, err := NewReader(bytes.NewReader([]byte("KEEPSLOT\x02")), 9, testPassword, nil)
 	require.ErrorIs(t, err, ErrUnsupportedVersion)
 }
 
 func TestBadMagic(t *testing.T) {
 	for _, b := range [][]byte{nil, []byte("KEEP"), []byte("not a stream at all, long enough to hold a header maybe")} {
-		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword)
+		_, err := NewReader(bytes.NewReader(b), int64(len(b)), testPassword, nil)
 		require.ErrorIs(t, err, ErrCorrupt)
 	}
 	_, ct := smallStream(t)
 	ct[0] = 'k'
-	_, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	_, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 	require.ErrorIs(t, err, ErrCorrupt)
 }
 
 func TestVerifyHonorsContext(t *testing.T) {
 	ct := encrypt(t, pattern(3*ChunkSize))
-	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword)
+	r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -443,7 +586,7 @@ func TestReaderSourceErrors(t *testing.T) {
 	// Failing in the body: NewReader succeeds, Read and Verify report the
 	// I/O error itself, not corruption.
 	src := flakyReaderAt{r: bytes.NewReader(ct), from: headerSize + ChunkSize + 1, to: headerSize + ChunkSize + 2, err: eio}
-	r, err := NewReader(src, int64(len(ct)), testPassword)
+	r, err := NewReader(src, int64(len(ct)), testPassword, nil)
 	require.NoError(t, err)
 	verr := r.Verify(context.Background())
 	require.ErrorIs(t, verr, eio)
@@ -453,7 +596,7 @@ func TestReaderSourceErrors(t *testing.T) {
 	require.Len(t, got, ChunkSize)
 
 	// Failing on the header.
-	_, err = NewReader(flakyReaderAt{r: bytes.NewReader(ct), from: 0, to: 1, err: eio}, int64(len(ct)), testPassword)
+	_, err = NewReader(flakyReaderAt{r: bytes.NewReader(ct), from: 0, to: 1, err: eio}, int64(len(ct)), testPassword, nil)
 	require.ErrorIs(t, err, eio)
 }
 

@@ -20,7 +20,9 @@
 // releases each chunk's plaintext only after that chunk has been
 // authenticated, and Verify authenticates the whole stream without releasing
 // any plaintext, for callers that must know everything is intact before they
-// act on any of it.
+// act on any of it. Since a stream's header sets the scrypt cost, NewReader
+// refuses one that asks for more than Options.MaxWork (by default 8 times
+// the default cost) before deriving anything.
 //
 // Errors are reported with the sentinels ErrWrongPassword, ErrCorrupt,
 // ErrUnsupportedVersion, ErrEmptyPassword and ErrKDFTooExpensive; test them

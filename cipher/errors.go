@@ -25,8 +25,9 @@ var (
 	ErrEmptyPassword = errcode.New(errcode.EmptyPassword, "cipher: empty password")
 
 	// ErrKDFTooExpensive means the scrypt parameters (from Options or from a
-	// stream's header) are above the safety cap: N at most 2^22, 128*r*N at
-	// most 1 GiB and p at most 16.
+	// stream's header) ask for more work N·r·p, or more memory, than the
+	// cap allows: [Options].MaxWork for a reader, [DefaultMaxWork] (8 times
+	// the default cost) for a writer and by default.
 	ErrKDFTooExpensive = errcode.New(errcode.Invalid, "cipher: scrypt parameters above the safety cap")
 
 	errClosed  = errors.New("cipher: write to a closed Writer")

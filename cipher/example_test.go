@@ -29,7 +29,7 @@ func ExampleNewWriter() {
 	fmt.Println("overhead:", int64(stream.Len())-int64(len("the secret backup\n")) == cipher.Overhead(18))
 
 	// Decrypt. NewReader needs random access: spool a pipe to a file first.
-	r, err := cipher.NewReader(bytes.NewReader(stream.Bytes()), int64(stream.Len()), password)
+	r, err := cipher.NewReader(bytes.NewReader(stream.Bytes()), int64(stream.Len()), password, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func ExampleReader_Verify() {
 	b := stream.Bytes()
 	b[110] ^= 1
 
-	r, err := cipher.NewReader(bytes.NewReader(b), int64(len(b)), password)
+	r, err := cipher.NewReader(bytes.NewReader(b), int64(len(b)), password, nil)
 	if err != nil {
 		log.Fatal(err) // the header, footer and tag table are intact
 	}
@@ -62,7 +62,7 @@ func ExampleReader_Verify() {
 		fmt.Println("corrupt, nothing restored")
 	}
 
-	_, err = cipher.NewReader(bytes.NewReader(b), int64(len(b)), []byte("guess"))
+	_, err = cipher.NewReader(bytes.NewReader(b), int64(len(b)), []byte("guess"), nil)
 	fmt.Println(errors.Is(err, cipher.ErrWrongPassword))
 	// Output:
 	// corrupt, nothing restored

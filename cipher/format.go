@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"math"
+	"math/bits"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -40,22 +42,35 @@ const (
 	DefaultP    = 1
 )
 
-// Options set the scrypt cost; nil or zero fields mean the defaults (LogN 17,
-// R 8, P 1). Values above the safety cap are refused with ErrKDFTooExpensive,
-// since no reader would accept them.
+// DefaultMaxWork is the default cap on the scrypt work N·r·p a stream's
+// header may ask for: 8 times the default cost (2^17·8·1), so the key
+// derivation takes at most about 8 times as long as with the defaults. The
+// cap bounds memory too (see [Options].MaxWork): at most 1.125 GiB by
+// default.
+const DefaultMaxWork uint64 = 8 * defaultWork
+
+// defaultWork is N·r·p with the default parameters.
+const defaultWork = (1 << DefaultLogN) * DefaultR * DefaultP
+
+// Options set the scrypt cost of a Writer and the cap a Reader puts on it;
+// nil or zero fields mean the defaults (LogN 17, R 8, P 1, MaxWork
+// [DefaultMaxWork]).
 type Options struct {
 	LogN uint8 // N = 2^LogN
 	R, P int
-}
 
-// kdfLimits is the safety cap on scrypt parameters read from a header.
-type kdfLimits struct {
-	maxLogN uint8
-	maxMem  uint64 // 128 * r * N bytes
-	maxP    uint32
+	// MaxWork caps the scrypt work N·r·p that NewReader accepts from a
+	// stream's header, and with it the memory: scrypt allocates
+	// 128·r·(N+p+2) bytes, which may be at most 144·MaxWork (128·r·N for
+	// the usual shapes, with room for p; this refuses only a large r with a
+	// tiny N). Above the cap NewReader fails with
+	// [ErrKDFTooExpensive] before deriving anything; 0 means
+	// [DefaultMaxWork]. Raise it only for streams from a source you trust,
+	// since a header alone makes the reader spend that work. NewWriter
+	// ignores it: it refuses any cost above the default cap, so that every
+	// stream it writes opens with the default cap.
+	MaxWork uint64
 }
-
-var defaultLimits = kdfLimits{maxLogN: 22, maxMem: 1 << 30, maxP: 16}
 
 type kdfParams struct {
 	logN uint8
@@ -78,17 +93,93 @@ func (o *Options) params() (kdfParams, error) {
 			kp.p = uint32(min(o.P, 1<<31))
 		}
 	}
-	return kp, kp.check(defaultLimits)
+	if why := kp.overCap(DefaultMaxWork); why != "" {
+		return kp, fmt.Errorf("%w: Options ask log2 N %d, r %d, p %d: %s; readers refuse that unless their Options.MaxWork is raised above DefaultMaxWork, so NewWriter does too: lower LogN, R or P",
+			ErrKDFTooExpensive, kp.logN, kp.r, kp.p, why)
+	}
+	return kp, nil
 }
 
-// check validates scrypt parameters against the limits.
-func (kp kdfParams) check(l kdfLimits) error {
+// maxWork is the cap o sets for a reader.
+func (o *Options) maxWork() uint64 {
+	if o == nil || o.MaxWork == 0 {
+		return DefaultMaxWork
+	}
+	return o.MaxWork
+}
+
+// work returns N·r·p; ok is false when it does not fit in 64 bits.
+func (kp kdfParams) work() (w uint64, ok bool) {
+	rp := uint64(kp.r) * uint64(kp.p) // both are 32 bits
+	if kp.logN >= 64 || rp > math.MaxUint64>>kp.logN {
+		return 0, false
+	}
+	return rp << kp.logN, true
+}
+
+// memory returns the bytes scrypt allocates, 128·r·(N+p+2) (V, B and XY
+// in golang.org/x/crypto/scrypt); ok is false when that does not fit in
+// 64 bits.
+func (kp kdfParams) memory() (m uint64, ok bool) {
+	if kp.logN >= 63 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(kp.r), 1<<kp.logN+uint64(kp.p)+2)
+	if hi != 0 || lo > math.MaxUint64/128 {
+		return 0, false
+	}
+	return 128 * lo, true
+}
+
+// maxMemory is the memory a cap on the work allows: 144 bytes per unit,
+// saturating.
+func maxMemory(maxWork uint64) uint64 {
+	if maxWork > math.MaxUint64/144 {
+		return math.MaxUint64
+	}
+	return 144 * maxWork
+}
+
+// overCap says why kp is above the cap that maxWork sets, or returns "" if
+// it is not.
+func (kp kdfParams) overCap(maxWork uint64) string {
+	w, ok := kp.work()
+	if !ok {
+		return fmt.Sprintf("N·r·p is 2^64 or more, above the cap of %s", workString(maxWork))
+	}
+	if w > maxWork {
+		return fmt.Sprintf("N·r·p = %s, above the cap of %s", workString(w), workString(maxWork))
+	}
+	m, ok := kp.memory()
+	if !ok || m > maxMemory(maxWork) {
+		need := "2^64 or more"
+		if ok {
+			need = fmt.Sprint(m)
+		}
+		return fmt.Sprintf("scrypt would allocate %s bytes (128·r·(N+p+2)), above the %d that the cap of %d on N·r·p allows (144 bytes each)",
+			need, maxMemory(maxWork), maxWork)
+	}
+	return ""
+}
+
+// workString gives an amount of work N·r·p and how it compares with the
+// default cost.
+func workString(w uint64) string {
+	if w%defaultWork == 0 {
+		return fmt.Sprintf("%d (%d times the default cost)", w, w/defaultWork)
+	}
+	return fmt.Sprintf("%d (%.3g times the default cost)", w, float64(w)/defaultWork)
+}
+
+// check validates scrypt parameters read from a header against the cap on
+// their work.
+func (kp kdfParams) check(maxWork uint64) error {
 	if kp.logN == 0 || kp.r == 0 || kp.p == 0 {
 		return fmt.Errorf("%w: scrypt parameters must be non-zero (log2 N %d, r %d, p %d)", ErrCorrupt, kp.logN, kp.r, kp.p)
 	}
-	if kp.logN > l.maxLogN || kp.p > l.maxP || kp.logN >= 40 || uint64(kp.r) > l.maxMem>>(7+kp.logN) {
-		return fmt.Errorf("%w: log2 N %d, r %d, p %d; the cap is log2 N <= %d, 128*r*N <= %d bytes, p <= %d",
-			ErrKDFTooExpensive, kp.logN, kp.r, kp.p, l.maxLogN, l.maxMem, l.maxP)
+	if why := kp.overCap(maxWork); why != "" {
+		return fmt.Errorf("%w: the header asks log2 N %d, r %d, p %d: %s; if the stream comes from a source you trust, raise Options.MaxWork to open it",
+			ErrKDFTooExpensive, kp.logN, kp.r, kp.p, why)
 	}
 	return nil
 }
@@ -102,7 +193,8 @@ type keys struct {
 func deriveKeys(password, salt []byte, kp kdfParams) (*keys, error) {
 	dk, err := scrypt.Key(password, salt, 1<<kp.logN, int(kp.r), int(kp.p), 64)
 	if err != nil {
-		return nil, fmt.Errorf("cipher: deriving the key with scrypt: %w", err)
+		// scrypt refuses only parameters beyond what it can compute.
+		return nil, fmt.Errorf("%w: scrypt cannot derive a key with log2 N %d, r %d, p %d: %v", ErrKDFTooExpensive, kp.logN, kp.r, kp.p, err)
 	}
 	defer clear(dk)
 	block, err := aes.NewCipher(dk[:32])

@@ -13,8 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fuzzLimits keep the KDF cheap whatever header the fuzzer invents.
-var fuzzLimits = kdfLimits{maxLogN: 8, maxMem: 1 << 20, maxP: 2}
+// fuzzMaxWork keeps the KDF cheap whatever header the fuzzer invents: N·r·p
+// at most 4096 is under a millisecond and at most 512 KiB.
+const fuzzMaxWork = 1 << 12
 
 const fuzzChunk = 32
 
@@ -29,6 +30,9 @@ func readerSeeds(t testing.TB) [][]byte {
 	_, ct := smallStreamTB(t)
 	trunc := bytes.Clone(ct[:len(ct)-1])
 	seeds = append(seeds, trunc, append(bytes.Clone(ct), 0), []byte("KEEPSLOT"), nil)
+	// A header asking for 128 times the default work, and one just under
+	// fuzzMaxWork: the cap refuses the first before deriving anything.
+	seeds = append(seeds, craftHeader(t, 1, 1, 20, 8, 16), craftHeader(t, 1, 1, 9, 4, 2))
 	return seeds
 }
 
@@ -46,7 +50,7 @@ func FuzzReader(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := newReader(bytes.NewReader(data), int64(len(data)), fuzzPassword, fuzzLimits, fuzzChunk)
+		r, err := newReader(bytes.NewReader(data), int64(len(data)), fuzzPassword, fuzzMaxWork, fuzzChunk, deriveKeys)
 		if err != nil {
 			require.True(t, errors.Is(err, ErrCorrupt) || errors.Is(err, ErrWrongPassword) ||
 				errors.Is(err, ErrUnsupportedVersion) || errors.Is(err, ErrKDFTooExpensive), "untyped error: %v", err)

@@ -78,7 +78,7 @@ func encryptSmall(t testing.TB, pt []byte, chunk int) []byte {
 // decryptAll opens ct and reads it to the end, returning what Read released
 // (even on error) and the first error from NewReader or Read.
 func decryptAll(ct []byte, password []byte, chunk int64) ([]byte, error) {
-	r, err := newReader(bytes.NewReader(ct), int64(len(ct)), password, defaultLimits, chunk)
+	r, err := newReader(bytes.NewReader(ct), int64(len(ct)), password, DefaultMaxWork, chunk, deriveKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -46,11 +46,17 @@ type rjob struct {
 //
 // size must be the exact length of the stream in src. A stream that cannot
 // seek must be spooled (to a file, say) by the caller first.
-func NewReader(src io.ReaderAt, size int64, password []byte) (*Reader, error) {
-	return newReader(src, size, password, defaultLimits, ChunkSize)
+//
+// Of opts (nil for the defaults) only MaxWork is used: a header asking for
+// more scrypt work fails with [ErrKDFTooExpensive] before any is done.
+func NewReader(src io.ReaderAt, size int64, password []byte, opts *Options) (*Reader, error) {
+	return newReader(src, size, password, opts.maxWork(), ChunkSize, deriveKeys)
 }
 
-func newReader(src io.ReaderAt, size int64, password []byte, lim kdfLimits, chunk int64) (*Reader, error) {
+// newReader is NewReader with the chunk size and the key derivation fixed;
+// tests use them for small chunks and to observe the derivation.
+func newReader(src io.ReaderAt, size int64, password []byte, maxWork uint64, chunk int64,
+	derive func(password, salt []byte, kp kdfParams) (*keys, error)) (*Reader, error) {
 	if len(password) == 0 {
 		return nil, fmt.Errorf("%w: a password is needed to decrypt", ErrEmptyPassword)
 	}
@@ -65,7 +71,7 @@ func newReader(src io.ReaderAt, size int64, password []byte, lim kdfLimits, chun
 	if err != nil {
 		return nil, err
 	}
-	if err := h.kdf.check(lim); err != nil {
+	if err := h.kdf.check(maxWork); err != nil {
 		return nil, err
 	}
 
@@ -86,7 +92,7 @@ func newReader(src io.ReaderAt, size int64, password []byte, lim kdfLimits, chun
 		return nil, fmt.Errorf("%w: stream is %d bytes but its footer implies %d; truncated, extended or damaged", ErrCorrupt, size, want)
 	}
 
-	k, err := deriveKeys(password, h.salt[:], h.kdf)
+	k, err := derive(password, h.salt[:], h.kdf)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,8 @@ const inflight = 4
 // goroutines and buffers.
 //
 // Deriving the key takes about half a second with the default Options.
+// Options asking for more scrypt work than [DefaultMaxWork] are refused with
+// [ErrKDFTooExpensive], since readers would refuse the stream by default.
 // Memory use is bounded by a few chunks plus 32 bytes per MiB written.
 func NewWriter(dst io.Writer, password []byte, opts *Options) (*Writer, error) {
 	var salt [saltSize]byte
@@ -54,6 +56,13 @@ func newWriter(dst io.Writer, password []byte, kp kdfParams, salt [saltSize]byte
 	if err != nil {
 		return nil, err
 	}
+	return newWriterKeys(dst, k, kp, salt, iv, chunkLen)
+}
+
+// newWriterKeys is newWriter with the keys already derived; the header
+// still records kp. Tests use it to write streams whose header asks for
+// more work than they spend.
+func newWriterKeys(dst io.Writer, k *keys, kp kdfParams, salt [saltSize]byte, iv [ivSize]byte, chunkLen int) (*Writer, error) {
 	h := &header{kdf: kp, salt: salt, iv: iv}
 	hb := h.seal(k)
 	if _, err := dst.Write(hb); err != nil {

@@ -8,6 +8,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -67,6 +68,11 @@ type Options struct {
 	// otherwise they are merged into the server's (see [Report].Notes).
 	SkipUsersAndRoles bool
 
+	// MaxKDFWork caps the scrypt work N·r·p the backup's header may ask
+	// for; default [cipher.DefaultMaxWork]. Raise it only for a file from
+	// a source you trust.
+	MaxKDFWork uint64
+
 	// Progress, if set, is called as the restore advances.
 	Progress func(archive.Progress)
 	// Logger; default slog.Default().
@@ -102,7 +108,10 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 
-	plain, err := cipher.NewReader(src, size, password)
+	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
+	if errors.Is(err, cipher.ErrKDFTooExpensive) {
+		return nil, fmt.Errorf("restore: %w: for a restore the option is Options.MaxKDFWork", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", corrupt(err))
 	}
@@ -112,6 +121,9 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	ar, err := archive.OpenWith(plain, o.Formats, o.Compressions)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	if c, ok := ar.(io.Closer); ok {
+		defer c.Close() // what a reader holds when a restore stops early, such as a tar's oplog
 	}
 
 	client := o.Client

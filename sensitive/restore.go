@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -28,6 +29,13 @@ type RestoreOptions struct {
 	// DryRun authenticates and checks the backup and reports the files it
 	// would write, writing nothing.
 	DryRun bool
+	// MaxKDFWork caps the scrypt work N·r·p the backup's header may ask for
+	// before the password is tried; default [cipher.DefaultMaxWork], which
+	// every backup this package writes stays within. Above it Restore fails
+	// with cipher.ErrKDFTooExpensive without deriving a key; raise it only
+	// for a file from a source you trust (see [cipher.Options].MaxWork).
+	// RestoreNamespaces takes it in [restore.Options].MaxKDFWork.
+	MaxKDFWork uint64
 }
 
 // RestoreReport lists what a restore wrote (or would write).
@@ -59,7 +67,10 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if opts != nil {
 		o = *opts
 	}
-	plain, err := cipher.NewReader(src, size, password)
+	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
+	if errors.Is(err, cipher.ErrKDFTooExpensive) {
+		return nil, fmt.Errorf("sensitive: restore: %w: for a restore the option is RestoreOptions.MaxKDFWork", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -310,6 +311,30 @@ func TestRestoreRefusesCraftedBackups(t *testing.T) {
 			assert.NoFileExists(t, "/tmp/evil")
 		})
 	}
+}
+
+// TestRestoreMaxKDFWork checks that Restore and RestoreNamespaces pass their
+// MaxKDFWork to the cipher: a cap below the backup's scrypt work refuses it
+// before anything is written, one at its work restores it.
+func TestRestoreMaxKDFWork(t *testing.T) {
+	ctx := context.Background()
+	data := crafted{files: []bson.D{file("a.key", "x")}, manifest: []bson.D{entry("a.key", "x")}}.encrypt(t)
+	const work = 1 << 13 // lowKDF: N·r·p = 2^10·8·1
+	target := filepath.Join(t.TempDir(), "out")
+
+	_, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work - 1})
+	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
+	assert.ErrorContains(t, err, "RestoreOptions.MaxKDFWork")
+	assert.Equal(t, errcode.Invalid, errcode.Of(err))
+	assert.NoDirExists(t, target)
+
+	_, err = sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{DryRun: true, MaxKDFWork: work - 1})
+	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
+
+	rep, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.key"}, names(rep))
+	assertFile(t, filepath.Join(target, "a.key"), "x")
 }
 
 // The main backup and the sensitive backup live side by side on one node:

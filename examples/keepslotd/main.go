@@ -15,7 +15,7 @@
 //	-tls-cert FILE   serve HTTPS with this certificate…
 //	-tls-key FILE    …and key
 //	-secrets PATHS   comma-separated files and directories for the sensitive backup (default DIR/secrets)
-//	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17; lower only for tests)
+//	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17, at most 20; lower only for tests)
 //	-oplog MODE      capture the oplog with each backup: auto (default, where the server keeps one), on, off
 //	-export-bucket B copy each backup, once ready, to S3 bucket B under PREFIX/NODE/NAME;
 //	                 -export-endpoint, -export-prefix, -export-keep-last… (see export.go);
@@ -83,8 +83,8 @@ func main() {
 	flag.TextVar(&o.oplog, "oplog", slot.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
 	o.export.register(flag.CommandLine)
 	flag.Parse()
-	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 {
-		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22")
+	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 20 {
+		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..20")
 		flag.Usage()
 		os.Exit(2)
 	}
