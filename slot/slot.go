@@ -69,6 +69,7 @@ func New(src Source, cfg Config) (*Slot, error) {
 		return nil, fmt.Errorf("slot: %w", err)
 	}
 	if last.State == StateInProgress {
+		releaseRoom(s.statePath())
 		last.State, last.Error, last.Code, last.Finished = StateFailed, interruptedReason, errcode.Interrupted, time.Now().UTC()
 		if err := saveRecord(s.statePath(), last); err != nil {
 			return nil, fmt.Errorf("slot: %w", err)
@@ -124,7 +125,12 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 		s.mu.Lock()
 		j.progress.NamespacesTotal = len(p.Collections)
 		s.mu.Unlock()
-		err = s.setRecord(record{State: StateInProgress, Name: name, Started: started})
+		err = reserveRoom(s.statePath())
+	}
+	if err == nil {
+		if err = s.setRecord(record{State: StateInProgress, Name: name, Started: started}); err != nil {
+			releaseRoom(s.statePath())
+		}
 	}
 	if err != nil {
 		cancel()
@@ -177,12 +183,14 @@ func (s *Slot) run(ctx context.Context, j *job, pending store.Pending, p Plan, p
 		if ctx.Err() != nil {
 			err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
 		}
+		err = diskFull(err)
 		rec.State, rec.Error, rec.Code = StateFailed, err.Error(), errcode.Of(err)
 		s.log.Error("backup failed", "name", j.name, "error", err)
 	} else {
 		s.log.Info("backup ready", "name", info.Name, "bytes", info.Size, "md5", info.MD5,
 			"duration", rec.Finished.Sub(j.started).Round(time.Millisecond))
 	}
+	releaseRoom(s.statePath()) // room for the record, were the disk full
 	if err := s.setRecord(rec); err != nil {
 		s.log.Error("backup: save state", "error", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/keepslot/keepslot/archive"
@@ -47,10 +48,43 @@ func saveRecord(path string, r record) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(path, b); err != nil {
-		return fmt.Errorf("save backup state: %w", err)
+	if err := writeFile(path, b); err != nil {
+		return fmt.Errorf("save backup state: %w", diskFull(err))
 	}
 	return nil
+}
+
+// writeFile writes the state file; tests replace it to fill the disk.
+var writeFile = atomicfile.Write
+
+// reserveSize is the room a running backup holds for saving its outcome:
+// room for the state file and its temporary copy, many times over.
+const reserveSize = 64 << 10
+
+// reservePath is where the room for a state file is held.
+func reservePath(statePath string) string { return statePath + ".reserve" }
+
+// reserveRoom holds reserveSize bytes of the state file's filesystem while a
+// backup runs, so that its outcome can be saved even on a disk the backup
+// filled: releaseRoom gives them back just before.
+func reserveRoom(statePath string) error {
+	if err := writeFile(reservePath(statePath), make([]byte, reserveSize)); err != nil {
+		return fmt.Errorf("hold room for the backup's state: %w", diskFull(err))
+	}
+	return nil
+}
+
+// releaseRoom gives back the room reserveRoom held, if any.
+func releaseRoom(statePath string) { _ = os.Remove(reservePath(statePath)) }
+
+// diskFull marks a write that failed for want of space as
+// ErrInsufficientSpace, keeping the failed write, which names the file, in
+// the chain.
+func diskFull(err error) error {
+	if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrInsufficientSpace) {
+		return fmt.Errorf("%w: a disk filled up: %w", ErrInsufficientSpace, err)
+	}
+	return err
 }
 
 // The keys of the store's metadata that Status reads back.
