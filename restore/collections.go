@@ -2,8 +2,10 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,6 +28,7 @@ type target struct {
 	coll    *mongo.Collection // nil in a dry run
 	mu      sync.Mutex
 	docs    int64 // inserted (or, in a dry run, read)
+	dups    int64 // passed over as duplicates (Options.SkipDuplicates)
 	indexes int
 }
 
@@ -71,17 +74,50 @@ func (r *restorer) startWorkers(ctx context.Context, fail context.CancelCauseFun
 				if ctx.Err() != nil {
 					continue // drain after a failure
 				}
-				if _, err := b.t.coll.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false)); err != nil {
-					fail(fmt.Errorf("insert into %s: %w", b.t.to, err))
+				dups, err := r.insert(ctx, b)
+				if err != nil {
+					fail(err)
 					continue
 				}
 				b.t.mu.Lock()
-				b.t.docs += b.n
+				b.t.docs += b.n - dups
+				b.t.dups += dups
 				b.t.mu.Unlock()
-				r.advance(b.t.to, b.n, 0)
+				r.advance(b.t.to, b.n-dups, 0)
 			}
 		}()
 	}
+}
+
+// insert inserts a batch, and returns how many of its documents it passed
+// over as duplicates (SkipDuplicates).
+func (r *restorer) insert(ctx context.Context, b batch) (int64, error) {
+	_, err := b.t.coll.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return 0, nil
+	}
+	if n, ok := duplicates(err); ok {
+		if r.opts.SkipDuplicates {
+			return n, nil
+		}
+		return 0, fmt.Errorf("insert into %s: %w: %w", b.t.to, ErrDuplicateKey, err)
+	}
+	return 0, fmt.Errorf("insert into %s: %w", b.t.to, err)
+}
+
+// duplicates reports whether err is an insert's failure on duplicate keys
+// alone, and on how many documents.
+func duplicates(err error) (int64, bool) {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return 0, false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != mongodb.CodeDuplicateKey {
+			return 0, false
+		}
+	}
+	return int64(len(bwe.WriteErrors)), true
 }
 
 func (r *restorer) stopWorkers() {
@@ -190,6 +226,11 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 		r.byFrom[from] = nil
 		return nil, nil
 	}
+	if db, coll, _ := mongodb.Split(from); !mongodb.IsAuthz(from) && (mongodb.ServerDatabase(db) || strings.HasPrefix(coll, "system.")) {
+		r.byFrom[from] = nil
+		r.note("%s not restored: restore never writes the server's own namespaces (local, config, system collections)", from)
+		return nil, nil
+	}
 	if mongodb.IsAuthz(from) {
 		if r.opts.SkipUsersAndRoles {
 			r.byFrom[from] = nil
@@ -276,9 +317,13 @@ func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
 		}
 	}
 	for _, t := range r.order {
-		if n, ok := want[t.col.Namespace()]; ok && n != t.docs {
-			return fmt.Errorf("%w: %s holds %d documents in the backup, %d were restored into %s",
-				ErrCountMismatch, t.col.Namespace(), n, t.docs, t.to)
+		if n, ok := want[t.col.Namespace()]; ok && n != t.docs+t.dups {
+			there := ""
+			if t.dups > 0 {
+				there = fmt.Sprintf(" (and %d were there already)", t.dups)
+			}
+			return fmt.Errorf("%w: %s holds %d documents in the backup, %d were restored into %s%s",
+				ErrCountMismatch, t.col.Namespace(), n, t.docs, t.to, there)
 		}
 	}
 	return nil

@@ -21,6 +21,10 @@ var (
 	// Run was not given, or by a faulty writer), or a malformed oplog.
 	ErrCorrupt = errcode.New(errcode.Corrupt, "the backup cannot be read")
 
+	// ErrDuplicateKey: the target already holds a document of the backup
+	// (the same _id, or the same value of a unique index).
+	ErrDuplicateKey = errcode.New(errcode.DuplicateKey, "the target already holds documents of the backup; restore with Drop, into new namespaces (Renames), or with SkipDuplicates to keep the target's")
+
 	// ErrCountMismatch: a restore wrote another number of documents than
 	// the backup's manifest records.
 	ErrCountMismatch = errcode.New(errcode.CountMismatch, "restored document count differs from the backup's manifest")

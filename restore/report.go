@@ -27,15 +27,18 @@ type Report struct {
 type NamespaceReport struct {
 	From, To  string
 	Type      string
-	Documents int64
-	Indexes   int // indexes created, the _id index not counted
+	Documents int64 // inserted (in a dry run, read)
+	// Duplicates counts the documents passed over because the target
+	// held them already (Options.SkipDuplicates).
+	Duplicates int64
+	Indexes    int // indexes created, the _id index not counted
 }
 
 func (r *restorer) report(d time.Duration) *Report {
 	rep := &Report{Duration: d, DryRun: r.opts.DryRun, Oplog: r.oplogRep, Notes: r.notes}
 	for _, t := range r.order {
 		rep.Namespaces = append(rep.Namespaces, NamespaceReport{
-			From: t.col.Namespace(), To: t.to, Type: t.col.Type, Documents: t.docs, Indexes: t.indexes,
+			From: t.col.Namespace(), To: t.to, Type: t.col.Type, Documents: t.docs, Duplicates: t.dups, Indexes: t.indexes,
 		})
 		rep.Documents += t.docs
 		rep.Indexes += t.indexes

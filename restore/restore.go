@@ -67,6 +67,11 @@ type Options struct {
 	// SkipUsersAndRoles leaves out the users and roles a backup holds;
 	// otherwise they are merged into the server's (see [Report].Notes).
 	SkipUsersAndRoles bool
+	// SkipDuplicates goes on past documents whose _id, or value of a
+	// unique index, the target already holds, as mongorestore does by
+	// default, and counts them in [NamespaceReport].Duplicates; by default
+	// the first such document fails the restore with ErrDuplicateKey.
+	SkipDuplicates bool
 
 	// MaxKDFWork caps the scrypt work N·r·p the backup's header may ask
 	// for; default [cipher.DefaultMaxWork]. Raise it only for a file from
@@ -86,6 +91,15 @@ type Options struct {
 // documents in parallel batches, builds its indexes, and checks the counts
 // against the backup's manifest (ErrCountMismatch). Input that cannot seek
 // can be spooled to a file first.
+//
+// Run never writes the server's own namespaces (local, config, and system
+// collections but the users and roles, which it merges): a backup that
+// holds them has them skipped, with a note. A target that already holds a
+// document of the backup fails the restore with ErrDuplicateKey, unless
+// Options.SkipDuplicates. A restore that fails leaves what it wrote before:
+// the collections it created and the documents it inserted; it never drops
+// or changes anything else (Drop aside). Restore again with Drop, or into
+// new namespaces with Renames.
 func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *Options) (*Report, error) {
 	start := time.Now()
 	o := Options{}
@@ -141,13 +155,16 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 
 	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}
 	defer r.dropTemps(context.WithoutCancel(ctx))
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.startWorkers(ctx, cancel)
 	err = r.read(ctx, ar)
 	r.stopWorkers()
-	if err == nil {
-		err = context.Cause(ctx)
+	if cause := context.Cause(ctx); cause != nil && parent.Err() == nil {
+		// A worker's insert failed and stopped the rest: what failed
+		// after it only saw the cancellation.
+		err = cause
 	}
 	if err == nil {
 		err = r.finish(ctx, ar)
