@@ -85,7 +85,7 @@ func exitFor(c errcode.Code) int {
 		return exitUsage
 	case errcode.NotBackupNode:
 		return exitNotBackup
-	case errcode.InProgress, errcode.SlotOccupied, errcode.Exists:
+	case errcode.InProgress, errcode.SlotOccupied, errcode.Exists, errcode.DuplicateKey:
 		return exitBusy
 	case errcode.NoBackup:
 		return exitNoBackup

@@ -180,7 +180,7 @@ func TestExitForEveryCode(t *testing.T) {
 	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
 		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
 		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
-		errcode.Interrupted, errcode.Internal, errcode.OplogRollover} {
+		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey} {
 		assert.NotZero(t, exitFor(c), c)
 		exits[exitFor(c)] = true
 	}

@@ -120,7 +120,7 @@ func TestHTTPStatusForEveryCode(t *testing.T) {
 	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
 		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
 		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
-		errcode.Interrupted, errcode.Internal, errcode.OplogRollover} {
+		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey} {
 		assert.GreaterOrEqual(t, httpStatus(c), 400, c)
 	}
 	assert.Equal(t, http.StatusInsufficientStorage, httpStatus(errcode.OplogRollover))

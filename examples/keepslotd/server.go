@@ -231,7 +231,7 @@ func httpStatus(c errcode.Code) int {
 		return http.StatusBadRequest
 	case errcode.NoBackup:
 		return http.StatusNotFound
-	case errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.Exists:
+	case errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.Exists, errcode.DuplicateKey:
 		return http.StatusConflict
 	case errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch:
 		return http.StatusUnprocessableEntity
