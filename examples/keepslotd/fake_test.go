@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -108,4 +110,42 @@ func TestFileServesRanges(t *testing.T) {
 	assert.Equal(t, "456", body)
 	assert.Equal(t, "781e5e245d69b566979b86e28d23f2c7", resp.Header.Get("X-Content-MD5"))
 	assert.Contains(t, resp.Header.Get("Content-Disposition"), `filename="`+retrievedName+`"`)
+}
+
+// byteRanges returns a Range header asking for n one-byte ranges.
+func byteRanges(n int) string {
+	r := make([]string, n)
+	for i := range r {
+		r[i] = fmt.Sprintf("%d-%d", i*3, i*3)
+	}
+	return "bytes=" + strings.Join(r, ",")
+}
+
+// TestRangesCapped checks that a download asks for at most maxRanges byte
+// ranges: 10,000 one-byte ranges of a 41 KB file would come back as a
+// multipart answer 36 times the file's size; beyond the cap, the whole file
+// is sent, once.
+func TestRangesCapped(t *testing.T) {
+	srv, main, _ := newFakeServer(t)
+	resp, _ := do(t, srv, "POST", "/v1/backup", `{"password":"pw"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	data := bytes.Repeat([]byte("0123456789"), 4100)
+	main.Finish(data)
+
+	for _, n := range []int{10000, maxRanges + 1} {
+		resp, body := do(t, srv, "GET", "/v1/backup/file", "", "Range", byteRanges(n))
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%d ranges", n)
+		assert.Len(t, body, len(data), "%d ranges", n)
+		assert.True(t, body == string(data), "%d ranges: not the file", n)
+	}
+
+	resp, body := do(t, srv, "GET", "/v1/backup/file", "", "Range", byteRanges(maxRanges))
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "multipart/byteranges")
+	assert.Less(t, len(body), 200*maxRanges, "the parts of %d one-byte ranges", maxRanges)
+
+	// Empty elements are not ranges.
+	resp, body = do(t, srv, "GET", "/v1/backup/file", "", "Range", "bytes=4-6"+strings.Repeat(", ", 100))
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, "456", body)
 }
