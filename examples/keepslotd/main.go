@@ -7,7 +7,8 @@
 //
 // Flags:
 //
-//	-data DIR        the agent's data directory (default ./keepslotd-data), created 0700:
+//	-data DIR        the agent's data directory (default ./keepslotd-data), created 0700, or
+//	                 set to 0700 (with a warning) if it exists with other permissions:
 //	                 token, state/ (role and backup states), slot/, sensitive-slot/,
 //	                 secrets/ (what the sensitive backup holds by default), db/ (embedded server)
 //	-uri URI         the MongoDB node to back up (default: an embedded FerretDB with its data in DIR/db)
@@ -111,8 +112,8 @@ func main() {
 // run serves until ctx is done, then shuts down in order: backups first,
 // then the HTTP server, then the database.
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return fmt.Errorf("create the data directory: %w", err)
+	if err := prepareDataDir(o.data, log); err != nil {
+		return err
 	}
 	tokenFile := filepath.Join(o.data, "token")
 	token, err := loadOrCreateToken(tokenFile)
@@ -232,6 +233,34 @@ func newHTTPServer(cfg serverConfig) *http.Server {
 		ReadTimeout:       cfg.Timeouts.Read,
 		IdleTimeout:       cfg.Timeouts.Idle,
 	}
+}
+
+// errDataDir: the data directory cannot be used.
+var errDataDir = errors.New("unusable data directory")
+
+// prepareDataDir creates the data directory dir, open to its owner only
+// (0700): it holds the token and the backups. A directory that exists
+// with other permissions is set to 0700, with a warning in the log.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory %s: %w; name a directory keepslotd may create with -data (%w)", dir, err, errDataDir)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("the data directory %s: %w (%w)", dir, err, errDataDir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("the data directory %s is not a directory; name a directory with -data (%w)", dir, errDataDir)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("the data directory %s has mode %s, and it holds the token and the backups: %w; run chmod 700 on it as its owner (%w)",
+				dir, perm, err, errDataDir)
+		}
+		log.Warn("the data directory was open to others, or not writable by its owner; set it to owner-only",
+			"dir", dir, "from", perm, "to", os.FileMode(0o700))
+	}
+	return nil
 }
 
 func storeIn(data, name string) (store.Store, error) {
