@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -148,4 +149,59 @@ func TestRangesCapped(t *testing.T) {
 	resp, body = do(t, srv, "GET", "/v1/backup/file", "", "Range", "bytes=4-6"+strings.Repeat(", ", 100))
 	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
 	assert.Equal(t, "456", body)
+}
+
+// TestCancel checks POST …/cancel on both slots: it cancels a running
+// backup (the status says cancelled), says when there is nothing to
+// cancel, and answers the Backupper's error with its code.
+func TestCancel(t *testing.T) {
+	srv, main, sens := newFakeServer(t)
+	for prefix, fake := range map[string]*backuptest.Fake{"/v1/backup": main, "/v1/sensitive": sens} {
+		t.Run(prefix, func(t *testing.T) {
+			resp, body := do(t, srv, "POST", prefix+"/cancel", "")
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.JSONEq(t, `{"message":"No backup or export in progress; nothing to cancel."}`, body)
+
+			resp, _ = do(t, srv, "POST", prefix, `{"password":"pw"}`)
+			require.Equal(t, http.StatusAccepted, resp.StatusCode)
+			resp, body = do(t, srv, "POST", prefix+"/cancel", "")
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.JSONEq(t, `{"message":"Backup cancelled."}`, body)
+			_, body = do(t, srv, "GET", prefix, "")
+			var st statusResponse
+			require.NoError(t, json.Unmarshal([]byte(body), &st))
+			assert.Equal(t, backup.StateFailed, st.Status.State)
+			assert.Equal(t, backup.CodeCancelled, st.Status.Code)
+
+			fake.FailNext("Cancel", fmt.Errorf("backup: cancel: %w", context.DeadlineExceeded))
+			resp, body = do(t, srv, "POST", prefix+"/cancel", "")
+			assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+			assert.Equal(t, "cancelled", errorOf(t, body))
+		})
+	}
+}
+
+// TestCancelMessage checks what a cancel says it did, from the statuses
+// before and after it, the races included.
+func TestCancelMessage(t *testing.T) {
+	running := backup.Status{State: backup.StateInProgress}
+	cancelled := backup.Status{State: backup.StateFailed, Code: backup.CodeCancelled}
+	ready := backup.Status{State: backup.StateReady}
+	export := func(s backup.ExportState, c backup.ErrorCode) backup.Status {
+		return backup.Status{State: backup.StateReady, Export: &backup.ExportStatus{State: s, Code: c}}
+	}
+	for _, tc := range []struct {
+		before, after backup.Status
+		want          string
+	}{
+		{running, cancelled, "Backup cancelled."},
+		{running, ready, "The backup ended before it could be cancelled: Backup found"},
+		{export(backup.ExportInProgress, ""), export(backup.ExportFailed, backup.CodeCancelled), "Export cancelled."},
+		{export(backup.ExportInProgress, ""), export(backup.ExportDone, ""), "The export ended before it could be cancelled."},
+		{ready, ready, "No backup or export in progress; nothing to cancel."},
+		{export(backup.ExportDone, ""), export(backup.ExportDone, ""), "No backup or export in progress; nothing to cancel."},
+		{backup.Status{State: backup.StateNone}, backup.Status{State: backup.StateNone}, "No backup or export in progress; nothing to cancel."},
+	} {
+		assert.Equal(t, tc.want, cancelMessage(tc.before, tc.after))
+	}
 }

@@ -101,7 +101,9 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 //	GET    /v1/backup/file   the encrypted backup, with Range support (at most maxRanges ranges, 16:
 //	                         beyond, the whole file); ETag and X-Content-MD5 carry its md5
 //	DELETE /v1/backup        -> {"message":"Backup deleted."}
-//	…                        the same four under /v1/sensitive
+//	POST   /v1/backup/cancel cancels the running backup (or export) and waits until it has cleaned up:
+//	                         -> {"message":"Backup cancelled."}, or that there was nothing to cancel
+//	…                        the same five under /v1/sensitive
 //	POST   /v1/backup/export, GET /v1/backup/remote[/{name}]: copies on S3 (export.go)
 //	GET    /v1/role          -> {"backup":true|false}
 //	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
@@ -123,6 +125,7 @@ func newServer(cfg serverConfig) http.Handler {
 		mux.HandleFunc("GET "+prefix, h.status)
 		mux.HandleFunc("GET "+prefix+"/file", h.file)
 		mux.HandleFunc("DELETE "+prefix, h.delete)
+		mux.HandleFunc("POST "+prefix+"/cancel", h.cancel)
 	}
 	registerExport(mux, cfg.Main)
 	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
@@ -228,6 +231,43 @@ func (h slotHandler) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, message{"Backup deleted."})
+}
+
+// cancel stops the running backup, or export, and waits until it has
+// cleaned up; the message says what it stopped, if anything.
+func (h slotHandler) cancel(w http.ResponseWriter, r *http.Request) {
+	before, err := h.b.Status(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.b.Cancel(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	after, err := h.b.Status(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, message{cancelMessage(before, after)})
+}
+
+// cancelMessage says what a cancel did, from the statuses before and after.
+func cancelMessage(before, after backup.Status) string {
+	exporting := func(st backup.Status) bool { return st.Export != nil && st.Export.State == backup.ExportInProgress }
+	switch {
+	case before.State == backup.StateInProgress && after.State == backup.StateFailed && after.Code == backup.CodeCancelled:
+		return "Backup cancelled."
+	case before.State == backup.StateInProgress:
+		return "The backup ended before it could be cancelled: " + after.Message()
+	case exporting(before) && after.Export != nil && after.Export.Code == backup.CodeCancelled:
+		return "Export cancelled."
+	case exporting(before):
+		return "The export ended before it could be cancelled."
+	default:
+		return "No backup or export in progress; nothing to cancel."
+	}
 }
 
 type roleHandler struct {
