@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -60,7 +61,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON")
 
 	for _, k := range []kind{mainKind, sensitiveKind} {
-		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k))
+		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k), a.cancelCmd(k))
 	}
 	root.AddCommand(a.roleCmd(), a.restoreCmd(), a.exportCmd(), a.listCmd())
 	return root
@@ -113,7 +114,7 @@ func (a *app) startCmd(k kind) *cobra.Command {
 			var msg struct{ Message string }
 			var raw []byte
 			if err := c.call(cmd.Context(), http.MethodPost, k.path, map[string]string{"password": string(password)}, &msg, &raw); err != nil {
-				return err
+				return endWith(err, k)
 			}
 			a.print(cmd, raw, msg.Message)
 			return nil
@@ -135,7 +136,8 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 		Use:   k.verb + "-status",
 		Short: "Print the " + k.what + "'s status in the appliance's JSON (--json: the full status)",
 		Long: "Print the " + k.what + "'s status in the appliance's JSON shape. --json prints the full\n" +
-			"status too. --wait first waits for a running backup to end, and exits 1 if it failed.",
+			"status too. --wait first waits for a running backup to end and, if it failed, fails\n" +
+			"with the exit code of its failure (1 if it was cancelled).",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
@@ -149,12 +151,12 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 			appliance, _ := json.Marshal(st.Appliance)
 			a.print(cmd, raw, string(appliance))
 			if wait && st.Status.State == backup.StateFailed {
-				return fmt.Errorf("the %s failed: %s", k.what, st.Status.Error)
+				return withCode(exitCodeOf(string(st.Status.Code)), fmt.Errorf("the %s failed: %s", k.what, st.Status.Error))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until a running backup ends")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until a running backup ends, and fail if it failed")
 	return cmd
 }
 
@@ -184,12 +186,46 @@ func (a *app) deleteCmd(k kind) *cobra.Command {
 			var msg struct{ Message string }
 			var raw []byte
 			if err := c.call(cmd.Context(), http.MethodDelete, k.path, nil, &msg, &raw); err != nil {
+				return endWith(err, k)
+			}
+			a.print(cmd, raw, msg.Message)
+			return nil
+		},
+	}
+}
+
+func (a *app) cancelCmd(k kind) *cobra.Command {
+	return &cobra.Command{
+		Use:   k.verb + "-cancel",
+		Short: "Cancel the node's running " + k.what + " (or its export) and wait until it has cleaned up",
+		Long: "Cancel the node's running " + k.what + ", or the export of the stored one, and wait\n" +
+			"until it has cleaned up: a cancelled backup leaves the slot empty and its status\n" +
+			"says cancelled. With nothing running, it says so and succeeds.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var msg struct{ Message string }
+			var raw []byte
+			if err := c.call(cmd.Context(), http.MethodPost, k.path+"/cancel", nil, &msg, &raw); err != nil {
 				return err
 			}
 			a.print(cmd, raw, msg.Message)
 			return nil
 		},
 	}
+}
+
+// endWith adds to the agent's "in progress" error the verbs that end what
+// runs: k's status --wait and cancel.
+func endWith(err error, k kind) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == string(backup.CodeInProgress) {
+		ae.Message += fmt.Sprintf(" (keepslotctl %s-status --wait waits for it, %s-cancel cancels it)", k.verb, k.verb)
+	}
+	return err
 }
 
 func (a *app) roleCmd() *cobra.Command {

@@ -35,7 +35,7 @@ func (a *app) exportCmd() *cobra.Command {
 			var msg struct{ Message string }
 			var raw []byte
 			if err := c.call(cmd.Context(), http.MethodPost, "/v1/backup/export", nil, &msg, &raw); err != nil {
-				return err
+				return endWith(err, mainKind)
 			}
 			if !wait {
 				a.print(cmd, raw, msg.Message)
@@ -55,13 +55,13 @@ func (a *app) exportCmd() *cobra.Command {
 			}
 			if ex.State != backup.ExportDone {
 				a.print(cmd, raw, "Export failed: "+ex.Error)
-				return withCode(backup.ErrorCode(ex.Code).ExitCode(), fmt.Errorf("the export failed: %s", ex.Error))
+				return withCode(exitCodeOf(string(ex.Code)), fmt.Errorf("the export failed: %s", ex.Error))
 			}
 			a.print(cmd, raw, fmt.Sprintf("Exported to %s (%d bytes); md5 %s and sha256 %s verified.", ex.Key, ex.Size, ex.MD5, ex.SHA256))
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the copy is verified, and exit 1 if it failed")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the copy is verified, and fail with the failure's exit code if it failed")
 	return cmd
 }
 

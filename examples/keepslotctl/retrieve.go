@@ -77,7 +77,7 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 	switch st.Status.State {
 	case backup.StateReady:
 	case backup.StateInProgress:
-		return retrieveResult{}, withCode(exitBusy, fmt.Errorf("the %s is still in progress; wait for it (%s-status --wait)", k.what, k.verb))
+		return retrieveResult{}, withCode(exitBusy, fmt.Errorf("the %s is still in progress; wait for it (%s-status --wait) or cancel it (%s-cancel)", k.what, k.verb, k.verb))
 	default:
 		return retrieveResult{}, withCode(exitNoBackup, fmt.Errorf("there is no %s to retrieve: %s", k.what, st.Status.Message()))
 	}
