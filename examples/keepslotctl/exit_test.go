@@ -229,6 +229,12 @@ func TestCommandExitCodes(t *testing.T) {
 				_, _ = w.Write(data[:5])
 			}},
 			[]string{"backup-retrieve", "-o", out}, exitUnreachable, "broke off"},
+		{"retrieve: the stream ends early",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, ready), "GET /v1/backup/file": func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write(data[:5])
+				http.NewResponseController(w).Flush() // chunked: no length announced
+			}},
+			[]string{"backup-retrieve", "-o", out}, exitUnreachable, fmt.Sprintf("ended at byte 5 of %d", len(data))},
 		{"retrieve: an agent that answers 500 without JSON",
 			map[string]http.HandlerFunc{"GET /v1/backup": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }},
 			[]string{"backup-retrieve", "-o", out}, exitError, "500"},

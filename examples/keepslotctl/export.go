@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,7 +156,11 @@ func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResu
 		defer bar.done()
 		w = io.MultiWriter(f, h, bar)
 	}
-	n, err := io.Copy(w, resp.Body)
+	n, err := copyAnnounced(w, resp.Body, resp.ContentLength, 0, want.Info.Size, "the remote copy "+name, file)
+	if errors.Is(err, backup.ErrCorrupt) {
+		f.Close()
+		return res, errors.Join(err, os.Remove(file))
+	}
 	if err != nil {
 		return res, withCode(exitUnreachable, fmt.Errorf("the download broke off: %v; run the command again", err))
 	}
@@ -163,8 +168,8 @@ func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResu
 		return res, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); n != want.Info.Size || (want.Info.MD5 != "" && got != want.Info.MD5) {
-		return res, withCode(exitBadBackup, fmt.Errorf("%s holds %d bytes with md5 %s; the remote copy %s has %d bytes, md5 %s: the download is damaged, retrieve it again",
-			file, n, got, name, want.Info.Size, want.Info.MD5))
+		return res, corruptf("%s holds %d bytes with md5 %s; the remote copy %s has %d bytes, md5 %s: the download is damaged, retrieve it again",
+			file, n, got, name, want.Info.Size, want.Info.MD5)
 	}
 	return res, nil
 }

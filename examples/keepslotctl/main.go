@@ -41,7 +41,8 @@
 //	   backup-cancel), one is stored (delete it first), or a restore would overwrite
 //	5  no backup to retrieve or delete
 //	6  the backup does not open or check out: wrong password, corrupt file, md5 mismatch,
-//	   a restored count that differs from the backup's
+//	   a download longer than the backup (the partial file is removed), a restored count
+//	   that differs from the backup's
 //	7  unauthorized: no token or a wrong one, or the MongoDB server or the bucket
 //	   refused the credentials
 //	8  unreachable: the agent, the MongoDB server or the bucket does not answer, or a
