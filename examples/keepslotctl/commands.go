@@ -271,18 +271,27 @@ func noArgs(_ *cobra.Command, args []string) error {
 // passwordFlags are the ways to give a password.
 type passwordFlags struct {
 	password, file string
+	cmd            *cobra.Command // whose stderr gets the warning about --password
 }
 
 func (p *passwordFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&p.password, "password", "", "the backup password (or --password-file, $KEEPSLOT_PASSWORD, or a prompt)")
+	p.cmd = cmd
+	cmd.Flags().StringVar(&p.password, "password", "", "the backup password; other users of the host see it in the process list: prefer --password-file, $KEEPSLOT_PASSWORD or the prompt")
 	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line)")
 }
 
-// read returns the password from the flag, the file, the environment or,
-// on a terminal, a prompt without echo, asked twice if confirm is set.
+// passwordWarning is what keepslotctl says on stderr when --password is used.
+const passwordWarning = "keepslotctl: warning: --password shows the password to other users of this host (ps, /proc) and leaves it in the shell's history; give it with --password-file FILE, $KEEPSLOT_PASSWORD or, on a terminal, the prompt"
+
+// read returns the password from the flag (with a warning on stderr), the
+// file, the environment or, on a terminal, a prompt without echo, asked
+// twice if confirm is set.
 func (p *passwordFlags) read(confirm bool) ([]byte, error) {
 	switch {
 	case p.password != "":
+		if p.cmd != nil {
+			fmt.Fprintln(p.cmd.ErrOrStderr(), passwordWarning)
+		}
 		return []byte(p.password), nil
 	case p.file != "":
 		b, err := os.ReadFile(p.file)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -313,4 +314,51 @@ func writePassword(t *testing.T, dir string) string {
 	f := filepath.Join(dir, fmt.Sprintf("pw-%d", len(t.Name())))
 	require.NoError(t, os.WriteFile(f, []byte("pw\n"), 0o600))
 	return f
+}
+
+// TestPasswordFlagWarns checks that --password, which puts the password in
+// the process list, still works but warns on stderr, and that the other
+// ways of giving it do not warn.
+func TestPasswordFlagWarns(t *testing.T) {
+	dir := t.TempDir()
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	srv := fakeAgent(t, map[string]http.HandlerFunc{"POST /v1/backup": func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Password string }
+		assert.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+		mu.Lock()
+		got = append(got, body.Password)
+		mu.Unlock()
+		answer(w, http.StatusAccepted, `{"message":"Backup in progress."}`)
+	}})
+	const warning = "--password shows the password to other users"
+	base := []string{"-t", srv.URL, "--token", "tok", "backup"}
+
+	r := runCtl(t, append(base, "--password", "from-flag")...)
+	require.NoError(t, r.err)
+	assert.Contains(t, r.stderr, warning)
+	assert.Contains(t, r.stderr, "--password-file")
+	assert.Contains(t, r.stderr, "$KEEPSLOT_PASSWORD")
+	assert.NotContains(t, r.stderr, "from-flag")
+	assert.Equal(t, "Backup in progress.\n", r.stdout)
+
+	r = runCtl(t, append(base, "--password-file", writePassword(t, dir))...)
+	require.NoError(t, r.err)
+	assert.NotContains(t, r.stderr, warning)
+	t.Setenv("KEEPSLOT_PASSWORD", "from-env")
+	r = runCtl(t, base...)
+	require.NoError(t, r.err)
+	assert.NotContains(t, r.stderr, warning)
+	mu.Lock()
+	assert.Equal(t, []string{"from-flag", "pw", "from-env"}, got)
+	mu.Unlock()
+
+	// restore reads its password the same way.
+	garbage := filepath.Join(dir, "garbage.enc")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a backup"), 0o600))
+	r = runCtl(t, "restore", "--dry-run", "--password", "x", garbage)
+	assert.Equal(t, exitBadBackup, r.code, "%v", r.err)
+	assert.Contains(t, r.stderr, warning)
 }

@@ -2,7 +2,7 @@
 // keepslotd node agent (examples/keepslotd), plus a local restore:
 //
 //	keepslotctl -t NODE set-as-backup
-//	keepslotctl -t NODE backup --password P          # "Backup in progress."
+//	keepslotctl -t NODE backup                       # asks for a password; "Backup in progress."
 //	keepslotctl -t NODE backup-status [--wait]       # {"message":"Backup found","arguments":{…}}
 //	keepslotctl -t NODE backup-retrieve [-o FILE]    # backup-retrieve.tar.gz.enc, md5 checked, resumable
 //	keepslotctl -t NODE backup-delete
@@ -26,9 +26,12 @@
 // self-signed one) and --insecure skips the certificate check. The agent's
 // bearer token comes from --token, the KEEPSLOT_TOKEN environment variable
 // or --token-file (keepslotd writes it to DATA/token). A password comes from
-// --password, --password-file, the KEEPSLOT_PASSWORD environment variable
-// or, on a terminal, a prompt without echo. --json prints machine-readable
-// output; messages and errors go to standard error.
+// --password-file FILE (its first line), the KEEPSLOT_PASSWORD environment
+// variable or, on a terminal, a prompt without echo (asked twice for a
+// backup). --password P works too, but other users of the host see P in
+// the process list, and the shell's history keeps it: keepslotctl warns
+// when it is used. --json prints machine-readable output; messages and
+// errors go to standard error.
 //
 // Exit codes, for scripts:
 //
