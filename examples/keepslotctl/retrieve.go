@@ -24,7 +24,10 @@ import (
 // it as corrupt, and ends the program with exitBadBackup.
 type corruptError struct{ msg string }
 
-func (e *corruptError) Error() string        { return e.msg }
+// Error returns what is wrong with the download and what to do.
+func (e *corruptError) Error() string { return e.msg }
+
+// Is reports whether target is backup.ErrCorrupt.
 func (e *corruptError) Is(target error) bool { return target == backup.ErrCorrupt }
 
 func corruptf(format string, args ...any) error {

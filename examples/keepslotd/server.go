@@ -396,16 +396,19 @@ type stallWriter struct {
 	d  time.Duration
 }
 
+// WriteHeader sets the write deadline, then writes the header.
 func (s *stallWriter) WriteHeader(code int) {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Write sets the write deadline, then writes b.
 func (s *stallWriter) Write(b []byte) (int, error) {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
 	return s.ResponseWriter.Write(b)
 }
 
+// Unwrap returns the ResponseWriter wrapped, for http.ResponseController.
 func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // logRequests logs each request's method, path, status and duration;
