@@ -518,3 +518,26 @@ func TestShippedAgentHasNoTestHold(t *testing.T) {
 		assert.Equal(t, want, bytes.Contains(b, []byte("keepslotd: test hold")), "%s contains the hold's message", name)
 	}
 }
+
+// TestBackupCancel cancels a running backup with backup-cancel, the verb
+// that the errors about a backup in progress name.
+func TestBackupCancel(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "node")
+	a := startAgent(t, data, true)
+	seed(t, connect(t, a.mongo))
+	run := a.ctl(data)
+	ok(t, run("set-as-backup"))
+	assert.Equal(t, "No backup or export in progress; nothing to cancel.", ok(t, run("backup-cancel")))
+	ok(t, run("backup", "--password", "pw"))
+	a.waitLine("keepslotd: test hold")
+	fails(t, run("backup-delete"), exitBusy, "backup-cancel cancels it")
+	fails(t, run("backup", "--password", "pw"), exitBusy, "backup-cancel cancels it")
+	fails(t, run("backup-retrieve", "-o", filepath.Join(t.TempDir(), "b.enc")), exitBusy, "cancel it (backup-cancel)")
+	assert.Equal(t, "Backup cancelled.", ok(t, run("backup-cancel")))
+	st := parse(t, ok(t, run("--json", "backup-status")))
+	assert.Equal(t, "failed", st.Status.State)
+	assert.Contains(t, st.Message, "Backup failed: cancelled")
+	fails(t, run("backup-status", "--wait"), exitError, "cancelled")
+	fails(t, run("backup-delete"), exitNoBackup, "")
+	require.NoError(t, a.stop(syscall.SIGTERM))
+}

@@ -36,13 +36,21 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Message }
 
-// exitCodeOf gives an error code the agent answered with its exit code:
-// exitFor's, and usage for a request the agent could not read.
+// exitCodeOf gives an error code the agent answered, or a failed backup's
+// or export's, its exit code: the backup package's mapping; usage for a
+// request the agent could not read, unreachable for one that did not reach
+// it in time; and exitError, never success, for a failure without a code.
 func exitCodeOf(code string) int {
-	if code == "bad_request" {
+	switch code {
+	case "bad_request":
 		return exitUsage
+	case "request_timeout":
+		return exitUnreachable
 	}
-	return exitFor(errcode.Code(code))
+	if c := exitFor(errcode.Code(code)); c != exitOK {
+		return c
+	}
+	return exitError
 }
 
 // baseURL turns -t's host or host:port into the agent's URL.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/slot"
 )
 
@@ -60,7 +62,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON")
 
 	for _, k := range []kind{mainKind, sensitiveKind} {
-		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k))
+		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k), a.cancelCmd(k))
 	}
 	root.AddCommand(a.roleCmd(), a.restoreCmd(), a.exportCmd(), a.listCmd())
 	return root
@@ -113,7 +115,7 @@ func (a *app) startCmd(k kind) *cobra.Command {
 			var msg struct{ Message string }
 			var raw []byte
 			if err := c.call(cmd.Context(), http.MethodPost, k.path, map[string]string{"password": string(password)}, &msg, &raw); err != nil {
-				return err
+				return endWith(err, k)
 			}
 			a.print(cmd, raw, msg.Message)
 			return nil
@@ -135,7 +137,8 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 		Use:   k.verb + "-status",
 		Short: "Print the " + k.what + "'s status in the appliance's JSON (--json: the full status)",
 		Long: "Print the " + k.what + "'s status in the appliance's JSON shape. --json prints the full\n" +
-			"status too. --wait first waits for a running backup to end, and exits 1 if it failed.",
+			"status too. --wait first waits for a running backup to end and, if it failed, fails\n" +
+			"with the exit code of its failure (1 if it was cancelled).",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
@@ -149,12 +152,12 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 			appliance, _ := json.Marshal(st.Appliance)
 			a.print(cmd, raw, string(appliance))
 			if wait && st.Status.State == slot.StateFailed {
-				return fmt.Errorf("the %s failed: %s", k.what, st.Status.Error)
+				return withCode(exitCodeOf(string(st.Status.Code)), fmt.Errorf("the %s failed: %s", k.what, st.Status.Error))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until a running backup ends")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until a running backup ends, and fail if it failed")
 	return cmd
 }
 
@@ -184,12 +187,46 @@ func (a *app) deleteCmd(k kind) *cobra.Command {
 			var msg struct{ Message string }
 			var raw []byte
 			if err := c.call(cmd.Context(), http.MethodDelete, k.path, nil, &msg, &raw); err != nil {
+				return endWith(err, k)
+			}
+			a.print(cmd, raw, msg.Message)
+			return nil
+		},
+	}
+}
+
+func (a *app) cancelCmd(k kind) *cobra.Command {
+	return &cobra.Command{
+		Use:   k.verb + "-cancel",
+		Short: "Cancel the node's running " + k.what + " (or its export) and wait until it has cleaned up",
+		Long: "Cancel the node's running " + k.what + ", or the export of the stored one, and wait\n" +
+			"until it has cleaned up: a cancelled backup leaves the slot empty and its status\n" +
+			"says cancelled. With nothing running, it says so and succeeds.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var msg struct{ Message string }
+			var raw []byte
+			if err := c.call(cmd.Context(), http.MethodPost, k.path+"/cancel", nil, &msg, &raw); err != nil {
 				return err
 			}
 			a.print(cmd, raw, msg.Message)
 			return nil
 		},
 	}
+}
+
+// endWith adds to the agent's "in progress" error the verbs that end what
+// runs: k's status --wait and cancel.
+func endWith(err error, k kind) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == string(errcode.InProgress) {
+		ae.Message += fmt.Sprintf(" (keepslotctl %s-status --wait waits for it, %s-cancel cancels it)", k.verb, k.verb)
+	}
+	return err
 }
 
 func (a *app) roleCmd() *cobra.Command {
@@ -235,18 +272,27 @@ func noArgs(_ *cobra.Command, args []string) error {
 // passwordFlags are the ways to give a password.
 type passwordFlags struct {
 	password, file string
+	cmd            *cobra.Command // whose stderr gets the warning about --password
 }
 
 func (p *passwordFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&p.password, "password", "", "the backup password (or --password-file, $KEEPSLOT_PASSWORD, or a prompt)")
+	p.cmd = cmd
+	cmd.Flags().StringVar(&p.password, "password", "", "the backup password; other users of the host see it in the process list: prefer --password-file, $KEEPSLOT_PASSWORD or the prompt")
 	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line)")
 }
 
-// read returns the password from the flag, the file, the environment or,
-// on a terminal, a prompt without echo, asked twice if confirm is set.
+// passwordWarning is what keepslotctl says on stderr when --password is used.
+const passwordWarning = "keepslotctl: warning: --password shows the password to other users of this host (ps, /proc) and leaves it in the shell's history; give it with --password-file FILE, $KEEPSLOT_PASSWORD or, on a terminal, the prompt"
+
+// read returns the password from the flag (with a warning on stderr), the
+// file, the environment or, on a terminal, a prompt without echo, asked
+// twice if confirm is set.
 func (p *passwordFlags) read(confirm bool) ([]byte, error) {
 	switch {
 	case p.password != "":
+		if p.cmd != nil {
+			fmt.Fprintln(p.cmd.ErrOrStderr(), passwordWarning)
+		}
 		return []byte(p.password), nil
 	case p.file != "":
 		b, err := os.ReadFile(p.file)

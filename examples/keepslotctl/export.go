@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,7 +36,7 @@ func (a *app) exportCmd() *cobra.Command {
 			var msg struct{ Message string }
 			var raw []byte
 			if err := c.call(cmd.Context(), http.MethodPost, "/v1/backup/export", nil, &msg, &raw); err != nil {
-				return err
+				return endWith(err, mainKind)
 			}
 			if !wait {
 				a.print(cmd, raw, msg.Message)
@@ -55,13 +56,13 @@ func (a *app) exportCmd() *cobra.Command {
 			}
 			if ex.State != slot.ExportDone {
 				a.print(cmd, raw, "Export failed: "+ex.Error)
-				return withCode(exitFor(ex.Code), fmt.Errorf("the export failed: %s", ex.Error))
+				return withCode(exitCodeOf(string(ex.Code)), fmt.Errorf("the export failed: %s", ex.Error))
 			}
 			a.print(cmd, raw, fmt.Sprintf("Exported to %s (%d bytes); md5 %s and sha256 %s verified.", ex.Key, ex.Size, ex.MD5, ex.SHA256))
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the copy is verified, and exit 1 if it failed")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the copy is verified, and fail with the failure's exit code if it failed")
 	return cmd
 }
 
@@ -155,7 +156,11 @@ func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResu
 		defer bar.done()
 		w = io.MultiWriter(f, h, bar)
 	}
-	n, err := io.Copy(w, resp.Body)
+	n, err := copyAnnounced(w, resp.Body, resp.ContentLength, 0, want.Info.Size, "the remote copy "+name, file)
+	if errors.Is(err, store.ErrMismatch) {
+		f.Close()
+		return res, errors.Join(err, os.Remove(file))
+	}
 	if err != nil {
 		return res, withCode(exitUnreachable, fmt.Errorf("the download broke off: %v; run the command again", err))
 	}
@@ -163,8 +168,8 @@ func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResu
 		return res, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); n != want.Info.Size || (want.Info.MD5 != "" && got != want.Info.MD5) {
-		return res, withCode(exitBadBackup, fmt.Errorf("%s holds %d bytes with md5 %s; the remote copy %s has %d bytes, md5 %s: the download is damaged, retrieve it again",
-			file, n, got, name, want.Info.Size, want.Info.MD5))
+		return res, corruptf("%s holds %d bytes with md5 %s; the remote copy %s has %d bytes, md5 %s: the download is damaged, retrieve it again",
+			file, n, got, name, want.Info.Size, want.Info.MD5)
 	}
 	return res, nil
 }

@@ -2,11 +2,12 @@
 // keepslotd node agent (examples/keepslotd), plus a local restore:
 //
 //	keepslotctl -t NODE set-as-backup
-//	keepslotctl -t NODE backup --password P          # "Backup in progress."
+//	keepslotctl -t NODE backup                       # asks for a password; "Backup in progress."
 //	keepslotctl -t NODE backup-status [--wait]       # {"message":"Backup found","arguments":{…}}
 //	keepslotctl -t NODE backup-retrieve [-o FILE]    # backup-retrieve.tar.gz.enc, md5 checked, resumable
 //	keepslotctl -t NODE backup-delete
-//	keepslotctl -t NODE backup-sensitive …           # and backup-sensitive-status, -retrieve, -delete
+//	keepslotctl -t NODE backup-cancel                # cancel a running backup (or export); wait until cleaned up
+//	keepslotctl -t NODE backup-sensitive …           # and backup-sensitive-status, -retrieve, -delete, -cancel
 //	keepslotctl restore --uri URI [FILE]             # restore a retrieved file into MongoDB
 //	keepslotctl restore --sensitive --dir DIR [FILE] # restore a retrieved sensitive file into DIR
 //
@@ -25,23 +26,35 @@
 // self-signed one) and --insecure skips the certificate check. The agent's
 // bearer token comes from --token, the KEEPSLOT_TOKEN environment variable
 // or --token-file (keepslotd writes it to DATA/token). A password comes from
-// --password, --password-file, the KEEPSLOT_PASSWORD environment variable
-// or, on a terminal, a prompt without echo. --json prints machine-readable
-// output; messages and errors go to standard error.
+// --password-file FILE (its first line), the KEEPSLOT_PASSWORD environment
+// variable or, on a terminal, a prompt without echo (asked twice for a
+// backup). --password P works too, but other users of the host see P in
+// the process list, and the shell's history keeps it: keepslotctl warns
+// when it is used. --json prints machine-readable output; messages and
+// errors go to standard error.
 //
 // Exit codes, for scripts:
 //
 //	0  success
-//	1  any other error
-//	2  usage: a bad flag or argument, or no password given
+//	1  any other error, such as a backup that was cancelled or a failure without a code
+//	2  usage: a bad flag or argument (a restore FILE that does not exist), no password
+//	   given, or a request the agent finds invalid (such as an export without a bucket)
 //	3  the node is not in the backup role (run set-as-backup)
-//	4  busy: a backup is in progress, or one is stored (delete it first)
+//	4  busy: a backup or export is in progress (wait for it, or cancel it with
+//	   backup-cancel), one is stored (delete it first), or a restore would overwrite
 //	5  no backup to retrieve or delete
-//	6  the backup does not open or check out: wrong password, corrupt file, md5 mismatch
-//	7  unauthorized: no token or a wrong one
-//	8  unreachable: the agent, or the MongoDB server, does not answer
+//	6  the backup does not open or check out: wrong password, corrupt file, md5 mismatch,
+//	   a download longer than the backup (the partial file is removed), a restored count
+//	   that differs from the backup's
+//	7  unauthorized: no token or a wrong one, or the MongoDB server or the bucket
+//	   refused the credentials
+//	8  unreachable: the agent, the MongoDB server or the bucket does not answer, or a
+//	   download broke off (run the command again to resume)
 //	9  not enough free disk space on the node
 //	10 the oplog rolled over during the backup: it is too small for the dump's duration
+//
+// These hold for every command: backup-status --wait and backup-export
+// --wait end with the code of the backup's or the export's failure.
 //
 // A restore replays the oplog the backup captured (--oplog-replay auto, the
 // default), so that the data is consistent as of the backup's end;

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -219,6 +221,9 @@ func quietLogger() *slog.Logger {
 // password for it.
 func openWithPassword(file string, f restoreFlags) (*os.File, int64, []byte, error) {
 	src, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil, usageErrorf("no file %s: name a retrieved backup file, or retrieve one first (backup-retrieve, backup-sensitive-retrieve)", file)
+	}
 	if err != nil {
 		return nil, 0, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +16,46 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/slot"
+	"github.com/keepslot/keepslot/store"
 )
+
+// corruptError is an error about a download that is not the backup it
+// should be. It matches store.ErrMismatch, so that backup.Code classifies
+// it as corrupt, and ends the program with exitBadBackup.
+type corruptError struct{ msg string }
+
+// Error returns what is wrong with the download and what to do.
+func (e *corruptError) Error() string { return e.msg }
+
+// Is reports whether target is store.ErrMismatch.
+func (e *corruptError) Is(target error) bool { return target == store.ErrMismatch }
+
+// ErrorCode returns errcode.Corrupt.
+func (e *corruptError) ErrorCode() errcode.Code { return errcode.Corrupt }
+
+func corruptf(format string, args ...any) error {
+	return withCode(exitBadBackup, &corruptError{fmt.Sprintf(format, args...)})
+}
+
+// copyAnnounced copies body, which the agent announced as the size bytes
+// from byte from on of what, to w, and stops at size: more is an error,
+// as is a Content-Length (length, -1 if none) that is not size. file is
+// the file written, which the caller removes on such an error. It returns
+// the bytes copied.
+func copyAnnounced(w io.Writer, body io.Reader, length, from, size int64, what, file string) (int64, error) {
+	if length >= 0 && length != size {
+		return 0, corruptf("the agent announces %d bytes from byte %d of %s, which has %d bytes: what it sends is not that backup; %s is removed: retrieve again, and check the agent if this recurs",
+			length, from, what, from+size, file)
+	}
+	n, err := io.Copy(w, io.LimitReader(body, size+1))
+	if n > size {
+		return n, corruptf("the agent sent more than the %d bytes of %s (%d bytes received when keepslotctl stopped): what it sends is not that backup; %s is removed: retrieve again, and check the agent if this recurs",
+			from+size, what, from+n, file)
+	}
+	return n, err
+}
 
 // retrieveResult is what backup-retrieve --json prints.
 type retrieveResult struct {
@@ -77,7 +116,7 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 	switch st.Status.State {
 	case slot.StateReady:
 	case slot.StateInProgress:
-		return retrieveResult{}, withCode(exitBusy, fmt.Errorf("the %s is still in progress; wait for it (%s-status --wait)", k.what, k.verb))
+		return retrieveResult{}, withCode(exitBusy, fmt.Errorf("the %s is still in progress; wait for it (%s-status --wait) or cancel it (%s-cancel)", k.what, k.verb, k.verb))
 	default:
 		return retrieveResult{}, withCode(exitNoBackup, fmt.Errorf("there is no %s to retrieve: %s", k.what, st.Status.Message()))
 	}
@@ -98,6 +137,10 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 	}
 	if have < want.Size {
 		if have, err = c.download(cmd, k, f, have, want); err != nil {
+			if errors.Is(err, store.ErrMismatch) {
+				f.Close()
+				err = errors.Join(err, os.Remove(file))
+			}
 			return res, err
 		}
 		res.ResumedFrom = have
@@ -110,8 +153,8 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 		return res, err
 	}
 	if got != want.MD5 {
-		return res, withCode(exitBadBackup, fmt.Errorf("md5 mismatch: %s has %s, the node's %s %s has %s; the file is damaged: delete it and retrieve again",
-			file, got, k.what, want.Name, want.MD5))
+		return res, corruptf("md5 mismatch: %s has %s, the node's %s %s has %s; the file is damaged: delete it and retrieve again",
+			file, got, k.what, want.Name, want.MD5)
 	}
 	return res, nil
 }
@@ -152,8 +195,14 @@ func (c *client) download(cmd *cobra.Command, k kind, f *os.File, have int64, wa
 		defer bar.done()
 		w = io.MultiWriter(f, bar)
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	n, err := copyAnnounced(w, resp.Body, resp.ContentLength, have, want.Size-have, fmt.Sprintf("the node's %s %s", k.what, want.Name), f.Name())
+	switch {
+	case errors.Is(err, store.ErrMismatch):
+		return 0, err
+	case err != nil:
 		return 0, withCode(exitUnreachable, fmt.Errorf("the download broke off: %v; run the command again to resume", err))
+	case have+n < want.Size:
+		return 0, withCode(exitUnreachable, fmt.Errorf("the download ended at byte %d of %d; run the command again to resume", have+n, want.Size))
 	}
 	return have, nil
 }

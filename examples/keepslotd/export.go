@@ -69,7 +69,7 @@ func (f exportFlags) export(ctx context.Context, log *slog.Logger) (*slot.Export
 //
 //	POST /v1/backup/export         -> 202 {"message":"Export in progress."}; GET /v1/backup shows it
 //	GET  /v1/backup/remote         -> {"backups":[{"key":…,"info":{…}}…]}, this node's copies, oldest first
-//	GET  /v1/backup/remote/{name}  the copy, encrypted, with Range support; ETag and X-Content-MD5 carry its md5
+//	GET  /v1/backup/remote/{name}  the copy, encrypted, with Range support (at most maxRanges ranges); ETag and X-Content-MD5 carry its md5
 type exportHandler struct{ e slot.Exporter }
 
 func registerExport(mux *http.ServeMux, b slot.Backupper) {
@@ -122,6 +122,7 @@ func (h exportHandler) file(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-MD5", info.MD5)
 	}
 	w.Header().Set("X-Backup-Name", info.Name)
+	capRanges(r)
 	http.ServeContent(w, r, "", info.Created, obj)
 }
 

@@ -122,3 +122,14 @@ func TestExportEndpointErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteRangesCapped checks the cap on byte ranges (maxRanges) for a
+// copy's download too.
+func TestRemoteRangesCapped(t *testing.T) {
+	srv, _ := newExportServer(t)
+	resp, body := do(t, srv, "GET", "/v1/backup/remote/backup-1.enc", "", "Range", byteRanges(10000))
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Len(t, body, 10000)
+	resp, _ = do(t, srv, "GET", "/v1/backup/remote/backup-1.enc", "", "Range", byteRanges(maxRanges))
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,15 +117,95 @@ func TestFileServesRanges(t *testing.T) {
 	assert.Contains(t, resp.Header.Get("Content-Disposition"), `filename="`+retrievedName+`"`)
 }
 
-// TestHTTPStatusForEveryCode checks that every error code answers with an
-// error status, too little space in the oplog as in the slot's disk.
-func TestHTTPStatusForEveryCode(t *testing.T) {
-	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
-		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
-		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
-		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey} {
-		assert.GreaterOrEqual(t, httpStatus(c), 400, c)
+// byteRanges returns a Range header asking for n one-byte ranges.
+func byteRanges(n int) string {
+	r := make([]string, n)
+	for i := range r {
+		r[i] = fmt.Sprintf("%d-%d", i*3, i*3)
 	}
-	assert.Equal(t, http.StatusInsufficientStorage, httpStatus(errcode.OplogRollover))
-	assert.Equal(t, http.StatusOK, httpStatus(errcode.OK))
+	return "bytes=" + strings.Join(r, ",")
+}
+
+// TestRangesCapped checks that a download asks for at most maxRanges byte
+// ranges: 10,000 one-byte ranges of a 41 KB file would come back as a
+// multipart answer 36 times the file's size; beyond the cap, the whole file
+// is sent, once.
+func TestRangesCapped(t *testing.T) {
+	srv, main, _ := newFakeServer(t)
+	resp, _ := do(t, srv, "POST", "/v1/backup", `{"password":"pw"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	data := bytes.Repeat([]byte("0123456789"), 4100)
+	main.Finish(data)
+
+	for _, n := range []int{10000, maxRanges + 1} {
+		resp, body := do(t, srv, "GET", "/v1/backup/file", "", "Range", byteRanges(n))
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%d ranges", n)
+		assert.Len(t, body, len(data), "%d ranges", n)
+		assert.True(t, body == string(data), "%d ranges: not the file", n)
+	}
+
+	resp, body := do(t, srv, "GET", "/v1/backup/file", "", "Range", byteRanges(maxRanges))
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "multipart/byteranges")
+	assert.Less(t, len(body), 200*maxRanges, "the parts of %d one-byte ranges", maxRanges)
+
+	// Empty elements are not ranges.
+	resp, body = do(t, srv, "GET", "/v1/backup/file", "", "Range", "bytes=4-6"+strings.Repeat(", ", 100))
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, "456", body)
+}
+
+// TestCancel checks POST …/cancel on both slots: it cancels a running
+// backup (the status says cancelled), says when there is nothing to
+// cancel, and answers the Backupper's error with its code.
+func TestCancel(t *testing.T) {
+	srv, main, sens := newFakeServer(t)
+	for prefix, fake := range map[string]*slottest.Fake{"/v1/backup": main, "/v1/sensitive": sens} {
+		t.Run(prefix, func(t *testing.T) {
+			resp, body := do(t, srv, "POST", prefix+"/cancel", "")
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.JSONEq(t, `{"message":"No backup or export in progress; nothing to cancel."}`, body)
+
+			resp, _ = do(t, srv, "POST", prefix, `{"password":"pw"}`)
+			require.Equal(t, http.StatusAccepted, resp.StatusCode)
+			resp, body = do(t, srv, "POST", prefix+"/cancel", "")
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.JSONEq(t, `{"message":"Backup cancelled."}`, body)
+			_, body = do(t, srv, "GET", prefix, "")
+			var st statusResponse
+			require.NoError(t, json.Unmarshal([]byte(body), &st))
+			assert.Equal(t, slot.StateFailed, st.Status.State)
+			assert.Equal(t, errcode.Cancelled, st.Status.Code)
+
+			fake.FailNext("Cancel", fmt.Errorf("backup: cancel: %w", context.DeadlineExceeded))
+			resp, body = do(t, srv, "POST", prefix+"/cancel", "")
+			assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+			assert.Equal(t, "cancelled", errorOf(t, body))
+		})
+	}
+}
+
+// TestCancelMessage checks what a cancel says it did, from the statuses
+// before and after it, the races included.
+func TestCancelMessage(t *testing.T) {
+	running := slot.Status{State: slot.StateInProgress}
+	cancelled := slot.Status{State: slot.StateFailed, Code: errcode.Cancelled}
+	ready := slot.Status{State: slot.StateReady}
+	export := func(s slot.ExportState, c errcode.Code) slot.Status {
+		return slot.Status{State: slot.StateReady, Export: &slot.ExportStatus{State: s, Code: c}}
+	}
+	for _, tc := range []struct {
+		before, after slot.Status
+		want          string
+	}{
+		{running, cancelled, "Backup cancelled."},
+		{running, ready, "The backup ended before it could be cancelled: Backup found"},
+		{export(slot.ExportInProgress, ""), export(slot.ExportFailed, errcode.Cancelled), "Export cancelled."},
+		{export(slot.ExportInProgress, ""), export(slot.ExportDone, ""), "The export ended before it could be cancelled."},
+		{ready, ready, "No backup or export in progress; nothing to cancel."},
+		{export(slot.ExportDone, ""), export(slot.ExportDone, ""), "No backup or export in progress; nothing to cancel."},
+		{slot.Status{State: slot.StateNone}, slot.Status{State: slot.StateNone}, "No backup or export in progress; nothing to cancel."},
+	} {
+		assert.Equal(t, tc.want, cancelMessage(tc.before, tc.after))
+	}
 }

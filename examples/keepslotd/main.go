@@ -7,7 +7,8 @@
 //
 // Flags:
 //
-//	-data DIR        the agent's data directory (default ./keepslotd-data), created 0700:
+//	-data DIR        the agent's data directory (default ./keepslotd-data), created 0700, or
+//	                 set to 0700 (with a warning) if it exists with other permissions:
 //	                 token, state/ (role and backup states), slot/, sensitive-slot/,
 //	                 secrets/ (what the sensitive backup holds by default), db/ (embedded server)
 //	-uri URI         the MongoDB node to back up (default: an embedded FerretDB with its data in DIR/db)
@@ -17,6 +18,13 @@
 //	-secrets PATHS   comma-separated files and directories for the sensitive backup (default DIR/secrets)
 //	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17, at most 20; lower only for tests)
 //	-oplog MODE      capture the oplog with each backup: auto (default, where the server keeps one), on, off
+//	-read-timeout D  the longest a client may take to send a request, headers and
+//	                 body (default 30s); a request without a valid token is answered
+//	                 401 at once, without reading its body, and its connection closed
+//	-write-timeout D the longest a write to a client may stall (default 1m); a download
+//	                 may take longer in all, as long as it moves
+//	-idle-timeout D  the longest a kept-alive connection may wait for its next request
+//	                 (default 2m)
 //	-export-bucket B copy each backup, once ready, to S3 bucket B under PREFIX/NODE/NAME;
 //	                 -export-endpoint, -export-prefix, -export-keep-last… (see export.go);
 //	                 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
@@ -69,6 +77,7 @@ type options struct {
 	kdfLogN           uint
 	oplog             slot.Toggle
 	export            exportFlags
+	timeouts          timeouts
 }
 
 func main() {
@@ -81,10 +90,14 @@ func main() {
 	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
 	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
 	flag.TextVar(&o.oplog, "oplog", slot.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
+	flag.DurationVar(&o.timeouts.Read, "read-timeout", defaultTimeouts.Read, "the longest a client may take to send a request, headers and body")
+	flag.DurationVar(&o.timeouts.Write, "write-timeout", defaultTimeouts.Write, "the longest a write to a client may stall (a download may take longer in all, as long as it moves)")
+	flag.DurationVar(&o.timeouts.Idle, "idle-timeout", defaultTimeouts.Idle, "the longest a kept-alive connection may wait for its next request")
 	o.export.register(flag.CommandLine)
 	flag.Parse()
-	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 20 {
-		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..20")
+	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
+		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 {
+		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22, or a timeout that is not positive")
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -100,8 +113,8 @@ func main() {
 // run serves until ctx is done, then shuts down in order: backups first,
 // then the HTTP server, then the database.
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return fmt.Errorf("create the data directory: %w", err)
+	if err := prepareDataDir(o.data, log); err != nil {
+		return err
 	}
 	tokenFile := filepath.Join(o.data, "token")
 	token, err := loadOrCreateToken(tokenFile)
@@ -169,16 +182,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := os.WriteFile(filepath.Join(o.data, "addr"), []byte(url+"\n"), 0o600); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler: newServer(serverConfig{
-			Token:     token,
-			Role:      mainB.Role(),
-			Main:      mainB,
-			Sensitive: sens,
-			Logger:    log,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := newHTTPServer(serverConfig{
+		Token:     token,
+		Role:      mainB.Role(),
+		Main:      mainB,
+		Sensitive: sens,
+		Logger:    log,
+		Timeouts:  o.timeouts,
+	})
 	served := make(chan error, 1)
 	go func() {
 		if o.tlsCert != "" {
@@ -206,6 +217,50 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		log.Error("shut down the HTTP server", "error", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// maxHeaderTimeout bounds reading a request's headers.
+const maxHeaderTimeout = 10 * time.Second
+
+// newHTTPServer returns the agent's HTTP server for cfg, with its timeouts
+// (see timeouts): every connection is closed in bounded time unless an
+// authenticated client keeps asking, or keeps reading a long answer.
+func newHTTPServer(cfg serverConfig) *http.Server {
+	cfg.Timeouts = cfg.Timeouts.orDefaults()
+	return &http.Server{
+		Handler:           newServer(cfg),
+		ReadHeaderTimeout: min(maxHeaderTimeout, cfg.Timeouts.Read),
+		ReadTimeout:       cfg.Timeouts.Read,
+		IdleTimeout:       cfg.Timeouts.Idle,
+	}
+}
+
+// errDataDir: the data directory cannot be used.
+var errDataDir = errors.New("unusable data directory")
+
+// prepareDataDir creates the data directory dir, open to its owner only
+// (0700): it holds the token and the backups. A directory that exists
+// with other permissions is set to 0700, with a warning in the log.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory %s: %w; name a directory keepslotd may create with -data (%w)", dir, err, errDataDir)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("the data directory %s: %w (%w)", dir, err, errDataDir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("the data directory %s is not a directory; name a directory with -data (%w)", dir, errDataDir)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("the data directory %s has mode %s, and it holds the token and the backups: %w; run chmod 700 on it as its owner (%w)",
+				dir, perm, err, errDataDir)
+		}
+		log.Warn("the data directory was open to others, or not writable by its owner; set it to owner-only",
+			"dir", dir, "from", perm, "to", os.FileMode(0o700))
+	}
 	return nil
 }
 

@@ -3,9 +3,11 @@ package main
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -20,10 +22,74 @@ type serverConfig struct {
 	Main      slot.Backupper // under /v1/backup
 	Sensitive slot.Backupper // under /v1/sensitive
 	Logger    *slog.Logger
+	Timeouts  timeouts
 }
+
+// timeouts bound how long a client may hold a connection; zero fields take
+// defaultTimeouts' values.
+type timeouts struct {
+	// Read bounds reading a whole request, headers and body (which holds
+	// at most maxBody bytes). Once the body is read, net/http lifts it: a
+	// long poll or a download is not bound by it.
+	Read time.Duration
+	// Write bounds each write of an answer: a client that stops reading,
+	// in the middle of a download say, is cut off once a write has stalled
+	// this long. A download as a whole may take as long as it needs.
+	Write time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next
+	// request.
+	Idle time.Duration
+}
+
+// defaultTimeouts are the agent's timeouts unless its flags say otherwise.
+var defaultTimeouts = timeouts{Read: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute}
+
+// orDefaults returns t with its zero fields set to defaultTimeouts'.
+func (t timeouts) orDefaults() timeouts {
+	if t.Read <= 0 {
+		t.Read = defaultTimeouts.Read
+	}
+	if t.Write <= 0 {
+		t.Write = defaultTimeouts.Write
+	}
+	if t.Idle <= 0 {
+		t.Idle = defaultTimeouts.Idle
+	}
+	return t
+}
+
+// unauthorizedGrace is how long, at most, the agent reads on after it has
+// refused a request without a valid token, so that a client which sent a
+// small body at once reads the answer rather than a reset; then it closes
+// the connection, whatever of the body is still to come.
+const unauthorizedGrace = time.Second
 
 // maxBody bounds a request body: a password or a role fits in far less.
 const maxBody = 64 << 10
+
+// maxRanges is the most byte ranges a download may ask for: beyond, the
+// whole file is sent (200), once. Without a cap, many small ranges come
+// back as a multipart answer many times the file's size (10,000 one-byte
+// ranges of a 41 KB file: 1.47 MB). keepslotctl asks for one at most.
+const maxRanges = 16
+
+// capRanges drops r's Range header if it asks for more than maxRanges
+// ranges, so that http.ServeContent sends the whole file.
+func capRanges(r *http.Request) {
+	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	if !ok {
+		return
+	}
+	n := 0
+	for rg := range strings.SplitSeq(spec, ",") {
+		if strings.TrimSpace(rg) != "" {
+			n++
+		}
+	}
+	if n > maxRanges {
+		r.Header.Del("Range")
+	}
+}
 
 // retrievedName is the file name a retrieve suggests, as the appliance's
 // backup-retrieve writes it.
@@ -33,19 +99,26 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 //
 //	POST   /v1/backup        {"password":"…"} -> 202 {"message":"Backup in progress."}
 //	GET    /v1/backup        the appliance's status JSON plus "status"; ?wait=1 blocks until a running backup ends
-//	GET    /v1/backup/file   the encrypted backup, with Range support; ETag and X-Content-MD5 carry its md5
+//	GET    /v1/backup/file   the encrypted backup, with Range support (at most maxRanges ranges, 16:
+//	                         beyond, the whole file); ETag and X-Content-MD5 carry its md5
 //	DELETE /v1/backup        -> {"message":"Backup deleted."}
-//	…                        the same four under /v1/sensitive
+//	POST   /v1/backup/cancel cancels the running backup (or export) and waits until it has cleaned up:
+//	                         -> {"message":"Backup cancelled."}, or that there was nothing to cancel
+//	…                        the same five under /v1/sensitive
 //	POST   /v1/backup/export, GET /v1/backup/remote[/{name}]: copies on S3 (export.go)
 //	GET    /v1/role          -> {"backup":true|false}
 //	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
 //
-// Every request needs "Authorization: Bearer <token>". Errors are
-// {"error":"<code>","message":"<what happened and what to do>"}.
+// Every request needs "Authorization: Bearer <token>": one without is
+// answered 401 at once, without reading its body, and its connection is
+// closed. Errors are {"error":"<code>","message":"<what happened and what
+// to do>"}. cfg.Timeouts bound reading a request and each write of an
+// answer.
 func newServer(cfg serverConfig) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	tm := cfg.Timeouts.orDefaults()
 	mux := http.NewServeMux()
 	for prefix, b := range map[string]slot.Backupper{"/v1/backup": cfg.Main, "/v1/sensitive": cfg.Sensitive} {
 		h := slotHandler{b}
@@ -53,6 +126,7 @@ func newServer(cfg serverConfig) http.Handler {
 		mux.HandleFunc("GET "+prefix, h.status)
 		mux.HandleFunc("GET "+prefix+"/file", h.file)
 		mux.HandleFunc("DELETE "+prefix, h.delete)
+		mux.HandleFunc("POST "+prefix+"/cancel", h.cancel)
 	}
 	registerExport(mux, cfg.Main)
 	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
@@ -61,12 +135,14 @@ func newServer(cfg serverConfig) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s %s; see the agent's documentation", r.Method, r.URL.Path))
 	})
-	return logRequests(cfg.Logger, requireToken(cfg.Token, mux))
+	return logRequests(cfg.Logger, stallWrites(tm.Write, requireToken(cfg.Token, min(unauthorizedGrace, tm.Read), mux)))
 }
 
 // requireToken refuses a request without the bearer token, comparing in
-// constant time.
-func requireToken(token string, next http.Handler) http.Handler {
+// constant time. The refusal does not wait for the request's body: it
+// asks for the connection to be closed, and grace bounds how long the
+// server reads on before closing it.
+func requireToken(token string, grace time.Duration, next http.Handler) http.Handler {
 	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -76,7 +152,9 @@ func requireToken(token string, next http.Handler) http.Handler {
 			if ok {
 				msg = "the bearer token is wrong; copy it from the agent's data directory (file token)"
 			}
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusUnauthorized, "unauthorized", msg)
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(grace))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -144,6 +222,7 @@ func (h slotHandler) file(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"`+info.MD5+`"`)
 	w.Header().Set("X-Content-MD5", info.MD5)
 	w.Header().Set("X-Backup-Name", info.Name)
+	capRanges(r)
 	http.ServeContent(w, r, "", info.Created, obj)
 }
 
@@ -153,6 +232,43 @@ func (h slotHandler) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, message{"Backup deleted."})
+}
+
+// cancel stops the running backup, or export, and waits until it has
+// cleaned up; the message says what it stopped, if anything.
+func (h slotHandler) cancel(w http.ResponseWriter, r *http.Request) {
+	before, err := h.b.Status(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.b.Cancel(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	after, err := h.b.Status(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, message{cancelMessage(before, after)})
+}
+
+// cancelMessage says what a cancel did, from the statuses before and after.
+func cancelMessage(before, after slot.Status) string {
+	exporting := func(st slot.Status) bool { return st.Export != nil && st.Export.State == slot.ExportInProgress }
+	switch {
+	case before.State == slot.StateInProgress && after.State == slot.StateFailed && after.Code == errcode.Cancelled:
+		return "Backup cancelled."
+	case before.State == slot.StateInProgress:
+		return "The backup ended before it could be cancelled: " + after.Message()
+	case exporting(before) && after.Export != nil && after.Export.Code == errcode.Cancelled:
+		return "Export cancelled."
+	case exporting(before):
+		return "The export ended before it could be cancelled."
+	default:
+		return "No backup or export in progress; nothing to cancel."
+	}
 }
 
 type roleHandler struct {
@@ -261,12 +377,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// readJSON decodes a small JSON body into v, or answers 400 and returns
-// false.
+// readJSON decodes a small JSON body into v, or answers 400 (408 if it
+// did not arrive within the read timeout, 413 if it is too large) and
+// returns false.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			writeError(w, http.StatusRequestTimeout, "request_timeout",
+				"the request body did not arrive within the agent's read timeout; send it at once, or raise keepslotd's -read-timeout")
+			return false
+		case errors.As(err, &tooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, "bad_request",
+				fmt.Sprintf("the request body is larger than %d KiB; it holds only a small JSON object, such as {\"password\":\"…\"}", maxBody>>10))
+			return false
+		}
 		// The decoder's error may quote the body, which may hold a
 		// password: say only what is wrong with its shape.
 		writeError(w, http.StatusBadRequest, "bad_request", "the request body must be a JSON object, such as {\"password\":\"…\"}")
@@ -274,6 +402,43 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
+
+// stallWrites gives each write of an answer d to complete: a client that
+// stops reading is cut off once a write has stalled that long, while an
+// answer that keeps moving (a download) may take as long as it needs. The
+// deadline is also set as the request comes in, so that one left from an
+// earlier answer on the connection does not cut what the server writes
+// by itself (a "100 Continue").
+func stallWrites(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(d))
+		next.ServeHTTP(&stallWriter{ResponseWriter: w, rc: rc, d: d}, r)
+	})
+}
+
+// stallWriter sets the connection's write deadline d ahead before each
+// write; the last one also covers the flush once the handler returns.
+type stallWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+// WriteHeader sets the write deadline, then writes the header.
+func (s *stallWriter) WriteHeader(code int) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Write sets the write deadline, then writes b.
+func (s *stallWriter) Write(b []byte) (int, error) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap returns the ResponseWriter wrapped, for http.ResponseController.
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // logRequests logs each request's method, path, status and duration;
 // never its body or headers, which carry the password and the token.
