@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -22,74 +21,12 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
-
-// synthetic is a Source of generated documents: collections of docs of
-// about 1 KiB, half text and half incompressible bytes. Each collection
-// cycles through a pool of its own, precomputed so that the benchmark
-// measures the pipeline, not the generator; pools differ between
-// collections (real collections do not repeat each other) and are 16 MiB
-// at most, more than zstd's window, so that ratios stay honest.
-type synthetic struct {
-	collections int
-	perColl     int64 // bytes per collection
-	pools       [][][]byte
-}
-
-func newSynthetic(collections int, total int64) *synthetic {
-	s := &synthetic{collections: collections, perColl: total / int64(collections)}
-	for c := range collections {
-		rng := rand.New(rand.NewPCG(1, uint64(c)))
-		var pool [][]byte
-		for size, i := int64(0), 0; size < min(s.perColl, 16<<20); i++ {
-			noise := make([]byte, 400)
-			for j := range noise {
-				noise[j] = byte(rng.Uint32())
-			}
-			doc, _ := bson.Marshal(bson.D{
-				{Key: "_id", Value: bson.NewObjectID()},
-				{Key: "name", Value: fmt.Sprintf("customer-%06d", i)},
-				{Key: "email", Value: fmt.Sprintf("customer%06d@example.com", i)},
-				{Key: "balance", Value: rng.Float64() * 1e6},
-				{Key: "created", Value: bson.NewDateTimeFromTime(time.Unix(int64(rng.Uint32()), 0))},
-				{Key: "tags", Value: bson.A{"retail", "eu", fmt.Sprint(i % 17)}},
-				{Key: "notes", Value: fmt.Sprintf("order history for customer %d: %s", i, "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ut enim ad minim veniam, quis nostrud exercitation ullamco laboris")},
-				{Key: "blob", Value: bson.Binary{Data: noise}},
-			})
-			pool = append(pool, doc)
-			size += int64(len(doc))
-		}
-		s.pools = append(s.pools, pool)
-	}
-	return s
-}
-
-func (s *synthetic) Plan(context.Context) (slot.Plan, error) {
-	p := slot.Plan{DataSize: s.perColl * int64(s.collections)}
-	for i := range s.collections {
-		p.Collections = append(p.Collections, archive.Collection{DB: "bench", Name: fmt.Sprintf("c%d", i), Type: "collection"})
-	}
-	return p, nil
-}
-
-func (s *synthetic) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
-	var idx int
-	fmt.Sscanf(c.Name, "c%d", &idx)
-	pool := s.pools[idx]
-	var n int64
-	for i := 0; n < s.perColl; i++ {
-		doc := pool[i%len(pool)]
-		if err := emit(doc); err != nil {
-			return err
-		}
-		n += int64(len(doc))
-	}
-	return nil
-}
 
 // peakHeap samples the live heap while it runs and reports the highest,
 // less what was live when it started (the benchmark's own data, such as
@@ -166,7 +103,7 @@ func BenchmarkPipeline(b *testing.B) {
 		{"tar+stdlib-gzip6", archive.TarFormat{}, stdlibGzip{}}, // the baseline
 	} {
 		b.Run(f.name, func(b *testing.B) {
-			benchPipeline(b, newSynthetic(8, 128<<20), f.fmt, f.comp, 0)
+			benchPipeline(b, testnode.NewSynthetic(8, 128<<20), f.fmt, f.comp, 0)
 		})
 	}
 }
@@ -186,30 +123,30 @@ func BenchmarkPipelineMemory(b *testing.B) {
 				name += fmt.Sprintf("/spill%dMiB", spill>>20)
 			}
 			b.Run(name, func(b *testing.B) {
-				benchPipeline(b, newSynthetic(8, size), nil, nil, spill)
+				benchPipeline(b, testnode.NewSynthetic(8, size), nil, nil, spill)
 			})
 		}
 	}
 }
 
-func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp archive.Compression, spill int64) {
+func benchPipeline(b *testing.B, src *testnode.Synthetic, format archive.Format, comp archive.Compression, spill int64) {
 	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
 	s, err := slot.New(src, slot.Config{
 		Store: dir, StateDir: b.TempDir(), Format: format, Compression: comp,
-		KDF: lowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
+		KDF: testnode.LowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(b, err)
 	require.NoError(b, s.Role().Set())
 	ctx := context.Background()
-	size := src.perColl * int64(src.collections)
+	size := src.Size()
 	b.SetBytes(size)
 	var peak uint64
 	var stored int64
 	b.ResetTimer()
 	for range b.N {
 		ph := startPeakHeap()
-		require.NoError(b, s.Start(ctx, []byte(password)))
+		require.NoError(b, s.Start(ctx, []byte(testnode.Password)))
 		st, err := s.Wait(ctx)
 		require.NoError(b, err)
 		peak = max(peak, ph.Stop())
@@ -230,7 +167,7 @@ func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp arc
 func BenchmarkEndToEnd(b *testing.B) {
 	srv := mongotest.New(b)
 	ctx := context.Background()
-	src := newSynthetic(4, 16<<20)
+	src := testnode.NewSynthetic(4, 16<<20)
 	cols, _ := src.Plan(ctx)
 	for _, c := range cols.Collections {
 		coll := srv.Client.Database(srv.DB(c.DB)).Collection(c.Name)
@@ -280,13 +217,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
 	m, err := backup.New(&backup.Source{Client: srv.Client, Filter: filter},
-		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: lowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: testnode.LowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	defer m.Close()
 	require.NoError(b, m.Role().Set())
 
 	backupOnce := func() {
-		require.NoError(b, m.Start(ctx, []byte(password)))
+		require.NoError(b, m.Start(ctx, []byte(testnode.Password)))
 		st, err := m.Wait(ctx)
 		require.NoError(b, err)
 		require.Equal(b, slot.StateReady, st.State, st.Error)
@@ -331,13 +268,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 func BenchmarkRestore(b *testing.B) {
 	srv := mongotest.New(b)
 	ctx := context.Background()
-	src := newSynthetic(4, 16<<20)
+	src := testnode.NewSynthetic(4, 16<<20)
 
-	s, err := slot.New(src, slot.Config{Store: store.Memory(), StateDir: b.TempDir(), KDF: lowKDF,
+	s, err := slot.New(src, slot.Config{Store: store.Memory(), StateDir: b.TempDir(), KDF: testnode.LowKDF,
 		TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	require.NoError(b, s.Role().Set())
-	require.NoError(b, s.Start(ctx, []byte(password)))
+	require.NoError(b, s.Start(ctx, []byte(testnode.Password)))
 	st, err := s.Wait(ctx)
 	require.NoError(b, err)
 	require.Equal(b, slot.StateReady, st.State, st.Error)
@@ -406,7 +343,7 @@ func BenchmarkRestore(b *testing.B) {
 		raw += time.Since(t0)
 
 		t0 = time.Now()
-		rep, err := restore.Run(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), []byte(password), &restore.Options{
+		rep, err := restore.Run(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), []byte(testnode.Password), &restore.Options{
 			Client:  srv.Client,
 			Renames: []namespace.Rename{{From: "bench.*", To: srv.DB("restored") + ".*"}},
 			Logger:  slog.New(slog.DiscardHandler),
