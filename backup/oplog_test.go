@@ -29,6 +29,11 @@ import (
 	"github.com/keepslot/keepslot/store"
 )
 
+type (
+	D = bson.D
+	A = bson.A
+)
+
 // ensureOplog gives the server an oplog: on the embedded FerretDB a capped
 // local.oplog.rs, once created, makes it record inserts, updates and
 // deletes; a real server must be a replica set member.

@@ -1,4 +1,4 @@
-package backup_test
+package restore_test
 
 import (
 	"bytes"
