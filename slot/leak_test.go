@@ -1,4 +1,4 @@
-package backup_test
+package slot_test
 
 import (
 	"context"

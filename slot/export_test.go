@@ -1,4 +1,4 @@
-package backup_test
+package slot_test
 
 import (
 	"bytes"
@@ -18,16 +18,25 @@ import (
 	"github.com/keepslot/keepslot/store"
 )
 
-// exportEnv is a node that exports to an in-memory remote.
+// exportEnv is a node that exports to an in-memory remote: a slot over
+// the documents of [testnode.SeedDocs], which needs no server.
 func exportEnv(t *testing.T, remote store.Remote, ret *store.Retention) (*testnode.Env, *slot.Slot) {
 	t.Helper()
-	e := testnode.New(t)
-	e.Seed(5)
+	e := testnode.NewLocal(t)
 	cfg := e.Config()
 	cfg.Export = &slot.ExportConfig{Remote: remote, Prefix: "keepslot", Node: "node-1", Retention: ret}
-	b := e.Backupper(cfg)
+	b := newSlot(t, testnode.SeedDocs(5), cfg.Config)
 	require.NoError(t, b.Role().Set())
 	return e, b
+}
+
+// newSlot returns a slot over src, closed when the test ends.
+func newSlot(t *testing.T, src slot.Source, cfg slot.Config) *slot.Slot {
+	t.Helper()
+	b, err := slot.New(src, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 func TestExportOnReady(t *testing.T) {
@@ -150,8 +159,8 @@ func TestExportCancel(t *testing.T) {
 }
 
 func TestExportNotConfigured(t *testing.T) {
-	e := testnode.New(t)
-	b := e.Backupper(e.Config())
+	e := testnode.NewLocal(t)
+	b := newSlot(t, testnode.Docs{}, e.Config().Config)
 	require.ErrorIs(t, b.Export(context.Background()), slot.ErrInvalid)
 	_, err := b.RemoteList(context.Background())
 	require.ErrorIs(t, err, slot.ErrInvalid)
