@@ -91,7 +91,7 @@ func match[T interface{ Match([]byte) bool }](head []byte, extra, builtin []T) T
 }
 
 func unknown(what string) error {
-	return fmt.Errorf("%w: %s; if it was written with a format or compression of your own, pass it to OpenWith (RestoreOptions.Formats, .Compressions)", ErrUnknownFormat, what)
+	return fmt.Errorf("%w: %s; if it was written with a format or compression of your own, pass it to OpenWith (restore.Options.Formats, .Compressions)", ErrUnknownFormat, what)
 }
 
 // openedReader reads the decompressed stream to its end (verifying the

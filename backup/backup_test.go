@@ -23,24 +23,23 @@ import (
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
-const password = "correct horse battery staple"
-
 func TestFullCycle(t *testing.T) {
-	e := newEnv(t)
-	want := e.seed(60)
+	e := testnode.New(t)
+	want := e.Seed(60)
 	ctx := context.Background()
 
 	var progress []archive.Progress
 	var mu sync.Mutex
-	cfg := e.config()
+	cfg := e.Config()
 	cfg.Progress = func(p archive.Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }
-	b := e.backupper(cfg)
+	b := e.Backupper(cfg)
 	require.NoError(t, b.Role().Set())
 
 	st, err := b.Status(ctx)
@@ -48,8 +47,8 @@ func TestFullCycle(t *testing.T) {
 	assert.Equal(t, slot.StateNone, st.State)
 	assert.JSONEq(t, `{"message":"No backup found"}`, string(st.ApplianceJSON()))
 
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st = wait(t, b)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	st = testnode.Wait(t, b)
 	require.Equal(t, slot.StateReady, st.State, st.Error)
 	assert.Regexp(t, regexp.MustCompile(`^backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.tar\.gz$`), st.Name)
 	assert.Len(t, st.MD5, 32)
@@ -73,7 +72,7 @@ func TestFullCycle(t *testing.T) {
 	assert.EqualValues(t, 180, last.Documents)
 
 	// Retrieve to a file, as backup-retrieve does, and check the md5.
-	path, info := retrieveTo(t, b, t.TempDir(), "backup-retrieve.tar.gz.enc")
+	path, info := testnode.RetrieveTo(t, b, t.TempDir(), "backup-retrieve.tar.gz.enc")
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	sum := md5.Sum(raw)
@@ -92,26 +91,26 @@ func TestFullCycle(t *testing.T) {
 	file, err := os.Open(path)
 	require.NoError(t, err)
 	defer file.Close()
-	rep, err := restore.Run(ctx, file, info.Size, []byte(password), &restore.Options{
-		Client:  e.srv.Client,
-		Renames: []namespace.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "r_*.*"}},
+	rep, err := restore.Run(ctx, file, info.Size, []byte(testnode.Password), &restore.Options{
+		Client:  e.Srv.Client,
+		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*.*", To: e.Srv.Prefix + "r_*.*"}},
 	})
 	require.NoError(t, err)
 	assert.EqualValues(t, 180, rep.Documents)
 	assert.Equal(t, 3, rep.Indexes)
 	require.Len(t, rep.Namespaces, 4)
 	for ns, docs := range want {
-		to := strings.Replace(ns, e.srv.Prefix, e.srv.Prefix+"r_", 1)
+		to := strings.Replace(ns, e.Srv.Prefix, e.Srv.Prefix+"r_", 1)
 		db, coll, _ := strings.Cut(to, ".")
-		cur, err := e.srv.Client.Database(db).Collection(coll).Find(ctx, bson.D{})
+		cur, err := e.Srv.Client.Database(db).Collection(coll).Find(ctx, bson.D{})
 		require.NoError(t, err)
 		var got []bson.D
 		require.NoError(t, cur.All(ctx, &got))
-		assert.ElementsMatch(t, canonical(t, docs), canonical(t, got), ns)
+		assert.ElementsMatch(t, testnode.Canonical(t, docs), testnode.Canonical(t, got), ns)
 	}
-	names := indexNames(t, e, e.srv.DB("r_app"), "users")
+	names := indexNames(t, e, e.Srv.DB("r_app"), "users")
 	assert.ElementsMatch(t, []string{"_id_", "email_1", "age_-1_score_1"}, names)
-	assert.ElementsMatch(t, []string{"_id_", "sku_1"}, indexNames(t, e, e.srv.DB("r_shop"), "orders"))
+	assert.ElementsMatch(t, []string{"_id_", "sku_1"}, indexNames(t, e, e.Srv.DB("r_shop"), "orders"))
 
 	require.NoError(t, b.Delete(ctx))
 	st, err = b.Status(ctx)
@@ -121,21 +120,11 @@ func TestFullCycle(t *testing.T) {
 	_, err = b.Retrieve(ctx, io.Discard)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 
-	assert.NotContains(t, e.logs.String(), password)
+	assert.NotContains(t, e.Logs.String(), testnode.Password)
 }
 
-func canonical(t *testing.T, docs []bson.D) []string {
-	out := make([]string, 0, len(docs))
-	for _, d := range docs {
-		b, err := bson.MarshalExtJSON(d, true, false)
-		require.NoError(t, err)
-		out = append(out, string(b))
-	}
-	return out
-}
-
-func indexNames(t *testing.T, e *env, db, coll string) []string {
-	cur, err := e.srv.Client.Database(db).Collection(coll).Indexes().List(context.Background())
+func indexNames(t *testing.T, e *testnode.Env, db, coll string) []string {
+	cur, err := e.Srv.Client.Database(db).Collection(coll).Indexes().List(context.Background())
 	require.NoError(t, err)
 	var idx []struct {
 		Name string `bson:"name"`
@@ -149,14 +138,14 @@ func indexNames(t *testing.T, e *env, db, coll string) []string {
 }
 
 func TestStartRefusals(t *testing.T) {
-	e := newEnv(t)
-	e.seed(5)
+	e := testnode.New(t)
+	e.Seed(5)
 	ctx := context.Background()
-	b := e.backupper(e.config())
+	b := e.Backupper(e.Config())
 
 	// The order of the checks: password before role.
 	assert.ErrorIs(t, b.Start(ctx, nil), cipher.ErrEmptyPassword)
-	err := b.Start(ctx, []byte(password))
+	err := b.Start(ctx, []byte(testnode.Password))
 	require.ErrorIs(t, err, slot.ErrNotBackupNode)
 	assert.Contains(t, err.Error(), "set-as-backup")
 
@@ -165,25 +154,25 @@ func TestStartRefusals(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	require.Equal(t, slot.StateReady, wait(t, b).State)
-	err = b.Start(ctx, []byte(password))
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	require.Equal(t, slot.StateReady, testnode.Wait(t, b).State)
+	err = b.Start(ctx, []byte(testnode.Password))
 	require.ErrorIs(t, err, store.ErrSlotOccupied)
 	assert.Contains(t, err.Error(), "delete it first")
 
 	require.NoError(t, b.Role().Unset())
-	assert.ErrorIs(t, b.Start(ctx, []byte(password)), slot.ErrNotBackupNode)
+	assert.ErrorIs(t, b.Start(ctx, []byte(testnode.Password)), slot.ErrNotBackupNode)
 }
 
 func TestStartInsufficientSpace(t *testing.T) {
-	e := newEnv(t)
-	e.seed(20)
-	cfg := e.config()
+	e := testnode.New(t)
+	e.Seed(20)
+	cfg := e.Config()
 	cfg.Store = spaceStore{Store: store.Memory(), free: 10}
-	b := e.backupper(cfg)
+	b := e.Backupper(cfg)
 	require.NoError(t, b.Role().Set())
 
-	err := b.Start(context.Background(), []byte(password))
+	err := b.Start(context.Background(), []byte(testnode.Password))
 	require.ErrorIs(t, err, slot.ErrInsufficientSpace)
 	var se *slot.SpaceError
 	require.ErrorAs(t, err, &se)
@@ -202,16 +191,16 @@ func TestStartInsufficientSpace(t *testing.T) {
 // documents: dbStats' dataSize on MongoDB, listDatabases' sizeOnDisk on
 // FerretDB (whose dbStats counts every document).
 func TestPlanDataSizeCoversDocuments(t *testing.T) {
-	e := newEnv(t)
+	e := testnode.New(t)
 	var bsonBytes int64
-	for _, docs := range e.seed(200) {
+	for _, docs := range e.Seed(200) {
 		for _, d := range docs {
 			b, err := bson.Marshal(d)
 			require.NoError(t, err)
 			bsonBytes += int64(len(b))
 		}
 	}
-	src := &backup.Source{Client: e.srv.Client, Filter: e.filter}
+	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
 	p, err := src.Plan(context.Background())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, p.DataSize, bsonBytes)
@@ -220,14 +209,14 @@ func TestPlanDataSizeCoversDocuments(t *testing.T) {
 
 // The free-disk rule holds through wrappers that implement Unwrap.
 func TestStartInsufficientSpaceWrapped(t *testing.T) {
-	e := newEnv(t)
-	e.seed(20)
-	cfg := e.config()
+	e := testnode.New(t)
+	e.Seed(20)
+	cfg := e.Config()
 	cfg.Store = wrapStore{wrapStore{spaceStore{Store: store.Memory(), free: 10}}}
-	b := e.backupper(cfg)
+	b := e.Backupper(cfg)
 	require.NoError(t, b.Role().Set())
 
-	err := b.Start(context.Background(), []byte(password))
+	err := b.Start(context.Background(), []byte(testnode.Password))
 	require.ErrorIs(t, err, slot.ErrInsufficientSpace)
 	var se *slot.SpaceError
 	require.ErrorAs(t, err, &se)
@@ -235,15 +224,15 @@ func TestStartInsufficientSpaceWrapped(t *testing.T) {
 }
 
 func TestStartUnreachable(t *testing.T) {
-	e := newEnv(t)
-	if !e.srv.Embedded {
+	e := testnode.New(t)
+	if !e.Srv.Embedded {
 		t.Skip("needs the embedded server, which a test can stop") // covered by the embedded default in CI
 	}
-	b := e.backupper(e.config())
+	b := e.Backupper(e.Config())
 	require.NoError(t, b.Role().Set())
-	e.srv.Stop()
+	e.Srv.Stop()
 	ctx := context.Background()
-	err := b.Start(ctx, []byte(password))
+	err := b.Start(ctx, []byte(testnode.Password))
 	require.ErrorIs(t, err, backup.ErrUnreachable)
 	assert.Equal(t, errcode.Unreachable, errcode.Of(err))
 	var se mongo.ServerError
@@ -256,9 +245,9 @@ func TestStartUnreachable(t *testing.T) {
 }
 
 func TestConcurrentStartsGiveOneBackup(t *testing.T) {
-	e := newEnv(t)
-	e.seed(10)
-	b := e.backupper(e.config())
+	e := testnode.New(t)
+	e.Seed(10)
+	b := e.Backupper(e.Config())
 	require.NoError(t, b.Role().Set())
 
 	var wg sync.WaitGroup
@@ -267,7 +256,7 @@ func TestConcurrentStartsGiveOneBackup(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = b.Start(context.Background(), []byte(password))
+			errs[i] = b.Start(context.Background(), []byte(testnode.Password))
 		}()
 	}
 	wg.Wait()
@@ -280,85 +269,85 @@ func TestConcurrentStartsGiveOneBackup(t *testing.T) {
 		assert.True(t, errors.Is(err, slot.ErrInProgress) || errors.Is(err, store.ErrSlotOccupied), err)
 	}
 	assert.Equal(t, 1, wins)
-	assert.Equal(t, slot.StateReady, wait(t, b).State)
+	assert.Equal(t, slot.StateReady, testnode.Wait(t, b).State)
 }
 
 func TestStoreFailsMidway(t *testing.T) {
-	e := newEnv(t)
-	e.seed(200)
-	cfg := e.config()
-	faulty := &faultStore{Store: e.store, failAt: 2048}
+	e := testnode.New(t)
+	e.Seed(200)
+	cfg := e.Config()
+	faulty := &faultStore{Store: e.Store, failAt: 2048}
 	cfg.Store = faulty
-	b := e.backupper(cfg)
+	b := e.Backupper(cfg)
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
 
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st := wait(t, b)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	st := testnode.Wait(t, b)
 	require.Equal(t, slot.StateFailed, st.State)
 	assert.Contains(t, st.Error, "no space left on device")
 	assert.Equal(t, errcode.Internal, st.Code)
 	assert.Contains(t, st.Message(), "Backup failed: ")
-	_, err := e.store.Stat(ctx)
+	_, err := e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 	assertNoStrayFiles(t, cfg.TempDir)
 
 	faulty.failAt = 0
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	assert.Equal(t, slot.StateReady, wait(t, b).State)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	assert.Equal(t, slot.StateReady, testnode.Wait(t, b).State)
 }
 
 func TestServerStopsMidway(t *testing.T) {
-	e := newEnv(t)
-	if !e.srv.Embedded {
+	e := testnode.New(t)
+	if !e.Srv.Embedded {
 		t.Skip("needs the embedded server, which a test can stop") // covered by the embedded default in CI
 	}
-	e.seed(50)
-	cfg := e.config()
+	e.Seed(50)
+	cfg := e.Config()
 	cfg.Parallel = 1
 	var once sync.Once
 	cfg.Progress = func(p archive.Progress) {
 		if p.NamespacesDone >= 1 {
-			once.Do(e.srv.Stop) // one collection written, three to go
+			once.Do(e.Srv.Stop) // one collection written, three to go
 		}
 	}
-	b := e.backupper(cfg)
+	b := e.Backupper(cfg)
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
 
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st := wait(t, b)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	st := testnode.Wait(t, b)
 	require.Equal(t, slot.StateFailed, st.State)
 	assert.NotEmpty(t, st.Error)
-	_, err := e.store.Stat(ctx)
+	_, err := e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 	assertNoStrayFiles(t, cfg.TempDir)
 }
 
 // heldBackup starts a backup whose first write to the slot blocks until
 // the backup is cancelled, and returns once it blocks.
-func heldBackup(t *testing.T, e *env) (*slot.Slot, *faultStore) {
+func heldBackup(t *testing.T, e *testnode.Env) (*slot.Slot, *faultStore) {
 	t.Helper()
-	e.seed(20)
-	cfg := e.config()
-	held := &faultStore{Store: e.store, hold: make(chan struct{})}
+	e.Seed(20)
+	cfg := e.Config()
+	held := &faultStore{Store: e.Store, hold: make(chan struct{})}
 	cfg.Store = held
-	b := e.backupper(cfg)
+	b := e.Backupper(cfg)
 	require.NoError(t, b.Role().Set())
-	require.NoError(t, b.Start(context.Background(), []byte(password)))
+	require.NoError(t, b.Start(context.Background(), []byte(testnode.Password)))
 	<-held.hold // the backup is writing
 	return b, held
 }
 
 func TestCancel(t *testing.T) {
-	e := newEnv(t)
+	e := testnode.New(t)
 	b, held := heldBackup(t, e)
 	ctx := context.Background()
 	st, err := b.Status(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, slot.StateInProgress, st.State)
 	assert.JSONEq(t, `{"message":"Backup in progress"}`, string(st.ApplianceJSON()))
-	assert.ErrorIs(t, b.Start(ctx, []byte(password)), slot.ErrInProgress)
+	assert.ErrorIs(t, b.Start(ctx, []byte(testnode.Password)), slot.ErrInProgress)
 	assert.ErrorIs(t, b.Delete(ctx), slot.ErrInProgress)
 
 	require.NoError(t, b.Cancel(ctx))
@@ -367,22 +356,22 @@ func TestCancel(t *testing.T) {
 	require.Equal(t, slot.StateFailed, st.State)
 	assert.Contains(t, st.Error, "cancelled")
 	assert.Equal(t, errcode.Cancelled, st.Code)
-	_, err = e.store.Stat(ctx)
+	_, err = e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
 
 	held.hold = nil
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	assert.Equal(t, slot.StateReady, wait(t, b).State)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	assert.Equal(t, slot.StateReady, testnode.Wait(t, b).State)
 }
 
 func TestRestartReportsInterrupted(t *testing.T) {
-	e := newEnv(t)
+	e := testnode.New(t)
 	first, _ := heldBackup(t, e)
 	ctx := context.Background()
 
 	// A new process over the same state: the running backup was interrupted.
-	cfg2 := e.config()
-	second := e.backupper(cfg2)
+	cfg2 := e.Config()
+	second := e.Backupper(cfg2)
 	st, err := second.Status(ctx)
 	require.NoError(t, err)
 	require.Equal(t, slot.StateFailed, st.State)
@@ -391,12 +380,12 @@ func TestRestartReportsInterrupted(t *testing.T) {
 	assert.Contains(t, st.Message(), "Backup failed: interrupted")
 
 	require.NoError(t, first.Cancel(ctx)) // the old "process" goes away
-	require.NoError(t, second.Start(ctx, []byte(password)))
-	st = wait(t, second)
+	require.NoError(t, second.Start(ctx, []byte(testnode.Password)))
+	st = testnode.Wait(t, second)
 	assert.Equal(t, slot.StateReady, st.State)
 
 	// And a third one finds the stored backup.
-	third := e.backupper(e.config())
+	third := e.Backupper(e.Config())
 	st3, err := third.Status(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, slot.StateReady, st3.State)
@@ -404,28 +393,28 @@ func TestRestartReportsInterrupted(t *testing.T) {
 }
 
 func TestPasswordNeverLeaks(t *testing.T) {
-	e := newEnv(t)
-	e.seed(10)
-	b := e.backupper(e.config())
+	e := testnode.New(t)
+	e.Seed(10)
+	b := e.Backupper(e.Config())
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	st := wait(t, b)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	st := testnode.Wait(t, b)
 	require.Equal(t, slot.StateReady, st.State)
 
 	statusJSON, err := json.Marshal(st)
 	require.NoError(t, err)
-	errs := []error{b.Start(ctx, []byte(password))}
-	path, info := retrieveTo(t, b, t.TempDir(), "b.enc")
+	errs := []error{b.Start(ctx, []byte(testnode.Password))}
+	path, info := testnode.RetrieveTo(t, b, t.TempDir(), "b.enc")
 	file, err := os.Open(path)
 	require.NoError(t, err)
 	defer file.Close()
-	_, err = restore.Run(ctx, file, info.Size, []byte("not "+password), &restore.Options{Client: e.srv.Client})
+	_, err = restore.Run(ctx, file, info.Size, []byte("not "+testnode.Password), &restore.Options{Client: e.Srv.Client})
 	require.ErrorIs(t, err, cipher.ErrWrongPassword)
 	errs = append(errs, err)
 
-	for _, s := range append([]string{e.logs.String(), string(statusJSON)}, errStrings(errs)...) {
-		assert.NotContains(t, s, password)
+	for _, s := range append([]string{e.Logs.String(), string(statusJSON)}, errStrings(errs)...) {
+		assert.NotContains(t, s, testnode.Password)
 		assert.NotContains(t, s, "battery")
 	}
 }

@@ -1,227 +1,22 @@
 package backup_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"runtime"
-	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
-
-// synthetic is a Source of generated documents: collections of docs of
-// about 1 KiB, half text and half incompressible bytes. Each collection
-// cycles through a pool of its own, precomputed so that the benchmark
-// measures the pipeline, not the generator; pools differ between
-// collections (real collections do not repeat each other) and are 16 MiB
-// at most, more than zstd's window, so that ratios stay honest.
-type synthetic struct {
-	collections int
-	perColl     int64 // bytes per collection
-	pools       [][][]byte
-}
-
-func newSynthetic(collections int, total int64) *synthetic {
-	s := &synthetic{collections: collections, perColl: total / int64(collections)}
-	for c := range collections {
-		rng := rand.New(rand.NewPCG(1, uint64(c)))
-		var pool [][]byte
-		for size, i := int64(0), 0; size < min(s.perColl, 16<<20); i++ {
-			noise := make([]byte, 400)
-			for j := range noise {
-				noise[j] = byte(rng.Uint32())
-			}
-			doc, _ := bson.Marshal(bson.D{
-				{Key: "_id", Value: bson.NewObjectID()},
-				{Key: "name", Value: fmt.Sprintf("customer-%06d", i)},
-				{Key: "email", Value: fmt.Sprintf("customer%06d@example.com", i)},
-				{Key: "balance", Value: rng.Float64() * 1e6},
-				{Key: "created", Value: bson.NewDateTimeFromTime(time.Unix(int64(rng.Uint32()), 0))},
-				{Key: "tags", Value: bson.A{"retail", "eu", fmt.Sprint(i % 17)}},
-				{Key: "notes", Value: fmt.Sprintf("order history for customer %d: %s", i, "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ut enim ad minim veniam, quis nostrud exercitation ullamco laboris")},
-				{Key: "blob", Value: bson.Binary{Data: noise}},
-			})
-			pool = append(pool, doc)
-			size += int64(len(doc))
-		}
-		s.pools = append(s.pools, pool)
-	}
-	return s
-}
-
-func (s *synthetic) Plan(context.Context) (slot.Plan, error) {
-	p := slot.Plan{DataSize: s.perColl * int64(s.collections)}
-	for i := range s.collections {
-		p.Collections = append(p.Collections, archive.Collection{DB: "bench", Name: fmt.Sprintf("c%d", i), Type: "collection"})
-	}
-	return p, nil
-}
-
-func (s *synthetic) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
-	var idx int
-	fmt.Sscanf(c.Name, "c%d", &idx)
-	pool := s.pools[idx]
-	var n int64
-	for i := 0; n < s.perColl; i++ {
-		doc := pool[i%len(pool)]
-		if err := emit(doc); err != nil {
-			return err
-		}
-		n += int64(len(doc))
-	}
-	return nil
-}
-
-// peakHeap samples the live heap while it runs and reports the highest,
-// less what was live when it started (the benchmark's own data, such as
-// the synthetic source's document pool): the heap the work itself took.
-type peakHeap struct {
-	stop chan struct{}
-	done sync.WaitGroup
-	base uint64
-	peak atomic.Uint64
-}
-
-func startPeakHeap() *peakHeap {
-	runtime.GC()
-	p := &peakHeap{stop: make(chan struct{})}
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	p.base = sample[0].Value.Uint64()
-	p.done.Add(1)
-	go func() {
-		defer p.done.Done()
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > p.peak.Load() {
-				p.peak.Store(v)
-			}
-			select {
-			case <-p.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return p
-}
-
-func (p *peakHeap) Stop() uint64 {
-	close(p.stop)
-	p.done.Wait()
-	return p.peak.Load() - min(p.base, p.peak.Load())
-}
-
-// stdlibGzip is the standard library's serial gzip at level 6, the
-// baseline the pipeline is measured against.
-type stdlibGzip struct{}
-
-func (stdlibGzip) Name() string      { return "gzip" }
-func (stdlibGzip) Extension() string { return ".gz" }
-func (stdlibGzip) Match(head []byte) bool {
-	return archive.NewGzip(archive.DefaultGzipLevel).Match(head)
-}
-func (stdlibGzip) NewWriter(w io.Writer) (io.WriteCloser, error) {
-	return gzip.NewWriterLevel(w, gzip.DefaultCompression)
-}
-func (stdlibGzip) NewReader(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) }
-
-// BenchmarkPipeline runs the backup pipeline without a server: synthetic
-// BSON -> archive -> cipher -> store (hashing), through a real Slot, for
-// the default (tar, gzip level 1), other formats and compressions, and the
-// baseline of a serial standard-library gzip at level 6. Run with
-// -benchtime=3x, and -cpu 1,2 to see how it scales.
-func BenchmarkPipeline(b *testing.B) {
-	for _, f := range []struct {
-		name string
-		fmt  archive.Format
-		comp archive.Compression
-	}{
-		{"tar+gzip", archive.TarFormat{}, nil}, // the default: gzip level 1
-		{"tar+gzip6", archive.TarFormat{}, archive.NewGzip(archive.DefaultGzipLevel)},
-		{"tar+zstd", archive.TarFormat{}, archive.NewZstd(archive.DefaultZstdLevel)},
-		{"archive+gzip", archive.ArchiveFormat{}, nil},
-		{"archive+zstd", archive.ArchiveFormat{}, archive.NewZstd(archive.DefaultZstdLevel)},
-		{"tar+stdlib-gzip6", archive.TarFormat{}, stdlibGzip{}}, // the baseline
-	} {
-		b.Run(f.name, func(b *testing.B) {
-			benchPipeline(b, newSynthetic(8, 128<<20), f.fmt, f.comp, 0)
-		})
-	}
-}
-
-// BenchmarkPipelineMemory reports the peak live heap of the default
-// pipeline for 64 MiB and for 10 times as much data. With the default
-// settings it must stay at most 64 MiB: the tar writer's 32 MiB memory
-// budget holds most of the small case's 8 compressed collections, and
-// bounds the large case's, which spill. With a 1 MiB budget both sizes
-// spill from the start, and the rest of the pipeline must stay flat
-// (within 10%).
-func BenchmarkPipelineMemory(b *testing.B) {
-	for _, spill := range []int64{0, 1 << 20} {
-		for _, size := range []int64{64 << 20, 640 << 20} {
-			name := fmt.Sprintf("%dMiB", size>>20)
-			if spill > 0 {
-				name += fmt.Sprintf("/spill%dMiB", spill>>20)
-			}
-			b.Run(name, func(b *testing.B) {
-				benchPipeline(b, newSynthetic(8, size), nil, nil, spill)
-			})
-		}
-	}
-}
-
-func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp archive.Compression, spill int64) {
-	dir, err := store.Dir(b.TempDir())
-	require.NoError(b, err)
-	s, err := slot.New(src, slot.Config{
-		Store: dir, StateDir: b.TempDir(), Format: format, Compression: comp,
-		KDF: lowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(b, err)
-	require.NoError(b, s.Role().Set())
-	ctx := context.Background()
-	size := src.perColl * int64(src.collections)
-	b.SetBytes(size)
-	var peak uint64
-	var stored int64
-	b.ResetTimer()
-	for range b.N {
-		ph := startPeakHeap()
-		require.NoError(b, s.Start(ctx, []byte(password)))
-		st, err := s.Wait(ctx)
-		require.NoError(b, err)
-		peak = max(peak, ph.Stop())
-		require.Equal(b, slot.StateReady, st.State, st.Error)
-		stored = st.Size
-		b.StopTimer()
-		require.NoError(b, s.Delete(ctx))
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-	b.ReportMetric(float64(size)/float64(stored), "ratio")
-}
 
 // BenchmarkEndToEnd backs up a dataset from the test server and, in the
 // same benchmark, scans the same data with the raw driver, the two in
@@ -230,7 +25,7 @@ func benchPipeline(b *testing.B, src *synthetic, format archive.Format, comp arc
 func BenchmarkEndToEnd(b *testing.B) {
 	srv := mongotest.New(b)
 	ctx := context.Background()
-	src := newSynthetic(4, 16<<20)
+	src := testnode.NewSynthetic(4, 16<<20)
 	cols, _ := src.Plan(ctx)
 	for _, c := range cols.Collections {
 		coll := srv.Client.Database(srv.DB(c.DB)).Collection(c.Name)
@@ -280,13 +75,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
 	m, err := backup.New(&backup.Source{Client: srv.Client, Filter: filter},
-		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: lowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: testnode.LowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	defer m.Close()
 	require.NoError(b, m.Role().Set())
 
 	backupOnce := func() {
-		require.NoError(b, m.Start(ctx, []byte(password)))
+		require.NoError(b, m.Start(ctx, []byte(testnode.Password)))
 		st, err := m.Wait(ctx)
 		require.NoError(b, err)
 		require.Equal(b, slot.StateReady, st.State, st.Error)
@@ -320,108 +115,4 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(bytes)/scan.Seconds()*float64(b.N)/1e6, "scan-MB/s")
 	b.ReportMetric(float64(bytes)/full.Seconds()*float64(b.N)/1e6, "backup-MB/s")
 	b.ReportMetric(full.Seconds()/scan.Seconds(), "x-raw-scan")
-}
-
-// BenchmarkRestore restores a backup of 16 MiB of BSON in 4 collections
-// into the embedded server and, in the same benchmark, inserts the same
-// documents with the raw driver as Restore does: InsertMany, unordered, in
-// batches of 1000, 4 batches at once. It reports the restore's MB/s of BSON
-// and documents/s, the raw inserts' MB/s, and the restore's time over
-// theirs as x-raw-insert (target: at most 1.2).
-func BenchmarkRestore(b *testing.B) {
-	srv := mongotest.New(b)
-	ctx := context.Background()
-	src := newSynthetic(4, 16<<20)
-
-	s, err := slot.New(src, slot.Config{Store: store.Memory(), StateDir: b.TempDir(), KDF: lowKDF,
-		TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(b, err)
-	require.NoError(b, s.Role().Set())
-	require.NoError(b, s.Start(ctx, []byte(password)))
-	st, err := s.Wait(ctx)
-	require.NoError(b, err)
-	require.Equal(b, slot.StateReady, st.State, st.Error)
-	var file bytes.Buffer
-	_, err = s.Retrieve(ctx, &file)
-	require.NoError(b, err)
-	require.NoError(b, s.Close())
-
-	// The raw inserts' batches, built once, outside the timing.
-	plan, _ := src.Plan(ctx)
-	type rawBatch struct {
-		coll string
-		docs []any
-	}
-	var batches []rawBatch
-	var bsonBytes, docs int64
-	for _, c := range plan.Collections {
-		var cur []any
-		require.NoError(b, src.Documents(ctx, c, func(doc []byte) error {
-			cur = append(cur, bson.Raw(append([]byte(nil), doc...)))
-			bsonBytes += int64(len(doc))
-			docs++
-			if len(cur) == 1000 {
-				batches = append(batches, rawBatch{c.Name, cur})
-				cur = nil
-			}
-			return nil
-		}))
-		if len(cur) > 0 {
-			batches = append(batches, rawBatch{c.Name, cur})
-		}
-	}
-	rawInsert := func() {
-		work := make(chan rawBatch)
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for bt := range work {
-					_, err := srv.Client.Database(srv.DB("raw")).Collection(bt.coll).InsertMany(ctx, bt.docs, options.InsertMany().SetOrdered(false))
-					if err != nil {
-						b.Error(err)
-					}
-				}
-			}()
-		}
-		for _, bt := range batches {
-			work <- bt
-		}
-		close(work)
-		wg.Wait()
-	}
-	drop := func() {
-		for _, db := range []string{srv.DB("raw"), srv.DB("restored")} {
-			require.NoError(b, srv.Client.Database(db).Drop(ctx))
-		}
-	}
-
-	var raw, restoring time.Duration
-	b.SetBytes(bsonBytes)
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		rawInsert()
-		raw += time.Since(t0)
-
-		t0 = time.Now()
-		rep, err := restore.Run(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), []byte(password), &restore.Options{
-			Client:  srv.Client,
-			Renames: []namespace.Rename{{From: "bench.*", To: srv.DB("restored") + ".*"}},
-			Logger:  slog.New(slog.DiscardHandler),
-		})
-		restoring += time.Since(t0)
-		require.NoError(b, err)
-		require.Equal(b, docs, rep.Documents)
-
-		b.StopTimer()
-		drop()
-		b.StartTimer()
-	}
-	n := float64(b.N)
-	b.ReportMetric(float64(bsonBytes)*n/restoring.Seconds()/1e6, "restore-MB/s")
-	b.ReportMetric(float64(docs)*n/restoring.Seconds(), "restore-docs/s")
-	b.ReportMetric(float64(bsonBytes)*n/raw.Seconds()/1e6, "raw-insert-MB/s")
-	b.ReportMetric(restoring.Seconds()/raw.Seconds(), "x-raw-insert")
 }

@@ -22,10 +22,16 @@ import (
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
+)
+
+type (
+	D = bson.D
+	A = bson.A
 )
 
 // ensureOplog gives the server an oplog: on the embedded FerretDB a capped
@@ -268,7 +274,7 @@ func (w *writer) snapshot(t *testing.T) map[string][]string {
 		for _, id := range ids {
 			docs = append(docs, w.model[ns][id].bson())
 		}
-		out[ns] = docsOf(t, docs...)
+		out[ns] = testnode.DocsOf(t, docs...)
 	}
 	return out
 }
@@ -276,7 +282,7 @@ func (w *writer) snapshot(t *testing.T) map[string][]string {
 // capturedOplog decrypts a retrieved backup and returns its oplog entries.
 func capturedOplog(t *testing.T, data []byte) []bson.Raw {
 	t.Helper()
-	plain, err := cipher.NewReader(bytes.NewReader(data), int64(len(data)), []byte(password), nil)
+	plain, err := cipher.NewReader(bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), nil)
 	require.NoError(t, err)
 	r, err := archive.Open(plain)
 	require.NoError(t, err)
@@ -324,24 +330,24 @@ func tsOf(e bson.Raw) bson.Timestamp {
 // namespaces, and checks that the restored data equals the writer's model
 // as of the capture's end; without replay it does not.
 func TestOplogConcurrentWriter(t *testing.T) {
-	e := newEnv(t)
-	ensureOplog(t, e.srv, 0)
+	e := testnode.New(t)
+	ensureOplog(t, e.Srv, 0)
 	ctx := context.Background()
-	colls := []string{e.srv.DB("app") + ".a", e.srv.DB("app") + ".b", e.srv.DB("shop") + ".c"}
-	w := newWriter(e.srv.Client, colls)
+	colls := []string{e.Srv.DB("app") + ".a", e.Srv.DB("app") + ".b", e.Srv.DB("shop") + ".c"}
+	w := newWriter(e.Srv.Client, colls)
 	defer w.stop()
 	require.NoError(t, w.seed(ctx))
 
-	src := &backup.Source{Client: e.srv.Client, Filter: e.filter}
+	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
 	batch := 0
 	dd := &duringDump{Source: src, during: func(c archive.Collection) error {
 		err := w.do(batch)
 		batch++
 		return err
 	}}
-	cfg := e.config()
+	cfg := e.Config()
 	cfg.Parallel = 1 // collections in turn: a batch changes those already read
-	s, st := runSlot(t, dd, cfg.Config)
+	s, st := testnode.RunSlot(t, dd, cfg.Config)
 	require.Equal(t, slot.StateReady, st.State, st.Error)
 	require.Equal(t, len(colls), batch, "one batch while each collection was read")
 	// Every write of the log so far happened before the capture's end:
@@ -397,28 +403,28 @@ func TestOplogConcurrentWriter(t *testing.T) {
 
 	// Restored with replay into new namespaces: the model as of the end.
 	renamed := func(to string) []namespace.Rename {
-		return []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + to + "*"}}
+		return []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
 	}
-	rep, err := restoreBytes(t, data, restore.Options{Client: e.srv.Client, Renames: renamed("r_")})
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: e.Srv.Client, Renames: renamed("r_")})
 	require.NoError(t, err)
 	require.NotNil(t, rep.Oplog)
 	assert.Equal(t, st.Oplog.End, rep.Oplog.Captured.End)
 	assert.False(t, rep.Oplog.Last.After(st.Oplog.End))
-	if e.srv.Embedded { // on a shared server the newest entry may be another's
+	if e.Srv.Embedded { // on a shared server the newest entry may be another's
 		assert.Equal(t, st.Oplog.End, rep.Oplog.Last, "replayed to the end")
 	}
 	for _, ns := range colls {
-		got := contents(t, e.srv, strings.Replace(ns, e.srv.Prefix, e.srv.Prefix+"r_", 1))
+		got := testnode.Contents(t, e.Srv, strings.Replace(ns, e.Srv.Prefix, e.Srv.Prefix+"r_", 1))
 		assert.Equal(t, atEnd[ns], got, "%s restored with replay is as of the end", ns)
 		assert.NotEqual(t, later[ns], got, "%s: the writes after the end are not restored", ns)
 	}
 
 	// Without replay the data is a mix of moments: the first collection
 	// misses the writes made while the others were read.
-	_, err = restoreBytes(t, data, restore.Options{Client: e.srv.Client, Renames: renamed("n_"), OplogReplay: slot.ToggleOff})
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: e.Srv.Client, Renames: renamed("n_"), OplogReplay: slot.ToggleOff})
 	require.NoError(t, err)
-	first := strings.Replace(colls[0], e.srv.Prefix, e.srv.Prefix+"n_", 1)
-	assert.NotEqual(t, atEnd[colls[0]], contents(t, e.srv, first), "without replay the restore is not as of the end")
+	first := strings.Replace(colls[0], e.Srv.Prefix, e.Srv.Prefix+"n_", 1)
+	assert.NotEqual(t, atEnd[colls[0]], testnode.Contents(t, e.Srv, first), "without replay the restore is not as of the end")
 
 	// Stopped early by OplogLimit: the first collection lacks the last
 	// batch's insert, made after it was read, but has the one before.
@@ -429,10 +435,10 @@ func TestOplogConcurrentWriter(t *testing.T) {
 		}
 	}
 	require.False(t, limit.IsZero())
-	rep, err = restoreBytes(t, data, restore.Options{Client: e.srv.Client, Renames: renamed("l_"), OplogLimit: limit})
+	rep, err = testnode.RestoreBytes(t, data, restore.Options{Client: e.Srv.Client, Renames: renamed("l_"), OplogLimit: limit})
 	require.NoError(t, err)
 	assert.True(t, rep.Oplog.LimitReached)
-	ids := contents(t, e.srv, strings.Replace(colls[0], e.srv.Prefix, e.srv.Prefix+"l_", 1))
+	ids := testnode.Contents(t, e.Srv, strings.Replace(colls[0], e.Srv.Prefix, e.Srv.Prefix+"l_", 1))
 	assert.True(t, slices.ContainsFunc(ids, func(s string) bool { return strings.Contains(s, `"k1-0"`) }))
 	assert.False(t, slices.ContainsFunc(ids, func(s string) bool { return strings.Contains(s, `"k2-0"`) }))
 }
@@ -441,14 +447,14 @@ func TestOplogConcurrentWriter(t *testing.T) {
 // collection: the backup fails with ErrOplogRollover, leaving the slot
 // empty and no temporary file.
 func TestOplogRollover(t *testing.T) {
-	e := newEnv(t)
+	e := testnode.New(t)
 	ctx := context.Background()
-	e.seed(5)
-	src := &backup.Source{Client: e.srv.Client, Filter: e.filter}
+	e.Seed(5)
+	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
 	var overrun func() error
-	if e.srv.Embedded {
-		ensureOplog(t, e.srv, 20)
-		spill := e.srv.Client.Database(e.srv.DB("app")).Collection("spill")
+	if e.Srv.Embedded {
+		ensureOplog(t, e.Srv, 20)
+		spill := e.Srv.Client.Database(e.Srv.DB("app")).Collection("spill")
 		_, err := spill.InsertOne(ctx, D{{Key: "_id", Value: "before"}})
 		require.NoError(t, err)
 		overrun = func() error {
@@ -458,12 +464,12 @@ func TestOplogRollover(t *testing.T) {
 				}
 			}
 			// FerretDB enforces a capped collection's bounds on compact.
-			return e.srv.Client.Database("local").RunCommand(ctx, D{{Key: "compact", Value: "oplog.rs"}}).Err()
+			return e.Srv.Client.Database("local").RunCommand(ctx, D{{Key: "compact", Value: "oplog.rs"}}).Err()
 		}
 	} else {
 		// The real oplog is too large to overrun: a small capped collection
 		// of the test's own stands in for it.
-		db := e.srv.Client.Database(e.srv.DB("oplog"))
+		db := e.Srv.Client.Database(e.Srv.DB("oplog"))
 		require.NoError(t, db.CreateCollection(ctx, "rs", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20).SetMaxDocuments(20)))
 		fake := db.Collection("rs")
 		i := uint32(0)
@@ -488,13 +494,13 @@ func TestOplogRollover(t *testing.T) {
 		once.Do(func() { err = overrun() })
 		return err
 	}}
-	cfg := e.config()
+	cfg := e.Config()
 	cfg.SpillThreshold = 1 // every collection spills to TempDir
-	_, st := runSlot(t, dd, cfg.Config)
+	_, st := testnode.RunSlot(t, dd, cfg.Config)
 	require.Equal(t, slot.StateFailed, st.State)
 	assert.Equal(t, errcode.OplogRollover, st.Code)
 	assert.Contains(t, st.Error, "too small for the dump's duration")
-	_, err := e.store.Stat(ctx)
+	_, err := e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty, "the slot is left empty")
 	left, err := os.ReadDir(cfg.TempDir)
 	require.NoError(t, err)
@@ -506,27 +512,27 @@ func TestOplogRollover(t *testing.T) {
 // backup without an oplog replays nothing (and with OplogReplay On fails
 // once the collections are in).
 func TestBackupWithoutOplog(t *testing.T) {
-	e := newEnv(t)
+	e := testnode.New(t)
 	ctx := context.Background()
-	e.seed(4)
+	e.Seed(4)
 	src := func(mode slot.Toggle) *backup.Source {
-		s := &backup.Source{Client: e.srv.Client, Filter: e.filter, Oplog: mode}
-		backup.SetOplogNamespace(s, e.srv.DB("none")+".oplog") // no such collection, on any server
+		s := &backup.Source{Client: e.Srv.Client, Filter: e.Filter, Oplog: mode}
+		backup.SetOplogNamespace(s, e.Srv.DB("none")+".oplog") // no such collection, on any server
 		return s
 	}
 
-	s, err := slot.New(src(slot.ToggleOn), e.config().Config)
+	s, err := slot.New(src(slot.ToggleOn), e.Config().Config)
 	require.NoError(t, err)
 	require.NoError(t, s.Role().Set())
-	err = s.Start(ctx, []byte(password))
+	err = s.Start(ctx, []byte(testnode.Password))
 	require.ErrorIs(t, err, backup.ErrNoOplog)
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.Contains(t, err.Error(), "keeps no oplog")
 
-	s, err = slot.New(src(slot.ToggleAuto), e.config().Config)
+	s, err = slot.New(src(slot.ToggleAuto), e.Config().Config)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	require.NoError(t, s.Start(ctx, []byte(password)))
+	require.NoError(t, s.Start(ctx, []byte(testnode.Password)))
 	st, err := s.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, slot.StateReady, st.State, st.Error)
@@ -538,14 +544,14 @@ func TestBackupWithoutOplog(t *testing.T) {
 	_, err = s.Retrieve(ctx, &buf)
 	require.NoError(t, err)
 	assert.Empty(t, capturedOplog(t, buf.Bytes()))
-	opts := restore.Options{Client: e.srv.Client, Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "r_*"}}}
-	rep, err := restoreBytes(t, buf.Bytes(), opts)
+	opts := restore.Options{Client: e.Srv.Client, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
+	rep, err := testnode.RestoreBytes(t, buf.Bytes(), opts)
 	require.NoError(t, err)
 	assert.Nil(t, rep.Oplog)
 	assert.EqualValues(t, 12, rep.Documents)
 
 	opts.OplogReplay, opts.Drop = slot.ToggleOn, true
-	_, err = restoreBytes(t, buf.Bytes(), opts)
+	_, err = testnode.RestoreBytes(t, buf.Bytes(), opts)
 	assert.ErrorIs(t, err, restore.ErrNoOplog)
-	assert.EqualValues(t, 4, e.count(e.srv.DB("r_app"), "users"), "the collections are restored before")
+	assert.EqualValues(t, 4, e.Count(e.Srv.DB("r_app"), "users"), "the collections are restored before")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/slot"
 )
 
@@ -26,21 +27,21 @@ func TestStockToolsRecovery(t *testing.T) {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	e := newEnv(t)
-	e.seed(40)
-	b := e.backupper(e.config())
+	e := testnode.New(t)
+	e.Seed(40)
+	b := e.Backupper(e.Config())
 	require.NoError(t, b.Role().Set())
 	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
-	require.Equal(t, slot.StateReady, wait(t, b).State)
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
+	require.Equal(t, slot.StateReady, testnode.Wait(t, b).State)
 
 	dir := t.TempDir()
-	enc, _ := retrieveTo(t, b, dir, "backup-retrieve.tar.gz.enc")
+	enc, _ := testnode.RetrieveTo(t, b, dir, "backup-retrieve.tar.gz.enc")
 
 	script, err := filepath.Abs("../cipher/testdata/openssl-recover.sh")
 	require.NoError(t, err)
 	recover := exec.Command("bash", script, enc)
-	recover.Env = append(os.Environ(), "KEEPSLOT_PASSWORD="+password)
+	recover.Env = append(os.Environ(), "KEEPSLOT_PASSWORD="+testnode.Password)
 	var stderr bytes.Buffer
 	recover.Stderr = &stderr
 	targz, err := recover.Output()
@@ -51,7 +52,7 @@ func TestStockToolsRecovery(t *testing.T) {
 	out, err := untar.CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	users := filepath.Join(dir, "dump", e.srv.DB("app"), "users")
+	users := filepath.Join(dir, "dump", e.Srv.DB("app"), "users")
 	data, err := os.ReadFile(users + ".bson")
 	require.NoError(t, err)
 	n := 0

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,68 +13,23 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/restore"
 )
 
-// docSource serves documents from memory, by namespace.
-type docSource map[string][]bson.D
-
-func (m docSource) Documents(_ context.Context, c archive.Collection, emit func([]byte) error) error {
-	for _, d := range m[c.Namespace()] {
-		b, err := bson.Marshal(d)
-		if err != nil {
-			return err
-		}
-		if err := emit(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// sealedBackup dumps docs, namespaces in sorted order, and encrypts them
-// under pw, as a slot stores a backup.
-func sealedBackup(t *testing.T, docs map[string][]bson.D) []byte {
-	t.Helper()
-	var cols []archive.Collection
-	for _, ns := range slices.Sorted(func(yield func(string) bool) {
-		for ns := range docs {
-			if !yield(ns) {
-				return
-			}
-		}
-	}) {
-		db, name, _ := cut(ns)
-		cols = append(cols, archive.Collection{DB: db, Name: name, Type: "collection"})
-	}
-	var buf bytes.Buffer
-	w, err := cipher.NewWriter(&buf, []byte(pw), &cipher.Options{LogN: 10})
-	require.NoError(t, err)
-	_, err = archive.Dump(context.Background(), w, cols, docSource(docs), &archive.DumpOptions{Compression: archive.NoCompression{}})
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	return buf.Bytes()
-}
-
-const pw = "guard pass phrase"
-
-func cut(ns string) (string, string, bool) {
-	for i := range len(ns) {
-		if ns[i] == '.' {
-			return ns[:i], ns[i+1:], true
-		}
-	}
-	return ns, "", false
-}
-
 func run(t *testing.T, data []byte, o restore.Options) (*restore.Report, error) {
 	t.Helper()
-	o.Logger = slog.New(slog.DiscardHandler)
-	return restore.Run(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(pw), &o)
+	return testnode.RestoreBytes(t, data, o)
 }
+
+func sealedBackup(t *testing.T, docs map[string][]bson.D) []byte {
+	t.Helper()
+	return testnode.CraftedBackup(t, docs, nil, archive.TarFormat{})
+}
+
+func cut(ns string) (string, string, bool) { return strings.Cut(ns, ".") }
 
 // docs returns n documents with _ids from..from+n-1.
 func docs(from, n int) []bson.D {
@@ -124,10 +79,14 @@ func TestSkipDuplicates(t *testing.T) {
 	rep, err := run(t, data, restore.Options{Client: srv.Client, SkipDuplicates: true, BatchSize: 7})
 	require.NoError(t, err)
 	require.Len(t, rep.Namespaces, 2)
-	assert.Equal(t, db+".a", rep.Namespaces[0].To)
-	assert.EqualValues(t, 28, rep.Namespaces[0].Documents)
-	assert.EqualValues(t, 2, rep.Namespaces[0].Duplicates)
-	assert.EqualValues(t, 0, rep.Namespaces[1].Duplicates)
+	byTarget := map[string]restore.NamespaceReport{}
+	for _, ns := range rep.Namespaces {
+		byTarget[ns.To] = ns
+	}
+	assert.EqualValues(t, 28, byTarget[db+".a"].Documents)
+	assert.EqualValues(t, 2, byTarget[db+".a"].Duplicates)
+	assert.EqualValues(t, 10, byTarget[db+".b"].Documents)
+	assert.EqualValues(t, 0, byTarget[db+".b"].Duplicates)
 	n, err := coll.CountDocuments(context.Background(), bson.D{})
 	require.NoError(t, err)
 	assert.EqualValues(t, 30, n)

@@ -1,4 +1,4 @@
-package backup_test
+package restore_test
 
 import (
 	"bytes"
@@ -12,34 +12,29 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/archive/archivetest"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 )
 
-func (e *env) count(db, coll string) int64 {
-	e.t.Helper()
-	n, err := e.srv.Client.Database(db).Collection(coll).CountDocuments(context.Background(), bson.D{})
-	require.NoError(e.t, err)
-	return n
-}
-
-func (e *env) databases() []string {
-	e.t.Helper()
-	names, err := e.srv.Client.ListDatabaseNames(context.Background(), bson.D{})
-	require.NoError(e.t, err)
+// databases lists the databases of e's server.
+func databases(e *testnode.Env) []string {
+	e.T.Helper()
+	names, err := e.Srv.Client.ListDatabaseNames(context.Background(), bson.D{})
+	require.NoError(e.T, err)
 	return names
 }
 
 func TestRestoreRefusesBeforeWriting(t *testing.T) {
-	e := newEnv(t)
-	e.seed(10)
-	_, data := backupBytes(t, e, e.config())
+	e := testnode.New(t)
+	e.Seed(10)
+	_, data := testnode.BackupBytes(t, e, e.Config())
 	ctx := context.Background()
 	opts := &restore.Options{
-		Client:  e.srv.Client,
-		Renames: []namespace.Rename{{From: e.srv.Prefix + "*.*", To: e.srv.Prefix + "x_*.*"}},
+		Client:  e.Srv.Client,
+		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*.*", To: e.Srv.Prefix + "x_*.*"}},
 	}
-	before := e.databases()
+	before := databases(e)
 
 	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte("wrong"), opts)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
@@ -48,36 +43,36 @@ func TestRestoreRefusesBeforeWriting(t *testing.T) {
 	// before the first document is written.
 	bad := bytes.Clone(data)
 	bad[len(bad)-200] ^= 1
-	_, err = restore.Run(ctx, bytes.NewReader(bad), int64(len(bad)), []byte(password), opts)
+	_, err = restore.Run(ctx, bytes.NewReader(bad), int64(len(bad)), []byte(testnode.Password), opts)
 	assert.ErrorIs(t, err, restore.ErrCorrupt)
 
-	_, err = restore.Run(ctx, bytes.NewReader(data[:len(data)-1]), int64(len(data)-1), []byte(password), opts)
+	_, err = restore.Run(ctx, bytes.NewReader(data[:len(data)-1]), int64(len(data)-1), []byte(testnode.Password), opts)
 	assert.ErrorIs(t, err, restore.ErrCorrupt)
 
-	assert.ElementsMatch(t, before, e.databases())
+	assert.ElementsMatch(t, before, databases(e))
 }
 
 func TestRestoreOptions(t *testing.T) {
-	e := newEnv(t)
-	e.seed(30)
-	_, data := backupBytes(t, e, e.config())
+	e := testnode.New(t)
+	e.Seed(30)
+	_, data := testnode.BackupBytes(t, e, e.Config())
 	ctx := context.Background()
 	run := func(o restore.Options) *restore.Report {
 		t.Helper()
-		o.Client = e.srv.Client
-		rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+		o.Client = e.Srv.Client
+		rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &o)
 		require.NoError(t, err)
 		return rep
 	}
-	app, shop := e.srv.DB("app"), e.srv.DB("shop")
+	app, shop := e.Srv.DB("app"), e.Srv.DB("shop")
 
 	// Dry run: reports everything, writes nothing.
-	before := e.databases()
+	before := databases(e)
 	rep := run(restore.Options{DryRun: true, Renames: []namespace.Rename{{From: "*", To: "dry_*"}}})
 	assert.True(t, rep.DryRun)
 	assert.EqualValues(t, 90, rep.Documents)
 	assert.Equal(t, 3, rep.Indexes)
-	assert.ElementsMatch(t, before, e.databases())
+	assert.ElementsMatch(t, before, databases(e))
 
 	// Filter and rename one collection.
 	rep = run(restore.Options{
@@ -86,62 +81,62 @@ func TestRestoreOptions(t *testing.T) {
 	})
 	require.Len(t, rep.Namespaces, 1)
 	assert.Equal(t, shop+".orders_copy", rep.Namespaces[0].To)
-	assert.EqualValues(t, 30, e.count(shop, "orders_copy"))
+	assert.EqualValues(t, 30, e.Count(shop, "orders_copy"))
 
 	// Over the originals: without Drop the inserts collide, with Drop the
 	// collection is replaced.
 	o := restore.Options{Filter: namespace.Filter{Include: []string{app + ".events"}}}
-	o.Client = e.srv.Client
-	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &o)
+	o.Client = e.Srv.Client
+	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &o)
 	assert.Error(t, err)
-	_, err = e.srv.Client.Database(app).Collection("events").InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}})
+	_, err = e.Srv.Client.Database(app).Collection("events").InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}})
 	require.NoError(t, err)
-	assert.EqualValues(t, 31, e.count(app, "events"))
+	assert.EqualValues(t, 31, e.Count(app, "events"))
 	run(restore.Options{Filter: namespace.Filter{Include: []string{app + ".events"}}, Drop: true, BatchSize: 7, Parallel: 2})
-	assert.EqualValues(t, 30, e.count(app, "events"))
+	assert.EqualValues(t, 30, e.Count(app, "events"))
 }
 
 func TestArchiveFormatRoundTrip(t *testing.T) {
-	e := newEnv(t)
-	e.seed(25)
-	cfg := e.config()
+	e := testnode.New(t)
+	e.Seed(25)
+	cfg := e.Config()
 	cfg.Format, cfg.Compression = archive.ArchiveFormat{}, archive.NewZstd(archive.DefaultZstdLevel)
-	st, data := backupBytes(t, e, cfg)
+	st, data := testnode.BackupBytes(t, e, cfg)
 	assert.Regexp(t, `\.archive\.zst$`, st.Name)
 
-	rep, err := restore.Run(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
-		Client:  e.srv.Client,
-		Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "z*"}},
+	rep, err := restore.Run(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &restore.Options{
+		Client:  e.Srv.Client,
+		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "z*"}},
 	})
 	require.NoError(t, err)
 	assert.EqualValues(t, 75, rep.Documents)
-	assert.EqualValues(t, 25, e.count(e.srv.DB("zapp"), "users"))
-	assert.EqualValues(t, 25, e.count(e.srv.DB("zshop"), "orders"))
+	assert.EqualValues(t, 25, e.Count(e.Srv.DB("zapp"), "users"))
+	assert.EqualValues(t, 25, e.Count(e.Srv.DB("zshop"), "orders"))
 }
 
 // TestPluggedCompressionRestores checks that a backup made with a
 // compression of the embedder's own restores when Restore is given it, and
 // fails as corrupt, saying how to fix it, when it is not.
 func TestPluggedCompressionRestores(t *testing.T) {
-	e := newEnv(t)
-	e.seed(10)
-	cfg := e.config()
+	e := testnode.New(t)
+	e.Seed(10)
+	cfg := e.Config()
 	cfg.Compression = archivetest.Foreign
-	_, data := backupBytes(t, e, cfg)
+	_, data := testnode.BackupBytes(t, e, cfg)
 	ctx := context.Background()
 	opts := &restore.Options{
-		Client:  e.srv.Client,
-		Renames: []namespace.Rename{{From: e.srv.Prefix + "*", To: e.srv.Prefix + "s2*"}},
+		Client:  e.Srv.Client,
+		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "s2*"}},
 	}
 
-	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
+	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), opts)
 	require.ErrorIs(t, err, restore.ErrCorrupt)
 	assert.ErrorIs(t, err, archive.ErrUnknownFormat)
-	assert.Contains(t, err.Error(), "RestoreOptions.Formats, .Compressions")
+	assert.Contains(t, err.Error(), "restore.Options.Formats, .Compressions")
 
 	opts.Compressions = []archive.Compression{archivetest.Foreign}
-	rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), opts)
+	rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), opts)
 	require.NoError(t, err)
 	assert.EqualValues(t, 30, rep.Documents)
-	assert.EqualValues(t, 10, e.count(e.srv.DB("s2app"), "users"))
+	assert.EqualValues(t, 10, e.Count(e.Srv.DB("s2app"), "users"))
 }

@@ -1,4 +1,4 @@
-package backup_test
+package restore_test
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 )
@@ -34,7 +35,7 @@ func replayBench(b *testing.B, db string, docs, n int) []byte {
 			oplog = append(oplog, del(db+".c", fmt.Sprintf("d%07d", i%next)))
 		}
 	}
-	return craftedBackup(b, map[string][]D{db + ".c": seed}, oplog, archive.TarFormat{})
+	return testnode.CraftedBackup(b, map[string][]D{db + ".c": seed}, oplog, archive.TarFormat{})
 }
 
 // BenchmarkOplogReplay measures how fast a restore replays an oplog, in
@@ -62,7 +63,7 @@ func BenchmarkOplogReplay(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				round++
-				rep, err := restoreBytes(b, data, restore.Options{
+				rep, err := testnode.RestoreBytes(b, data, restore.Options{
 					Client: srv.Client, DryRun: bc.dry,
 					Renames: []namespace.Rename{{From: db + ".*", To: fmt.Sprintf("%s_%d.*", db, round)}},
 				})

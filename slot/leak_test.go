@@ -1,4 +1,4 @@
-package backup_test
+package slot_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
@@ -58,7 +59,7 @@ func TestFailedBackupsLeakNothing(t *testing.T) {
 	ctx := context.Background()
 	src := &noiseSource{docs: 4000, running: make(chan struct{}, 1)}
 	s, err := slot.New(src, slot.Config{
-		Store: store.Memory(), StateDir: t.TempDir(), KDF: lowKDF, TempDir: t.TempDir(),
+		Store: store.Memory(), StateDir: t.TempDir(), KDF: testnode.LowKDF, TempDir: t.TempDir(),
 		Compression: archive.NoCompression{}, SpillThreshold: 1 << 20, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
@@ -68,7 +69,7 @@ func TestFailedBackupsLeakNothing(t *testing.T) {
 	run := func(fail error) {
 		t.Helper()
 		src.fail = fail
-		require.NoError(t, s.Start(ctx, []byte(password)))
+		require.NoError(t, s.Start(ctx, []byte(testnode.Password)))
 		<-src.running
 		if fail == nil {
 			require.NoError(t, s.Cancel(ctx))

@@ -1,4 +1,4 @@
-package backup_test
+package slot_test
 
 import (
 	"bytes"
@@ -13,27 +13,37 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
-// exportEnv is a node that exports to an in-memory remote.
-func exportEnv(t *testing.T, remote store.Remote, ret *store.Retention) (*env, *slot.Slot) {
+// exportEnv is a node that exports to an in-memory remote: a slot over
+// the documents of [testnode.SeedDocs], which needs no server.
+func exportEnv(t *testing.T, remote store.Remote, ret *store.Retention) (*testnode.Env, *slot.Slot) {
 	t.Helper()
-	e := newEnv(t)
-	e.seed(5)
-	cfg := e.config()
+	e := testnode.NewLocal(t)
+	cfg := e.Config()
 	cfg.Export = &slot.ExportConfig{Remote: remote, Prefix: "keepslot", Node: "node-1", Retention: ret}
-	b := e.backupper(cfg)
+	b := newSlot(t, testnode.SeedDocs(5), cfg.Config)
 	require.NoError(t, b.Role().Set())
 	return e, b
+}
+
+// newSlot returns a slot over src, closed when the test ends.
+func newSlot(t *testing.T, src slot.Source, cfg slot.Config) *slot.Slot {
+	t.Helper()
+	b, err := slot.New(src, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 func TestExportOnReady(t *testing.T) {
 	remote := store.NewMemoryRemote()
 	e, b := exportEnv(t, remote, nil)
 	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
 	st, err := b.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, slot.StateReady, st.State)
@@ -48,7 +58,7 @@ func TestExportOnReady(t *testing.T) {
 	assert.False(t, ex.Finished.Before(ex.Started))
 
 	// The copy is the slot's object, byte for byte.
-	local, _ := retrieveTo(t, b, t.TempDir(), "local.enc")
+	local, _ := testnode.RetrieveTo(t, b, t.TempDir(), "local.enc")
 	want, err := os.ReadFile(local)
 	require.NoError(t, err)
 	o, err := b.OpenRemote(ctx, st.Name)
@@ -69,7 +79,7 @@ func TestExportOnReady(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = b.OpenRemote(ctx, "../escape")
 	require.ErrorIs(t, err, slot.ErrInvalid)
-	assert.Contains(t, e.logs.String(), `"msg":"backup exported"`)
+	assert.Contains(t, e.Logs.String(), `"msg":"backup exported"`)
 }
 
 // blockingRemote holds every Put until release is closed, and can fail.
@@ -103,7 +113,7 @@ func TestExportInProgressAndFailure(t *testing.T) {
 	remote.fail = errors.New("remote refused")
 	_, b := exportEnv(t, remote, nil)
 	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
 	<-remote.started
 
 	st, err := b.Status(ctx)
@@ -135,7 +145,7 @@ func TestExportCancel(t *testing.T) {
 	remote := newBlockingRemote()
 	_, b := exportEnv(t, remote, nil)
 	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
 	<-remote.started
 	require.NoError(t, b.Cancel(ctx))
 	st, err := b.Status(ctx)
@@ -149,8 +159,8 @@ func TestExportCancel(t *testing.T) {
 }
 
 func TestExportNotConfigured(t *testing.T) {
-	e := newEnv(t)
-	b := e.backupper(e.config())
+	e := testnode.NewLocal(t)
+	b := newSlot(t, testnode.Docs{}, e.Config().Config)
 	require.ErrorIs(t, b.Export(context.Background()), slot.ErrInvalid)
 	_, err := b.RemoteList(context.Background())
 	require.ErrorIs(t, err, slot.ErrInvalid)
@@ -166,7 +176,7 @@ func TestExportThenRetention(t *testing.T) {
 	}
 	_, b := exportEnv(t, remote, &store.Retention{Last: 1})
 	ctx := context.Background()
-	require.NoError(t, b.Start(ctx, []byte(password)))
+	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
 	st, err := b.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, slot.ExportDone, st.Export.State, st.Export.Error)
