@@ -36,6 +36,7 @@ type restoreFlags struct {
 	oplogReplay      slot.Toggle
 	oplogLimit       string
 	skipUsers        bool
+	skipDuplicates   bool
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -97,6 +98,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.TextVar(&f.oplogReplay, "oplog-replay", slot.ToggleAuto, "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
 	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
+	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	return cmd
 }
@@ -122,6 +124,7 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 		OplogReplay:       f.oplogReplay,
 		OplogLimit:        limit,
 		SkipUsersAndRoles: f.skipUsers,
+		SkipDuplicates:    f.skipDuplicates,
 		Logger:            quietLogger(),
 	}
 	for i := range f.nsFrom {
@@ -153,6 +156,11 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s %d documents in %d namespaces (%d indexes) in %s.\n",
 		verb, rep.Documents, len(rep.Namespaces), rep.Indexes, rep.Duration.Round(1e6))
+	for _, ns := range rep.Namespaces {
+		if ns.Duplicates > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d documents were there already and were kept as they were.\n", ns.To, ns.Duplicates)
+		}
+	}
 	if o := rep.Oplog; o != nil {
 		fmt.Fprintf(cmd.OutOrStdout(), "Oplog: %d entries replayed (%d inserts, %d updates, %d deletes, %d commands), up to %d:%d.\n",
 			o.Entries, o.Inserts, o.Updates, o.Deletes, o.Commands, o.Last.T, o.Last.I)
