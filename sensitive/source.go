@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -78,6 +79,11 @@ func (fsrc filesSource) Secrets(ctx context.Context, fn func(Secret) error) erro
 	return nil
 }
 
+// readFile reads the file at p, which the walk found regular (fi), as the
+// secret name. The file is opened without following a link (one swapped in
+// since fi was taken is refused), the opened file must be regular too, and
+// at most its size, and MaxSecretSize, is read: a link to a device or pipe
+// neither hangs the backup nor fills its memory.
 func readFile(ctx context.Context, p, name string, fi fs.FileInfo, fn func(Secret) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -85,14 +91,25 @@ func readFile(ctx context.Context, p, name string, fi fs.FileInfo, fn func(Secre
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("sensitive: %s (%s): %w", p, fi.Mode().Type(), ErrNotRegular)
 	}
-	if fi.Size() > MaxSecretSize {
-		return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", p, fi.Size(), MaxSecretSize, ErrTooLarge)
-	}
-	data, err := os.ReadFile(p)
+	f, fi, err := openRegular(p)
 	if err != nil {
 		return fmt.Errorf("sensitive: %w", err)
 	}
-	return fn(Secret{Name: name, Mode: fi.Mode().Perm(), ModTime: fi.ModTime(), Data: data})
+	defer f.Close()
+	if fi.Size() > MaxSecretSize {
+		return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", p, fi.Size(), MaxSecretSize, ErrTooLarge)
+	}
+	// One byte more than the size tells a file that grows from one that
+	// does not.
+	data := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, data)
+	switch {
+	case n > int(fi.Size()):
+		return fmt.Errorf("sensitive: %s grew while it was read: %w", p, errChanged)
+	case err != nil && err != io.ErrUnexpectedEOF && err != io.EOF:
+		return fmt.Errorf("sensitive: %w", err)
+	}
+	return fn(Secret{Name: name, Mode: fi.Mode().Perm(), ModTime: fi.ModTime(), Data: data[:n]})
 }
 
 // Memory is a Source of secrets held by the embedding program, by name.
