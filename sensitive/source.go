@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +22,10 @@ import (
 type Secret struct {
 	// Name is a slash-separated relative path, such as "keys/master.key";
 	// it is where Restore writes the secret under its target directory.
+	// It must be clean (no empty, "." or ".." element), at most
+	// [MaxNameLen] bytes, each element at most [MaxNamePartLen], without a
+	// NUL byte, and not begin with ".keepslot-restore-"; no secret's name
+	// may be a directory of another's ("a" and "a/b"). Start refuses others.
 	Name    string
 	Mode    fs.FileMode // permission bits; restored files are 0600 whatever they say
 	ModTime time.Time
@@ -128,12 +134,83 @@ func (m memorySource) Secrets(ctx context.Context, fn func(Secret) error) error 
 	return nil
 }
 
-// checkName refuses a name that is empty, absolute, or climbs out of its
-// directory.
+// stagePrefix begins the name of a restore's staging directory, which a
+// later restore into the same directory removes; no secret's name may begin
+// with it.
+const stagePrefix = ".keepslot-restore-"
+
+// checkName refuses a name that cannot be restored as a file's path under
+// the target directory: ErrUnsafePath for one that is empty, absolute, not
+// clean (an empty, "." or ".." element) or climbs out of its directory,
+// ErrBadName for one that is too long, holds a NUL byte or begins with
+// stagePrefix.
 func checkName(name string) error {
-	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name {
-		return fmt.Errorf("sensitive: %q: %w", name, ErrUnsafePath)
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%s is %d bytes, the limit is %d: %w", quoteName(name), len(name), MaxNameLen, ErrBadName)
 	}
+	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name {
+		return fmt.Errorf("%q: %w", name, ErrUnsafePath)
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return fmt.Errorf("%q holds a NUL byte: %w", name, ErrBadName)
+	}
+	if strings.HasPrefix(name, stagePrefix) {
+		return fmt.Errorf("%q: names beginning with %q are kept for restores' staging directories: %w", name, stagePrefix, ErrBadName)
+	}
+	for part := range strings.SplitSeq(name, "/") {
+		if len(part) > MaxNamePartLen {
+			return fmt.Errorf("%s has an element of %d bytes, the limit is %d: %w", quoteName(name), len(part), MaxNamePartLen, ErrBadName)
+		}
+	}
+	return nil
+}
+
+// quoteName quotes name for an error message, shortened if it is long.
+func quoteName(name string) string {
+	const keep = 64
+	if len(name) <= keep {
+		return strconv.Quote(name)
+	}
+	return strconv.Quote(name[:keep]) + "..."
+}
+
+// nameSet collects the names of a backup's secrets and refuses, as each is
+// added, one that cannot join them in a directory tree: a duplicate
+// (ErrDuplicate), one that is a directory of another or has another as a
+// directory (ErrNameConflict), and one past MaxSecrets (ErrTooMany).
+type nameSet struct {
+	files map[string]bool
+	dirs  map[string]string // directory -> the first secret under it
+}
+
+func newNameSet() *nameSet {
+	return &nameSet{files: map[string]bool{}, dirs: map[string]string{}}
+}
+
+// add adds name, which checkName has accepted.
+func (s *nameSet) add(name string) error {
+	if s.files[name] {
+		return fmt.Errorf("%q: %w", name, ErrDuplicate)
+	}
+	if under, ok := s.dirs[name]; ok {
+		return fmt.Errorf("%q is a secret and the directory of secret %q: %w", name, under, ErrNameConflict)
+	}
+	if len(s.files) >= MaxSecrets {
+		return fmt.Errorf("more than %d secrets: %w", MaxSecrets, ErrTooMany)
+	}
+	for i := range len(name) {
+		if name[i] != '/' {
+			continue
+		}
+		dir := name[:i]
+		if s.files[dir] {
+			return fmt.Errorf("%q is a secret and the directory of secret %q: %w", dir, name, ErrNameConflict)
+		}
+		if _, ok := s.dirs[dir]; !ok {
+			s.dirs[dir] = name
+		}
+	}
+	s.files[name] = true
 	return nil
 }
 

@@ -1,0 +1,56 @@
+//go:build linux
+
+package sensitive_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// restorerss builds testdata/restorerss, without the race detector, into a
+// temporary directory and returns its path.
+func restorerss(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "restorerss")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/restorerss").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// TestRestoreMemoryBounded restores, in a process of its own, an
+// authenticated backup of 8.5 MB whose manifest lists three million
+// entries. Holding them all peaked at 727 to 758 MiB; the restore must
+// stay within 64 MiB of peak resident memory, and refuses the file as
+// holding too many secrets. The child reports its own peak (VmHWM): the ru_maxrss a parent
+// reads includes the parent's own peak, since Go starts children with
+// vfork.
+func TestRestoreMemoryBounded(t *testing.T) {
+	bin := restorerss(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "crafted.ksl")
+	out, err := exec.Command(bin, "craft", file, "3000000").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+
+	out, err = exec.Command(bin, "restore", file, filepath.Join(dir, "out")).Output()
+	require.NoError(t, err, "%s", out)
+	var peakKiB int64
+	var result string
+	_, err = fmt.Sscanf(string(out), "peak_rss_kib %d\n", &peakKiB)
+	require.NoError(t, err, "%s", out)
+	_, result, _ = strings.Cut(string(out), "\n")
+	t.Logf("crafted file %d bytes; restore peak RSS %d KiB; %s", fi.Size(), peakKiB, result)
+	assert.LessOrEqual(t, peakKiB, int64(64<<10), "peak RSS in KiB")
+	assert.True(t, strings.HasPrefix(result, "error invalid "), "%s", result)
+	assert.Contains(t, result, "too many secrets")
+	assert.Contains(t, result, "10000")
+	assert.NoDirExists(t, filepath.Join(dir, "out", "k0000000"))
+}
