@@ -3,15 +3,21 @@
 package sensitive_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/sensitive"
 )
 
 // restorerss builds testdata/restorerss, without the race detector, into a
@@ -53,4 +59,51 @@ func TestRestoreMemoryBounded(t *testing.T) {
 	assert.Contains(t, result, "too many secrets")
 	assert.Contains(t, result, "10000")
 	assert.NoDirExists(t, filepath.Join(dir, "out", "k0000000"))
+}
+
+// TestKilledRestoreLeavesNoPlaintext kills a restore (SIGKILL, in a process
+// of its own) once it has staged a secret in the target directory, and
+// checks that the next restore into that directory removes the staged
+// plaintext and says so.
+func TestKilledRestoreLeavesNoPlaintext(t *testing.T) {
+	bin := restorerss(t)
+	dir := t.TempDir()
+	file, target := filepath.Join(dir, "big.ksl"), filepath.Join(dir, "out")
+	out, err := exec.Command(bin, "craft-big", file).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	cmd := exec.Command(bin, "stall", file, target)
+	stdin, err := cmd.StdinPipe() // kept open: the child blocks reading it
+	require.NoError(t, err)
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "staged\n" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("child said %q (%v), want staged", line, err)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+
+	stale, err := filepath.Glob(filepath.Join(target, ".keepslot-restore-*"))
+	require.NoError(t, err)
+	require.Len(t, stale, 1, "the killed restore left its staging directory")
+	fi, err := os.Stat(stale[0])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+	staged, err := os.ReadDir(stale[0])
+	require.NoError(t, err)
+	require.NotEmpty(t, staged, "with plaintext in it")
+
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	rep, err := sensitive.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte("restorerss"), target, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{filepath.Base(stale[0])}, rep.Removed)
+	assertNoStage(t, target)
+	assert.Equal(t, []string{"big0.key", "big1.key"}, names(rep))
 }

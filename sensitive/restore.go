@@ -43,6 +43,10 @@ type RestoreOptions struct {
 type RestoreReport struct {
 	Files  []RestoredFile
 	DryRun bool
+	// Removed names the staging directories, relative to the target
+	// directory, that restores killed midway had left there with the
+	// secrets they had staged, and that this restore removed.
+	Removed []string
 }
 
 // RestoredFile is one file of a RestoreReport.
@@ -71,6 +75,12 @@ type RestoredFile struct {
 // through an os.Root opened on dir, so no path, not even one whose
 // directories are swapped for links while the restore runs, reaches
 // outside dir (ErrUnsafePath).
+//
+// A restore holds a lock on dir (flock, where the system and filesystem
+// have it) while it runs: a second restore into dir meanwhile fails with
+// ErrBusy. It removes the staging directories that restores killed midway
+// left in dir, which hold secrets in plaintext, and names them in
+// [RestoreReport].Removed. A dry run neither locks nor removes anything.
 //
 // MongoDB namespaces in the backup are not restored here: use
 // RestoreNamespaces on the same file.
@@ -110,6 +120,17 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 			return nil, fmt.Errorf("sensitive: restore: %w", err)
 		}
 		defer root.Close()
+		d, err := root.Open(".")
+		if err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
+		defer d.Close() // and so unlocks dir
+		if err := lockDir(d); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %s: %w", dir, err)
+		}
+		if rep.Removed, err = removeStale(root, d); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
 		if st, err = newStage(root); err != nil {
 			return nil, fmt.Errorf("sensitive: restore: %w", err)
 		}
@@ -289,6 +310,40 @@ func checkTarget(root *os.Root, files []staged, overwrite bool) error {
 	return nil
 }
 
+// removeStale removes the staging directories in the target, open as root
+// and d, that killed restores left, and returns their names. The caller
+// holds the target's lock, so no running restore owns them.
+func removeStale(root *os.Root, d *os.File) ([]string, error) {
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.IsDir() || !isStageName(e.Name()) {
+			continue
+		}
+		if err := root.RemoveAll(e.Name()); err != nil {
+			return removed, fmt.Errorf("removing %s, the staging directory of a restore that was killed, which holds secrets in plaintext: %w", e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// isStageName reports whether name is one newStage gives.
+func isStageName(name string) bool {
+	h, ok := strings.CutPrefix(name, stagePrefix)
+	if !ok || len(h) != stageRandLen*2 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+// stageRandLen is the number of random bytes in a staging directory's name.
+const stageRandLen = 8
+
 // stage is a private directory inside the restore's target, where secrets
 // wait until all of them have been read and checked. All its operations go
 // through root, so none can leave the target directory.
@@ -298,7 +353,7 @@ type stage struct {
 }
 
 func newStage(root *os.Root) (*stage, error) {
-	b := make([]byte, 8)
+	b := make([]byte, stageRandLen)
 	_, _ = rand.Read(b)
 	st := &stage{root: root, dir: stagePrefix + hex.EncodeToString(b)}
 	if err := root.Mkdir(st.dir, 0o700); err != nil {

@@ -77,6 +77,8 @@ var (
 	// ErrTooMany: a backup would hold, or a file holds, more than
 	// MaxSecrets secrets or manifest entries.
 	ErrTooMany = errcode.New(errcode.Invalid, "too many secrets for a sensitive backup; back up fewer files, such as an archive of many")
+	// ErrBusy: another restore is writing into the same directory.
+	ErrBusy = errcode.New(errcode.InProgress, "another restore is writing into this directory; wait for it to end")
 )
 
 // Limits of a sensitive backup, checked when it is made (Start fails) and

@@ -1,7 +1,7 @@
 // Command restorerss crafts sensitive backups and restores them in a process
-// of its own, for tests that measure a restore's peak memory. It is built
-// without the race detector, so that its resident size is what a real
-// restore needs.
+// of its own, for tests that measure a restore's peak memory or kill it
+// midway. It is built without the race detector, so that its resident size
+// is what a real restore needs.
 //
 // Usage:
 //
@@ -9,6 +9,9 @@
 //	restorerss restore FILE DIR     restore FILE into DIR; print the process's peak
 //	                                resident size, "peak_rss_kib N", then "ok" or
 //	                                "error CODE MESSAGE"
+//	restorerss craft-big FILE       write a backup of a small secret and a 12 MiB one
+//	restorerss stall FILE DIR       restore FILE into DIR, print "staged" once a secret is
+//	                                staged and then stall until killed
 //
 // Every backup it writes has the password "restorerss".
 package main
@@ -16,13 +19,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -51,6 +58,8 @@ func run(args []string) error {
 			return err
 		}
 		return craft(ctx, args[1], manyEntries(n))
+	case len(args) == 2 && args[0] == "craft-big":
+		return craft(ctx, args[1], bigSecrets())
 	case len(args) == 3 && args[0] == "restore":
 		f, size, err := open(args[1])
 		if err != nil {
@@ -69,8 +78,16 @@ func run(args []string) error {
 		}
 		fmt.Println("ok")
 		return nil
+	case len(args) == 3 && args[0] == "stall":
+		f, size, err := open(args[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = sensitive.Restore(ctx, &stallingReader{r: f, dir: args[2]}, size, []byte(password), args[2], nil)
+		return fmt.Errorf("the restore ended before it was killed: %v", err)
 	}
-	return errors.New("usage: restorerss craft FILE ENTRIES | restore FILE DIR")
+	return errors.New("usage: restorerss craft FILE ENTRIES | craft-big FILE | restore FILE DIR | stall FILE DIR")
 }
 
 // peakRSS returns the process's peak resident size in KiB, VmHWM of
@@ -142,6 +159,32 @@ func manyEntries(n int) docs {
 	}
 }
 
+// bigSecrets is a backup of a small random secret and a large one, many
+// cipher chunks long, so that a restore reads more of the file after it has
+// staged the first (the cipher reads four chunks ahead).
+func bigSecrets() docs {
+	var files, manifest []bson.D
+	for i, size := range []int{1 << 10, 12 << 20} {
+		data := make([]byte, size)
+		_, _ = rand.Read(data)
+		name := fmt.Sprintf("big%d.key", i)
+		sum := sha256.Sum256(data)
+		files = append(files, bson.D{{Key: "_id", Value: name}, {Key: "mode", Value: int64(0o600)}, {Key: "mtime", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "data", Value: data}})
+		manifest = append(manifest, bson.D{{Key: "_id", Value: name}, {Key: "size", Value: int64(size)}, {Key: "sha256", Value: hex.EncodeToString(sum[:])}})
+	}
+	all := func(ds []bson.D) func(func([]byte) error) error {
+		return func(emit func([]byte) error) error {
+			for _, d := range ds {
+				if err := emitDoc(emit, d); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return docs{files: all(files), manifest: all(manifest)}
+}
+
 func emitDoc(emit func([]byte) error, d bson.D) error {
 	raw, err := bson.Marshal(d)
 	if err != nil {
@@ -164,4 +207,24 @@ func craft(ctx context.Context, name string, src docs) error {
 		return err
 	}
 	return os.WriteFile(name, buf.Bytes(), 0o600)
+}
+
+// stallingReader reads r until a secret has been staged under dir, then
+// prints "staged" and blocks every read on standard input, which the test
+// keeps open, so that the restore stays in the middle of its staging until
+// the process is killed. (Blocking on a channel instead would let the
+// runtime end the process as deadlocked.)
+type stallingReader struct {
+	r    io.ReaderAt
+	dir  string
+	once sync.Once
+}
+
+func (s *stallingReader) ReadAt(p []byte, off int64) (int, error) {
+	if staged, _ := filepath.Glob(filepath.Join(s.dir, ".keepslot-restore-*", "*")); len(staged) > 0 {
+		s.once.Do(func() { fmt.Println("staged") })
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return 0, errors.New("standard input closed before the process was killed")
+	}
+	return s.r.ReadAt(p, off)
 }
