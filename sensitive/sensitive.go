@@ -17,6 +17,21 @@
 // whole file first, checks every file against the manifest and writes files
 // 0600 (directories 0700) atomically into a target directory.
 //
+// A backup that Start accepts can be restored: a secret's name is a clean
+// relative path of at most [MaxNameLen] bytes, [MaxNamePartLen] per element,
+// no name is a directory of another ("a" and "a/b"), and a backup holds at
+// most [MaxSecrets] secrets of at most [MaxSecretSize] bytes each. Restore
+// checks the same of the file it is given, as it reads it, so that its
+// memory stays small whatever the file holds, and checks the target
+// directory for files and directories in the way; a restore refused by any
+// check writes no secret. Files are read without following links, and only
+// when the opened file is regular.
+//
+// A restore stages secrets in plaintext in a directory of its target
+// (".keepslot-restore-" and 16 hex digits, 0700) until it has checked them
+// all; a process killed midway leaves it there, and the next restore into
+// the same target removes it ([RestoreReport].Removed).
+//
 // Secret contents never appear in logs, errors, status or progress events;
 // names and counts may.
 package sensitive
