@@ -44,12 +44,24 @@ func Ask(ctx context.Context, d time.Duration, op func(context.Context) error) e
 	octx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	err := op(octx)
-	// The driver's timeout may come a moment before octx's own: its socket
-	// deadline is octx's.
-	if err != nil && ctx.Err() == nil && (octx.Err() != nil || mongo.IsTimeout(err)) {
+	if err == nil || ctx.Err() != nil || past(ctx) {
+		return err
+	}
+	// The driver's socket deadline is octx's, and may pass a moment before
+	// octx reports it.
+	if octx.Err() != nil || mongo.IsTimeout(err) && past(octx) {
 		return noAnswer(d, err)
 	}
+	if mongo.IsTimeout(err) { // the driver's own, sooner: server selection's, a closed pool's
+		return Classify(err)
+	}
 	return err
+}
+
+// past reports whether ctx has a deadline that has passed.
+func past(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // noAnswer is the error of a request the server did not answer within d.

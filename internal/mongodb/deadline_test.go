@@ -3,6 +3,8 @@ package mongodb
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,15 +41,34 @@ func TestAsk(t *testing.T) {
 	assert.ErrorContains(t, err, "did not answer within 10ms")
 	assert.ErrorContains(t, err, "raise it for a server that is only slow")
 
+	// A timeout of the driver's own before the deadline: no server
+	// answers, but not for d.
+	early := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	err = Ask(context.Background(), time.Hour, func(context.Context) error { return early })
+	require.ErrorIs(t, err, ErrUnreachable)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.NotContains(t, err.Error(), "did not answer within", "it was not the operation timeout")
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err = Ask(ctx, time.Hour, unanswered)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, ErrUnreachable, "the caller's cancellation is not the server's silence")
 
+	// The caller's deadline passed, and the request's socket saw it before
+	// the caller's context did: the caller's own, too.
+	err = Ask(staleDeadline{context.Background()}, time.Hour, func(context.Context) error { return early })
+	assert.Equal(t, early, err)
+
 	assert.Equal(t, DefaultOperationTimeout, OperationTimeout(0))
 	assert.Equal(t, time.Second, OperationTimeout(time.Second))
 }
+
+// staleDeadline is a context whose deadline has passed but which does not
+// report it yet, as a context's timer may lag a socket's deadline.
+type staleDeadline struct{ context.Context }
+
+func (staleDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Second), true }
 
 // TestClassifyLeavesClassified checks that an error classified already,
 // such as Ask's, is not wrapped again: neither in the other sentinel nor
