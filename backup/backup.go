@@ -62,8 +62,9 @@ type Source struct {
 	// back them up with package sensitive.
 	Filter namespace.Filter
 
-	// Timeout bounds Start's check that the server answers (connecting
-	// and the first ping); default DefaultTimeout.
+	// Timeout bounds Start's check that the server answers (its first
+	// ping) and, for a client of URI, each wait to find the server;
+	// default DefaultTimeout.
 	Timeout time.Duration
 
 	// OperationTimeout bounds the wait for each later request of the

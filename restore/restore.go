@@ -30,7 +30,8 @@ type Options struct {
 	// Client is the target server; if nil, URI is connected to.
 	Client *mongo.Client
 	URI    string
-	// Timeout bounds connecting to URI (finding the server); default 10 s.
+	// Timeout bounds each wait to find the server of URI (server
+	// selection); default 10 s.
 	Timeout time.Duration
 	// OperationTimeout bounds the wait for each request of the restore (a
 	// batch of documents or of replayed writes, a command) before it fails
