@@ -107,3 +107,32 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseServerStopsAnswering closes a Source that connected to URI once
+// the server is frozen: the disconnect gets OperationTimeout to be
+// answered, and Close returns (with a plain disconnect it still waited at
+// the guard).
+func TestCloseServerStopsAnswering(t *testing.T) {
+	e := testnode.New(t)
+	if !e.Srv.Embedded {
+		t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
+	}
+	e.Seed(5)
+	src := &backup.Source{URI: e.Srv.URI, Filter: e.Filter, OperationTimeout: opTimeout}
+	_, err := src.Plan(context.Background()) // connects, and uses the connection
+	require.NoError(t, err)
+	freeze, thaw := e.Srv.Freezer(t)
+	defer thaw()
+	freeze()
+
+	closed := make(chan error, 1)
+	go func() { closed <- src.Close() }()
+	guard := time.NewTimer(opGuard)
+	defer guard.Stop()
+	select {
+	case err := <-closed:
+		assert.NoError(t, err, "the driver closes its connections whether or not the server answered")
+	case <-guard.C:
+		t.Fatal("Close still waits for the frozen server")
+	}
+}
