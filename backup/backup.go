@@ -25,9 +25,15 @@ import (
 	"github.com/keepslot/keepslot/slot"
 )
 
-// DefaultTimeout is how long a backup waits for the MongoDB server to
-// answer before it reports ErrUnreachable.
+// DefaultTimeout is how long Start waits for the MongoDB server to answer
+// its first ping before it reports ErrUnreachable.
 const DefaultTimeout = mongodb.DefaultTimeout
+
+// DefaultOperationTimeout is how long a running backup waits for the
+// MongoDB server to answer each request before it fails with
+// ErrUnreachable, rather than wait forever on a server that stopped
+// answering.
+const DefaultOperationTimeout = mongodb.DefaultOperationTimeout
 
 // New returns a slot that backs up the node src reads, as cfg says.
 func New(src *Source, cfg slot.Config) (*slot.Slot, error) {
@@ -56,9 +62,16 @@ type Source struct {
 	// back them up with package sensitive.
 	Filter namespace.Filter
 
-	// Timeout bounds the wait for the server to answer; default
-	// DefaultTimeout.
+	// Timeout bounds Start's check that the server answers (its first
+	// ping) and, for a client of URI, each wait to find the server;
+	// default DefaultTimeout.
 	Timeout time.Duration
+
+	// OperationTimeout bounds the wait for each later request of the
+	// backup (a listing, each batch of a collection or of the oplog), and
+	// Close's disconnect, before the backup fails with ErrUnreachable;
+	// default DefaultOperationTimeout.
+	OperationTimeout time.Duration
 
 	// Oplog captures the oplog written while the backup runs, as
 	// mongodump --oplog does:
@@ -122,7 +135,7 @@ func (s *Source) Close() error {
 	if c == nil {
 		return nil
 	}
-	return c.Disconnect(context.Background())
+	return mongodb.Ask(context.Background(), s.OperationTimeout, c.Disconnect)
 }
 
 // Plan pings the server and lists the selected collections with their
@@ -145,8 +158,10 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 		Version  string `bson:"version"`
 		FerretDB string `bson:"ferretdbVersion"`
 	}
-	buildErr := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build)
-	p, err := listCollections(ctx, client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "")
+	buildErr := mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) error {
+		return client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build)
+	})
+	p, err := listCollections(ctx, client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "", s.OperationTimeout)
 	if err != nil {
 		return slot.Plan{}, mongodb.Classify(err)
 	}
@@ -202,18 +217,25 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 		return err
 	}
 	coll := client.Database(c.DB).Collection(c.Name, options.Collection().SetReadPreference(s.readPref()))
-	cur, err := coll.Find(ctx, query)
+	var cur *mongo.Cursor
+	err = mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+		cur, err = coll.Find(ctx, query)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Namespace(), err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
+	defer mongodb.CloseCursor(ctx, s.OperationTimeout, cur)
+	for {
+		ok, err := mongodb.Next(ctx, s.OperationTimeout, cur)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.Namespace(), err)
+		}
+		if !ok {
+			return nil
+		}
 		if err := emit(cur.Current); err != nil {
 			return err
 		}
 	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", c.Namespace(), err)
-	}
-	return nil
 }

@@ -39,6 +39,8 @@ type oplogCapture struct {
 	start  bson.Timestamp
 	dbs    map[string]bool // the databases of the backup and of the entries kept
 	txns   map[string]bool // the transactions whose entries are kept, until they end
+	// timeout bounds each request, each batch of a cursor on its own.
+	timeout time.Duration
 
 	opTime      *bson.Timestamp // the operation time of the start's read; nil without sessions
 	clusterTime bson.Raw        // and the cluster time that came with it
@@ -89,10 +91,12 @@ func (c *oplogCapture) begin(ctx context.Context) error {
 			TS bson.Timestamp `bson:"ts"`
 		} `bson:"startOpTime"`
 	}
-	err = c.client.Database("config").Collection("transactions", options.Collection().SetReadPreference(oplogReadPref)).FindOne(ctx,
-		bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}},
-		options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}}).SetProjection(bson.D{{Key: "startOpTime", Value: 1}}),
-	).Decode(&txn)
+	err = mongodb.Ask(ctx, c.timeout, func(ctx context.Context) error {
+		return c.client.Database("config").Collection("transactions", options.Collection().SetReadPreference(oplogReadPref)).FindOne(ctx,
+			bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}},
+			options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}}).SetProjection(bson.D{{Key: "startOpTime", Value: 1}}),
+		).Decode(&txn)
+	})
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 	case err != nil:
@@ -133,9 +137,11 @@ func (c *oplogCapture) edge(ctx context.Context, end int, keepOpTime bool) (bson
 		var e struct {
 			TS bson.Timestamp `bson:"ts"`
 		}
-		err := c.oplog().FindOne(rctx, bson.D{}, options.FindOne().
-			SetSort(bson.D{{Key: "$natural", Value: end}}).
-			SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+		err := mongodb.Ask(rctx, c.timeout, func(ctx context.Context) error {
+			return c.oplog().FindOne(ctx, bson.D{}, options.FindOne().
+				SetSort(bson.D{{Key: "$natural", Value: end}}).
+				SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+		})
 		if sess != nil {
 			if err == nil && sess.OperationTime() != nil {
 				t := *sess.OperationTime()
@@ -184,13 +190,24 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 	if err := c.checkRollover(ctx, "before the oplog was copied"); err != nil {
 		return span, err
 	}
-	cur, err := c.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: c.start}, {Key: "$lte", Value: end}}}})
+	var cur *mongo.Cursor
+	err = mongodb.Ask(ctx, c.timeout, func(ctx context.Context) (err error) {
+		cur, err = c.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: c.start}, {Key: "$lte", Value: end}}}})
+		return err
+	})
 	if err != nil {
 		return span, fmt.Errorf("read %s: %w", c.ns(), err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer mongodb.CloseCursor(ctx, c.timeout, cur)
 	var prev bson.Timestamp
-	for cur.Next(ctx) {
+	for {
+		ok, err := mongodb.Next(ctx, c.timeout, cur)
+		if err != nil {
+			return span, c.readError(err)
+		}
+		if !ok {
+			break
+		}
 		e, err := oplog.Parse(cur.Current, false)
 		if err != nil {
 			return span, fmt.Errorf("read %s: %w", c.ns(), err)
@@ -209,16 +226,18 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 			}
 		}
 	}
-	if err := cur.Err(); err != nil {
-		if mongodb.IsCode(err, mongodb.CodeCappedPositionLost) {
-			return span, fmt.Errorf("%w: entries were truncated while the oplog was copied: %w", ErrOplogRollover, err)
-		}
-		return span, fmt.Errorf("read %s: %w", c.ns(), err)
-	}
 	if err := c.checkRollover(ctx, "after the oplog was copied"); err != nil {
 		return span, err
 	}
 	return span, nil
+}
+
+// readError is the error of a failed read of the oplog's entries.
+func (c *oplogCapture) readError(err error) error {
+	if mongodb.IsCode(err, mongodb.CodeCappedPositionLost) {
+		return fmt.Errorf("%w: entries were truncated while the oplog was copied: %w", ErrOplogRollover, err)
+	}
+	return fmt.Errorf("read %s: %w", c.ns(), err)
 }
 
 // scope returns the part of an entry that concerns the backup, and
@@ -343,7 +362,11 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 		ns = s.oplogNS
 	}
 	db, coll, _ := strings.Cut(ns, ".")
-	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	var names []string
+	err := mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+		names, err = client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+		return err
+	})
 	switch {
 	case err != nil && s.Oplog == slot.ToggleOn:
 		return nil, "", mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
@@ -354,7 +377,8 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
 	}
-	c := &oplogCapture{client: client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{}}
+	c := &oplogCapture{client: client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{},
+		timeout: s.OperationTimeout}
 	for _, col := range p.Collections {
 		c.dbs[col.DB] = true
 	}

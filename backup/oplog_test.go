@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,8 +154,15 @@ func (w *writer) coll(ns string) *mongo.Collection {
 
 func int32p(v int32) *int32 { return &v }
 
+// writeGuard bounds each call of the writer: a server that stops answering
+// fails the test with the write that got no answer, rather than holding it
+// until go test's timeout. A guard, never reached by a working server.
+const writeGuard = 2 * time.Minute
+
 // seed writes ten documents s-0 ... s-9 into each collection.
 func (w *writer) seed(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, writeGuard)
+	defer cancel()
 	for _, ns := range w.colls {
 		w.model[ns] = map[string]*modelDoc{}
 		var docs []any
@@ -180,7 +188,8 @@ func (w *writer) next(op, ns, id string) int64 {
 // $set, $inc and $push, one with $unset and $pop), deletes one, and updates
 // the document the batch before inserted.
 func (w *writer) batch(k int) error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), writeGuard)
+	defer cancel()
 	for ci, ns := range w.colls {
 		c := w.coll(ns)
 		id := fmt.Sprintf("k%d-%d", k, ci)
@@ -238,6 +247,8 @@ func (w *writer) batch(k int) error {
 // after writes in every collection once the backup is over: an insert, an
 // update and a delete.
 func (w *writer) after(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, writeGuard)
+	defer cancel()
 	for ci, ns := range w.colls {
 		c := w.coll(ns)
 		id := fmt.Sprintf("after-%d", ci)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -18,8 +19,9 @@ import (
 
 // listCollections lists the node's collections that f selects, with their
 // options and indexes, and the data size of the databases they live in.
-// System collections are left out but those that system selects.
-func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f namespace.Filter, system func(ns string) bool, ferret bool) (slot.Plan, error) {
+// System collections are left out but those that system selects. Each
+// request gets timeout to be answered.
+func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.ReadPref, f namespace.Filter, system func(ns string) bool, ferret bool, timeout time.Duration) (slot.Plan, error) {
 	var p slot.Plan
 	// The data size is dbStats' dataSize, the size of the documents, except
 	// on FerretDB, where dbStats counts the documents (a scan as long as
@@ -28,7 +30,11 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 	var dbs []string
 	onDisk := map[string]int64{}
 	if ferret {
-		res, err := client.ListDatabases(ctx, bson.D{})
+		var res mongo.ListDatabasesResult
+		err := mongodb.Ask(ctx, timeout, func(ctx context.Context) (err error) {
+			res, err = client.ListDatabases(ctx, bson.D{})
+			return err
+		})
 		if err != nil {
 			return p, fmt.Errorf("list databases: %w", err)
 		}
@@ -37,8 +43,11 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 			onDisk[d.Name] = d.SizeOnDisk
 		}
 	} else {
-		var err error
-		if dbs, err = client.ListDatabaseNames(ctx, bson.D{}); err != nil {
+		err := mongodb.Ask(ctx, timeout, func(ctx context.Context) (err error) {
+			dbs, err = client.ListDatabaseNames(ctx, bson.D{})
+			return err
+		})
+		if err != nil {
 			return p, fmt.Errorf("list databases: %w", err)
 		}
 	}
@@ -47,7 +56,7 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 			continue
 		}
 		db := client.Database(name, options.Database().SetReadPreference(rp))
-		cols, err := listDatabase(ctx, db, f, system)
+		cols, err := listDatabase(ctx, db, f, system, timeout)
 		if err != nil {
 			return p, err
 		}
@@ -62,7 +71,10 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 		var stats struct {
 			DataSize float64 `bson:"dataSize"`
 		}
-		if err := db.RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&stats); err != nil {
+		err = mongodb.Ask(ctx, timeout, func(ctx context.Context) error {
+			return db.RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&stats)
+		})
+		if err != nil {
 			return p, fmt.Errorf("dbStats on %s: %w", name, err)
 		}
 		p.DataSize += int64(stats.DataSize)
@@ -70,11 +82,7 @@ func listCollections(ctx context.Context, client *mongo.Client, rp *readpref.Rea
 	return p, nil
 }
 
-func listDatabase(ctx context.Context, db *mongo.Database, f namespace.Filter, system func(ns string) bool) ([]archive.Collection, error) {
-	cur, err := db.ListCollections(ctx, bson.D{})
-	if err != nil {
-		return nil, fmt.Errorf("list collections of %s: %w", db.Name(), err)
-	}
+func listDatabase(ctx context.Context, db *mongo.Database, f namespace.Filter, system func(ns string) bool, timeout time.Duration) ([]archive.Collection, error) {
 	var specs []struct {
 		Name    string   `bson:"name"`
 		Type    string   `bson:"type"`
@@ -83,7 +91,14 @@ func listDatabase(ctx context.Context, db *mongo.Database, f namespace.Filter, s
 			UUID *bson.Binary `bson:"uuid"`
 		} `bson:"info"`
 	}
-	if err := cur.All(ctx, &specs); err != nil {
+	err := mongodb.Ask(ctx, timeout, func(ctx context.Context) error {
+		cur, err := db.ListCollections(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		return cur.All(ctx, &specs)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list collections of %s: %w", db.Name(), err)
 	}
 	var cols []archive.Collection
@@ -100,7 +115,7 @@ func listDatabase(ctx context.Context, db *mongo.Database, f namespace.Filter, s
 			c.UUID = fmt.Sprintf("%x", s.Info.UUID.Data)
 		}
 		if c.Type != "view" {
-			if c.Indexes, err = listIndexes(ctx, db.Collection(s.Name)); err != nil {
+			if c.Indexes, err = listIndexes(ctx, db.Collection(s.Name), timeout); err != nil {
 				return nil, err
 			}
 		}
@@ -109,13 +124,16 @@ func listDatabase(ctx context.Context, db *mongo.Database, f namespace.Filter, s
 	return cols, nil
 }
 
-func listIndexes(ctx context.Context, coll *mongo.Collection) ([]bson.Raw, error) {
-	cur, err := coll.Indexes().List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list indexes of %s.%s: %w", coll.Database().Name(), coll.Name(), err)
-	}
+func listIndexes(ctx context.Context, coll *mongo.Collection, timeout time.Duration) ([]bson.Raw, error) {
 	var idx []bson.Raw
-	if err := cur.All(ctx, &idx); err != nil {
+	err := mongodb.Ask(ctx, timeout, func(ctx context.Context) error {
+		cur, err := coll.Indexes().List(ctx)
+		if err != nil {
+			return err
+		}
+		return cur.All(ctx, &idx)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list indexes of %s.%s: %w", coll.Database().Name(), coll.Name(), err)
 	}
 	return idx, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -92,7 +93,10 @@ func (r *restorer) startWorkers(ctx context.Context, fail context.CancelCauseFun
 // insert inserts a batch, and returns how many of its documents it passed
 // over as duplicates (SkipDuplicates).
 func (r *restorer) insert(ctx context.Context, b batch) (int64, error) {
-	_, err := b.t.coll.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false))
+	err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error {
+		_, err := b.t.coll.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
 	if err == nil {
 		return 0, nil
 	}
@@ -254,11 +258,11 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 	}
 	d := r.client.Database(db)
 	if r.opts.Drop {
-		if err := d.Collection(name).Drop(ctx); err != nil {
+		if err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return d.Collection(name).Drop(ctx) }); err != nil {
 			return nil, fmt.Errorf("drop %s: %w", to, err)
 		}
 	}
-	if err := createCollection(ctx, d, name, c); err != nil {
+	if err := createCollection(ctx, r.opts.OperationTimeout, d, name, c); err != nil {
 		return nil, err
 	}
 	t.coll = d.Collection(name)
@@ -266,9 +270,13 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 }
 
 // createCollection creates name with the backed-up options, unless it
-// exists already.
-func createCollection(ctx context.Context, db *mongo.Database, name string, c *archive.Collection) error {
-	existing, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+// exists already, giving each request timeout to be answered.
+func createCollection(ctx context.Context, timeout time.Duration, db *mongo.Database, name string, c *archive.Collection) error {
+	var existing []string
+	err := mongodb.Ask(ctx, timeout, func(ctx context.Context) (err error) {
+		existing, err = db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("restore %s.%s: %w", db.Name(), name, err)
 	}
@@ -285,7 +293,7 @@ func createCollection(ctx context.Context, db *mongo.Database, name string, c *a
 			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
 		}
 	}
-	if err := db.RunCommand(ctx, cmd).Err(); err != nil {
+	if err := mongodb.Ask(ctx, timeout, func(ctx context.Context) error { return db.RunCommand(ctx, cmd).Err() }); err != nil {
 		return fmt.Errorf("create %s.%s: %w", db.Name(), name, err)
 	}
 	return nil
@@ -296,7 +304,7 @@ func createCollection(ctx context.Context, db *mongo.Database, name string, c *a
 func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
 	for _, t := range r.order {
 		if t.coll != nil {
-			if err := createIndexes(ctx, t); err != nil {
+			if err := createIndexes(ctx, r.opts.OperationTimeout, t); err != nil {
 				return err
 			}
 		} else {
@@ -329,15 +337,17 @@ func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
 	return nil
 }
 
-// createIndexes recreates the backed-up indexes but _id's. Specs lose "ns"
-// (FerretDB rejects it; MongoDB ignores it) and "v" (the server picks it).
-func createIndexes(ctx context.Context, t *target) error {
+// createIndexes recreates the backed-up indexes but _id's, for as long as
+// the server answers pings within timeout. Specs lose "ns" (FerretDB
+// rejects it; MongoDB ignores it) and "v" (the server picks it).
+func createIndexes(ctx context.Context, timeout time.Duration, t *target) error {
 	specs := indexSpecs(t.col.Indexes)
 	if len(specs) == 0 {
 		return nil
 	}
 	cmd := bson.D{{Key: "createIndexes", Value: t.coll.Name()}, {Key: "indexes", Value: specs}}
-	if err := t.coll.Database().RunCommand(ctx, cmd).Err(); err != nil {
+	db := t.coll.Database()
+	if err := mongodb.AskLong(ctx, db.Client(), timeout, func(ctx context.Context) error { return db.RunCommand(ctx, cmd).Err() }); err != nil {
 		return fmt.Errorf("create indexes on %s: %w", t.to, err)
 	}
 	t.indexes = len(specs)

@@ -90,7 +90,7 @@ func (p *replayer) collCommand(ctx context.Context, e oplog.Entry, name string) 
 		cmd = append(bson.D{{Key: "create", Value: coll.Name()}}, oplog.WithoutKeys(e.O, "create", "idIndex")...)
 		tolerate = []int{mongodb.CodeNamespaceExists}
 	case "drop":
-		if err := coll.Drop(ctx); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return coll.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", to, err)
 		}
 		return nil
@@ -121,7 +121,12 @@ func (p *replayer) collCommand(ctx context.Context, e oplog.Entry, name string) 
 		cmd = append(bson.D{{Key: "collMod", Value: coll.Name()}}, oplog.WithoutKeys(e.O, "collMod")...)
 		tolerate = []int{mongodb.CodeNamespaceNotFound}
 	}
-	err = db.RunCommand(ctx, cmd).Err()
+	run := func(ctx context.Context) error { return db.RunCommand(ctx, cmd).Err() }
+	if name == "createIndexes" || name == "commitIndexBuild" {
+		err = mongodb.AskLong(ctx, p.r.client, p.r.opts.OperationTimeout, run) // an index build takes as long as it takes
+	} else {
+		err = mongodb.Ask(ctx, p.r.opts.OperationTimeout, run)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -161,7 +166,7 @@ func (p *replayer) dropDatabase(ctx context.Context, db string) error {
 		if err != nil {
 			return err
 		}
-		if err := coll.Drop(ctx); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return coll.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", to, err)
 		}
 	}
@@ -204,7 +209,7 @@ func (p *replayer) rename(ctx context.Context, e oplog.Entry) error {
 		return err
 	}
 	if !toOK {
-		if err := src.Drop(ctx); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return src.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", fromTo, err)
 		}
 		return nil
@@ -212,16 +217,18 @@ func (p *replayer) rename(ctx context.Context, e oplog.Entry) error {
 	if _, err := p.coll(toTo); err != nil {
 		return err
 	}
-	err = p.r.client.Database("admin").RunCommand(ctx, bson.D{
-		{Key: "renameCollection", Value: fromTo}, {Key: "to", Value: toTo}, {Key: "dropTarget", Value: dropTarget},
-	}).Err()
+	err = mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error {
+		return p.r.client.Database("admin").RunCommand(ctx, bson.D{
+			{Key: "renameCollection", Value: fromTo}, {Key: "to", Value: toTo}, {Key: "dropTarget", Value: dropTarget},
+		}).Err()
+	})
 	switch {
 	case err == nil, mongodb.IsCode(err, mongodb.CodeNamespaceNotFound): // already renamed
 		return nil
 	case mongodb.IsCode(err, mongodb.CodeNamespaceExists):
 		// Both are in the backup: the target as renamed, the source as it
 		// was before; the source is gone by the end.
-		if err := src.Drop(ctx); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return src.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", fromTo, err)
 		}
 		return nil

@@ -30,8 +30,14 @@ type Options struct {
 	// Client is the target server; if nil, URI is connected to.
 	Client *mongo.Client
 	URI    string
-	// Timeout bounds the wait for the server to answer; default 10 s.
+	// Timeout bounds each wait to find the server of URI (server
+	// selection); default 10 s.
 	Timeout time.Duration
+	// OperationTimeout bounds the wait for each request of the restore (a
+	// batch of documents or of replayed writes, a command) before it fails
+	// with ErrUnreachable; an index build runs as long as the server
+	// answers pings within it. Default one minute.
+	OperationTimeout time.Duration
 
 	// Formats and Compressions the backup may have been written with
 	// beyond the built-in ones, recognised by their Match methods.
@@ -149,7 +155,7 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 		if err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
-		defer c.Disconnect(context.WithoutCancel(ctx))
+		defer mongodb.Ask(context.WithoutCancel(ctx), o.OperationTimeout, c.Disconnect)
 		client = c
 	}
 

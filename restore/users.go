@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -31,7 +32,7 @@ func (r *restorer) authzTarget(ctx context.Context, c *archive.Collection) (*tar
 	_, _ = rand.Read(b)
 	name := "keepslot_restore_" + hex.EncodeToString(b) + "_" + c.Name[len("system."):]
 	d := r.client.Database("admin")
-	if err := d.CreateCollection(ctx, name); err != nil {
+	if err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return d.CreateCollection(ctx, name) }); err != nil {
 		return nil, fmt.Errorf("create admin.%s for restoring %s: %w", name, from, err)
 	}
 	r.temps = append(r.temps, name)
@@ -62,11 +63,11 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 		return nil
 	}
 	if version != nil {
-		theirs, err := authSchema(ctx, version.coll)
+		theirs, err := authSchema(ctx, r.opts.OperationTimeout, version.coll)
 		if err != nil {
 			return err
 		}
-		ours, err := authSchema(ctx, r.client.Database("admin").Collection("system.version"))
+		ours, err := authSchema(ctx, r.opts.OperationTimeout, r.client.Database("admin").Collection("system.version"))
 		if err != nil {
 			return err
 		}
@@ -82,7 +83,8 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 		b := make([]byte, 6)
 		_, _ = rand.Read(b)
 		name := "keepslot_restore_" + hex.EncodeToString(b) + "_empty"
-		if err := r.client.Database("admin").CreateCollection(ctx, name); err != nil {
+		err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return r.client.Database("admin").CreateCollection(ctx, name) })
+		if err != nil {
 			return "", fmt.Errorf("create admin.%s for merging users and roles: %w", name, err)
 		}
 		r.temps = append(r.temps, name)
@@ -96,13 +98,15 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = r.client.Database("admin").RunCommand(ctx, bson.D{
-		{Key: "_mergeAuthzCollections", Value: 1},
-		{Key: "tempUsersCollection", Value: "admin." + tu},
-		{Key: "tempRolesCollection", Value: "admin." + tr},
-		{Key: "drop", Value: false},
-		{Key: "db", Value: ""},
-	}).Err()
+	err = mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error {
+		return r.client.Database("admin").RunCommand(ctx, bson.D{
+			{Key: "_mergeAuthzCollections", Value: 1},
+			{Key: "tempUsersCollection", Value: "admin." + tu},
+			{Key: "tempRolesCollection", Value: "admin." + tr},
+			{Key: "drop", Value: false},
+			{Key: "db", Value: ""},
+		}).Err()
+	})
 	switch {
 	case mongodb.IsCode(err, mongodb.CodeCommandNotFound):
 		r.note("users and roles not restored: the server cannot merge them (it has no _mergeAuthzCollections command)")
@@ -117,12 +121,15 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 }
 
 // authSchema returns the currentVersion of the authSchema document of a
-// system.version collection, 0 when there is none.
-func authSchema(ctx context.Context, coll *mongo.Collection) (int64, error) {
+// system.version collection, 0 when there is none, giving the server
+// timeout to answer.
+func authSchema(ctx context.Context, timeout time.Duration, coll *mongo.Collection) (int64, error) {
 	var doc struct {
 		CurrentVersion any `bson:"currentVersion"`
 	}
-	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "authSchema"}}).Decode(&doc)
+	err := mongodb.Ask(ctx, timeout, func(ctx context.Context) error {
+		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: "authSchema"}}).Decode(&doc)
+	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil
 	}
@@ -143,7 +150,8 @@ func authSchema(ctx context.Context, coll *mongo.Collection) (int64, error) {
 // dropTemps drops the temporary collections of the users and roles.
 func (r *restorer) dropTemps(ctx context.Context) {
 	for _, name := range r.temps {
-		if err := r.client.Database("admin").Collection(name).Drop(ctx); err != nil {
+		err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return r.client.Database("admin").Collection(name).Drop(ctx) })
+		if err != nil {
 			r.opts.Logger.Warn("restore: drop a temporary collection", "collection", "admin."+name, "error", err)
 		}
 	}

@@ -185,7 +185,11 @@ func (p *replayer) flush(ctx context.Context) error {
 // are retried one by one to find it (every write applies again without
 // harm, and a server may report too low an index: FerretDB does).
 func (p *replayer) bulk(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) (int, error) {
-	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+	d := p.r.opts.OperationTimeout
+	err := mongodb.Ask(ctx, d, func(ctx context.Context) error {
+		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+		return err
+	})
 	if err == nil {
 		return len(models), nil
 	}
@@ -194,7 +198,10 @@ func (p *replayer) bulk(ctx context.Context, coll *mongo.Collection, models []mo
 		return 0, fmt.Errorf("write to %s.%s: %w", coll.Database().Name(), coll.Name(), err)
 	}
 	for j := k; j < len(models); j++ {
-		_, err := coll.BulkWrite(ctx, models[j:j+1])
+		err := mongodb.Ask(ctx, d, func(ctx context.Context) error {
+			_, err := coll.BulkWrite(ctx, models[j:j+1])
+			return err
+		})
 		if err == nil {
 			continue
 		}
@@ -222,7 +229,12 @@ func conflictAt(err error) (int, bool) {
 // truncate cuts an array of the document filter selects, as a diff's new
 // length says.
 func (p *replayer) truncate(ctx context.Context, coll *mongo.Collection, filter bson.Raw, t oplog.Truncation) error {
-	doc, err := coll.FindOne(ctx, filter).Raw()
+	d := p.r.opts.OperationTimeout
+	var doc bson.Raw
+	err := mongodb.Ask(ctx, d, func(ctx context.Context) (err error) {
+		doc, err = coll.FindOne(ctx, filter).Raw()
+		return err
+	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil
 	}
@@ -233,7 +245,11 @@ func (p *replayer) truncate(ctx context.Context, coll *mongo.Collection, filter 
 	if u == nil {
 		return nil
 	}
-	if _, err := coll.UpdateOne(ctx, filter, u); err != nil {
+	err = mongodb.Ask(ctx, d, func(ctx context.Context) error {
+		_, err := coll.UpdateOne(ctx, filter, u)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("write to %s.%s: %w", coll.Database().Name(), coll.Name(), err)
 	}
 	return nil

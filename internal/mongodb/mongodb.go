@@ -1,6 +1,7 @@
 // Package mongodb holds what keepslot's backup and restore share about a
-// MongoDB server: connecting to it, classifying its errors, its error
-// codes, and the namespaces it keeps to itself.
+// MongoDB server: connecting to it, bounding each request's wait for an
+// answer, classifying its errors, its error codes, and the namespaces it
+// keeps to itself.
 package mongodb
 
 import (
@@ -73,8 +74,12 @@ func IsCode(err error, code int) bool {
 
 // Classify wraps an error of the driver in ErrUnauthorized when the server
 // refused the login or a privilege, else in ErrUnreachable. The driver's
-// error stays in the chain.
+// error stays in the chain; an error that is one of the two already is
+// returned as it is.
 func Classify(err error) error {
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthorized) {
+		return err
+	}
 	if IsAuthError(err) {
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}

@@ -113,6 +113,25 @@ func TestStopMakesServerUnreachable(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestFreezerStopsAnswers freezes the server: a ping gets no answer until
+// its deadline, and one after the thaw gets one.
+func TestFreezerStopsAnswers(t *testing.T) {
+	s := mongotest.New(t)
+	if !s.Embedded {
+		t.Log("MONGODB_URI is set: a shared server is never frozen by a test; checked the ping only")
+		require.NoError(t, s.Client.Ping(context.Background(), nil))
+		return
+	}
+	freeze, thaw := s.Freezer(t)
+	freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := s.Client.Ping(ctx, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a frozen server does not answer")
+	thaw()
+	assert.NoError(t, s.Client.Ping(context.Background(), nil))
+}
+
 // TestServerEndsWithTheTestProcess kills a test process that holds a
 // server, as a timeout or a crash would, and checks that the server does
 // not outlive it.

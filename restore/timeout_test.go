@@ -1,0 +1,116 @@
+package restore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/testnode"
+	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/restore"
+)
+
+// TestRestoreServerStopsAnswering freezes the server (SIGSTOP: its
+// connections stay open, nothing is answered) while a restore inserts a
+// collection's documents, between two collections' index builds, and while
+// it replays the oplog: the restore fails with ErrUnreachable once
+// OperationTimeout has passed without an answer, instead of waiting
+// forever.
+func TestRestoreServerStopsAnswering(t *testing.T) {
+	// A short OperationTimeout, and the guard on the restore: well beyond
+	// the timeout, so that a restore that gives up at the timeout, even on
+	// a loaded machine, comes back long before it, and one that waits for
+	// the server does not.
+	const (
+		opTimeout = 2 * time.Second
+		opGuard   = 45 * time.Second
+	)
+	for _, tc := range []struct {
+		name   string
+		backup func(e *testnode.Env) []byte
+		at     func(archive.Progress) bool // when to freeze
+		during string                      // what the error says failed
+	}{
+		{
+			// After the first batch of 1000 documents: the next batch gets
+			// no answer.
+			name: "inserting",
+			backup: func(e *testnode.Env) []byte {
+				return testnode.CraftedBackup(t, map[string][]D{e.Srv.DB("app") + ".a": docs(0, 3000)}, nil, archive.TarFormat{})
+			},
+			at:     func(p archive.Progress) bool { return p.Documents > 0 },
+			during: "insert into",
+		},
+		{
+			// Once the first collection's indexes are built: the build of
+			// a later one's (two of the four collections have indexes),
+			// unbounded while the server answers pings, gets none.
+			name: "building indexes",
+			backup: func(e *testnode.Env) []byte {
+				e.Seed(20)
+				_, data := testnode.BackupBytes(t, e, e.Config())
+				return data
+			},
+			at:     func(p archive.Progress) bool { return p.NamespacesDone > 0 },
+			during: "create indexes on",
+		},
+		{
+			// After the first 1000 entries of the oplog (replay reports
+			// its progress as namespace "oplog"): the bulk write of the
+			// next ones gets no answer.
+			name: "replaying",
+			backup: func(e *testnode.Env) []byte {
+				db := e.Srv.DB("app")
+				var oplog []D
+				for i := range 1100 {
+					oplog = append(oplog, ins(db+".b", D{{Key: "_id", Value: fmt.Sprintf("d%d", i)}}))
+				}
+				return testnode.CraftedBackup(t, map[string][]D{db + ".a": docs(0, 10)}, oplog, archive.TarFormat{})
+			},
+			at:     func(p archive.Progress) bool { return p.Namespace == "oplog" },
+			during: "replay the oplog",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := testnode.New(t)
+			if !e.Srv.Embedded {
+				t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
+			}
+			data := tc.backup(e)
+			freeze, thaw := e.Srv.Freezer(t)
+			defer thaw()
+			var froze sync.Once
+			frozen := false
+			opts := restore.Options{
+				Client:           e.Srv.Client,
+				Renames:          namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
+				Parallel:         1,
+				OperationTimeout: opTimeout,
+				Progress: func(p archive.Progress) {
+					if tc.at(p) {
+						froze.Do(func() { freeze(); frozen = true })
+					}
+				},
+			}
+			guard, cancel := context.WithTimeout(context.Background(), opGuard)
+			defer cancel()
+			_, err := restore.Run(guard, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &opts)
+			require.Error(t, err)
+			froze.Do(func() {}) // orders the read of frozen after its write
+			assert.True(t, frozen, "the server was frozen %s", tc.name)
+			assert.NoError(t, guard.Err(), "the restore came back before the guard: %v", err)
+			assert.ErrorIs(t, err, restore.ErrUnreachable)
+			assert.Equal(t, errcode.Unreachable, errcode.Of(err), err.Error())
+			assert.ErrorContains(t, err, fmt.Sprintf("did not answer within %s", opTimeout))
+			assert.ErrorContains(t, err, tc.during)
+		})
+	}
+}
