@@ -167,10 +167,16 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	r.startWorkers(ctx, cancel)
 	err = r.read(ctx, ar)
 	r.stopWorkers()
-	if cause := context.Cause(ctx); cause != nil && parent.Err() == nil {
+	switch {
+	case parent.Err() != nil && err == nil:
+		// The caller gave up while the last batches were inserted: what
+		// the workers did not write is the caller's doing, not a count
+		// that differs from the manifest.
+		err = context.Cause(parent)
+	case parent.Err() == nil && context.Cause(ctx) != nil:
 		// A worker's insert failed and stopped the rest: what failed
 		// after it only saw the cancellation.
-		err = cause
+		err = context.Cause(ctx)
 	}
 	if err == nil {
 		err = r.finish(ctx, ar)

@@ -114,3 +114,40 @@ func TestRestoreServerStopsAnswering(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreCallerDeadline lets the caller's deadline pass while a
+// restore inserts its last batch, the archive read whole: the restore
+// reports the caller's deadline, not the documents it did not get to write
+// as a count that differs from the manifest.
+func TestRestoreCallerDeadline(t *testing.T) {
+	e := testnode.New(t)
+	if !e.Srv.Embedded {
+		t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
+	}
+	// Two batches of 1000: the second is handed to the inserter before
+	// the reader reaches the end, and the reader has nothing more to ask
+	// of the server.
+	data := testnode.CraftedBackup(t, map[string][]D{e.Srv.DB("app") + ".a": docs(0, 2000)}, nil, archive.TarFormat{})
+	freeze, thaw := e.Srv.Freezer(t)
+	defer thaw()
+	// The deadline is the behaviour under test: the restore must end at
+	// it, with its error.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var froze sync.Once
+	opts := restore.Options{
+		Client:           e.Srv.Client,
+		Renames:          namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
+		Parallel:         1,
+		BatchSize:        1000,
+		OperationTimeout: time.Minute,
+		Progress: func(p archive.Progress) {
+			// After the first batch: the second gets no answer.
+			froze.Do(freeze)
+		},
+	}
+	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &opts)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, restore.ErrCountMismatch)
+}
