@@ -67,6 +67,12 @@ func TestErrorCodes(t *testing.T) {
 		{sensitive.ErrUnsafePath, errcode.Invalid},
 		{sensitive.ErrExists, errcode.Exists},
 		{sensitive.ErrManifestMismatch, errcode.Corrupt},
+		{sensitive.ErrBadName, errcode.Invalid},
+		{sensitive.ErrNameConflict, errcode.Invalid},
+		{sensitive.ErrInTheWay, errcode.Exists},
+		{sensitive.ErrTooMany, errcode.Invalid},
+		{sensitive.ErrBusy, errcode.InProgress},
+		{restore.ErrDuplicateKey, errcode.DuplicateKey},
 		{context.Canceled, errcode.Cancelled},
 		{io.ErrUnexpectedEOF, errcode.Internal},
 	} {

@@ -108,6 +108,11 @@ func TestErrorCodes(t *testing.T) {
 		sensitive.ErrUnsafePath:       errcode.Invalid,
 		sensitive.ErrExists:           errcode.Exists,
 		sensitive.ErrManifestMismatch: errcode.Corrupt,
+		sensitive.ErrBadName:          errcode.Invalid,
+		sensitive.ErrNameConflict:     errcode.Invalid,
+		sensitive.ErrInTheWay:         errcode.Exists,
+		sensitive.ErrTooMany:          errcode.Invalid,
+		sensitive.ErrBusy:             errcode.InProgress,
 	} {
 		wrapped := fmt.Errorf("sensitive: restore: k.key: %w", err)
 		assert.Equal(t, want, errcode.Of(wrapped), err.Error())

@@ -3,6 +3,7 @@ package sensitive
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type RestoreOptions struct {
 type RestoreReport struct {
 	Files  []RestoredFile
 	DryRun bool
+	// Removed names the staging directories, relative to the target
+	// directory, that restores killed midway had left there with the
+	// secrets they had staged, and that this restore removed.
+	Removed []string
 }
 
 // RestoredFile is one file of a RestoreReport.
@@ -53,15 +58,32 @@ type RestoredFile struct {
 
 // Restore writes the secrets of a retrieved sensitive backup of size bytes
 // from src into dir. It authenticates the whole file first (a wrong password
-// or a corrupt file writes nothing), refuses names that escape dir, checks
-// every file against the backup's manifest, and refuses to replace existing
-// files unless opts.Overwrite is set; all of that before the first file is
-// written. Files are written 0600 and directories 0700, each file through a
-// temp file renamed into place, with the modification time it was backed up
-// with. Every file operation goes through an os.Root opened on dir, so no
-// path, not even one whose directories are swapped for links while the
-// restore runs, reaches outside dir (ErrUnsafePath). MongoDB namespaces in
-// the backup are not restored here: use RestoreNamespaces on the same file.
+// or a corrupt file writes nothing), then, before the first file is
+// written, checks that:
+//
+//   - every name is one a backup may hold (ErrUnsafePath, ErrBadName), no
+//     two collide (ErrDuplicate, ErrNameConflict), and there are at most
+//     [MaxSecrets] secrets and manifest entries (ErrTooMany);
+//   - every file matches the backup's manifest (ErrManifestMismatch);
+//   - dir holds no file where a directory must go and no directory where a
+//     file must go (ErrInTheWay), and no file to replace unless
+//     opts.Overwrite is set (ErrExists).
+//
+// Files are written 0600 and directories 0700, each file through a temp
+// file in a staging directory of dir, renamed into place, with the
+// modification time it was backed up with. Every file operation goes
+// through an os.Root opened on dir, so no path, not even one whose
+// directories are swapped for links while the restore runs, reaches
+// outside dir (ErrUnsafePath).
+//
+// A restore holds a lock on dir (flock, where the system and filesystem
+// have it) while it runs: a second restore into dir meanwhile fails with
+// ErrBusy. It removes the staging directories that restores killed midway
+// left in dir, which hold secrets in plaintext, and names them in
+// [RestoreReport].Removed. A dry run neither locks nor removes anything.
+//
+// MongoDB namespaces in the backup are not restored here: use
+// RestoreNamespaces on the same file.
 func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, dir string, opts *RestoreOptions) (*RestoreReport, error) {
 	var o RestoreOptions
 	if opts != nil {
@@ -81,6 +103,10 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}
+	if c, ok := ar.(io.Closer); ok {
+		defer c.Close() // a restore refused midway leaves the archive unread
+	}
+	rep := &RestoreReport{DryRun: o.DryRun}
 
 	// Stage every file in a private directory inside dir, so that the
 	// renames into place stay on one filesystem.
@@ -94,6 +120,17 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 			return nil, fmt.Errorf("sensitive: restore: %w", err)
 		}
 		defer root.Close()
+		d, err := root.Open(".")
+		if err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
+		defer d.Close() // and so unlocks dir
+		if err := lockDir(d); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %s: %w", dir, err)
+		}
+		if rep.Removed, err = removeStale(root, d); err != nil {
+			return nil, fmt.Errorf("sensitive: restore: %w", err)
+		}
 		if st, err = newStage(root); err != nil {
 			return nil, fmt.Errorf("sensitive: restore: %w", err)
 		}
@@ -103,7 +140,6 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}
-	rep := &RestoreReport{DryRun: o.DryRun}
 	for _, f := range files {
 		m, ok := manifest[f.Name]
 		if !ok || m.SHA256 != f.SHA256 || m.Size != f.Size {
@@ -118,12 +154,8 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if o.DryRun {
 		return rep, nil
 	}
-	if !o.Overwrite {
-		for _, f := range files {
-			if _, err := st.root.Lstat(filepath.FromSlash(f.Name)); err == nil {
-				return nil, fmt.Errorf("sensitive: restore: %s: %w", f.Name, ErrExists)
-			}
-		}
+	if err := checkTarget(st.root, files, o.Overwrite); err != nil {
+		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}
 	for _, f := range files {
 		if err := st.place(f); err != nil {
@@ -156,11 +188,13 @@ type staged struct {
 }
 
 // readSecrets reads the backup's secrets, staging their contents in st
-// (none in a dry run, when st is nil), and its manifest.
+// (none in a dry run, when st is nil), and its manifest. It refuses names
+// that a backup may not hold and more than MaxSecrets secrets or manifest
+// entries as it reads them, so that what it holds stays small.
 func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, map[string]manifestDoc, error) {
 	var files []staged
 	manifest := map[string]manifestDoc{}
-	seen := map[string]bool{}
+	names := newNameSet()
 	for {
 		c, err := ar.Next()
 		if err == io.EOF {
@@ -185,9 +219,18 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 			}
 			switch c.Name {
 			case ManifestCollection:
+				if len(manifest) >= MaxSecrets {
+					return nil, nil, fmt.Errorf("the manifest has more than %d entries: %w", MaxSecrets, ErrTooMany)
+				}
 				var m manifestDoc
 				if err := bson.Unmarshal(raw, &m); err != nil {
 					return nil, nil, fmt.Errorf("manifest entry: %w", err)
+				}
+				if len(m.Name) > MaxNameLen || len(m.SHA256) != sha256.Size*2 {
+					return nil, nil, fmt.Errorf("manifest entry %d is malformed: %w", len(manifest)+1, ErrManifestMismatch)
+				}
+				if _, dup := manifest[m.Name]; dup {
+					return nil, nil, fmt.Errorf("%s is in the manifest twice: %w", quoteName(m.Name), ErrManifestMismatch)
 				}
 				manifest[m.Name] = m
 			case FilesCollection:
@@ -198,10 +241,9 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 				if err := checkName(d.Name); err != nil {
 					return nil, nil, err
 				}
-				if seen[d.Name] {
-					return nil, nil, fmt.Errorf("%s: %w", d.Name, ErrDuplicate)
+				if err := names.add(d.Name); err != nil {
+					return nil, nil, err
 				}
-				seen[d.Name] = true
 				f := staged{Name: d.Name, Size: int64(len(d.Data)), SHA256: sha256Hex(d.Data), ModTime: d.ModTime.Time()}
 				if st != nil {
 					if f.path, err = st.write(len(files), d.Data); err != nil {
@@ -216,6 +258,92 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 	return files, manifest, nil
 }
 
+// checkTarget checks, before anything is written, that every file can be
+// placed in the target: each directory on its way is missing or a directory
+// (or a link to one inside the target), and the file itself is missing, or
+// is not a directory and overwrite is set.
+func checkTarget(root *os.Root, files []staged, overwrite bool) error {
+	dirs := map[string]bool{} // checked: true if it exists, false if missing
+	for _, f := range files {
+		missing := false
+		for i := range len(f.Name) {
+			if f.Name[i] != '/' {
+				continue
+			}
+			dir := f.Name[:i]
+			exists, checked := dirs[dir]
+			if !checked {
+				fi, err := root.Stat(filepath.FromSlash(dir))
+				switch {
+				case errors.Is(err, fs.ErrNotExist):
+					if _, lerr := root.Lstat(filepath.FromSlash(dir)); lerr == nil {
+						return fmt.Errorf("%s needs %s to be a directory, and it is a link to nothing: %w", f.Name, dir, ErrInTheWay)
+					}
+				case err != nil:
+					return confined(dir, err)
+				case !fi.IsDir():
+					return fmt.Errorf("%s needs %s to be a directory, and it is a file: %w", f.Name, dir, ErrInTheWay)
+				default:
+					exists = true
+				}
+				dirs[dir] = exists
+			}
+			if !exists {
+				missing = true
+				break
+			}
+		}
+		if missing {
+			continue
+		}
+		fi, err := root.Lstat(filepath.FromSlash(f.Name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return confined(f.Name, err)
+		case fi.IsDir():
+			return fmt.Errorf("%s is a secret, and a directory in the restore directory: %w", f.Name, ErrInTheWay)
+		case !overwrite:
+			return fmt.Errorf("%s: %w", f.Name, ErrExists)
+		}
+	}
+	return nil
+}
+
+// removeStale removes the staging directories in the target, open as root
+// and d, that killed restores left, and returns their names. The caller
+// holds the target's lock, so no running restore owns them.
+func removeStale(root *os.Root, d *os.File) ([]string, error) {
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.IsDir() || !isStageName(e.Name()) {
+			continue
+		}
+		if err := root.RemoveAll(e.Name()); err != nil {
+			return removed, fmt.Errorf("removing %s, the staging directory of a restore that was killed, which holds secrets in plaintext: %w", e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// isStageName reports whether name is one newStage gives.
+func isStageName(name string) bool {
+	h, ok := strings.CutPrefix(name, stagePrefix)
+	if !ok || len(h) != stageRandLen*2 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+// stageRandLen is the number of random bytes in a staging directory's name.
+const stageRandLen = 8
+
 // stage is a private directory inside the restore's target, where secrets
 // wait until all of them have been read and checked. All its operations go
 // through root, so none can leave the target directory.
@@ -225,9 +353,9 @@ type stage struct {
 }
 
 func newStage(root *os.Root) (*stage, error) {
-	b := make([]byte, 8)
+	b := make([]byte, stageRandLen)
 	_, _ = rand.Read(b)
-	st := &stage{root: root, dir: ".keepslot-restore-" + hex.EncodeToString(b)}
+	st := &stage{root: root, dir: stagePrefix + hex.EncodeToString(b)}
 	if err := root.Mkdir(st.dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -266,7 +394,7 @@ func (st *stage) place(f staged) error {
 		return err
 	}
 	if fi, err := st.root.Lstat(target); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s: a directory is in the way: %w", f.Name, fs.ErrExist)
+		return fmt.Errorf("%s is a directory: %w", f.Name, ErrInTheWay)
 	}
 	return confined(f.Name, st.root.Rename(f.path, target))
 }

@@ -17,6 +17,21 @@
 // whole file first, checks every file against the manifest and writes files
 // 0600 (directories 0700) atomically into a target directory.
 //
+// A backup that Start accepts can be restored: a secret's name is a clean
+// relative path of at most [MaxNameLen] bytes, [MaxNamePartLen] per element,
+// no name is a directory of another ("a" and "a/b"), and a backup holds at
+// most [MaxSecrets] secrets of at most [MaxSecretSize] bytes each. Restore
+// checks the same of the file it is given, as it reads it, so that its
+// memory stays small whatever the file holds, and checks the target
+// directory for files and directories in the way; a restore refused by any
+// check writes no secret. Files are read without following links, and only
+// when the opened file is regular.
+//
+// A restore stages secrets in plaintext in a directory of its target
+// (".keepslot-restore-" and 16 hex digits, 0700) until it has checked them
+// all; a process killed midway leaves it there, and the next restore into
+// the same target removes it ([RestoreReport].Removed).
+//
 // Secret contents never appear in logs, errors, status or progress events;
 // names and counts may.
 package sensitive
@@ -65,11 +80,37 @@ var (
 	ErrExists = errcode.New(errcode.Exists, "file exists; restore with Overwrite to replace it")
 	// ErrManifestMismatch: a restored secret differs from the manifest.
 	ErrManifestMismatch = errcode.New(errcode.Corrupt, "secret does not match the backup's manifest")
+	// ErrBadName: a secret's name cannot be a file's path (see [Secret].Name).
+	ErrBadName = errcode.New(errcode.Invalid, "secret name cannot be restored as a file; rename the secret")
+	// ErrNameConflict: one secret's name is a directory of another's, such
+	// as "a" and "a/b". It matches ErrDuplicate too.
+	ErrNameConflict = errcode.Sub(ErrDuplicate, "a secret's name is a directory of another secret; rename one of them")
+	// ErrInTheWay: the restore directory holds a file where a secret needs a
+	// directory, or a directory where a secret is a file; Overwrite does not
+	// replace either.
+	ErrInTheWay = errcode.New(errcode.Exists, "the restore directory holds a file where a directory must go or a directory where a file must go; move it away or restore into another directory")
+	// ErrTooMany: a backup would hold, or a file holds, more than
+	// MaxSecrets secrets or manifest entries.
+	ErrTooMany = errcode.New(errcode.Invalid, "too many secrets for a sensitive backup; back up fewer files, such as an archive of many")
+	// ErrBusy: another restore is writing into the same directory.
+	ErrBusy = errcode.New(errcode.InProgress, "another restore is writing into this directory; wait for it to end")
 )
 
-// MaxSecretSize is the largest secret a sensitive backup holds: each secret
-// travels as one BSON document.
-const MaxSecretSize = 15 << 20
+// Limits of a sensitive backup, checked when it is made (Start fails) and
+// again when it is restored, so that a restore's memory stays small
+// whatever file it is given.
+const (
+	// MaxSecretSize is the largest secret: each travels as one BSON
+	// document.
+	MaxSecretSize = 15 << 20
+	// MaxSecrets is the most secrets a backup holds.
+	MaxSecrets = 10000
+	// MaxNameLen is the longest name of a secret, in bytes.
+	MaxNameLen = 1024
+	// MaxNamePartLen is the longest element of a name between slashes, in
+	// bytes: the longest file name of common filesystems.
+	MaxNamePartLen = 255
+)
 
 // Config configures a sensitive Backupper. Store and StateDir are required.
 type Config struct {
@@ -254,19 +295,19 @@ func emitDoc(doc any, emit func([]byte) error) error {
 	return emit(raw)
 }
 
-// walk calls fn for every secret of every source, refusing duplicates,
-// unsafe names and oversized secrets.
+// walk calls fn for every secret of every source, refusing unsafe names,
+// names that collide (see nameSet), more than MaxSecrets secrets and
+// oversized secrets.
 func (s *source) walk(ctx context.Context, fn func(Secret) error) error {
-	seen := map[string]bool{}
+	names := newNameSet()
 	for _, src := range s.secrets {
 		err := src.Secrets(ctx, func(sec Secret) error {
 			if err := checkName(sec.Name); err != nil {
-				return err
+				return fmt.Errorf("sensitive: %w", err)
 			}
-			if seen[sec.Name] {
-				return fmt.Errorf("sensitive: %s: %w", sec.Name, ErrDuplicate)
+			if err := names.add(sec.Name); err != nil {
+				return fmt.Errorf("sensitive: %w", err)
 			}
-			seen[sec.Name] = true
 			if len(sec.Data) > MaxSecretSize {
 				return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", sec.Name, len(sec.Data), MaxSecretSize, ErrTooLarge)
 			}

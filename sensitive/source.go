@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,6 +22,10 @@ import (
 type Secret struct {
 	// Name is a slash-separated relative path, such as "keys/master.key";
 	// it is where Restore writes the secret under its target directory.
+	// It must be clean (no empty, "." or ".." element), at most
+	// [MaxNameLen] bytes, each element at most [MaxNamePartLen], without a
+	// NUL byte, and not begin with ".keepslot-restore-"; no secret's name
+	// may be a directory of another's ("a" and "a/b"). Start refuses others.
 	Name    string
 	Mode    fs.FileMode // permission bits; restored files are 0600 whatever they say
 	ModTime time.Time
@@ -78,6 +85,11 @@ func (fsrc filesSource) Secrets(ctx context.Context, fn func(Secret) error) erro
 	return nil
 }
 
+// readFile reads the file at p, which the walk found regular (fi), as the
+// secret name. The file is opened without following a link (one swapped in
+// since fi was taken is refused), the opened file must be regular too, and
+// at most its size, and MaxSecretSize, is read: a link to a device or pipe
+// neither hangs the backup nor fills its memory.
 func readFile(ctx context.Context, p, name string, fi fs.FileInfo, fn func(Secret) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -85,14 +97,25 @@ func readFile(ctx context.Context, p, name string, fi fs.FileInfo, fn func(Secre
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("sensitive: %s (%s): %w", p, fi.Mode().Type(), ErrNotRegular)
 	}
-	if fi.Size() > MaxSecretSize {
-		return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", p, fi.Size(), MaxSecretSize, ErrTooLarge)
-	}
-	data, err := os.ReadFile(p)
+	f, fi, err := openRegular(p)
 	if err != nil {
 		return fmt.Errorf("sensitive: %w", err)
 	}
-	return fn(Secret{Name: name, Mode: fi.Mode().Perm(), ModTime: fi.ModTime(), Data: data})
+	defer f.Close()
+	if fi.Size() > MaxSecretSize {
+		return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", p, fi.Size(), MaxSecretSize, ErrTooLarge)
+	}
+	// One byte more than the size tells a file that grows from one that
+	// does not.
+	data := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, data)
+	switch {
+	case n > int(fi.Size()):
+		return fmt.Errorf("sensitive: %s grew while it was read: %w", p, errChanged)
+	case err != nil && err != io.ErrUnexpectedEOF && err != io.EOF:
+		return fmt.Errorf("sensitive: %w", err)
+	}
+	return fn(Secret{Name: name, Mode: fi.Mode().Perm(), ModTime: fi.ModTime(), Data: data[:n]})
 }
 
 // Memory is a Source of secrets held by the embedding program, by name.
@@ -111,12 +134,83 @@ func (m memorySource) Secrets(ctx context.Context, fn func(Secret) error) error 
 	return nil
 }
 
-// checkName refuses a name that is empty, absolute, or climbs out of its
-// directory.
+// stagePrefix begins the name of a restore's staging directory, which a
+// later restore into the same directory removes; no secret's name may begin
+// with it.
+const stagePrefix = ".keepslot-restore-"
+
+// checkName refuses a name that cannot be restored as a file's path under
+// the target directory: ErrUnsafePath for one that is empty, absolute, not
+// clean (an empty, "." or ".." element) or climbs out of its directory,
+// ErrBadName for one that is too long, holds a NUL byte or begins with
+// stagePrefix.
 func checkName(name string) error {
-	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name {
-		return fmt.Errorf("sensitive: %q: %w", name, ErrUnsafePath)
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%s is %d bytes, the limit is %d: %w", quoteName(name), len(name), MaxNameLen, ErrBadName)
 	}
+	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name {
+		return fmt.Errorf("%q: %w", name, ErrUnsafePath)
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return fmt.Errorf("%q holds a NUL byte: %w", name, ErrBadName)
+	}
+	if strings.HasPrefix(name, stagePrefix) {
+		return fmt.Errorf("%q: names beginning with %q are kept for restores' staging directories: %w", name, stagePrefix, ErrBadName)
+	}
+	for part := range strings.SplitSeq(name, "/") {
+		if len(part) > MaxNamePartLen {
+			return fmt.Errorf("%s has an element of %d bytes, the limit is %d: %w", quoteName(name), len(part), MaxNamePartLen, ErrBadName)
+		}
+	}
+	return nil
+}
+
+// quoteName quotes name for an error message, shortened if it is long.
+func quoteName(name string) string {
+	const keep = 64
+	if len(name) <= keep {
+		return strconv.Quote(name)
+	}
+	return strconv.Quote(name[:keep]) + "..."
+}
+
+// nameSet collects the names of a backup's secrets and refuses, as each is
+// added, one that cannot join them in a directory tree: a duplicate
+// (ErrDuplicate), one that is a directory of another or has another as a
+// directory (ErrNameConflict), and one past MaxSecrets (ErrTooMany).
+type nameSet struct {
+	files map[string]bool
+	dirs  map[string]string // directory -> the first secret under it
+}
+
+func newNameSet() *nameSet {
+	return &nameSet{files: map[string]bool{}, dirs: map[string]string{}}
+}
+
+// add adds name, which checkName has accepted.
+func (s *nameSet) add(name string) error {
+	if s.files[name] {
+		return fmt.Errorf("%q: %w", name, ErrDuplicate)
+	}
+	if under, ok := s.dirs[name]; ok {
+		return fmt.Errorf("%q is a secret and the directory of secret %q: %w", name, under, ErrNameConflict)
+	}
+	if len(s.files) >= MaxSecrets {
+		return fmt.Errorf("more than %d secrets: %w", MaxSecrets, ErrTooMany)
+	}
+	for i := range len(name) {
+		if name[i] != '/' {
+			continue
+		}
+		dir := name[:i]
+		if s.files[dir] {
+			return fmt.Errorf("%q is a secret and the directory of secret %q: %w", dir, name, ErrNameConflict)
+		}
+		if _, ok := s.dirs[dir]; !ok {
+			s.dirs[dir] = name
+		}
+	}
+	s.files[name] = true
 	return nil
 }
 

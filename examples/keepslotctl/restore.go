@@ -217,6 +217,9 @@ func (a *app) restoreSensitive(cmd *cobra.Command, f restoreFlags, file string) 
 		verb = "Dry run: would restore"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s %d files into %s.\n", verb, len(rep.Files), f.dir)
+	for _, d := range rep.Removed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: removed %s, the plaintext an interrupted restore left in %s\n", d, f.dir)
+	}
 	return nil
 }
 
