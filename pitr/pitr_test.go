@@ -3,13 +3,20 @@ package pitr_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/pitr"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -108,4 +115,42 @@ func TestTail(t *testing.T) {
 	_, err := e.restore(t, "r_", want.opts)
 	require.NoError(t, err)
 	assert.Equal(t, want.model, e.contents(t, "r_"))
+}
+
+// TestNoOplog checks that a server without an oplog ends Run at once, with
+// backup.ErrNoOplog, which the status shows too.
+func TestNoOplog(t *testing.T) {
+	e := testnode.New(t)
+	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
+	require.NoError(t, err)
+	cfg := pitr.Config{Client: e.Srv.Client, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key, Logger: slog.New(slog.DiscardHandler)}
+	pitr.SetOplogNamespace(&cfg, e.Srv.DB("none")+".oplog") // no such collection, on any server
+	s, err := pitr.New(cfg)
+	require.NoError(t, err)
+	err = s.Run(context.Background())
+	require.ErrorIs(t, err, backup.ErrNoOplog)
+	assert.Contains(t, err.Error(), "keeps no oplog")
+	st := s.Status()
+	assert.False(t, st.Running)
+	assert.Equal(t, errcode.Invalid, st.Code)
+}
+
+// TestFromThePresent starts a slicer on a node with neither slices nor
+// base backups, and an empty oplog: it slices from the present on, and the
+// first writes to the new oplog are no gap.
+func TestFromThePresent(t *testing.T) {
+	e := testnode.New(t)
+	testnode.EnsureOplog(t, e.Srv, 0)
+	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
+	require.NoError(t, err)
+	at := slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}
+	s := start(t, pitr.Config{Client: e.Srv.Client, Filter: e.Filter, Export: at, Key: key, Interval: time.Hour,
+		Poll: 50 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	_, err = e.Srv.Client.Database(e.Srv.DB("app")).Collection("c").InsertOne(context.Background(), D{{Key: "_id", Value: 1}})
+	require.NoError(t, err)
+	sl := s.flush(t)
+	assert.Empty(t, sl.Gap)
+	assert.EqualValues(t, 1, sl.Entries)
+	assert.True(t, sl.Prev.IsZero(), "the node's first slice")
+	assert.Empty(t, s.Status().Error)
 }

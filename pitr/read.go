@@ -69,8 +69,12 @@ type oplogReader interface {
 	wait(target bson.Timestamp) time.Duration
 	// checkHeld fails with errRolledOver unless the oplog holds from.
 	checkHeld(ctx context.Context, from bson.Timestamp) error
-	// seek makes the next read start at from.
-	seek(from bson.Timestamp)
+	// anchor returns the newest entry before from, zero for none.
+	anchor(ctx context.Context, from bson.Timestamp) (bson.Timestamp, error)
+	// seek makes the next read start at from, after the entry anchor
+	// (zero for none): the oplog must still hold it, or an entry after it
+	// may have been lost.
+	seek(from, anchor bson.Timestamp)
 	// at is the horizon of the last read.
 	at() bson.Timestamp
 	close(ctx context.Context)
@@ -126,6 +130,21 @@ func (o oplogColl) checkHeld(ctx context.Context, from bson.Timestamp) error {
 	return nil
 }
 
+func (o oplogColl) anchor(ctx context.Context, from bson.Timestamp) (bson.Timestamp, error) {
+	var e struct {
+		TS bson.Timestamp `bson:"ts"`
+	}
+	err := o.coll.FindOne(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: from}}}}, options.FindOne().
+		SetSort(bson.D{{Key: "ts", Value: -1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return bson.Timestamp{}, nil
+	}
+	if err != nil {
+		return bson.Timestamp{}, mongodb.Classify(fmt.Errorf("read %s: %w", o.ns, err))
+	}
+	return e.TS, nil
+}
+
 // serverTime returns the server's clock (hello's localTime), or the local
 // clock for a server that does not say.
 func serverTime(ctx context.Context, client *mongo.Client) (time.Time, error) {
@@ -152,12 +171,13 @@ func serverTime(ctx context.Context, client *mongo.Client) (time.Time, error) {
 // could be passed over; the poller logs one it meets.
 //
 // Each read is one query (on FerretDB, which filters nothing in SQLite,
-// every query reads the whole oplog): from the last entry it read, which
-// must still be there, so that no entry after it was lost to truncation.
+// every query reads the whole oplog): from the last entry it read (at
+// first, the last before where it starts), which must still be there, so
+// that no entry after it was lost to truncation.
 type poller struct {
 	oplogColl
 	consumed bson.Timestamp // every entry before it has been emitted
-	last     bson.Timestamp // the last entry read, before consumed; zero for none yet
+	last     bson.Timestamp // the last entry read, before consumed; zero for none
 	settle   time.Duration
 	poll     time.Duration
 	offset   time.Duration // the server's clock minus ours, at the last read
@@ -212,11 +232,7 @@ func (p *poller) read(ctx context.Context, emit func(oplog.Entry) error) (bson.T
 		return p.consumed, err
 	}
 	from := p.last
-	if from.IsZero() {
-		// Nothing read yet: check that the oplog holds where it starts.
-		if err := p.checkHeld(ctx, p.consumed); err != nil {
-			return p.consumed, err
-		}
+	if from.IsZero() { // no entry before where it starts: nothing to lose
 		from = p.consumed
 	}
 	cur, err := p.coll.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: from}}}},
@@ -286,7 +302,7 @@ func (p *poller) wait(target bson.Timestamp) time.Duration {
 	return min(p.poll, p.settle)
 }
 
-func (p *poller) seek(from bson.Timestamp) { p.consumed, p.last, p.seen = from, bson.Timestamp{}, nil }
+func (p *poller) seek(from, anchor bson.Timestamp) { p.consumed, p.last, p.seen = from, anchor, nil }
 
 func (p *poller) at() bson.Timestamp { return p.consumed }
 
@@ -295,30 +311,44 @@ func (p *poller) close(context.Context) {}
 // tailBatch is the most entries a tailing read emits before it returns.
 const tailBatch = 1000
 
-// tailer reads the oplog with a tailable, awaitData cursor.
+// tailer reads the oplog with a tailable, awaitData cursor, which it
+// opens at the last entry it read (at first, the last before where it
+// starts): the oplog must still hold that entry, so that no entry after it
+// was lost to truncation.
 type tailer struct {
 	oplogColl
 	horizon bson.Timestamp // every entry before it has been emitted
+	last    bson.Timestamp // the last entry read, before horizon; zero for none
 	poll    time.Duration
 	cur     *mongo.Cursor
+	check   bool // the cursor's first entry must be last
 }
 
 func (t *tailer) read(ctx context.Context, emit func(oplog.Entry) error) (bson.Timestamp, error) {
 	if t.cur == nil {
-		if err := t.checkHeld(ctx, t.horizon); err != nil {
-			return t.horizon, err
+		from := t.last
+		if from.IsZero() {
+			from = t.horizon
 		}
-		cur, err := t.coll.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: t.horizon}}}},
+		cur, err := t.coll.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: from}}}},
 			options.Find().SetCursorType(options.TailableAwait).SetMaxAwaitTime(t.poll))
 		if err != nil {
 			return t.horizon, mongodb.Classify(fmt.Errorf("tail %s: %w", t.ns, err))
 		}
-		t.cur = cur
+		t.cur, t.check = cur, !t.last.IsZero()
 	}
 	for n := 0; n < tailBatch && t.cur.TryNext(ctx); n++ {
 		e, err := oplog.Parse(t.cur.Current, false)
 		if err != nil {
 			return t.horizon, fmt.Errorf("tail %s: %w", t.ns, err)
+		}
+		if t.check {
+			t.check = false
+			if e.TS != t.last {
+				t.close(ctx)
+				return t.horizon, &errRolledOver{oldest: e.TS, want: t.horizon}
+			}
+			continue
 		}
 		if e.TS.Before(t.horizon) {
 			return t.horizon, fmt.Errorf("tail %s: entry %s comes after %s: the oplog is not in timestamp order (on FerretDB with concurrent writers, poll it)", t.ns, oplog.FormatTS(e.TS), oplog.FormatTS(prev(t.horizon)))
@@ -326,7 +356,7 @@ func (t *tailer) read(ctx context.Context, emit func(oplog.Entry) error) (bson.T
 		if err := emit(e); err != nil {
 			return t.horizon, err
 		}
-		t.horizon = next(e.TS)
+		t.horizon, t.last = next(e.TS), e.TS
 		if t.cur.RemainingBatchLength() == 0 {
 			break
 		}
@@ -355,7 +385,7 @@ func (t *tailer) target(ctx context.Context) (bson.Timestamp, error) {
 
 func (t *tailer) wait(bson.Timestamp) time.Duration { return 0 } // read waits on the server
 
-func (t *tailer) seek(from bson.Timestamp) { t.horizon = from }
+func (t *tailer) seek(from, anchor bson.Timestamp) { t.horizon, t.last = from, anchor }
 
 func (t *tailer) at() bson.Timestamp { return t.horizon }
 

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongodb"
@@ -98,9 +99,11 @@ type Status struct {
 	// Lag is the time since Until.
 	Lag  time.Duration `json:"lag"`
 	Last *Slice        `json:"last,omitempty"` // the last slice it stored
-	// Slices and Entries count what it stored since it started.
+	// Slices and Entries count what it stored since it started; Open the
+	// entries read into the open slice, not stored yet.
 	Slices  int64 `json:"slices"`
 	Entries int64 `json:"entries"`
+	Open    int64 `json:"open"`
 	// Gaps are those it found and recorded since it started.
 	Gaps []Gap `json:"gaps,omitempty"`
 	// Error is why its last attempt failed, until a slice is stored; it
@@ -218,7 +221,10 @@ func (s *Slicer) Status() Status {
 // consistency point, or at the present without one. A failure (the server
 // or the remote unreachable, the oplog rolled over) is logged and shown in
 // Status; Run then tries again, resuming from the remote, with a backoff
-// of up to 30 s. It fails with ErrInProgress if the Slicer runs already.
+// of up to 30 s. A failure that trying again cannot mend (errcode.Invalid:
+// a server without an oplog, backup.ErrNoOplog; settings the remote
+// refuses) ends Run with it. It fails with ErrInProgress if the Slicer runs
+// already.
 func (s *Slicer) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
@@ -240,6 +246,10 @@ func (s *Slicer) Run(ctx context.Context) error {
 		}
 		if stored {
 			backoff = time.Second
+		}
+		if errcode.Of(err) == errcode.Invalid {
+			s.log.Error("pitr: slicing stopped", "error", err)
+			return err
 		}
 		s.log.Error("pitr: slicing stopped; trying again", "error", err, "in", backoff)
 		select {
@@ -290,6 +300,13 @@ func (s *Slicer) newOpen(from, prevUntil bson.Timestamp, gap string) (*open, err
 	return o, nil
 }
 
+// setOpen shows in the status how many entries the open slice holds.
+func (s *Slicer) setOpen(n int64) {
+	s.mu.Lock()
+	s.st.Open = n
+	s.mu.Unlock()
+}
+
 func (o *open) add(e oplog.Entry, raw []byte) error {
 	if _, err := o.w.Write(raw); err != nil {
 		return err
@@ -314,11 +331,12 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 		waiting = nil
 	}
 	defer func() {
+		s.mu.Lock()
+		s.st.Open = 0 // the open slice is dropped; the next session reads its entries again
 		if err != nil && ctx.Err() == nil {
-			s.mu.Lock()
 			s.st.Error, s.st.Code = err.Error(), errcode.Of(err)
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 		answer(Slice{}, err) // once the status has the failure
 	}()
 	client, err := s.client()
@@ -367,6 +385,7 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 		horizon := r.at()
 		if target.IsZero() || horizon.Before(target) {
 			horizon, err = r.read(ctx, s.keep(ctx, scope, &sl, &stored))
+			s.setOpen(sl.Entries)
 		}
 		var ro *errRolledOver
 		if errors.As(err, &ro) {
@@ -456,6 +475,15 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 			mode = ReadPoll
 		}
 	}
+	db, coll, _ := mongodb.Split(s.cfg.oplogNS)
+	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	if err != nil {
+		return nil, mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: the server keeps no oplog (%s): it is not a replica set member; run it as one (on the embedded FerretDB, create %s as a capped collection)",
+			backup.ErrNoOplog, s.cfg.oplogNS, s.cfg.oplogNS)
+	}
 	s.mu.Lock()
 	s.st.Read = mode.String()
 	s.mu.Unlock()
@@ -489,11 +517,10 @@ func (s *Slicer) begin(ctx context.Context, r oplogReader) (*open, error) {
 		}
 	}
 	var gap string
-	if err := r.checkHeld(ctx, from); err != nil {
-		var ro *errRolledOver
-		if !errors.As(err, &ro) {
-			return nil, err
-		}
+	var ro *errRolledOver
+	if prevUntil.IsZero() {
+		// From the present on, there is nothing before to lose.
+	} else if err := r.checkHeld(ctx, from); errors.As(err, &ro) {
 		gap = fmt.Sprintf("the oplog rolled over while the slicer was not reading it: its oldest entry, %s, is newer than %s, where the slices ended; writes between are in no slice",
 			oplog.FormatTS(ro.oldest), oplog.FormatTS(from))
 		g := Gap{From: from, Until: ro.oldest, Reason: gap}
@@ -502,8 +529,14 @@ func (s *Slicer) begin(ctx context.Context, r oplogReader) (*open, error) {
 		s.mu.Lock()
 		s.st.Gaps = append(s.st.Gaps, g)
 		s.mu.Unlock()
+	} else if err != nil {
+		return nil, err
 	}
-	r.seek(from)
+	anchor, err := r.anchor(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	r.seek(from, anchor)
 	s.mu.Lock()
 	if s.st.Until.IsZero() {
 		s.st.Until = cov.Until
@@ -549,7 +582,7 @@ func (s *Slicer) store(ctx context.Context, o *open, until bson.Timestamp) (Slic
 	done.Size, done.Created = info.Size, info.Created
 	s.log.Info("pitr: slice stored", "key", o.Key, "entries", done.Entries, "bytes", done.Size)
 	s.mu.Lock()
-	s.st.Until, s.st.Last = done.Until, &done
+	s.st.Until, s.st.Last, s.st.Open = done.Until, &done, 0
 	s.st.Slices++
 	s.st.Entries += done.Entries
 	s.st.Error, s.st.Code = "", ""
