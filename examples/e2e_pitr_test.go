@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +54,7 @@ type pitrState struct {
 // TestAgentPITR runs keepslotd -pitr against a real S3 server: a base
 // backup, writes sliced, the agent killed (SIGKILL) while a slice is open
 // and started again, then restores to two moments by timestamp, the
-// refusal of a time in no window, and the dry run.
+// refusal of a time in no window, the dry run, and the metrics.
 func TestAgentPITR(t *testing.T) {
 	srv := s3test.Start(t)
 	bucket := srv.NewBucket(t)
@@ -144,6 +146,33 @@ func TestAgentPITR(t *testing.T) {
 	assert.Contains(t, out2, "Dry run: would restore "+st.Status.Name)
 	r := run("restore", "--to-time", "2100-01-01T00:00:00Z", "--uri", a.mongo, "--password-file", pwFile, "--ns-from", "app.*", "--ns-to", "app_future.*")
 	fails(t, r, exitNoBackup, "Restorable windows: "+cov.Windows[0].String())
+
+	// Metrics, behind the token. The agent started again stored the ten
+	// entries the killed one had read, and ten more, in one slice.
+	token, err := os.ReadFile(filepath.Join(data, "token"))
+	require.NoError(t, err)
+	get := func(auth string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+a.addr+"/metrics", nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	code, body := get(strings.TrimSpace(string(token)))
+	require.Equal(t, http.StatusOK, code)
+	for _, m := range []string{"keepslot_pitr_lag_seconds ", "keepslot_pitr_running 1", "keepslot_pitr_gaps 0",
+		`keepslot_pitr_error{code=""} 0`, "keepslot_pitr_entries_stored_total 20", `keepslot_backup_state{state="ready"} 1`,
+		"keepslot_backup_last_ready_age_seconds "} {
+		assert.Contains(t, body, m)
+	}
 }
 
 // waitOpen waits until the agent's slicer has read at least n entries into

@@ -44,6 +44,7 @@
 // cancels a running backup cleanly (the slot is left empty and the status
 // says cancelled), stops serving and closes the embedded server.
 //
+// GET /metrics, behind the token too, serves Prometheus metrics (metrics.go).
 // The endpoints are listed on newServer in server.go.
 package main
 

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/slot"
@@ -95,6 +98,47 @@ func TestPITREndpointsNeedExport(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "a slice's name is one segment")
 	resp, _ = do(t, srv2, "GET", "/v1/pitr/slices/none.bson", "")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// TestMetrics checks the metrics an operator alerts on: the age of the
+// newest ready backup (kept once it is deleted), the last failure's code
+// and the export's state.
+func TestMetrics(t *testing.T) {
+	main := slottest.New()
+	now := time.Now()
+	h := metricsHandler(&metrics{b: main, now: func() time.Time { return now }})
+	scrape := func() string {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		require.Equal(t, http.StatusOK, rec.Code)
+		return rec.Body.String()
+	}
+	assert.Contains(t, scrape(), `keepslot_backup_state{state="none"} 1`)
+	assert.NotContains(t, scrape(), "keepslot_backup_last_ready_age_seconds", "no backup seen yet")
+
+	require.NoError(t, main.Start(t.Context(), []byte("pw")))
+	assert.Contains(t, scrape(), `keepslot_backup_state{state="in_progress"} 1`)
+	main.Finish([]byte("encrypted"))
+	st, err := main.Status(t.Context())
+	require.NoError(t, err)
+	now = st.Finished.Add(90 * time.Second)
+	out := scrape()
+	assert.Contains(t, out, `keepslot_backup_state{state="ready"} 1`)
+	assert.Contains(t, out, "keepslot_backup_last_ready_age_seconds 90\n")
+	assert.Contains(t, out, "keepslot_backup_last_ready_size_bytes 9\n")
+
+	require.NoError(t, main.Delete(t.Context()))
+	now = now.Add(time.Hour)
+	out = scrape()
+	assert.Contains(t, out, `keepslot_backup_state{state="none"} 1`)
+	assert.Contains(t, out, "keepslot_backup_last_ready_age_seconds 3690\n", "the ready backup is remembered once deleted")
+
+	require.NoError(t, main.Start(t.Context(), []byte("pw")))
+	main.Fail(fmt.Errorf("backup: %w", backup.ErrOplogRollover))
+	out = scrape()
+	assert.Contains(t, out, `keepslot_backup_last_failure_timestamp_seconds{code="oplog_rollover"}`)
+	assert.NotContains(t, out, "keepslot_pitr_", "no slicer, no PITR metrics")
 }
 
 // serveWith serves cfg with the test token, a role and a discarded log.

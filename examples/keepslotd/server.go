@@ -112,6 +112,7 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 //	…                        the same five under /v1/sensitive
 //	POST   /v1/backup/export, GET /v1/backup/remote[/{name}]: copies on S3 (export.go)
 //	GET    /v1/pitr…         point-in-time recovery: windows, gaps, slices, flush (pitr.go)
+//	GET    /metrics          Prometheus metrics: the last backup, export and PITR lag (metrics.go)
 //	GET    /v1/role          -> {"backup":true|false}
 //	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
 //
@@ -136,6 +137,7 @@ func newServer(cfg serverConfig) http.Handler {
 	}
 	registerExport(mux, cfg.Main)
 	registerPITR(mux, cfg.Export, cfg.Slicer)
+	mux.Handle("GET /metrics", metricsHandler(&metrics{b: cfg.Main, slicer: cfg.Slicer, now: time.Now}))
 	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
 	mux.HandleFunc("GET /v1/role", rh.get)
 	mux.HandleFunc("POST /v1/role", rh.set)
