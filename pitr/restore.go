@@ -133,13 +133,12 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 type spooled struct {
 	plan  *Plan
 	ring  *cipher.Keyring
-	files []*os.File
+	files []string // one a slice, opened only while it is read
 }
 
 func (sp *spooled) remove() {
 	for _, f := range sp.files {
-		f.Close()
-		os.Remove(f.Name())
+		os.Remove(f)
 	}
 }
 
@@ -152,11 +151,13 @@ func fetch(ctx context.Context, remote store.Remote, plan *Plan, ring *cipher.Ke
 		if err != nil {
 			return sp, fmt.Errorf("pitr: a file for the slice %s: %w", s.Key, err)
 		}
-		sp.files = append(sp.files, f)
-		if err := download(ctx, remote, s, f); err != nil {
-			return sp, err
+		sp.files = append(sp.files, f.Name())
+		err = download(ctx, remote, s, f)
+		if err == nil {
+			err = entries(ctx, s, f, ring, func(oplog.Entry) error { return nil })
 		}
-		if err := entries(ctx, s, f, ring, func(oplog.Entry) error { return nil }); err != nil {
+		f.Close()
+		if err != nil {
 			return sp, err
 		}
 	}
@@ -251,7 +252,11 @@ func (sp *spooled) Oplog(ctx context.Context, emit func([]byte) error) (archive.
 	var span archive.OplogSpan
 	cur := next(sp.plan.Base.Oplog.End)
 	for i, s := range sp.plan.Slices {
-		err := entries(ctx, s, sp.files[i], sp.ring, func(e oplog.Entry) error {
+		f, err := os.Open(sp.files[i])
+		if err != nil {
+			return span, err
+		}
+		err = entries(ctx, s, f, sp.ring, func(e oplog.Entry) error {
 			if e.TS.Before(cur) {
 				return nil // the base backup holds it, or the slice before
 			}
@@ -262,6 +267,7 @@ func (sp *spooled) Oplog(ctx context.Context, emit func([]byte) error) (archive.
 			span.Entries++
 			return emit(e.Raw)
 		})
+		f.Close()
 		if err != nil {
 			return span, err
 		}
