@@ -31,9 +31,9 @@ var primaryPreferred = readpref.PrimaryPreferred()
 
 // Defaults of a [Config].
 const (
-	DefaultInterval = 60 * time.Second // a slice closes after this long
-	DefaultMaxSize  = 16 << 20         // or once it holds this many bytes of entries
-	DefaultPoll     = time.Second      // a polling Slicer reads this often
+	DefaultInterval = 60 * time.Second       // a slice closes after this long
+	DefaultMaxSize  = 16 << 20               // or once it holds this many bytes of entries
+	DefaultPoll     = 500 * time.Millisecond // a polling Slicer reads this often
 	DefaultSettle   = 250 * time.Millisecond
 )
 
@@ -65,8 +65,8 @@ type Config struct {
 	Key *cipher.Key
 
 	// Interval is how long a slice stays open; default DefaultInterval. A
-	// write is in a slice on the remote about Interval (plus Settle and
-	// Poll when polling) after it was made.
+	// write is in a slice on the remote at most Interval, plus Settle and
+	// Poll, plus the time to store a slice, after it was made.
 	Interval time.Duration
 	// MaxSize closes a slice early once it holds this many bytes of
 	// entries; default DefaultMaxSize. A slice is held in memory until it
