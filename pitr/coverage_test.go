@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
@@ -178,7 +179,11 @@ func TestRestoreTarget(t *testing.T) {
 	_, err = (&RestoreOptions{}).limit()
 	assert.ErrorIs(t, err, ErrInvalid)
 	_, err = Restore(context.Background(), slot.ExportConfig{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1)})
+	assert.ErrorIs(t, err, ErrInvalid, "no server")
+	assert.ErrorContains(t, err, "Client or URI")
+	_, err = Restore(context.Background(), slot.ExportConfig{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Options: restore.Options{DryRun: true}})
 	assert.ErrorIs(t, err, ErrInvalid, "no remote")
+	assert.ErrorContains(t, err, "no remote")
 
 	for in, want := range map[string]bson.Timestamp{"17": ts(17, 0), "17:4": ts(17, 4)} {
 		got, err := ParseTimestamp(in)

@@ -96,8 +96,8 @@ type Status struct {
 	// Until is the end of the last slice it stored, or of the newest on the
 	// remote when it started: the oplog is in slices up to it.
 	Until bson.Timestamp `json:"until"`
-	// Lag is the time since Until.
-	Lag  time.Duration `json:"lag"`
+	// Lag is the time since Until, to the second.
+	Lag  time.Duration `json:"lag_ns"`
 	Last *Slice        `json:"last,omitempty"` // the last slice it stored
 	// Slices and Entries count what it stored since it started; Open the
 	// entries read into the open slice, not stored yet.
