@@ -12,6 +12,7 @@ import (
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/namespace"
+	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/slot"
@@ -61,6 +62,10 @@ func TestErrorCodes(t *testing.T) {
 		{restore.ErrCountMismatch, errcode.CountMismatch},
 		{restore.ErrNoOplog, errcode.Invalid},
 		{restore.ErrInvalid, errcode.Invalid},
+		{pitr.ErrNotCovered, errcode.NoBackup},
+		{pitr.ErrCorruptSlice, errcode.Corrupt},
+		{pitr.ErrInvalid, errcode.Invalid},
+		{pitr.ErrInProgress, errcode.InProgress},
 		{sensitive.ErrNotRegular, errcode.Invalid},
 		{sensitive.ErrTooLarge, errcode.Invalid},
 		{sensitive.ErrDuplicate, errcode.Invalid},
@@ -83,6 +88,9 @@ func TestErrorCodes(t *testing.T) {
 		if got := errcode.Of(wrapped); got != tc.want {
 			t.Errorf("errcode.Of(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+	if !errors.Is(pitr.ErrCorruptSlice, restore.ErrCorrupt) {
+		t.Error("pitr.ErrCorruptSlice does not match restore.ErrCorrupt")
 	}
 	if !errors.Is(&slot.SpaceError{}, slot.ErrInsufficientSpace) {
 		t.Error("a SpaceError does not match ErrInsufficientSpace")

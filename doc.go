@@ -30,6 +30,10 @@
 //     remote store; slot/slottest is a scripted fake for consumers' tests.
 //   - [github.com/keepslot/keepslot/restore]: a retrieved backup back into
 //     MongoDB, with the oplog's replay and the users' merge.
+//   - [github.com/keepslot/keepslot/pitr]: point-in-time recovery: the
+//     oplog copied off the node in encrypted slices beside the exported
+//     backups, and a restore to any moment a base backup and the slices
+//     after it cover.
 //   - [github.com/keepslot/keepslot/sensitive]: secrets such as encryption
 //     keys, kept out of the main backup, in a slot of their own under a
 //     password of their own.

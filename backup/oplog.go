@@ -15,7 +15,6 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/internal/oplog"
-	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
 )
 
@@ -33,12 +32,10 @@ var errEmptyOplog = errors.New("the oplog is empty")
 // the local database is made to wait itself.
 type oplogCapture struct {
 	client *mongo.Client
-	db     string // local
-	coll   string // oplog.rs
-	filter namespace.Filter
+	db     string       // local
+	coll   string       // oplog.rs
+	scope  *oplog.Scope // what of the oplog concerns the backup
 	start  bson.Timestamp
-	dbs    map[string]bool // the databases of the backup and of the entries kept
-	txns   map[string]bool // the transactions whose entries are kept, until they end
 	// timeout bounds each request, each batch of a cursor on its own.
 	timeout time.Duration
 
@@ -216,7 +213,7 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), oplog.FormatTS(e.TS), oplog.FormatTS(prev))
 		}
 		prev = e.TS
-		out, ok, err := c.scope(e)
+		out, ok, err := c.scope.Keep(e)
 		if err != nil {
 			return span, fmt.Errorf("read %s: %w", c.ns(), err)
 		}
@@ -239,116 +236,6 @@ func (c *oplogCapture) readError(err error) error {
 	}
 	return fmt.Errorf("read %s: %w", c.ns(), err)
 }
-
-// scope returns the part of an entry that concerns the backup, and
-// whether there is one: the writes to the namespaces it selects and the
-// commands on them; applyOps (and so transactions) with only their
-// operations on them; and the drops of the databases that hold them. So
-// that stock mongorestore --oplogReplay, which applies every entry it is
-// given, writes nothing else either. The entries of a transaction that
-// spans several stay, emptied if need be, to keep its chain whole.
-func (c *oplogCapture) scope(e oplog.Entry) (bson.Raw, bool, error) {
-	switch e.Op {
-	case "i", "u", "d":
-		if !c.selected(e.NS) {
-			return nil, false, nil
-		}
-		c.dbs[e.DB()] = true
-		return e.Raw, true, nil
-	case "c":
-	default:
-		return nil, false, nil
-	}
-	if mongodb.ServerDatabase(e.DB()) {
-		return nil, false, nil
-	}
-	switch name := e.Command(); name {
-	case "applyOps":
-		return c.filterApplyOps(e)
-	case "commitTransaction", "abortTransaction":
-		key, _ := e.TxnKey()
-		if !c.txns[key] {
-			return nil, false, nil
-		}
-		delete(c.txns, key)
-		return e.Raw, true, nil
-	case "dropDatabase":
-		return e.Raw, len(c.filter.Include) == 0 || c.dbs[e.DB()], nil
-	case "renameCollection":
-		from, _ := e.O.Lookup("renameCollection").StringValueOK()
-		to, _ := e.O.Lookup("to").StringValueOK()
-		if !c.selected(from) && !c.selected(to) {
-			return nil, false, nil
-		}
-		c.dbs[strings.SplitN(to, ".", 2)[0]] = true
-		return e.Raw, true, nil
-	default:
-		t := e.Target()
-		if t == "" || !c.selected(t) {
-			return nil, false, nil
-		}
-		c.dbs[e.DB()] = true
-		return e.Raw, true, nil
-	}
-}
-
-// filterApplyOps keeps the operations of an applyOps that concern the
-// backup. It drops the entry when none does, unless the entry is part of
-// a transaction held over several entries (or prepared), which is kept
-// with no operations.
-func (c *oplogCapture) filterApplyOps(e oplog.Entry) (bson.Raw, bool, error) {
-	arr, ok := e.O.Lookup("applyOps").ArrayOK()
-	if !ok {
-		return nil, false, nil
-	}
-	vals, err := arr.Values()
-	if err != nil {
-		return nil, false, fmt.Errorf("oplog entry %s: applyOps: %w", e, err)
-	}
-	kept := bson.A{}
-	for _, v := range vals {
-		doc, ok := v.DocumentOK()
-		if !ok {
-			continue
-		}
-		inner, err := oplog.Parse(doc, true)
-		if err != nil {
-			continue
-		}
-		if out, ok, err := c.scope(inner); err != nil {
-			return nil, false, err
-		} else if ok {
-			kept = append(kept, out)
-		}
-	}
-	key, txn := e.TxnKey()
-	chained := txn && (oplog.Flag(e.O, "partialTxn") || oplog.Flag(e.O, "prepare") || !e.PrevTS().IsZero() || c.txns[key])
-	switch {
-	case len(kept) == 0 && !chained:
-		return nil, false, nil
-	case len(kept) == len(vals):
-	default:
-		o, err := oplog.ReplaceField(e.O, "applyOps", kept)
-		if err != nil {
-			return nil, false, err
-		}
-		raw, err := oplog.ReplaceField(e.Raw, "o", o)
-		if err != nil {
-			return nil, false, err
-		}
-		e.Raw = raw
-	}
-	if txn {
-		if oplog.Flag(e.O, "partialTxn") || oplog.Flag(e.O, "prepare") {
-			c.txns[key] = true
-		} else {
-			delete(c.txns, key) // committed by this entry
-		}
-	}
-	return e.Raw, true, nil
-}
-
-func (c *oplogCapture) selected(ns string) bool { return oplog.Replayable(ns) && c.filter.Match(ns) }
 
 // startOplog starts the capture of a backup as s.Oplog says, before the
 // first collection is read: nil when there is none, with a note that says
@@ -377,11 +264,11 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
 	}
-	c := &oplogCapture{client: client, db: db, coll: coll, filter: s.Filter, dbs: map[string]bool{}, txns: map[string]bool{},
-		timeout: s.OperationTimeout}
+	var dbs []string
 	for _, col := range p.Collections {
-		c.dbs[col.DB] = true
+		dbs = append(dbs, col.DB)
 	}
+	c := &oplogCapture{client: client, db: db, coll: coll, scope: oplog.NewScope(s.Filter, dbs), timeout: s.OperationTimeout}
 	err = c.begin(ctx)
 	switch {
 	case errors.Is(err, errEmptyOplog) && s.Oplog == slot.ToggleOn:

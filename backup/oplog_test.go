@@ -3,26 +3,22 @@ package backup_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
-	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -34,261 +30,6 @@ type (
 	D = bson.D
 	A = bson.A
 )
-
-// ensureOplog gives the server an oplog: on the embedded FerretDB a capped
-// local.oplog.rs, once created, makes it record inserts, updates and
-// deletes; a real server must be a replica set member.
-func ensureOplog(t *testing.T, srv *mongotest.Server, maxDocs int64) {
-	t.Helper()
-	ctx := context.Background()
-	local := srv.Client.Database("local")
-	if !srv.Embedded {
-		names, err := local.ListCollectionNames(ctx, D{{Key: "name", Value: "oplog.rs"}})
-		require.NoError(t, err)
-		require.NotEmpty(t, names, "%s must point at a replica set member, which keeps an oplog", mongotest.EnvURI)
-		return
-	}
-	opts := options.CreateCollection().SetCapped(true).SetSizeInBytes(64 << 20)
-	if maxDocs > 0 {
-		opts.SetMaxDocuments(maxDocs)
-	}
-	require.NoError(t, local.CreateCollection(ctx, "oplog.rs", opts))
-}
-
-// duringDump is a Source that calls during while the dump reads each
-// collection (after its first document, or at its start if it has none)
-// and waits for it: the writes during makes provably happen mid-backup.
-type duringDump struct {
-	*backup.Source
-	during func(c archive.Collection) error
-}
-
-func (d *duringDump) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
-	called := false
-	err := d.Source.Documents(ctx, c, func(doc []byte) error {
-		if err := emit(doc); err != nil {
-			return err
-		}
-		if !called {
-			called = true
-			return d.during(c)
-		}
-		return nil
-	})
-	if err == nil && !called {
-		err = d.during(c)
-	}
-	return err
-}
-
-// modelDoc is a document of the writer's model of the data.
-type modelDoc struct {
-	ID   string
-	N    int32
-	Seq  int64
-	Tags []string
-	Sub  *int32 // sub.x; nil when sub is unset
-}
-
-func (m modelDoc) bson() D {
-	tags := A{}
-	for _, tg := range m.Tags {
-		tags = append(tags, tg)
-	}
-	d := D{{Key: "_id", Value: m.ID}, {Key: "n", Value: m.N}, {Key: "seq", Value: m.Seq}, {Key: "tags", Value: tags}}
-	if m.Sub != nil {
-		d = append(d, bson.E{Key: "sub", Value: D{{Key: "x", Value: *m.Sub}}})
-	}
-	return d
-}
-
-// logged is one write of the writer's log.
-type logged struct {
-	seq int64
-	op  string // i, u, d
-	ns  string
-	id  string
-}
-
-// writer performs batches of inserts, updates and deletes across
-// collections when the dump asks, in its own goroutine, keeping a log of
-// them (each insert and update writes its sequence number into the
-// document) and a model of the data they leave.
-type writer struct {
-	client *mongo.Client
-	colls  []string
-	seq    int64
-	log    []logged
-	model  map[string]map[string]*modelDoc
-	req    chan int
-	done   chan error
-}
-
-func newWriter(client *mongo.Client, colls []string) *writer {
-	w := &writer{client: client, colls: colls, model: map[string]map[string]*modelDoc{}, req: make(chan int), done: make(chan error)}
-	go func() {
-		for k := range w.req {
-			w.done <- w.batch(k)
-		}
-		close(w.done)
-	}()
-	return w
-}
-
-// do runs batch k in the writer's goroutine and waits for it.
-func (w *writer) do(k int) error {
-	w.req <- k
-	return <-w.done
-}
-
-func (w *writer) stop() {
-	close(w.req)
-	for range w.done {
-	}
-}
-
-func (w *writer) coll(ns string) *mongo.Collection {
-	db, name, _ := strings.Cut(ns, ".")
-	return w.client.Database(db).Collection(name)
-}
-
-func int32p(v int32) *int32 { return &v }
-
-// writeGuard bounds each call of the writer: a server that stops answering
-// fails the test with the write that got no answer, rather than holding it
-// until go test's timeout. A guard, never reached by a working server.
-const writeGuard = 2 * time.Minute
-
-// seed writes ten documents s-0 ... s-9 into each collection.
-func (w *writer) seed(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, writeGuard)
-	defer cancel()
-	for _, ns := range w.colls {
-		w.model[ns] = map[string]*modelDoc{}
-		var docs []any
-		for i := range 10 {
-			m := &modelDoc{ID: fmt.Sprintf("s-%d", i), N: int32(i), Tags: []string{"x", "y"}, Sub: int32p(int32(i))}
-			w.model[ns][m.ID] = m
-			docs = append(docs, m.bson())
-		}
-		if _, err := w.coll(ns).InsertMany(ctx, docs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *writer) next(op, ns, id string) int64 {
-	w.seq++
-	w.log = append(w.log, logged{seq: w.seq, op: op, ns: ns, id: id})
-	return w.seq
-}
-
-// batch k, in every collection: inserts a document, updates two (one with
-// $set, $inc and $push, one with $unset and $pop), deletes one, and updates
-// the document the batch before inserted.
-func (w *writer) batch(k int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeGuard)
-	defer cancel()
-	for ci, ns := range w.colls {
-		c := w.coll(ns)
-		id := fmt.Sprintf("k%d-%d", k, ci)
-		m := &modelDoc{ID: id, N: int32(k), Tags: []string{"a"}, Sub: int32p(int32(k))}
-		m.Seq = w.next("i", ns, id)
-		if _, err := c.InsertOne(ctx, m.bson()); err != nil {
-			return err
-		}
-		w.model[ns][id] = m
-
-		up := fmt.Sprintf("s-%d", k)
-		seq := w.next("u", ns, up)
-		if _, err := c.UpdateByID(ctx, up, D{
-			{Key: "$set", Value: D{{Key: "seq", Value: seq}}},
-			{Key: "$inc", Value: D{{Key: "n", Value: int32(1)}}},
-			{Key: "$push", Value: D{{Key: "tags", Value: fmt.Sprintf("t%d", k)}}},
-		}); err != nil {
-			return err
-		}
-		mu := w.model[ns][up]
-		mu.Seq, mu.N, mu.Tags = seq, mu.N+1, append(mu.Tags, fmt.Sprintf("t%d", k))
-
-		up = fmt.Sprintf("s-%d", k+3)
-		seq = w.next("u", ns, up)
-		if _, err := c.UpdateByID(ctx, up, D{
-			{Key: "$set", Value: D{{Key: "seq", Value: seq}}},
-			{Key: "$unset", Value: D{{Key: "sub", Value: ""}}},
-			{Key: "$pop", Value: D{{Key: "tags", Value: 1}}},
-		}); err != nil {
-			return err
-		}
-		mu = w.model[ns][up]
-		mu.Seq, mu.Sub, mu.Tags = seq, nil, mu.Tags[:len(mu.Tags)-1]
-
-		gone := fmt.Sprintf("s-%d", k+6)
-		w.next("d", ns, gone)
-		if _, err := c.DeleteOne(ctx, D{{Key: "_id", Value: gone}}); err != nil {
-			return err
-		}
-		delete(w.model[ns], gone)
-
-		if k > 0 {
-			prev := fmt.Sprintf("k%d-%d", k-1, ci)
-			seq = w.next("u", ns, prev)
-			if _, err := c.UpdateByID(ctx, prev, D{{Key: "$set", Value: D{{Key: "seq", Value: seq}, {Key: "sub.x", Value: int32(100)}}}}); err != nil {
-				return err
-			}
-			mp := w.model[ns][prev]
-			mp.Seq, mp.Sub = seq, int32p(100)
-		}
-	}
-	return nil
-}
-
-// after writes in every collection once the backup is over: an insert, an
-// update and a delete.
-func (w *writer) after(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, writeGuard)
-	defer cancel()
-	for ci, ns := range w.colls {
-		c := w.coll(ns)
-		id := fmt.Sprintf("after-%d", ci)
-		m := &modelDoc{ID: id, Seq: w.next("i", ns, id)}
-		if _, err := c.InsertOne(ctx, m.bson()); err != nil {
-			return err
-		}
-		w.model[ns][id] = m
-		seq := w.next("u", ns, "s-1")
-		if _, err := c.UpdateByID(ctx, "s-1", D{{Key: "$set", Value: D{{Key: "seq", Value: seq}}}}); err != nil {
-			return err
-		}
-		w.model[ns]["s-1"].Seq = seq
-		w.next("d", ns, "s-2")
-		if _, err := c.DeleteOne(ctx, D{{Key: "_id", Value: "s-2"}}); err != nil {
-			return err
-		}
-		delete(w.model[ns], "s-2")
-	}
-	return nil
-}
-
-// snapshot returns the model's documents of every collection, as contents
-// reads them.
-func (w *writer) snapshot(t *testing.T) map[string][]string {
-	out := map[string][]string{}
-	for _, ns := range w.colls {
-		var ids []string
-		for id := range w.model[ns] {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		var docs []D
-		for _, id := range ids {
-			docs = append(docs, w.model[ns][id].bson())
-		}
-		out[ns] = testnode.DocsOf(t, docs...)
-	}
-	return out
-}
 
 // capturedOplog decrypts a retrieved backup and returns its oplog entries.
 func capturedOplog(t *testing.T, data []byte) []bson.Raw {
@@ -342,17 +83,16 @@ func tsOf(e bson.Raw) bson.Timestamp {
 // as of the capture's end; without replay it does not.
 func TestOplogConcurrentWriter(t *testing.T) {
 	e := testnode.New(t)
-	ensureOplog(t, e.Srv, 0)
+	testnode.EnsureOplog(t, e.Srv, 0)
 	ctx := context.Background()
 	colls := []string{e.Srv.DB("app") + ".a", e.Srv.DB("app") + ".b", e.Srv.DB("shop") + ".c"}
-	w := newWriter(e.Srv.Client, colls)
-	defer w.stop()
-	require.NoError(t, w.seed(ctx))
+	w := testnode.NewWriter(t, e.Srv.Client, colls)
+	require.NoError(t, w.Seed(ctx))
 
 	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
 	batch := 0
-	dd := &duringDump{Source: src, during: func(c archive.Collection) error {
-		err := w.do(batch)
+	dd := &testnode.DuringDump{Source: src, During: func(c archive.Collection) error {
+		err := w.Do(batch)
 		batch++
 		return err
 	}}
@@ -363,11 +103,11 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	require.Equal(t, len(colls), batch, "one batch while each collection was read")
 	// Every write of the log so far happened before the capture's end:
 	// the model now is the data as of the end.
-	duringLog := len(w.log)
-	atEnd := w.snapshot(t)
+	duringLog := len(w.Log)
+	atEnd := w.Snapshot(t)
 	// Writes after the end are not in the backup.
-	require.NoError(t, w.after(ctx))
-	later := w.snapshot(t)
+	require.NoError(t, w.After(ctx))
+	later := w.Snapshot(t)
 
 	require.NotNil(t, st.Oplog, "the capture's span is in the status")
 	assert.False(t, st.Oplog.End.Before(st.Oplog.Start))
@@ -399,8 +139,8 @@ func TestOplogConcurrentWriter(t *testing.T) {
 			}
 		case "d":
 			id := en.Lookup("o", "_id").StringValue()
-			if i := slices.IndexFunc(w.log[:duringLog], func(l logged) bool { return l.op == "d" && l.ns == ns && l.id == id }); i >= 0 {
-				matched = append(matched, w.log[i].seq)
+			if i := slices.IndexFunc(w.Log[:duringLog], func(l testnode.Logged) bool { return l.Op == "d" && l.NS == ns && l.ID == id }); i >= 0 {
+				matched = append(matched, w.Log[i].Seq)
 				continue
 			}
 		}
@@ -441,7 +181,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	// batch's insert, made after it was read, but has the one before.
 	var limit bson.Timestamp
 	for _, en := range entries {
-		if seq, ok := seqOf(en); ok && seq > 0 && en.Lookup("op").StringValue() == "i" && w.log[seq-1].id == "k2-0" {
+		if seq, ok := seqOf(en); ok && seq > 0 && en.Lookup("op").StringValue() == "i" && w.Log[seq-1].ID == "k2-0" {
 			limit = tsOf(en)
 		}
 	}
@@ -464,7 +204,7 @@ func TestOplogRollover(t *testing.T) {
 	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
 	var overrun func() error
 	if e.Srv.Embedded {
-		ensureOplog(t, e.Srv, 20)
+		testnode.EnsureOplog(t, e.Srv, 20)
 		spill := e.Srv.Client.Database(e.Srv.DB("app")).Collection("spill")
 		_, err := spill.InsertOne(ctx, D{{Key: "_id", Value: "before"}})
 		require.NoError(t, err)
@@ -500,7 +240,7 @@ func TestOplogRollover(t *testing.T) {
 	// The dump reads collections in parallel: the first of them to start
 	// overruns the oplog, the others wait for it to finish.
 	var once sync.Once
-	dd := &duringDump{Source: src, during: func(archive.Collection) error {
+	dd := &testnode.DuringDump{Source: src, During: func(archive.Collection) error {
 		var err error
 		once.Do(func() { err = overrun() })
 		return err

@@ -64,7 +64,7 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 			if !e.Srv.Embedded {
 				t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
 			}
-			ensureOplog(t, e.Srv, 0)
+			testnode.EnsureOplog(t, e.Srv, 0)
 			insertDocs(t, e, "app", "a", tc.docs)
 			insertDocs(t, e, "app", "b", tc.docs)
 			freeze, thaw := e.Srv.Freezer(t)
@@ -73,7 +73,7 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 			src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter, OperationTimeout: opTimeout}
 			var mu sync.Mutex
 			read := 0
-			dd := &duringDump{Source: src, during: func(archive.Collection) error {
+			dd := &testnode.DuringDump{Source: src, During: func(archive.Collection) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if read++; read == tc.freezeAt {

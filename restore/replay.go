@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -30,16 +31,12 @@ type replayer struct {
 }
 
 // replayOplog replays the oplog run the reader stands at (if the archive
-// has one and replay is on), then reads the archive to its end.
+// has one and replay is on), then reads the archive to its end; then the
+// further oplog of Options.FurtherOplog, if any.
 func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
+	var p *replayer
 	if r.oplogAt {
-		p := &replayer{r: r, rep: &OplogReport{}, txns: map[string]*txnBuf{}, known: map[string]bool{}, skip: map[string]int{}}
-		for from, t := range r.byFrom {
-			if t != nil {
-				p.known[from] = true
-			}
-		}
-		r.oplogRep = p.rep
+		p = r.newReplayer()
 		if err := p.run(ctx, ar); err != nil {
 			return fmt.Errorf("replay the oplog: %w", err)
 		}
@@ -57,6 +54,19 @@ func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
 	if r.opts.OplogReplay == slot.ToggleOn && !r.sawOplog {
 		return fmt.Errorf("%w: Options.OplogReplay is on but the backup holds no oplog (it was made without one); its collections were restored as read", ErrNoOplog)
 	}
+	if r.opts.FurtherOplog != nil && r.opts.OplogReplay != slot.ToggleOff {
+		if p == nil {
+			p = r.newReplayer()
+		}
+		if err := p.further(ctx, r.opts.FurtherOplog); err != nil {
+			return fmt.Errorf("replay the further oplog: %w", err)
+		}
+	}
+	if p != nil {
+		if err := p.finish(ctx); err != nil {
+			return fmt.Errorf("replay the oplog: %w", err)
+		}
+	}
 	if r.oplogRep != nil {
 		if m := ar.Manifest(); m != nil && m.Oplog != nil {
 			r.oplogRep.Captured = m.Oplog.OplogSpan
@@ -65,40 +75,83 @@ func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
 	return nil
 }
 
+func (r *restorer) newReplayer() *replayer {
+	p := &replayer{r: r, rep: &OplogReport{}, txns: map[string]*txnBuf{}, known: map[string]bool{}, skip: map[string]int{}}
+	for from, t := range r.byFrom {
+		if t != nil {
+			p.known[from] = true
+		}
+	}
+	r.oplogRep = p.rep
+	return p
+}
+
+// errLimit stops a replay at Options.OplogLimit.
+var errLimit = errors.New("the oplog limit is reached")
+
+// run replays the oplog run the archive reader stands at.
 func (p *replayer) run(ctx context.Context, ar archive.Reader) error {
-	limit := p.r.opts.OplogLimit
 	for {
 		raw, err := ar.ReadDocument()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
 		}
-		p.rep.Entries++
-		e, err := oplog.Parse(raw, false)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		if e.TS.Before(p.prev) {
-			return fmt.Errorf("%w: oplog entry %s comes after %s: the oplog is not in timestamp order", ErrCorrupt, oplog.FormatTS(e.TS), oplog.FormatTS(p.prev))
-		}
-		p.prev = e.TS
-		if !limit.IsZero() && e.TS.Compare(limit) >= 0 {
-			p.rep.LimitReached = true
-			break
-		}
-		if err := p.apply(ctx, e); err != nil {
-			return fmt.Errorf("entry %s: %w", e, err)
-		}
-		if p.rep.First.IsZero() {
-			p.rep.First = e.TS
-		}
-		p.rep.Last = e.TS
-		if p.rep.Entries%progressEntries == 0 {
-			p.r.advance(oplogProgress, 0, 0)
+		if err := p.entry(ctx, raw); errors.Is(err, errLimit) {
+			return nil
+		} else if err != nil {
+			return err
 		}
 	}
+}
+
+// further replays the entries src emits, after those of the backup.
+func (p *replayer) further(ctx context.Context, src archive.OplogSource) error {
+	if p.rep.LimitReached {
+		return nil
+	}
+	span, err := src.Oplog(ctx, func(raw []byte) error { return p.entry(ctx, raw) })
+	if err != nil && !errors.Is(err, errLimit) {
+		return err
+	}
+	p.rep.Further = span
+	return nil
+}
+
+// entry replays one entry, in order; errLimit once it is at or after
+// Options.OplogLimit.
+func (p *replayer) entry(ctx context.Context, raw bson.Raw) error {
+	limit := p.r.opts.OplogLimit
+	p.rep.Entries++
+	e, err := oplog.Parse(raw, false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if e.TS.Before(p.prev) {
+		return fmt.Errorf("%w: oplog entry %s comes after %s: the oplog is not in timestamp order", ErrCorrupt, oplog.FormatTS(e.TS), oplog.FormatTS(p.prev))
+	}
+	p.prev = e.TS
+	if !limit.IsZero() && e.TS.Compare(limit) >= 0 {
+		p.rep.LimitReached = true
+		return errLimit
+	}
+	if err := p.apply(ctx, e); err != nil {
+		return fmt.Errorf("entry %s: %w", e, err)
+	}
+	if p.rep.First.IsZero() {
+		p.rep.First = e.TS
+	}
+	p.rep.Last = e.TS
+	if p.rep.Entries%progressEntries == 0 {
+		p.r.advance(oplogProgress, 0, 0)
+	}
+	return nil
+}
+
+// finish writes what is batched and notes what was not replayed.
+func (p *replayer) finish(ctx context.Context) error {
 	if err := p.flush(ctx); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
+	"github.com/keepslot/keepslot/slot"
 )
 
 type (
@@ -349,4 +350,86 @@ func (r reversed) Oplog(ctx context.Context, emit func([]byte) error) (archive.O
 		}
 	}
 	return archive.OplogSpan{}, nil
+}
+
+// further is an archive.OplogSource of crafted entries with the timestamps
+// entryTS(first), entryTS(first+1), …
+type further struct {
+	first   int
+	entries []D
+	emitted int
+}
+
+func (f *further) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
+	span := archive.OplogSpan{Start: entryTS(f.first), End: entryTS(f.first + len(f.entries) - 1)}
+	for i, e := range f.entries {
+		b, err := bson.Marshal(append(D{{Key: "ts", Value: entryTS(f.first + i)}}, e...))
+		if err != nil {
+			return span, err
+		}
+		if err := emit(b); err != nil {
+			return span, err
+		}
+		f.emitted++
+	}
+	span.Entries = int64(len(f.entries))
+	return span, nil
+}
+
+// TestReplayFurtherOplog replays a further oplog after the backup's own, as
+// its continuation: a transaction begun in the backup's oplog commits in
+// the further one, OplogLimit stops inside it (and stops reading it), and
+// the further oplog must come after the backup's.
+func TestReplayFurtherOplog(t *testing.T) {
+	srv := mongotest.New(t)
+	db := srv.DB("further")
+	ns := db + ".c"
+	first := entryTS(1)
+	data := testnode.CraftedBackup(t, map[string][]D{ns: {id(1)}}, []D{
+		ins(ns, id(2)),
+		txn(7, bson.Timestamp{}, A{ins(ns, id(3))}, bson.E{Key: "partialTxn", Value: true}),
+	}, archive.TarFormat{})
+	more := func() *further {
+		return &further{first: 2, entries: []D{
+			txn(7, first, A{ins(ns, id(4))}),
+			del(ns, 1),
+			ins(ns, id(5)),
+			ins(ns, id(6)),
+		}}
+	}
+	rename := func(to string) namespace.Renames { return namespace.Renames{{From: ns, To: db + "." + to}} }
+
+	f := more()
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("all"), FurtherOplog: f})
+	require.NoError(t, err)
+	assert.Equal(t, testnode.DocsOf(t, id(2), id(3), id(4), id(5), id(6)), testnode.Contents(t, srv, db+".all"))
+	assert.EqualValues(t, 1, rep.Oplog.Transactions, "the transaction commits in the further oplog")
+	assert.Equal(t, entryTS(5), rep.Oplog.Last)
+	assert.Equal(t, entryTS(2), rep.Oplog.Further.Start)
+	assert.EqualValues(t, 6, rep.Oplog.Entries)
+
+	// Up to, not including, the limit; the source is not read past it.
+	f = more()
+	rep, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("lim"), FurtherOplog: f, OplogLimit: entryTS(4)})
+	require.NoError(t, err)
+	assert.Equal(t, testnode.DocsOf(t, id(2), id(3), id(4)), testnode.Contents(t, srv, db+".lim"))
+	assert.True(t, rep.Oplog.LimitReached)
+	assert.Equal(t, 2, f.emitted, "the further oplog stops at the limit")
+
+	// A limit inside the backup's own oplog never reads the further one.
+	f = more()
+	rep, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("early"), FurtherOplog: f, OplogLimit: entryTS(1)})
+	require.NoError(t, err)
+	assert.Zero(t, f.emitted)
+	assert.Equal(t, testnode.DocsOf(t, id(1), id(2)), testnode.Contents(t, srv, db+".early"))
+
+	// A further oplog that starts before the backup's ends is refused.
+	f = &further{first: 0, entries: []D{ins(ns, id(9))}}
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("bad"), FurtherOplog: f})
+	assert.ErrorIs(t, err, restore.ErrCorrupt)
+	assert.ErrorContains(t, err, "not in timestamp order")
+
+	// With replay off there is nothing for it to continue.
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, FurtherOplog: more(), OplogReplay: slot.ToggleOff})
+	assert.ErrorIs(t, err, restore.ErrInvalid)
 }

@@ -81,4 +81,7 @@ type OplogReport struct {
 	Uncommitted, Incomplete int64
 	// LimitReached reports that OplogLimit stopped the replay early.
 	LimitReached bool
+	// Further is the span that Options.FurtherOplog reported, if it was
+	// replayed.
+	Further archive.OplogSpan
 }

@@ -68,8 +68,14 @@ type Options struct {
 	OplogReplay slot.Toggle
 	// OplogLimit, if set, stops the replay before the first entry at or
 	// after it, as mongorestore --oplogLimit does; the data is then
-	// consistent as of no moment.
+	// consistent as of no moment, unless the limit is after the backup's
+	// capture and FurtherOplog continues it (a point-in-time restore).
 	OplogLimit bson.Timestamp
+	// FurtherOplog, if set, is replayed after the backup's own oplog, as
+	// its continuation, by the same rules and up to OplogLimit: its entries
+	// must come after the backup's last, oldest first. Package pitr gives
+	// the oplog it copied off the node after the backup.
+	FurtherOplog archive.OplogSource
 	// SkipUsersAndRoles leaves out the users and roles a backup holds;
 	// otherwise they are merged into the server's (see [Report].Notes).
 	SkipUsersAndRoles bool
@@ -126,6 +132,9 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	}
 	if err := o.Renames.Validate(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if o.FurtherOplog != nil && o.OplogReplay == slot.ToggleOff {
+		return nil, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay off leaves out: replay both or neither", ErrInvalid)
 	}
 
 	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})

@@ -95,7 +95,11 @@ func (s *Slot) exportConfig() (ExportConfig, error) {
 	if s.cfg.Export == nil || s.cfg.Export.Remote == nil {
 		return ExportConfig{}, fmt.Errorf("%w: no remote to export to (Config.Export)", ErrInvalid)
 	}
-	e := *s.cfg.Export
+	return s.cfg.Export.withDefaults()
+}
+
+// withDefaults returns e with its Node defaulted, or ErrInvalid.
+func (e ExportConfig) withDefaults() (ExportConfig, error) {
 	if e.Node == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -288,15 +292,34 @@ func (s *Slot) exportAfterBackup(info store.Info) {
 	}
 }
 
+// NodePrefix is the key prefix, ending in "/", under which e puts this
+// node's copies: Prefix/Node/, with Node defaulting to the host name.
+// It fails with ErrInvalid for a Node with a slash.
+func (e ExportConfig) NodePrefix() (string, error) {
+	c, err := e.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	return c.nodePrefix(), nil
+}
+
 // RemoteList implements Exporter.
 func (s *Slot) RemoteList(ctx context.Context) ([]store.Entry, error) {
 	e, err := s.exportConfig()
 	if err != nil {
 		return nil, fmt.Errorf("backup: remote list: %w", err)
 	}
-	entries, err := e.Remote.List(ctx, e.nodePrefix())
+	listed, err := e.Remote.List(ctx, e.nodePrefix())
 	if err != nil {
 		return nil, fmt.Errorf("backup: remote list: %w", err)
+	}
+	// The copies are directly under the node's prefix; what is in folders
+	// beneath it (the oplog slices of package pitr) is not a backup.
+	entries := listed[:0:0]
+	for _, en := range listed {
+		if !strings.Contains(strings.TrimPrefix(en.Key, e.nodePrefix()), "/") {
+			entries = append(entries, en)
+		}
 	}
 	slices.SortStableFunc(entries, func(a, b store.Entry) int {
 		return cmp.Or(a.Info.Created.Compare(b.Info.Created), cmp.Compare(a.Key, b.Key))

@@ -169,8 +169,9 @@ func TestExportNotConfigured(t *testing.T) {
 // Retention runs after each export and keeps the newest copy.
 func TestExportThenRetention(t *testing.T) {
 	remote := store.NewMemoryRemote()
-	// An older copy of this node and one of another node.
-	for _, k := range []string{"keepslot/node-1/backup-old.enc", "keepslot/node-2/backup-old.enc"} {
+	// An older copy of this node, one of another node, and an object in a
+	// folder beneath this node's (an oplog slice), which is no copy.
+	for _, k := range []string{"keepslot/node-1/backup-old.enc", "keepslot/node-2/backup-old.enc", "keepslot/node-1/oplog/slice"} {
 		_, err := remote.Put(context.Background(), k, bytes.NewReader([]byte("old")), store.Info{Name: "backup-old.enc"})
 		require.NoError(t, err)
 	}
@@ -189,5 +190,10 @@ func TestExportThenRetention(t *testing.T) {
 	for _, e := range l {
 		keys = append(keys, e.Key)
 	}
-	assert.Equal(t, []string{"keepslot/node-1/" + st.Name, "keepslot/node-2/backup-old.enc"}, keys, "other nodes' copies are not touched")
+	assert.Equal(t, []string{"keepslot/node-1/" + st.Name, "keepslot/node-1/oplog/slice", "keepslot/node-2/backup-old.enc"}, keys, "other nodes' copies and the oplog slices are not touched")
+	listed, err := b.RemoteList(ctx)
+	require.NoError(t, err)
+	require.Len(t, listed, 1, "RemoteList lists the copies only")
+	assert.Equal(t, "keepslot/node-1/"+st.Name, listed[0].Key)
+	assert.Equal(t, st.Oplog, slot.OplogOf(listed[0].Info), "the copy records the backup's oplog span, if any")
 }

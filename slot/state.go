@@ -12,6 +12,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/atomicfile"
+	"github.com/keepslot/keepslot/store"
 )
 
 // interruptedReason is the failure reason of a backup that was running when
@@ -93,6 +94,15 @@ const (
 	metaOplog   = "oplog" // the OplogSpan in JSON
 	metaNotes   = "notes" // the Plan's notes in JSON
 )
+
+// OplogOf returns the oplog span that a stored backup's Info records in
+// its metadata, as the slot and the exported copies carry it: restored
+// with its replay, the backup is consistent as of the span's End. Nil for
+// a backup that captured no oplog.
+func OplogOf(info store.Info) *archive.OplogSpan {
+	span, _ := readMeta(info.Meta)
+	return span
+}
 
 // readMeta reads the oplog span and the notes recorded in a stored
 // backup's metadata.

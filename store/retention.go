@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -87,14 +88,21 @@ func (r Retention) split(copies []Entry) (keep, drop []Entry) {
 // verified reports whether the remote records the copy's hashes.
 func verified(i Info) bool { return i.MD5 != "" && i.SHA256 != "" }
 
-// Prune applies r to the copies under prefix on remote (a node's copies)
-// and deletes those it drops, unless r.DryRun.
+// Prune applies r to the copies directly under prefix on remote (a node's
+// copies, prefix ending in "/"; not the objects in folders beneath it, such
+// as the node's oplog slices) and deletes those it drops, unless r.DryRun.
 // It goes on past a failed delete and returns every failure.
 func Prune(ctx context.Context, remote Remote, prefix string, r Retention) (PruneResult, error) {
 	res := PruneResult{DryRun: r.DryRun, Keep: []string{}, Delete: []string{}}
-	entries, err := remote.List(ctx, prefix)
+	listed, err := remote.List(ctx, prefix)
 	if err != nil {
 		return res, fmt.Errorf("retention: listing %s: %w", prefix, err)
+	}
+	entries := listed[:0:0]
+	for _, e := range listed {
+		if !strings.Contains(strings.TrimPrefix(e.Key, prefix), "/") {
+			entries = append(entries, e)
+		}
 	}
 	keep, drop := r.split(entries)
 	for _, k := range keep {

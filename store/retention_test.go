@@ -99,6 +99,10 @@ func TestPruneDryRunAndDelete(t *testing.T) {
 			Info{Name: fmt.Sprint(i), Created: at("2026-01-01T01").AddDate(0, 0, i)})
 		require.NoError(t, err)
 	}
+	// Objects in a folder beneath the node's (its oplog slices) are no
+	// copies of it: Prune leaves them alone.
+	_, err := remote.Put(ctx, "p/n/oplog/s0", bytes.NewReader([]byte{9}), Info{Created: at("2025-01-01T01")})
+	require.NoError(t, err)
 	res, err := Prune(ctx, remote, "p/n/", Retention{Last: 2, DryRun: true})
 	require.NoError(t, err)
 	assert.True(t, res.DryRun)
@@ -106,12 +110,13 @@ func TestPruneDryRunAndDelete(t *testing.T) {
 	assert.Equal(t, []string{"p/n/b2", "p/n/b1", "p/n/b0"}, res.Delete)
 	l, err := remote.List(ctx, "")
 	require.NoError(t, err)
-	assert.Len(t, l, 5, "a dry run deletes nothing")
+	assert.Len(t, l, 6, "a dry run deletes nothing")
 
 	res, err = Prune(ctx, remote, "p/n/", Retention{Last: 2})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"p/n/b2", "p/n/b1", "p/n/b0"}, res.Delete)
 	l, err = remote.List(ctx, "")
 	require.NoError(t, err)
-	assert.Len(t, l, 2)
+	assert.Len(t, l, 3)
+	assert.Equal(t, "p/n/oplog/s0", l[2].Key)
 }

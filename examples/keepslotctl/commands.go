@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 	for _, k := range []kind{mainKind, sensitiveKind} {
 		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k), a.cancelCmd(k))
 	}
-	root.AddCommand(a.roleCmd(), a.restoreCmd(), a.exportCmd(), a.listCmd())
+	root.AddCommand(a.roleCmd(), a.restoreCmd(), a.exportCmd(), a.listCmd(), a.pitrFlushCmd(), a.pitrKeyCmd())
 	return root
 }
 
@@ -149,8 +149,28 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var info pitrInfo
+			withPITR := false
+			if k == mainKind {
+				// The restorable windows, for an agent whose bucket has them;
+				// the status is printed even when the bucket does not answer.
+				var perr error
+				var praw []byte
+				info, praw, withPITR, perr = c.pitrInfo(cmd.Context())
+				switch {
+				case perr != nil:
+					fmt.Fprintf(cmd.ErrOrStderr(), "pitr: %v\n", perr)
+				case withPITR && a.json:
+					raw = withField(raw, "pitr", praw)
+				}
+			}
 			appliance, _ := json.Marshal(st.Appliance)
 			a.print(cmd, raw, string(appliance))
+			if withPITR && !a.json {
+				for _, l := range pitrLines(info) {
+					fmt.Fprintln(cmd.ErrOrStderr(), "pitr: "+l)
+				}
+			}
 			if wait && st.Status.State == slot.StateFailed {
 				return withCode(exitCodeOf(string(st.Status.Code)), fmt.Errorf("the %s failed: %s", k.what, st.Status.Error))
 			}
@@ -159,6 +179,21 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until a running backup ends, and fail if it failed")
 	return cmd
+}
+
+// withField adds the field name, of the JSON value v, to the JSON object
+// raw.
+func withField(raw []byte, name string, v []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	m[name] = v
+	b, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // status asks the agent for k's status, waiting for a running backup to

@@ -124,6 +124,8 @@ func agentCommands(t *testing.T) [][]string {
 		[]string{"backup-list", "--remote"},
 		[]string{"backup-retrieve", "--from-remote", "b.enc", "-o", out},
 		[]string{"restore", "--from-remote", "b.enc", "--dry-run", "--password-file", pw},
+		[]string{"restore", "--to-time", "2026-12-02T17:59:00Z", "--dry-run", "--password-file", pw},
+		[]string{"pitr-flush"},
 	)
 }
 

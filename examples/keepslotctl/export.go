@@ -91,12 +91,21 @@ func (a *app) listCmd() *cobra.Command {
 			}
 			var rows []store.Entry
 			var raw []byte
+			var info pitrInfo
+			withPITR := false
 			if remote {
 				var l remoteList
 				if l, raw, err = c.remoteList(cmd); err != nil {
 					return err
 				}
 				rows = l.Backups
+				var praw []byte
+				if info, praw, withPITR, err = c.pitrInfo(cmd.Context()); err != nil {
+					return err
+				}
+				if withPITR {
+					raw = withField(raw, "pitr", praw)
+				}
 			} else {
 				st, _, err := c.status(cmd, mainKind, false)
 				if err != nil {
@@ -116,11 +125,43 @@ func (a *app) listCmd() *cobra.Command {
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", r.Info.Name, r.Info.Size, r.Info.Created.Format(time.RFC3339), r.Info.MD5, r.Key)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if withPITR && info.Coverage != nil {
+				printSlices(cmd, info)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&remote, "remote", false, "list the copies on S3")
 	return cmd
+}
+
+// printSlices lists the oplog slices on the bucket, with the windows and
+// gaps they make.
+func printSlices(cmd *cobra.Command, info pitrInfo) {
+	cov := info.Coverage
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "\nOplog slices: %d", len(cov.Slices))
+	if n := len(cov.Slices); n > 0 {
+		var entries, bytes int64
+		for _, s := range cov.Slices {
+			entries, bytes = entries+s.Entries, bytes+s.Size
+		}
+		fmt.Fprintf(w, " (%d entries, %d bytes), %s .. %s", entries, bytes,
+			cov.Slices[0].FromTime().Format(time.RFC3339), cov.Slices[n-1].UntilTime().Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLICE\tFROM\tUNTIL\tENTRIES\tSIZE")
+	for _, s := range cov.Slices {
+		fmt.Fprintf(tw, "%s\t%d:%d\t%d:%d\t%d\t%d\n", filepath.Base(s.Key), s.From.T, s.From.I, s.Until.T, s.Until.I, s.Entries, s.Size)
+	}
+	_ = tw.Flush()
+	for _, l := range pitrLines(info) {
+		fmt.Fprintln(w, l)
+	}
 }
 
 // fromRemote downloads the copy named name into file (created 0600 or

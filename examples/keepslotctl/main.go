@@ -18,6 +18,20 @@
 //	keepslotctl -t NODE backup-retrieve --from-remote NAME [-o FILE]
 //	keepslotctl -t NODE restore --from-remote NAME --uri URI   # fetched through the agent, md5 checked
 //
+// and, for an agent that also slices the oplog (keepslotd -pitr), point-in-time
+// recovery: backup-status prints the restorable windows, the lag and any gap (on
+// stderr; in the JSON with --json), backup-list --remote the slices, and
+//
+//	keepslotctl -t NODE restore --to-time 2026-12-02T17:59:00Z --uri URI  # or SECONDS[:ORDINAL]
+//	keepslotctl -t NODE pitr-flush                   # store the open oplog slice now
+//	keepslotctl pitr-key -o FILE                     # the key file for keepslotd -pitr-key-file
+//
+// restore --to-time picks the newest copy in the bucket consistent before the
+// target and replays the slices after it: a time restores its whole second,
+// SECONDS:ORDINAL the oplog before that timestamp, as --oplog-limit. A target in
+// no window fails with exit 5, listing the windows; --dry-run says which copy and
+// slices it would use.
+//
 // Build it with `go build ./examples/keepslotctl`, or run it with
 // `go run ./examples/keepslotctl …`.
 //

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -187,4 +188,24 @@ func TestExitForEveryCode(t *testing.T) {
 	}
 	assert.Len(t, exits, 10, "exit codes 1 to 10 are all in use")
 	assert.Equal(t, exitOK, exitFor(errcode.OK))
+}
+
+// TestParseTarget checks --to-time's two forms: a time, restored to the
+// end of its second, and SECONDS[:ORDINAL], the oplog before it.
+func TestParseTarget(t *testing.T) {
+	at, ts, err := parseTarget("2026-12-02T17:59:00Z")
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2026, 12, 2, 17, 59, 0, 0, time.UTC), at.UTC())
+	assert.True(t, ts.IsZero())
+	at, ts, err = parseTarget("1796250548:7")
+	require.NoError(t, err)
+	assert.True(t, at.IsZero())
+	assert.Equal(t, bson.Timestamp{T: 1796250548, I: 7}, ts)
+	for _, bad := range []string{"", "yesterday", "0", "2026-12-02 17:59", "1:2:3"} {
+		_, _, err := parseTarget(bad)
+		assert.Error(t, err, bad)
+	}
+	r := runCtl(t, "restore", "--to-time", "1796250548:7", "--dry-run", "file.enc")
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.err.Error(), "takes no FILE")
 }

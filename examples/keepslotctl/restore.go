@@ -37,6 +37,7 @@ type restoreFlags struct {
 	oplogLimit       string
 	skipUsers        bool
 	skipDuplicates   bool
+	toTime           string
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -63,6 +64,12 @@ func (a *app) restoreCmd() *cobra.Command {
 			}
 			if len(args) == 1 {
 				file = args[0]
+			}
+			if f.toTime != "" {
+				if len(args) == 1 || f.sensitive || f.fromRemote != "" || f.oplogLimit != "" {
+					return usageErrorf("--to-time restores the node's bucket, through the agent at -t: it takes no FILE, --sensitive, --from-remote or --oplog-limit")
+				}
+				return a.restoreMain(cmd, f, "")
 			}
 			if f.fromRemote != "" {
 				if len(args) == 1 || f.sensitive {
@@ -100,6 +107,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
+	fl.StringVar(&f.toTime, "to-time", "", "restore the node as of this moment, from its bucket (via the agent at -t, keepslotd -pitr): a time such as 2026-12-02T17:59:00Z, its whole second included, or SECONDS[:ORDINAL], the oplog before it")
 	return cmd
 }
 
@@ -127,8 +135,9 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 		SkipDuplicates:    f.skipDuplicates,
 		Logger:            quietLogger(),
 	}
-	for i := range f.nsFrom {
-		opts.Renames = append(opts.Renames, namespace.Rename{From: f.nsFrom[i], To: f.nsTo[i]})
+	opts.Renames = renames(f)
+	if f.toTime != "" {
+		return a.restoreToTime(cmd, f, opts)
 	}
 	src, size, password, err := openWithPassword(file, f)
 	if err != nil {
@@ -144,6 +153,12 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 		fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
 		return nil
 	}
+	printReport(cmd, rep)
+	return nil
+}
+
+// printReport prints what a restore did, or would do.
+func printReport(cmd *cobra.Command, rep *restore.Report) {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FROM\tTO\tDOCUMENTS\tINDEXES")
 	for _, ns := range rep.Namespaces {
@@ -168,7 +183,6 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	for _, n := range rep.Notes {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", n)
 	}
-	return nil
 }
 
 // parseTimestamp reads SECONDS[:ORDINAL], as mongorestore's --oplogLimit

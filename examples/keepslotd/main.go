@@ -28,6 +28,13 @@
 //	-export-bucket B copy each backup, once ready, to S3 bucket B under PREFIX/NODE/NAME;
 //	                 -export-endpoint, -export-prefix, -export-keep-last… (see export.go);
 //	                 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+//	-pitr            point-in-time recovery: copy the oplog to the bucket in encrypted slices,
+//	                 under PREFIX/NODE/oplog/, for keepslotctl restore --to-time (see pitr.go);
+//	                 the key from -pitr-password-file FILE or -pitr-key-file FILE (0600 both,
+//	                 keepslotctl pitr-key makes the key file); -pitr-interval D (default 1m),
+//	                 -pitr-max-mib N, -pitr-read auto|tail|poll. With the embedded server, -pitr
+//	                 creates its oplog. With a retention rule, the slices no copy needs are
+//	                 pruned hourly.
 //
 // At first start the agent creates a random bearer token in DIR/token (0600)
 // and logs its path; every request must carry it ("Authorization: Bearer
@@ -37,6 +44,7 @@
 // cancels a running backup cleanly (the slot is left empty and the status
 // says cancelled), stops serving and closes the embedded server.
 //
+// GET /metrics, behind the token too, serves Prometheus metrics (metrics.go).
 // The endpoints are listed on newServer in server.go.
 package main
 
@@ -77,6 +85,7 @@ type options struct {
 	kdfLogN           uint
 	oplog             slot.Toggle
 	export            exportFlags
+	pitr              pitrFlags
 	timeouts          timeouts
 }
 
@@ -94,6 +103,7 @@ func main() {
 	flag.DurationVar(&o.timeouts.Write, "write-timeout", defaultTimeouts.Write, "the longest a write to a client may stall (a download may take longer in all, as long as it moves)")
 	flag.DurationVar(&o.timeouts.Idle, "idle-timeout", defaultTimeouts.Idle, "the longest a kept-alive connection may wait for its next request")
 	o.export.register(flag.CommandLine)
+	o.pitr.register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
 		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 {
@@ -123,6 +133,12 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	log.Info("bearer token", "file", tokenFile)
 
+	kdf := &cipher.Options{LogN: uint8(o.kdfLogN)}
+	pitrKey, err := o.pitr.key(o.export.bucket != "", kdf)
+	if err != nil {
+		return err
+	}
+
 	uri := o.uri
 	if uri == "" {
 		db, err := embedded.Start(context.WithoutCancel(ctx), embedded.Options{Dir: filepath.Join(o.data, "db")})
@@ -132,6 +148,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		defer db.Close()
 		uri = db.URI()
 		fmt.Printf("keepslotd: embedded MongoDB at %s\n", uri)
+		if o.pitr.on {
+			if err := ensureOplog(ctx, uri); err != nil {
+				return fmt.Errorf("create the embedded server's oplog: %w", err)
+			}
+		}
 	}
 
 	mainStore, err := storeIn(o.data, "slot")
@@ -146,9 +167,12 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	stateDir := filepath.Join(o.data, "state")
-	kdf := &cipher.Options{LogN: uint8(o.kdfLogN)}
 
 	export, err := o.export.export(ctx, log)
+	if err != nil {
+		return err
+	}
+	slicer, err := o.pitr.slicer(uri, export, pitrKey, log)
 	if err != nil {
 		return err
 	}
@@ -189,6 +213,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		Sensitive: sens,
 		Logger:    log,
 		Timeouts:  o.timeouts,
+		Export:    export,
+		Slicer:    slicer,
 	})
 	served := make(chan error, 1)
 	go func() {
@@ -200,6 +226,21 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}()
 	log.Info("listening", "url", url)
 	fmt.Printf("keepslotd: listening on %s\n", url)
+	sliced := make(chan struct{})
+	if slicer != nil {
+		defer slicer.Close()
+		go func() {
+			defer close(sliced)
+			if err := slicer.Run(ctx); !errors.Is(err, context.Canceled) {
+				log.Error("pitr: the oplog is no longer sliced", "error", err)
+			}
+		}()
+		if export.Retention != nil {
+			go runPruner(ctx, *export, time.Hour, export.Retention.DryRun, log)
+		}
+	} else {
+		close(sliced)
+	}
 
 	select {
 	case err := <-served:
@@ -216,6 +257,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Error("shut down the HTTP server", "error", err)
 	}
+	<-sliced // an open slice is dropped: the next start slices its entries again
 	log.Info("stopped")
 	return nil
 }

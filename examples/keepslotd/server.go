@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/slot"
 )
 
@@ -23,6 +24,10 @@ type serverConfig struct {
 	Sensitive slot.Backupper // under /v1/sensitive
 	Logger    *slog.Logger
 	Timeouts  timeouts
+	// Export and Slicer, when set, serve /v1/pitr (pitr.go); Slicer is nil
+	// without -pitr.
+	Export *slot.ExportConfig
+	Slicer *pitr.Slicer
 }
 
 // timeouts bound how long a client may hold a connection; zero fields take
@@ -106,6 +111,8 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 //	                         -> {"message":"Backup cancelled."}, or that there was nothing to cancel
 //	…                        the same five under /v1/sensitive
 //	POST   /v1/backup/export, GET /v1/backup/remote[/{name}]: copies on S3 (export.go)
+//	GET    /v1/pitr…         point-in-time recovery: windows, gaps, slices, flush (pitr.go)
+//	GET    /metrics          Prometheus metrics: the last backup, export and PITR lag (metrics.go)
 //	GET    /v1/role          -> {"backup":true|false}
 //	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
 //
@@ -129,6 +136,8 @@ func newServer(cfg serverConfig) http.Handler {
 		mux.HandleFunc("POST "+prefix+"/cancel", h.cancel)
 	}
 	registerExport(mux, cfg.Main)
+	registerPITR(mux, cfg.Export, cfg.Slicer)
+	mux.Handle("GET /metrics", metricsHandler(&metrics{b: cfg.Main, slicer: cfg.Slicer, now: time.Now}))
 	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
 	mux.HandleFunc("GET /v1/role", rh.get)
 	mux.HandleFunc("POST /v1/role", rh.set)

@@ -1,7 +1,8 @@
 // Package oplog reads MongoDB oplog entries for the backup that captures
-// them and the restore that replays them: an entry's fields, the
-// namespaces whose writes are captured and replayed, and the translation
-// of MongoDB 5.0's $v: 2 update diffs into update operators.
+// them, the slices of package pitr and the restore that replays them: an
+// entry's fields, the namespaces whose writes are captured and replayed,
+// what of the oplog concerns a filter (Scope), and the translation of
+// MongoDB 5.0's $v: 2 update diffs into update operators.
 package oplog
 
 import (

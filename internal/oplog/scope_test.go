@@ -1,4 +1,4 @@
-package backup
+package oplog_test
 
 import (
 	"testing"
@@ -11,12 +11,15 @@ import (
 	"github.com/keepslot/keepslot/namespace"
 )
 
-// TestCaptureScope checks which entries, and which operations of applyOps,
-// a capture keeps for a backup of the databases app*.
-func TestCaptureScope(t *testing.T) {
+// TestScope checks which entries, and which operations of applyOps, a
+// capture keeps for a backup of the databases app*; and what an open
+// scope, which starts in the middle of the oplog, keeps besides.
+func TestScope(t *testing.T) {
 	type D = bson.D
 	type A = bson.A
-	c := &oplogCapture{filter: namespace.Filter{Include: []string{"app*"}}, dbs: map[string]bool{"app": true}, txns: map[string]bool{}}
+	filter := namespace.Filter{Include: []string{"app*"}}
+	c := oplog.NewScope(filter, []string{"app"})
+	open := oplog.NewOpenScope(filter)
 	ins := func(ns string) D {
 		return D{{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "o", Value: D{{Key: "_id", Value: 1}}}}
 	}
@@ -36,6 +39,7 @@ func TestCaptureScope(t *testing.T) {
 	for i, tc := range []struct {
 		entry D
 		keep  bool
+		open  bool     // kept by the open scope, where keep is false
 		ops   []string // the namespaces of the applyOps kept
 	}{
 		{entry: ins("app.c"), keep: true},
@@ -45,7 +49,8 @@ func TestCaptureScope(t *testing.T) {
 		{entry: D{{Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: D{}}}},
 		{entry: cmd("app", D{{Key: "create", Value: "n"}}), keep: true},
 		{entry: cmd("other", D{{Key: "create", Value: "n"}})},
-		{entry: cmd("other", D{{Key: "dropDatabase", Value: 1}})},
+		{entry: cmd("other", D{{Key: "dropDatabase", Value: 1}}), open: true},
+		{entry: cmd("local", D{{Key: "dropDatabase", Value: 1}})},
 		{entry: ins("app2.x"), keep: true},
 		{entry: cmd("app2", D{{Key: "dropDatabase", Value: 1}}), keep: true},
 		{entry: cmd("app", D{{Key: "renameCollection", Value: "other.a"}, {Key: "to", Value: "app.b"}}), keep: true},
@@ -56,13 +61,16 @@ func TestCaptureScope(t *testing.T) {
 		{entry: txn(2, 7, A{ins("app.c"), ins("other.c")}), keep: true, ops: []string{"app.c"}},
 		{entry: txn(3, 0, A{ins("other.c")}, bson.E{Key: "prepare", Value: true}), keep: true, ops: []string{}},
 		{entry: commit(3, 9), keep: true},
-		{entry: commit(4, 9)},
+		{entry: commit(4, 9), open: true},
 	} {
 		raw, err := bson.Marshal(append(D{{Key: "ts", Value: bson.Timestamp{T: uint32(i + 1)}}}, tc.entry...))
 		require.NoError(t, err)
 		e, err := oplog.Parse(raw, false)
 		require.NoError(t, err)
-		out, keep, err := c.scope(e)
+		_, openKeep, err := open.Keep(e)
+		require.NoError(t, err)
+		assert.Equal(t, tc.keep || tc.open, openKeep, "%d: open: %s", i, bson.Raw(raw))
+		out, keep, err := c.Keep(e)
 		require.NoError(t, err)
 		require.Equal(t, tc.keep, keep, "%d: %s", i, bson.Raw(raw))
 		if tc.ops == nil {
