@@ -14,6 +14,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
@@ -176,7 +177,7 @@ func download(ctx context.Context, remote store.Remote, s Slice, f *os.File) err
 		return fmt.Errorf("pitr: open the slice %s: %w", s.Key, err)
 	}
 	defer obj.Close()
-	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: obj})
+	n, err := io.Copy(f, ctxio.NewReader(ctx, obj))
 	if err != nil {
 		return fmt.Errorf("pitr: download the slice %s: %w", s.Key, err)
 	}
@@ -302,17 +303,4 @@ func readDoc(r io.Reader) (bson.Raw, error) {
 		return nil, fmt.Errorf("a document is not valid BSON: %w", err)
 	}
 	return doc, nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -204,7 +205,7 @@ func (s *Slot) copyToRemote(ctx context.Context, e ExportConfig, ej *exportJob) 
 	s.mu.Lock()
 	key := ej.status.Key
 	s.mu.Unlock()
-	r := &countingReader{r: &ctxReader{ctx: ctx, r: obj}, add: func(n int64) {
+	r := &countingReader{r: ctxio.NewReader(ctx, obj), add: func(n int64) {
 		s.mu.Lock()
 		ej.status.Bytes += n
 		s.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -17,7 +18,7 @@ func retrieve(ctx context.Context, s store.Store, w io.Writer) (store.Info, erro
 	}
 	defer obj.Close()
 	info := obj.Info()
-	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, info.Size)}); err != nil {
+	if _, err := io.Copy(w, ctxio.NewReader(ctx, io.NewSectionReader(obj, 0, info.Size))); err != nil {
 		return info, fmt.Errorf("retrieve: %w", err)
 	}
 	return info, nil
@@ -33,17 +34,4 @@ func open(ctx context.Context, s store.Store) (store.Object, error) {
 		return nil, fmt.Errorf("retrieve: %w", err)
 	}
 	return obj, nil
-}
-
-// ctxReader stops a copy when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
