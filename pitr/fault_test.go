@@ -12,12 +12,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/restore"
+	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -290,4 +292,71 @@ func TestDamagedSlice(t *testing.T) {
 	_, err = pitr.Restore(ctx, e.at, []byte("wrong"), &opts)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 	assert.False(t, errors.Is(err, pitr.ErrCorruptSlice))
+}
+
+// TestLateEntry logs entries into an oplog of the test's own after the
+// slicer's horizon has passed their timestamps, as a loaded FerretDB may
+// (it takes a write's timestamp before it logs it): one logged while its
+// slice is open goes into it, in order; one logged after its slice was
+// stored is a gap that the status records, not a silent loss.
+func TestLateEntry(t *testing.T) {
+	e := testnode.New(t)
+	ctx := context.Background()
+	fake := e.Srv.Client.Database(e.Srv.DB("fake"))
+	require.NoError(t, fake.CreateCollection(ctx, "oplog", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20)))
+	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
+	require.NoError(t, err)
+	cfg := pitr.Config{Client: e.Srv.Client, Filter: e.Filter, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"},
+		Key: key, Interval: time.Hour, Poll: 20 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	pitr.SetOplogNamespace(&cfg, fake.Name()+".oplog")
+	reads := make(chan bson.Timestamp, 1) // the newest horizon read up to
+	pitr.SetAfterRead(&cfg, func(h bson.Timestamp) {
+		select {
+		case <-reads:
+		default:
+		}
+		reads <- h
+	})
+
+	var hello struct {
+		LocalTime time.Time `bson:"localTime"`
+	}
+	require.NoError(t, e.Srv.Client.Database("admin").RunCommand(ctx, D{{Key: "hello", Value: 1}}).Decode(&hello))
+	sec := uint32(hello.LocalTime.Unix())
+	ns := e.Srv.DB("app") + ".a"
+	log := func(i uint32) {
+		t.Helper()
+		_, err := fake.Collection("oplog").InsertOne(ctx, D{
+			{Key: "ts", Value: bson.Timestamp{T: sec, I: i}}, {Key: "t", Value: int64(1)}, {Key: "v", Value: int32(2)},
+			{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "wall", Value: hello.LocalTime},
+			{Key: "o", Value: D{{Key: "_id", Value: int32(i)}}},
+		})
+		require.NoError(t, err)
+	}
+
+	s := start(t, cfg)
+	log(2)
+	// Until the slicer has read past the whole second of the entries.
+	guard := time.After(time.Minute)
+	for h := (bson.Timestamp{}); h.T <= sec; {
+		select {
+		case h = <-reads:
+		case <-guard:
+			t.Fatal("the slicer's horizon does not pass the entries' second")
+		}
+	}
+	log(3) // late, while its slice is open
+	sl := s.flush(t)
+	assert.EqualValues(t, 2, sl.Entries, "the slice holds the entry logged late")
+	assert.Equal(t, bson.Timestamp{T: sec, I: 2}, sl.First)
+	assert.Equal(t, bson.Timestamp{T: sec, I: 3}, sl.Last)
+	assert.Empty(t, s.Status().Gaps)
+
+	log(4) // late, after its slice was stored
+	s.flush(t)
+	st := s.Status()
+	require.Len(t, st.Gaps, 1, "an entry no slice holds is a gap")
+	assert.Equal(t, bson.Timestamp{T: sec, I: 4}, st.Gaps[0].From)
+	assert.Contains(t, st.Gaps[0].Reason, "logged after the slice for its time was stored")
+	assert.Empty(t, st.Error)
 }

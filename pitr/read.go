@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,8 +30,11 @@ const (
 	// over: use it there only with a single writer, as the tests do.
 	ReadTail
 	// ReadPoll reads the entries of whole seconds of the server's clock
-	// that ended Config.Settle ago, every Config.Poll: a write logged
-	// later than Settle after its timestamp was taken would be missed.
+	// that ended Config.Settle ago, every Config.Poll, and those logged
+	// late after the last entry read: a write logged later than Settle
+	// after its timestamp was taken goes into the open slice, or, if the
+	// slice for its time was stored already, is in none, which the
+	// status records as a gap.
 	ReadPoll
 )
 
@@ -182,7 +184,6 @@ type poller struct {
 	poll     time.Duration
 	offset   time.Duration // the server's clock minus ours, at the last read
 	seen     []seen        // the newest entries of recent reads, not yet settled
-	log      *slog.Logger
 }
 
 // seen is the newest entry visible at a moment of the server's clock.
@@ -259,11 +260,11 @@ func (p *poller) read(ctx context.Context, emit func(oplog.Entry) error) (bson.T
 			continue
 		}
 		first = false
-		switch {
-		case e.TS.Before(p.consumed):
-			p.log.Warn("pitr: an oplog entry was logged more than Settle after its timestamp, behind the slices, which may lack it; raise Settle",
-				"ts", oplog.FormatTS(e.TS), "ns", e.NS)
-		case e.TS.Before(h):
+		// An entry before consumed was logged more than Settle after
+		// its timestamp was taken. It still follows the last entry read,
+		// so that it goes in order into the open slice, unless that slice
+		// was stored before it was logged (the Slicer's keep says so).
+		if e.TS.Before(h) {
 			if err := emit(e); err != nil {
 				return p.consumed, err
 			}

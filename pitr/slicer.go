@@ -86,7 +86,8 @@ type Config struct {
 	// passwords are never logged.
 	Logger *slog.Logger
 
-	oplogNS string // the oplog's namespace; "" is local.oplog.rs (tests set another)
+	oplogNS   string                       // the oplog's namespace; "" is local.oplog.rs (tests set another)
+	afterRead func(horizon bson.Timestamp) // called after each read of the oplog (tests)
 }
 
 // Status is where a Slicer stands.
@@ -356,6 +357,7 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 	scope := oplog.NewOpenScope(s.cfg.Filter)
 
 	var target bson.Timestamp // the horizon the next slice closes at, once reached
+	fresh := false            // target was set since the last read
 	deadline := time.Now().Add(s.cfg.Interval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -369,7 +371,7 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 			if err != nil {
 				return stored, err
 			}
-			target = later(target, t)
+			target, fresh = later(target, t), true
 		case <-timer.C:
 		}
 		if target.IsZero() && !time.Now().Before(deadline) {
@@ -377,15 +379,22 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 			if err != nil {
 				return stored, err
 			}
-			target = t
+			target, fresh = t, true
 			if deadline = deadline.Add(s.cfg.Interval); deadline.Before(time.Now()) {
 				deadline = time.Now().Add(s.cfg.Interval)
 			}
 		}
 		horizon := r.at()
-		if target.IsZero() || horizon.Before(target) {
+		if target.IsZero() || horizon.Before(target) || fresh {
+			// A new target is read up to once more even if the horizon
+			// passed it: entries logged late since the last read go into
+			// the slice before it closes.
 			horizon, err = r.read(ctx, s.keep(ctx, scope, &sl, &stored))
 			s.setOpen(sl.Entries)
+			fresh = false
+			if s.cfg.afterRead != nil {
+				s.cfg.afterRead(horizon)
+			}
 		}
 		var ro *errRolledOver
 		if errors.As(err, &ro) {
@@ -436,12 +445,15 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 // slice *sl, storing it and opening the next when it is full.
 func (s *Slicer) keep(ctx context.Context, scope *oplog.Scope, sl **open, stored *bool) func(oplog.Entry) error {
 	return func(e oplog.Entry) error {
-		if e.TS.Before((*sl).From) {
-			return fmt.Errorf("read %s: entry %s is older than the slice it goes in, from %s", s.cfg.oplogNS, oplog.FormatTS(e.TS), oplog.FormatTS((*sl).From))
-		}
 		raw, ok, err := scope.Keep(e)
 		if err != nil || !ok {
 			return err
+		}
+		if e.TS.Before((*sl).From) {
+			// Logged after the slice for its time was stored: a write no
+			// slice holds, which the status must not hide.
+			s.late(e, (*sl).From)
+			return nil
 		}
 		if err := (*sl).add(e, raw); err != nil {
 			return err
@@ -458,6 +470,16 @@ func (s *Slicer) keep(ctx context.Context, scope *oplog.Scope, sl **open, stored
 		*sl, err = s.newOpen(done.Until, done.Until, "")
 		return err
 	}
+}
+
+// late records an entry in scope that was logged after the slice for its
+// time, which ends at until, was stored: a gap of that one entry.
+func (s *Slicer) late(e oplog.Entry, until bson.Timestamp) {
+	reason := fmt.Sprintf("the entry %s (%s) was logged after the slice for its time was stored, more than Settle after its timestamp: no slice holds it; raise Settle", oplog.FormatTS(e.TS), e.NS)
+	s.log.Warn("pitr: a gap in the slices", "from", oplog.FormatTS(e.TS), "until", oplog.FormatTS(next(e.TS)), "reason", reason)
+	s.mu.Lock()
+	s.st.Gaps = append(s.st.Gaps, Gap{From: e.TS, Until: next(e.TS), Reason: reason})
+	s.mu.Unlock()
 }
 
 // reader returns the oplog reader that cfg.Read says for the server.
@@ -490,7 +512,7 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 	s.log.Info("pitr: reading the oplog", "read", mode.String())
 	o := newOplogColl(client, s.cfg.oplogNS)
 	if mode == ReadPoll {
-		return &poller{oplogColl: o, settle: s.cfg.Settle, poll: s.cfg.Poll, log: s.log}, nil
+		return &poller{oplogColl: o, settle: s.cfg.Settle, poll: s.cfg.Poll}, nil
 	}
 	return &tailer{oplogColl: o, poll: s.cfg.Poll}, nil
 }
