@@ -26,13 +26,30 @@ type Chunk struct {
 
 var pool = sync.Pool{New: func() any { return &Chunk{B: make([]byte, 0, Size)} }}
 
+// inUse counts the chunks taken by Get and not yet back in the pool; peak
+// is the most it has been since the last ResetPeak.
+var inUse, peak atomic.Int64
+
 // Get returns an empty chunk with one reference, the caller's.
 func Get() *Chunk {
 	c := pool.Get().(*Chunk)
 	c.B = c.B[:0]
 	c.refs.Store(1)
+	n := inUse.Add(1)
+	for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+	}
 	return c
 }
+
+// InUse returns the number of chunks taken and not yet returned: the
+// pipeline's memory, Size bytes each.
+func InUse() int64 { return inUse.Load() }
+
+// Peak returns the highest InUse since the last ResetPeak.
+func Peak() int64 { return peak.Load() }
+
+// ResetPeak starts Peak over from InUse.
+func ResetPeak() { peak.Store(inUse.Load()) }
 
 // Hold adds n references, for n more readers of the chunk.
 func (c *Chunk) Hold(n int) { c.refs.Add(int32(n)) }
@@ -46,6 +63,7 @@ func (c *Chunk) Release() bool {
 	case n < 0:
 		panic("chunk: Release of a chunk with no references")
 	}
+	inUse.Add(-1)
 	pool.Put(c)
 	return true
 }

@@ -27,3 +27,18 @@ func TestGetIsEmpty(t *testing.T) {
 		c.Release()
 	}
 }
+
+func TestPeak(t *testing.T) {
+	ResetPeak()
+	base := InUse()
+	a, b := Get(), Get()
+	assert.Equal(t, base+2, InUse())
+	a.Release()
+	c := Get()
+	b.Release()
+	c.Release()
+	assert.Equal(t, base, InUse(), "every chunk returned")
+	assert.Equal(t, base+2, Peak(), "at most two were out at once")
+	ResetPeak()
+	assert.Equal(t, base, Peak())
+}
