@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
+	"runtime/debug"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -197,6 +198,15 @@ func deriveKeys(password, salt []byte, kp kdfParams) (*keys, error) {
 		return nil, fmt.Errorf("%w: scrypt cannot derive a key with log2 N %d, r %d, p %d: %v", ErrKDFTooExpensive, kp.logN, kp.r, kp.p, err)
 	}
 	defer clear(dk)
+	// scrypt's buffer, 128·r·N bytes (128 MiB at the default cost), is
+	// garbage now. The collector saw it live, so left to itself it would
+	// let the heap grow to twice that before collecting again, and the
+	// process's resident memory would follow for the whole backup or
+	// restore. Collecting now, and giving the memory back, costs one
+	// collection of a small heap; below 16 MiB it is not worth one.
+	if 128*uint64(kp.r)<<kp.logN >= 16<<20 {
+		debug.FreeOSMemory()
+	}
 	block, err := aes.NewCipher(dk[:32])
 	if err != nil {
 		return nil, fmt.Errorf("cipher: creating AES-256: %w", err)
