@@ -40,8 +40,8 @@ type probeResult struct {
 // orders (testnode.Records, 4 collections; 1 GiB with -rss.sizes=1GiB),
 // in turns with the baseline, the same process writing what mongodump
 // --archive --gzip writes. Reported: rss-MiB, the peak RSS with the
-// default settings, whose scrypt key derivation alone takes 128 MiB for a
-// moment at the start; pipeline-rss-MiB, the same backup with a cheap
+// default settings, whose scrypt key derivation takes 32 MiB for a moment
+// at the start; pipeline-rss-MiB, the same backup with a cheap
 // scrypt (log2 N 10), the memory of the pipeline itself; the baseline's
 // (dump-rss-MiB); keepslot's output size and wall time over the
 // baseline's (x-size, x-wall); and how long seeding took (seed-s).
