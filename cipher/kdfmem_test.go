@@ -10,12 +10,12 @@ import (
 )
 
 // TestKDFMemoryReturned: scrypt's buffer (128·r·N bytes, 32 MiB with the
-// default cost, 128 MiB with that of before 0.2.0) is garbage once the key is derived, and is collected and
-// given back to the system then, not left to set the heap's goal for the
-// rest of a backup: the collector, which saw it live, would let the heap
-// grow to twice its size before collecting again, and a backup's resident
-// memory with it (271 MiB for a backup of 100 MB, against 66 with a cheap
-// scrypt).
+// default cost, 128 MiB with that of before 0.2.0) is garbage once the key
+// is derived, and is collected and given back to the system then, not left
+// to set the heap's goal for the rest of a backup: the collector, which saw
+// it live, would let the heap grow to twice its size before collecting
+// again, and a backup's resident memory with it (271 MiB for a backup of
+// 100 MB with the cost of before 0.2.0, against 66 with a cheap scrypt).
 func TestKDFMemoryReturned(t *testing.T) {
 	const scryptBytes = 128 * 8 << 15 // log2 N 15, r 8: 32 MiB
 	w, err := NewWriter(&bytes.Buffer{}, []byte("password"), &Options{LogN: 15, P: 1})
