@@ -40,7 +40,10 @@ type WriterOptions struct {
 	// memory, across all the collections being written at once (a tar
 	// entry needs its size up front, so a collection is held until it is
 	// complete). A collection whose next document would take the total past
-	// it moves to a temporary file in SpillDir. Default 32 MiB.
+	// it moves to a temporary file in SpillDir. Default 4 MiB: what a
+	// tar holds then stays within a few MiB whatever the size of the
+	// data; a spilled collection costs a write and a read of its
+	// compressed bytes, which the page cache usually serves.
 	SpillThreshold int64
 
 	// SegmentSize bounds the segments of the archive format, in bytes:
@@ -52,7 +55,7 @@ type WriterOptions struct {
 
 // Defaults of WriterOptions.
 const (
-	DefaultSpillThreshold = 32 << 20
+	DefaultSpillThreshold = 4 << 20
 	DefaultSegmentSize    = 1 << 20
 	MaxSegmentSize        = 16 << 20
 )

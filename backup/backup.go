@@ -88,7 +88,8 @@ type Source struct {
 	//   - ToggleOff: never.
 	UsersAndRoles slot.Toggle
 
-	oplogNS string // the oplog's namespace; "" is local.oplog.rs (tests set another)
+	oplogNS    string // the oplog's namespace; "" is local.oplog.rs (tests set another)
+	batchBytes int64  // the cursor batches' size; 0 is batchBytes (tests set another)
 
 	mu      sync.Mutex
 	conn    *mongo.Client     // connected to URI, when Client is nil
@@ -226,6 +227,10 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 		return fmt.Errorf("read %s: %w", c.Namespace(), err)
 	}
 	defer mongodb.CloseCursor(ctx, s.OperationTimeout, cur)
+	sizer := batchSizer{target: s.batchBytes}
+	if sizer.target <= 0 {
+		sizer.target = batchBytes
+	}
 	for {
 		ok, err := mongodb.Next(ctx, s.OperationTimeout, cur)
 		if err != nil {
@@ -234,8 +239,39 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 		if !ok {
 			return nil
 		}
+		sizer.add(len(cur.Current))
+		if cur.RemainingBatchLength() == 0 {
+			cur.SetBatchSize(sizer.next())
+		}
 		if err := emit(cur.Current); err != nil {
 			return err
 		}
 	}
+}
+
+// batchBytes is about the size of the cursor batches a backup asks for.
+// Left to itself, a mongod answers each getMore with up to 16 MiB of
+// documents, which the driver holds whole while they are read: 64 MiB for
+// four collections read at once, more than the rest of the backup takes.
+// A few hundred KiB a batch keep the round trips rare enough not to slow a
+// scan.
+const batchBytes = 512 << 10
+
+// batchSizer chooses the number of documents of a collection's next batch
+// from the average size of those read so far, so that a batch holds about
+// target bytes.
+type batchSizer struct {
+	target      int64
+	docs, bytes int64
+}
+
+func (b *batchSizer) add(n int) {
+	b.docs++
+	b.bytes += int64(n)
+}
+
+// next returns the batch size, in documents, to ask for next.
+func (b *batchSizer) next() int32 {
+	avg := max(b.bytes/max(b.docs, 1), 1)
+	return int32(min(max(b.target/avg, 1), 1<<20))
 }

@@ -4,3 +4,6 @@ package backup
 // local.oplog.rs, so that a test can overrun a small capped collection of its
 // own on a server whose real oplog it cannot shrink.
 func SetOplogNamespace(s *Source, ns string) { s.oplogNS = ns }
+
+// SetBatchBytes sets the size of the cursor batches that s asks for.
+func SetBatchBytes(s *Source, n int64) { s.batchBytes = n }

@@ -444,10 +444,11 @@ func TestKDFCapRaised(t *testing.T) {
 func TestWriterKDFCap(t *testing.T) {
 	for _, o := range []Options{
 		{LogN: 20, R: 8, P: 16},
-		{LogN: 21},
-		{P: 9},
-		{R: 72},
-		{LogN: 21, MaxWork: 1 << 40},
+		{LogN: 19}, // 16 times the default work, through N
+		{P: 33},    // 8.25 times, through p
+		{R: 72},    // 9 times, through r
+		{LogN: 18, P: 8},
+		{LogN: 19, MaxWork: 1 << 40},
 		{LogN: 255},
 		{LogN: 10, R: 1 << 30, P: 1 << 30},
 	} {
@@ -455,7 +456,7 @@ func TestWriterKDFCap(t *testing.T) {
 		require.ErrorIs(t, err, ErrKDFTooExpensive, "%+v", o)
 		require.ErrorContains(t, err, "DefaultMaxWork")
 	}
-	for _, o := range []Options{{}, {LogN: 20}, {P: 8}, {R: 64}, {LogN: 23, R: 1}} {
+	for _, o := range []Options{{}, {LogN: 17, P: 1}, {LogN: 18}, {P: 32}, {R: 64}, {LogN: 23, R: 1, P: 1}} {
 		kp, err := o.params()
 		require.NoError(t, err, "%+v", o)
 		require.Empty(t, kp.overCap(DefaultMaxWork))
@@ -468,11 +469,19 @@ func TestDefaultOptions(t *testing.T) {
 	for _, o := range []*Options{nil, {}} {
 		kp, err := o.params()
 		require.NoError(t, err)
-		assert.Equal(t, kdfParams{logN: 17, r: 8, p: 1}, kp)
+		assert.Equal(t, kdfParams{logN: 15, r: 8, p: 4}, kp)
 	}
 	kp, err := (&Options{LogN: 12, P: 2}).params()
 	require.NoError(t, err)
 	assert.Equal(t, kdfParams{logN: 12, r: 8, p: 2}, kp)
+	// A field set alone keeps the others' defaults: LogN 17 is not the
+	// cost of before 0.2.0 without P 1.
+	kp, err = (&Options{LogN: 17}).params()
+	require.NoError(t, err)
+	assert.Equal(t, kdfParams{logN: 17, r: 8, p: 4}, kp)
+	kp, err = (&Options{LogN: 17, P: 1}).params()
+	require.NoError(t, err)
+	assert.Equal(t, kdfParams{logN: 17, r: 8, p: 1}, kp)
 }
 
 func TestUnsupportedVersion(t *testing.T) {

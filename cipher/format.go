@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
+	"runtime/debug"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -35,15 +36,18 @@ const (
 	domainFooter = 0x02
 )
 
-// Defaults for the scrypt cost.
+// Defaults for the scrypt cost of a new stream: the work N·r·p is 2^20, and
+// scrypt holds 128·r·N bytes, 32 MiB, while it derives the key. Before 0.2.0
+// they were log2 N 17, r 8, p 1: the same work, with 128 MiB; streams
+// written so still open, since a stream's header carries its parameters.
 const (
-	DefaultLogN = 17
+	DefaultLogN = 15
 	DefaultR    = 8
-	DefaultP    = 1
+	DefaultP    = 4
 )
 
 // DefaultMaxWork is the default cap on the scrypt work N·r·p a stream's
-// header may ask for: 8 times the default cost (2^17·8·1), so the key
+// header may ask for: 8 times the default cost (2^15·8·4), so the key
 // derivation takes at most about 8 times as long as with the defaults. The
 // cap bounds memory too (see [Options].MaxWork): at most 1.125 GiB by
 // default.
@@ -53,8 +57,10 @@ const DefaultMaxWork uint64 = 8 * defaultWork
 const defaultWork = (1 << DefaultLogN) * DefaultR * DefaultP
 
 // Options set the scrypt cost of a Writer and the cap a Reader puts on it;
-// nil or zero fields mean the defaults (LogN 17, R 8, P 1, MaxWork
-// [DefaultMaxWork]).
+// nil or zero fields mean the defaults ([DefaultLogN] 15, [DefaultR] 8,
+// [DefaultP] 4, MaxWork [DefaultMaxWork]), each on its own: LogN 17 alone
+// is log2 N 17, r 8, p 4, four times the default work, and the cost of
+// streams written before 0.2.0 is LogN 17 with P 1.
 type Options struct {
 	LogN uint8 // N = 2^LogN
 	R, P int
@@ -197,6 +203,15 @@ func deriveKeys(password, salt []byte, kp kdfParams) (*keys, error) {
 		return nil, fmt.Errorf("%w: scrypt cannot derive a key with log2 N %d, r %d, p %d: %v", ErrKDFTooExpensive, kp.logN, kp.r, kp.p, err)
 	}
 	defer clear(dk)
+	// scrypt's buffer, 128·r·N bytes (32 MiB at the default cost), is
+	// garbage now. The collector saw it live, so left to itself it would
+	// let the heap grow to twice that before collecting again, and the
+	// process's resident memory would follow for the whole backup or
+	// restore. Collecting now, and giving the memory back, costs one
+	// collection of a small heap; below 16 MiB it is not worth one.
+	if 128*uint64(kp.r)<<kp.logN >= 16<<20 {
+		debug.FreeOSMemory()
+	}
 	block, err := aes.NewCipher(dk[:32])
 	if err != nil {
 		return nil, fmt.Errorf("cipher: creating AES-256: %w", err)

@@ -14,7 +14,7 @@ var (
 	// fastKDF keeps tests quick; the format does not care.
 	fastKDF  = kdfParams{logN: 10, r: 8, p: 1}
 	tinyKDF  = kdfParams{logN: 4, r: 8, p: 1}
-	testOpts = &Options{LogN: 10}
+	testOpts = &Options{LogN: 10, P: 1} // fastKDF
 )
 
 // pattern returns n deterministic, non-repeating-looking bytes.

@@ -58,17 +58,17 @@ func TestTamperedFileIsCorrupt(t *testing.T) {
 // naming the option; one at its work lets the restore go on.
 func TestMaxKDFWork(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := cipher.NewWriter(&buf, []byte("pw"), &cipher.Options{LogN: 10}) // N·r·p = 2^10·8·1
+	w, err := cipher.NewWriter(&buf, []byte("pw"), &cipher.Options{LogN: 10}) // N·r·p = 2^10·8·4
 	require.NoError(t, err)
 	_, err = io.WriteString(w, "this is no archive, though the password opens it")
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 
-	_, err = restore.Run(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), []byte("pw"), &restore.Options{DryRun: true, MaxKDFWork: 1<<13 - 1})
+	_, err = restore.Run(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), []byte("pw"), &restore.Options{DryRun: true, MaxKDFWork: 1<<15 - 1})
 	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
 	assert.ErrorContains(t, err, "Options.MaxKDFWork")
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 
-	_, err = restore.Run(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), []byte("pw"), &restore.Options{DryRun: true, MaxKDFWork: 1 << 13})
+	_, err = restore.Run(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), []byte("pw"), &restore.Options{DryRun: true, MaxKDFWork: 1 << 15})
 	require.ErrorIs(t, err, archive.ErrUnknownFormat, "past the key derivation, to the archive")
 }

@@ -319,7 +319,7 @@ func TestRestoreRefusesCraftedBackups(t *testing.T) {
 func TestRestoreMaxKDFWork(t *testing.T) {
 	ctx := context.Background()
 	data := crafted{files: []bson.D{file("a.key", "x")}, manifest: []bson.D{entry("a.key", "x")}}.encrypt(t)
-	const work = 1 << 13 // lowKDF: N·r·p = 2^10·8·1
+	const work = 1 << 15 // lowKDF: N·r·p = 2^10·8·4
 	target := filepath.Join(t.TempDir(), "out")
 
 	_, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work - 1})

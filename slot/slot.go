@@ -17,6 +17,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/chunk"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -176,6 +177,7 @@ func (s *Slot) run(ctx context.Context, j *job, pending store.Pending, p Plan, p
 
 	info, err := s.write(ctx, j, pending, p, password)
 	clear(password)
+	chunk.Trim() // the pipeline's chunks, kept for reuse while it ran
 
 	rec := record{State: StateReady, Name: j.name, Started: j.started, Finished: time.Now().UTC()}
 	if err != nil {

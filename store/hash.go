@@ -17,10 +17,12 @@ import (
 // hash and to the sink (the file or the memory buffer) at the same time, so
 // the caller pays for the sink only and the hashes run on other cores. At
 // most chunksInFlight chunks are in the pipeline at once, which bounds its
-// memory whatever the size of the stream.
+// memory whatever the size of the stream: three let the sink and the two
+// hashes work on different chunks; more only hold memory while MD5, the
+// slowest, catches up.
 const (
 	chunkSize      = chunk.Size
-	chunksInFlight = 6
+	chunksInFlight = 3
 )
 
 type hashPipe struct {

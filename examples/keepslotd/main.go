@@ -16,7 +16,7 @@
 //	-tls-cert FILE   serve HTTPS with this certificate…
 //	-tls-key FILE    …and key
 //	-secrets PATHS   comma-separated files and directories for the sensitive backup (default DIR/secrets)
-//	-kdf-log-n N     scrypt cost 2^N of the key derivation (default 17, at most 20; lower only for tests)
+//	-kdf-log-n N     scrypt cost 2^N of the key derivation, with r 8, p 4 (default 15, at most 18; lower only for tests)
 //	-oplog MODE      capture the oplog with each backup: auto (default, where the server keeps one), on, off
 //	-read-timeout D  the longest a client may take to send a request, headers and
 //	                 body (default 30s); a request without a valid token is answered

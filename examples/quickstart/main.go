@@ -21,7 +21,7 @@
 //	           temporary work directory, removed at the end unless -keep)
 //	-keep      keep the work directory and print its path
 //
-// The key derivation runs at its real cost (scrypt N=2^17), as a production
+// The key derivation runs at its real cost (cipher's default), as a production
 // backup would. The exit status is 0 only when every step succeeded.
 package main
 

@@ -54,6 +54,24 @@ func NewSynthetic(collections int, total int64) *Synthetic {
 	return s
 }
 
+// NewSyntheticRecords returns a Synthetic of total bytes in the given
+// number of collections whose documents are [Records], as compressible as
+// application data, instead of half random bytes.
+func NewSyntheticRecords(collections int, total int64) *Synthetic {
+	s := &Synthetic{collections: collections, perColl: total / int64(collections)}
+	for c := range collections {
+		gen := NewRecords(uint64(c))
+		var pool [][]byte
+		for size := int64(0); size < min(s.perColl, 16<<20); {
+			doc := gen.Next()
+			pool = append(pool, doc)
+			size += int64(len(doc))
+		}
+		s.pools = append(s.pools, pool)
+	}
+	return s
+}
+
 // Size is the bytes of documents that a backup of s reads.
 func (s *Synthetic) Size() int64 { return s.perColl * int64(s.collections) }
 
