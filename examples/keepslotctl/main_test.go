@@ -164,6 +164,7 @@ func TestRestoreFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"restore", "--dry-run", "--oplog-replay", "sometimes", "f"},
 		{"restore", "--dry-run", "--oplog-limit", "soon", "--password", "pw", "f"},
+		{"restore", "--dry-run", "--operation-timeout", "0s", "--password", "pw", "f"},
 	} {
 		root := newRoot()
 		root.SetOut(io.Discard)
@@ -208,4 +209,18 @@ func TestParseTarget(t *testing.T) {
 	r := runCtl(t, "restore", "--to-time", "1796250548:7", "--dry-run", "file.enc")
 	assert.Equal(t, exitUsage, r.code, r.stderr)
 	assert.Contains(t, r.err.Error(), "takes no FILE")
+}
+
+// TestRestoreOperationTimeout: --operation-timeout reaches restore's
+// options, and its default is the SDK's.
+func TestRestoreOperationTimeout(t *testing.T) {
+	var a app
+	fl := a.restoreCmd().Flags()
+	require.NoError(t, fl.Parse([]string{"--operation-timeout", "7s"}))
+	d, err := fl.GetDuration("operation-timeout")
+	require.NoError(t, err)
+	opts, err := restoreOptions(restoreFlags{uri: "mongodb://127.0.0.1:1", opTimeout: d})
+	require.NoError(t, err)
+	assert.Equal(t, 7*time.Second, opts.OperationTimeout)
+	assert.Equal(t, backup.DefaultOperationTimeout.String(), a.restoreCmd().Flags().Lookup("operation-timeout").DefValue)
 }

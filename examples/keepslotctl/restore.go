@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -38,6 +40,7 @@ type restoreFlags struct {
 	skipUsers        bool
 	skipDuplicates   bool
 	toTime           string
+	opTimeout        time.Duration
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -106,36 +109,17 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
+	fl.DurationVar(&f.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest the restore waits for the server to answer one request (a batch of inserts, a command) before it fails as unreachable (exit 8); an index build runs as long as the server answers")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	fl.StringVar(&f.toTime, "to-time", "", "restore the node as of this moment, from its bucket (via the agent at -t, keepslotd -pitr): a time such as 2026-12-02T17:59:00Z, its whole second included, or SECONDS[:ORDINAL], the oplog before it")
 	return cmd
 }
 
 func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error {
-	if len(f.nsFrom) != len(f.nsTo) {
-		return usageErrorf("--ns-from and --ns-to come in pairs; got %d and %d", len(f.nsFrom), len(f.nsTo))
-	}
-	if f.uri == "" && !f.dryRun {
-		return usageErrorf("name the server to restore into with --uri (or $MONGODB_URI), or use --dry-run")
-	}
-	limit, err := parseTimestamp(f.oplogLimit)
+	opts, err := restoreOptions(f)
 	if err != nil {
-		return usageErrorf("--oplog-limit: %v", err)
+		return err
 	}
-	opts := &restore.Options{
-		URI:               f.uri,
-		Filter:            namespace.Filter{Include: f.include, Exclude: f.exclude},
-		Drop:              f.drop,
-		DryRun:            f.dryRun,
-		Parallel:          f.parallel,
-		BatchSize:         f.batch,
-		OplogReplay:       f.oplogReplay,
-		OplogLimit:        limit,
-		SkipUsersAndRoles: f.skipUsers,
-		SkipDuplicates:    f.skipDuplicates,
-		Logger:            quietLogger(),
-	}
-	opts.Renames = renames(f)
 	if f.toTime != "" {
 		return a.restoreToTime(cmd, f, opts)
 	}
@@ -155,6 +139,40 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	}
 	printReport(cmd, rep)
 	return nil
+}
+
+// restoreOptions checks the flags of a restore into a server and turns
+// them into restore's options.
+func restoreOptions(f restoreFlags) (*restore.Options, error) {
+	if len(f.nsFrom) != len(f.nsTo) {
+		return nil, usageErrorf("--ns-from and --ns-to come in pairs; got %d and %d", len(f.nsFrom), len(f.nsTo))
+	}
+	if f.uri == "" && !f.dryRun {
+		return nil, usageErrorf("name the server to restore into with --uri (or $MONGODB_URI), or use --dry-run")
+	}
+	if f.opTimeout <= 0 {
+		return nil, usageErrorf("--operation-timeout must be positive; got %s", f.opTimeout)
+	}
+	limit, err := parseTimestamp(f.oplogLimit)
+	if err != nil {
+		return nil, usageErrorf("--oplog-limit: %v", err)
+	}
+	opts := &restore.Options{
+		URI:               f.uri,
+		Filter:            namespace.Filter{Include: f.include, Exclude: f.exclude},
+		Drop:              f.drop,
+		DryRun:            f.dryRun,
+		Parallel:          f.parallel,
+		BatchSize:         f.batch,
+		OplogReplay:       f.oplogReplay,
+		OplogLimit:        limit,
+		SkipUsersAndRoles: f.skipUsers,
+		SkipDuplicates:    f.skipDuplicates,
+		OperationTimeout:  f.opTimeout,
+		Logger:            quietLogger(),
+	}
+	opts.Renames = renames(f)
+	return opts, nil
 }
 
 // printReport prints what a restore did, or would do.

@@ -84,6 +84,7 @@ type options struct {
 	secrets           string
 	kdfLogN           uint
 	oplog             slot.Toggle
+	opTimeout         time.Duration
 	export            exportFlags
 	pitr              pitrFlags
 	timeouts          timeouts
@@ -98,6 +99,7 @@ func main() {
 	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
 	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
 	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
+	flag.DurationVar(&o.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest a backup waits for MongoDB to answer one request (a cursor's batch, a command) before it fails as unreachable")
 	flag.TextVar(&o.oplog, "oplog", slot.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
 	flag.DurationVar(&o.timeouts.Read, "read-timeout", defaultTimeouts.Read, "the longest a client may take to send a request, headers and body")
 	flag.DurationVar(&o.timeouts.Write, "write-timeout", defaultTimeouts.Write, "the longest a write to a client may stall (a download may take longer in all, as long as it moves)")
@@ -106,7 +108,7 @@ func main() {
 	o.pitr.register(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
-		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 {
+		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 || o.opTimeout <= 0 {
 		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22, or a timeout that is not positive")
 		flag.Usage()
 		os.Exit(2)
@@ -118,6 +120,11 @@ func main() {
 		log.Error("keepslotd stopped", "error", err)
 		os.Exit(1)
 	}
+}
+
+// source is the MongoDB source of the agent's main backup.
+func (o options) source(uri string) *backup.Source {
+	return &backup.Source{URI: uri, Oplog: o.oplog, OperationTimeout: o.opTimeout}
 }
 
 // run serves until ctx is done, then shuts down in order: backups first,
@@ -176,7 +183,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mainB, err := backup.New(&backup.Source{URI: uri, Oplog: o.oplog},
+	mainB, err := backup.New(o.source(uri),
 		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export})
 	if err != nil {
 		return err

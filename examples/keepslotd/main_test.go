@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/slot"
 )
 
 // TestDataDirPermissions checks that the agent's data directory, which
@@ -58,4 +61,12 @@ func TestDataDirPermissions(t *testing.T) {
 		assert.Contains(t, err.Error(), file)
 		assert.Contains(t, err.Error(), "not a directory")
 	})
+}
+
+// TestSourceOptions: -oplog and -operation-timeout reach the backup's source.
+func TestSourceOptions(t *testing.T) {
+	src := options{oplog: slot.ToggleOn, opTimeout: 7 * time.Second}.source("mongodb://127.0.0.1:1")
+	assert.Equal(t, "mongodb://127.0.0.1:1", src.URI)
+	assert.Equal(t, slot.ToggleOn, src.Oplog)
+	assert.Equal(t, 7*time.Second, src.OperationTimeout)
 }
