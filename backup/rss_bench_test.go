@@ -23,6 +23,11 @@ import (
 // go test -run '^$' -bench BackupRSS ./backup -args -rss.sizes=1GiB
 var rssSizes = flag.String("rss.sizes", "", "BenchmarkBackupRSS: more data sizes to back up, comma-separated (10MB, 100MB, 1GiB)")
 
+// rssLevels adds to each round of BenchmarkBackupRSS a keepslot backup at
+// each of these gzip levels, to weigh the default against them end to end,
+// as in go test -run '^$' -bench BackupRSS ./backup -args -rss.levels=1,6
+var rssLevels = flag.String("rss.levels", "", "BenchmarkBackupRSS: gzip levels to compare with the default end to end, comma-separated")
+
 // probeResult is what internal/memprobe prints, with its peak RSS.
 type probeResult struct {
 	Mode       string  `json:"mode"`
@@ -44,12 +49,20 @@ type probeResult struct {
 // at the start; pipeline-rss-MiB, the same backup with a cheap
 // scrypt (log2 N 10), the memory of the pipeline itself; the baseline's
 // (dump-rss-MiB); keepslot's output size and wall time over the
-// baseline's (x-size, x-wall); and how long seeding took (seed-s).
+// baseline's (x-size, x-wall), and the same at each level of -rss.levels
+// (x-size-gzipN, x-wall-gzipN); and how long seeding took (seed-s).
 func BenchmarkBackupRSS(b *testing.B) {
 	probe := buildProbe(b)
 	sizes := []string{"10MB", "100MB"}
 	if *rssSizes != "" {
 		sizes = append(sizes, splitList(*rssSizes)...)
+	}
+	var levels []int
+	for _, l := range splitList(*rssLevels) {
+		var level int
+		_, err := fmt.Sscan(l, &level)
+		require.NoError(b, err, "-rss.levels: %q is not a gzip level", l)
+		levels = append(levels, level)
 	}
 	for _, size := range sizes {
 		total, err := parseSize(size)
@@ -69,6 +82,8 @@ func BenchmarkBackupRSS(b *testing.B) {
 		b.Run(size, func(b *testing.B) {
 			var ks, pipe, dump probeResult
 			var ksTime, dumpTime float64
+			levelBytes := make([]int64, len(levels))
+			levelTime := make([]float64, len(levels))
 			runProbe := func(mode string, args ...string) probeResult {
 				r := runMemprobe(b, probe, srv.URI, srv.Prefix+"*", mode, args...)
 				require.Equal(b, docs, r.Documents, "the %s probe backed up %d documents of %d", mode, r.Documents, docs)
@@ -88,6 +103,10 @@ func BenchmarkBackupRSS(b *testing.B) {
 						r = runProbe("keepslot", "-kdf-logn", "10")
 						r.RSSMiB = max(r.RSSMiB, pipe.RSSMiB)
 						pipe = r
+						for j, level := range levels {
+							r := runProbe("keepslot", "-gzip-level", fmt.Sprint(level))
+							levelBytes[j], levelTime[j] = r.Bytes, levelTime[j]+r.Seconds
+						}
 						b.StartTimer()
 					} else {
 						r := runProbe("mongodump")
@@ -102,6 +121,10 @@ func BenchmarkBackupRSS(b *testing.B) {
 			b.ReportMetric(dump.RSSMiB, "dump-rss-MiB")
 			b.ReportMetric(float64(ks.Bytes)/float64(dump.Bytes), "x-size")
 			b.ReportMetric(ksTime/dumpTime, "x-wall")
+			for j, level := range levels {
+				b.ReportMetric(float64(levelBytes[j])/float64(dump.Bytes), fmt.Sprintf("x-size-gzip%d", level))
+				b.ReportMetric(levelTime[j]/dumpTime, fmt.Sprintf("x-wall-gzip%d", level))
+			}
 			b.ReportMetric(seed.Seconds(), "seed-s")
 			b.Logf("%s: %d documents; keepslot %d bytes, %.1f MiB RSS (pipeline %.1f MiB, heap %.1f MiB); baseline %d bytes, %.1f MiB RSS; seeded in %s",
 				size, docs, ks.Bytes, ks.RSSMiB, pipe.RSSMiB, pipe.HeapSysMiB, dump.Bytes, dump.RSSMiB, seed.Round(time.Second))

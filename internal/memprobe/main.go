@@ -6,7 +6,8 @@
 // With -mode keepslot (the default) it does what an embedder does with the
 // default settings: backup.New, Start, Wait, then Retrieve to a file. With
 // -mode mongodump it writes what `mongodump --archive --gzip` writes, the
-// same way: every collection read with the driver's default batches, four
+// same way: every collection counted (an estimated count, as mongodump
+// does for its progress) and read with the driver's default batches, four
 // at a time, into mongodump's archive format, through one serial standard
 // library gzip writer at its default level (6). It is the baseline where
 // mongodump itself cannot be had.
@@ -208,12 +209,18 @@ func mongodump(ctx context.Context, uri string, filter namespace.Filter, dir str
 	return Result{Bytes: fi.Size(), Documents: docs}, nil
 }
 
-// rawSource reads a collection with a plain find and the driver's default
-// batches, as mongodump does.
+// rawSource reads a collection as mongodump does: an estimated count first,
+// for its progress bar (mongo-tools' getCount, made for every collection
+// dumped without a query; FerretDB answers it with a full scan), then a
+// plain find with the driver's default batches.
 type rawSource struct{ client *mongo.Client }
 
 func (s rawSource) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
-	cur, err := s.client.Database(c.DB).Collection(c.Name).Find(ctx, bson.D{})
+	coll := s.client.Database(c.DB).Collection(c.Name)
+	if _, err := coll.EstimatedDocumentCount(ctx); err != nil {
+		return err
+	}
+	cur, err := coll.Find(ctx, bson.D{})
 	if err != nil {
 		return err
 	}
