@@ -36,6 +36,7 @@ type probeResult struct {
 	Documents  int64   `json:"documents"`
 	HeapSysMiB float64 `json:"heap_sys_mib"`
 	PeakRSSKiB int64   `json:"peak_rss_kib"`
+	PeakChunks int64   `json:"peak_chunks"`
 	RSSMiB     float64 `json:"-"`
 }
 
@@ -126,8 +127,8 @@ func BenchmarkBackupRSS(b *testing.B) {
 				b.ReportMetric(levelTime[j]/dumpTime, fmt.Sprintf("x-wall-gzip%d", level))
 			}
 			b.ReportMetric(seed.Seconds(), "seed-s")
-			b.Logf("%s: %d documents; keepslot %d bytes, %.1f MiB RSS (pipeline %.1f MiB, heap %.1f MiB); baseline %d bytes, %.1f MiB RSS; seeded in %s",
-				size, docs, ks.Bytes, ks.RSSMiB, pipe.RSSMiB, pipe.HeapSysMiB, dump.Bytes, dump.RSSMiB, seed.Round(time.Second))
+			b.Logf("%s: %d documents; keepslot %d bytes, %.1f MiB RSS (pipeline %.1f MiB, heap %.1f MiB, at most %d chunks of 1 MiB); baseline %d bytes, %.1f MiB RSS; seeded in %s",
+				size, docs, ks.Bytes, ks.RSSMiB, pipe.RSSMiB, pipe.HeapSysMiB, pipe.PeakChunks, dump.Bytes, dump.RSSMiB, seed.Round(time.Second))
 		})
 		require.NoError(b, stop())
 	}

@@ -13,7 +13,8 @@
 // mongodump itself cannot be had.
 //
 // It prints one line of JSON: the output's size, the wall time, the
-// documents, its peak resident memory (VmHWM of /proc/self/status: the
+// documents, the most pipeline chunks in use at once, its peak resident
+// memory (VmHWM of /proc/self/status: the
 // rusage of a child started by a Go program also counts the parent's
 // memory, which the child shared until its exec) and the runtime's view
 // of its heap. It needs Linux. The password is a fixed one: this is a
@@ -44,6 +45,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/internal/chunk"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
@@ -60,6 +62,9 @@ type Result struct {
 	HeapSysMiB float64 `json:"heap_sys_mib"`
 	// PeakRSSKiB is the process's peak resident memory, in KiB.
 	PeakRSSKiB int64 `json:"peak_rss_kib"`
+	// PeakChunks is the most pipeline chunks (chunk.Size each, outside
+	// the heap) in use at once.
+	PeakChunks int64 `json:"peak_chunks"`
 }
 
 func main() {
@@ -106,6 +111,7 @@ func main() {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(sample)
 	res.HeapSysMiB = float64(sample[0].Value.Uint64()+sample[1].Value.Uint64()+sample[2].Value.Uint64()) / (1 << 20)
+	res.PeakChunks = chunk.Peak()
 	if res.PeakRSSKiB, err = peakRSS(); err != nil {
 		fmt.Fprintln(os.Stderr, "memprobe:", err)
 		os.Exit(1)
