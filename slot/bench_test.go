@@ -189,14 +189,7 @@ func runBenchSlot(b *testing.B, s *slot.Slot) (time.Duration, int64) {
 }
 
 func benchPipeline(b *testing.B, src *testnode.Synthetic, format archive.Format, comp archive.Compression, spill int64) {
-	dir, err := store.Dir(b.TempDir())
-	require.NoError(b, err)
-	s, err := slot.New(src, slot.Config{
-		Store: dir, StateDir: b.TempDir(), Format: format, Compression: comp,
-		KDF: testnode.LowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(b, err)
-	require.NoError(b, s.Role().Set())
+	s := newBenchSlot(b, src, format, comp, spill)
 	ctx := context.Background()
 	size := src.Size()
 	b.SetBytes(size)
