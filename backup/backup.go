@@ -90,6 +90,9 @@ type Source struct {
 
 	oplogNS    string // the oplog's namespace; "" is local.oplog.rs (tests set another)
 	batchBytes int64  // the cursor batches' size; 0 is batchBytes (tests set another)
+	// beforeGetMore, if set, is called when a collection's cursor has used
+	// up its batch and is about to ask for the next (tests set it).
+	beforeGetMore func(c archive.Collection, cursorID int64)
 
 	mu      sync.Mutex
 	conn    *mongo.Client     // connected to URI, when Client is nil
@@ -231,14 +234,19 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 	if sizer.target <= 0 {
 		sizer.target = batchBytes
 	}
+	var read int64
 	for {
+		if s.beforeGetMore != nil && cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
+			s.beforeGetMore(c, cur.ID())
+		}
 		ok, err := mongodb.Next(ctx, s.OperationTimeout, cur)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", c.Namespace(), err)
+		if err != nil || !ok {
+			return s.readEnd(ctx, client, c, read, err)
 		}
-		if !ok {
-			return nil
+		if err := checkSize(c.Namespace(), cur.Current); err != nil {
+			return err
 		}
+		read++
 		sizer.add(len(cur.Current))
 		if cur.RemainingBatchLength() == 0 {
 			cur.SetBatchSize(sizer.next())

@@ -66,6 +66,10 @@
 //	   download broke off (run the command again to resume)
 //	9  not enough free disk space on the node
 //	10 the oplog rolled over during the backup: it is too small for the dump's duration
+//	11 a collection was dropped or replaced, or its cursor lost, while the backup read
+//	   it: run the backup again
+//	12 the MongoDB server is a mongos or a member of a sharded cluster, which
+//	   keepslot does not back up
 //
 // These hold for every command: backup-status --wait and backup-export
 // --wait end with the code of the backup's or the export's failure.
@@ -100,6 +104,8 @@ const (
 	exitUnreachable  = 8
 	exitNoSpace      = 9
 	exitOplogRolled  = 10
+	exitChanged      = 11
+	exitSharded      = 12
 )
 
 // exitFor is the exit code for an error code of keepslot's (errcode.Of of
@@ -126,6 +132,10 @@ func exitFor(c errcode.Code) int {
 		return exitNoSpace
 	case errcode.OplogRollover:
 		return exitOplogRolled
+	case errcode.SourceChanged:
+		return exitChanged
+	case errcode.Sharded:
+		return exitSharded
 	default:
 		return exitError
 	}

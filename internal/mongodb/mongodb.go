@@ -57,11 +57,14 @@ const (
 	CodeNamespaceNotFound    = 26
 	CodeIndexNotFound        = 27
 	CodePathNotViable        = 28
+	CodeCursorNotFound       = 43
 	CodeNamespaceExists      = 48
 	CodeCommandNotFound      = 59
 	CodeIndexOptionsConflict = 85
 	CodeIndexKeySpecConflict = 86
 	CodeCappedPositionLost   = 136
+	CodeQueryPlanKilled      = 175
+	CodeCursorKilled         = 237
 	CodeNotImplemented       = 238
 	CodeDuplicateKey         = 11000
 )
@@ -70,6 +73,14 @@ const (
 func IsCode(err error, code int) bool {
 	var se mongo.ServerError
 	return errors.As(err, &se) && se.HasErrorCode(code)
+}
+
+// IsCursorLost reports whether err is the server's report that a cursor
+// it was asked for the next batch of is gone: killed, ended with its
+// collection's drop, or idle past the server's cursor timeout.
+func IsCursorLost(err error) bool {
+	return IsCode(err, CodeCursorNotFound) || IsCode(err, CodeQueryPlanKilled) ||
+		IsCode(err, CodeCursorKilled) || IsCode(err, CodeNamespaceNotFound)
 }
 
 // Classify wraps an error of the driver in ErrUnauthorized when the server
