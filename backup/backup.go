@@ -93,6 +93,7 @@ type Source struct {
 	// beforeGetMore, if set, is called when a collection's cursor has used
 	// up its batch and is about to ask for the next (tests set it).
 	beforeGetMore func(c archive.Collection, cursorID int64)
+	role          *role // if set, what the server answers about its role (tests set it)
 
 	mu      sync.Mutex
 	conn    *mongo.Client     // connected to URI, when Client is nil
@@ -142,7 +143,8 @@ func (s *Source) Close() error {
 	return mongodb.Ask(context.Background(), s.OperationTimeout, c.Disconnect)
 }
 
-// Plan pings the server and lists the selected collections with their
+// Plan pings the server, fails with ErrSharded for a mongos or a member of
+// a sharded cluster, and lists the selected collections with their
 // options and indexes, and the data size of their databases. It never
 // counts documents: FerretDB answers count with a full scan.
 func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
@@ -157,6 +159,13 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
 		return slot.Plan{}, mongodb.Classify(err)
+	}
+	r, err := s.readRole(ctx, client)
+	if err != nil {
+		return slot.Plan{}, mongodb.Classify(err)
+	}
+	if err := r.sharded(); err != nil {
+		return slot.Plan{}, err
 	}
 	var build struct {
 		Version  string `bson:"version"`

@@ -126,6 +126,6 @@ func TestDocumentTooLargeToRestore(t *testing.T) {
 	_, st := testnode.RunSlot(t, src, e.Config().Config)
 	require.Equal(t, slot.StateFailed, st.State, "a ready backup must restore")
 	assert.Equal(t, errcode.Invalid, st.Code, st.Error)
-	assert.Contains(t, st.Error, "backup: a document is too large to be restored")
+	assert.Contains(t, st.Error, ": a document is too large to be restored: ")
 	assert.Contains(t, st.Error, fmt.Sprintf(`the document of %s.a with _id "big" is %d bytes, above the %d`, e.Srv.DB("app"), len(raw), archive.MaxDocumentSize))
 }
