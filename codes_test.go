@@ -65,6 +65,7 @@ func TestErrorCodes(t *testing.T) {
 		{restore.ErrCountMismatch, errcode.CountMismatch},
 		{restore.ErrNoOplog, errcode.Invalid},
 		{restore.ErrInvalid, errcode.Invalid},
+		{restore.ErrSlow, errcode.Cancelled},
 		{pitr.ErrNotCovered, errcode.NoBackup},
 		{pitr.ErrCorruptSlice, errcode.Corrupt},
 		{pitr.ErrInvalid, errcode.Invalid},
