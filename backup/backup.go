@@ -6,6 +6,17 @@
 //
 // [New] gives the Slot: the appliance's backup, backup-status,
 // backup-retrieve and backup-delete verbs over the node.
+//
+// A backup is ready only if it restores whole. It fails with
+// [ErrSourceChanged] when a collection is dropped or replaced (another
+// UUID) while it is read, or the server ends its cursor: what was read may
+// be any part of the collection, and only a replay of an oplog that saw
+// the drop would set it right, which a node without an oplog or a restore
+// without replay lacks; a retry clears the failure, where a note would
+// leave a backup that restores short. It fails with [ErrDocumentTooLarge]
+// for a document above archive.MaxDocumentSize, which no restore reads, and
+// with [ErrSharded] for a mongos or a sharded cluster's member: it backs up
+// one replica set or standalone node (see docs/sharding.md).
 package backup
 
 import (
