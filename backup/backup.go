@@ -6,6 +6,17 @@
 //
 // [New] gives the Slot: the appliance's backup, backup-status,
 // backup-retrieve and backup-delete verbs over the node.
+//
+// A backup is ready only if it restores whole. It fails with
+// [ErrSourceChanged] when a collection is dropped or replaced (another
+// UUID) while it is read, or the server ends its cursor: what was read may
+// be any part of the collection, and only a replay of an oplog that saw
+// the drop would set it right, which a node without an oplog or a restore
+// without replay lacks; a retry clears the failure, where a note would
+// leave a backup that restores short. It fails with [ErrDocumentTooLarge]
+// for a document above archive.MaxDocumentSize, which no restore reads, and
+// with [ErrSharded] for a mongos or a sharded cluster's member: it backs up
+// one replica set or standalone node (see docs/sharding.md).
 package backup
 
 import (
@@ -90,6 +101,10 @@ type Source struct {
 
 	oplogNS    string // the oplog's namespace; "" is local.oplog.rs (tests set another)
 	batchBytes int64  // the cursor batches' size; 0 is batchBytes (tests set another)
+	// beforeGetMore, if set, is called when a collection's cursor has used
+	// up its batch and is about to ask for the next (tests set it).
+	beforeGetMore func(c archive.Collection, cursorID int64)
+	role          *role // if set, what the server answers about its role (tests set it)
 
 	mu      sync.Mutex
 	conn    *mongo.Client     // connected to URI, when Client is nil
@@ -139,7 +154,8 @@ func (s *Source) Close() error {
 	return mongodb.Ask(context.Background(), s.OperationTimeout, c.Disconnect)
 }
 
-// Plan pings the server and lists the selected collections with their
+// Plan pings the server, fails with ErrSharded for a mongos or a member of
+// a sharded cluster, and lists the selected collections with their
 // options and indexes, and the data size of their databases. It never
 // counts documents: FerretDB answers count with a full scan.
 func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
@@ -154,6 +170,13 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
 		return slot.Plan{}, mongodb.Classify(err)
+	}
+	r, err := s.readRole(ctx, client)
+	if err != nil {
+		return slot.Plan{}, mongodb.Classify(err)
+	}
+	if err := r.sharded(); err != nil {
+		return slot.Plan{}, err
 	}
 	var build struct {
 		Version  string `bson:"version"`
@@ -231,14 +254,19 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 	if sizer.target <= 0 {
 		sizer.target = batchBytes
 	}
+	var read int64
 	for {
+		if s.beforeGetMore != nil && cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
+			s.beforeGetMore(c, cur.ID())
+		}
 		ok, err := mongodb.Next(ctx, s.OperationTimeout, cur)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", c.Namespace(), err)
+		if err != nil || !ok {
+			return s.readEnd(ctx, client, c, read, err)
 		}
-		if !ok {
-			return nil
+		if err := checkSize(c.Namespace(), cur.Current); err != nil {
+			return err
 		}
+		read++
 		sizer.add(len(cur.Current))
 		if cur.RemainingBatchLength() == 0 {
 			cur.SetBatchSize(sizer.next())

@@ -38,6 +38,8 @@ const (
 	Invalid           Code = "invalid"            // a malformed option, pattern or name
 	Cancelled         Code = "cancelled"          // the context was cancelled or timed out
 	Interrupted       Code = "interrupted"        // the process stopped while the backup ran
+	SourceChanged     Code = "source_changed"     // a collection was dropped, replaced or its cursor lost while a backup read it
+	Sharded           Code = "sharded"            // the server is a mongos or a member of a sharded cluster
 	DrillFailed       Code = "drill_failed"       // a restore drill found the restored data differ from the backup
 	Internal          Code = "internal"           // anything else: the message says what
 )

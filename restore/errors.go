@@ -38,6 +38,11 @@ var (
 	// ErrUnreachable: the MongoDB server did not answer.
 	ErrUnreachable = mongodb.ErrUnreachable
 
+	// ErrSlow: a write of the oplog's replay got no answer within
+	// Options.OperationTimeout while the server answers pings: it is busy
+	// or the write heavy; raise OperationTimeout.
+	ErrSlow = mongodb.ErrSlow
+
 	// ErrUnauthorized: the MongoDB server refused the credentials, or the
 	// user lacks a privilege the restore needs (the restore role).
 	ErrUnauthorized = mongodb.ErrUnauthorized

@@ -99,6 +99,11 @@ type Options struct {
 	Progress func(archive.Progress)
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+
+	// replayTimedOut, if set, is called when a replayed write got no
+	// answer within OperationTimeout, before the server is pinged to tell
+	// a slow server from one that is down (tests set it).
+	replayTimedOut func()
 }
 
 // Run restores a retrieved backup of size bytes from src. It first

@@ -151,3 +151,53 @@ func TestRestoreCallerDeadline(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, restore.ErrCountMismatch)
 }
+
+// TestReplaySlow freezes the server while a restore replays the oplog and
+// resumes it once a replayed write has waited OperationTimeout, before the
+// restore pings the server: the server answers the ping, so the restore
+// fails with ErrSlow, saying to raise the timeout, not with ErrUnreachable.
+func TestReplaySlow(t *testing.T) {
+	const (
+		opTimeout = 2 * time.Second
+		opGuard   = 45 * time.Second
+	)
+	e := testnode.New(t)
+	if !e.Srv.Embedded {
+		t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
+	}
+	db := e.Srv.DB("app")
+	var oplog []D
+	for i := range 1100 {
+		oplog = append(oplog, ins(db+".b", D{{Key: "_id", Value: fmt.Sprintf("d%d", i)}}))
+	}
+	data := testnode.CraftedBackup(t, map[string][]D{db + ".a": docs(0, 10)}, oplog, archive.TarFormat{})
+	freeze, thaw := e.Srv.Freezer(t)
+	defer thaw()
+	var froze, thawed sync.Once
+	opts := restore.Options{
+		Client:           e.Srv.Client,
+		Renames:          namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
+		Parallel:         1,
+		OperationTimeout: opTimeout,
+		Progress: func(p archive.Progress) {
+			if p.Namespace == "oplog" {
+				froze.Do(freeze)
+			}
+		},
+	}
+	timedOut := false
+	restore.SetReplayTimedOut(&opts, func() { thawed.Do(func() { thaw(); timedOut = true }) })
+	guard, cancel := context.WithTimeout(context.Background(), opGuard)
+	defer cancel()
+	_, err := restore.Run(guard, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &opts)
+	require.Error(t, err)
+	thawed.Do(func() {}) // orders the read of timedOut after its write
+	assert.True(t, timedOut, "a replayed write timed out")
+	assert.NoError(t, guard.Err(), "the restore came back before the guard: %v", err)
+	assert.ErrorIs(t, err, restore.ErrSlow)
+	assert.NotErrorIs(t, err, restore.ErrUnreachable)
+	assert.Equal(t, errcode.Cancelled, errcode.Of(err), err.Error())
+	assert.ErrorContains(t, err, "replay the oplog")
+	assert.ErrorContains(t, err, fmt.Sprintf("got no answer within %s, the operation timeout, while the server answers a ping", opTimeout))
+	assert.ErrorContains(t, err, "raise the operation timeout")
+}

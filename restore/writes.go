@@ -190,6 +190,7 @@ func (p *replayer) bulk(ctx context.Context, coll *mongo.Collection, models []mo
 		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
 		return err
 	})
+	err = p.probe(ctx, err)
 	if err == nil {
 		return len(models), nil
 	}
@@ -202,6 +203,7 @@ func (p *replayer) bulk(ctx context.Context, coll *mongo.Collection, models []mo
 			_, err := coll.BulkWrite(ctx, models[j:j+1])
 			return err
 		})
+		err = p.probe(ctx, err)
 		if err == nil {
 			continue
 		}
@@ -212,6 +214,20 @@ func (p *replayer) bulk(ctx context.Context, coll *mongo.Collection, models []mo
 		return j + 1, nil
 	}
 	return len(models), nil
+}
+
+// probe tells a replayed write that got no answer within the operation
+// timeout from a server that is down: when the server answers a ping, the
+// error is mongodb.ErrSlow, which says to raise the timeout, rather than
+// ErrUnreachable.
+func (p *replayer) probe(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(err, ErrUnreachable) {
+		return err
+	}
+	if f := p.r.opts.replayTimedOut; f != nil {
+		f()
+	}
+	return mongodb.Probe(ctx, p.r.client, err)
 }
 
 // conflictAt reports whether err is a bulk write's failure on an update that
@@ -235,6 +251,7 @@ func (p *replayer) truncate(ctx context.Context, coll *mongo.Collection, filter 
 		doc, err = coll.FindOne(ctx, filter).Raw()
 		return err
 	})
+	err = p.probe(ctx, err)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil
 	}
@@ -249,6 +266,7 @@ func (p *replayer) truncate(ctx context.Context, coll *mongo.Collection, filter 
 		_, err := coll.UpdateOne(ctx, filter, u)
 		return err
 	})
+	err = p.probe(ctx, err)
 	if err != nil {
 		return fmt.Errorf("write to %s.%s: %w", coll.Database().Name(), coll.Name(), err)
 	}

@@ -38,6 +38,8 @@ var documentedExit = map[string]int{
 	"request_timeout":    exitUnreachable,
 	"insufficient_space": exitNoSpace,
 	"oplog_rollover":     exitOplogRolled,
+	"source_changed":     exitChanged,
+	"sharded":            exitSharded,
 	"cancelled":          exitError,
 	"interrupted":        exitError,
 	"internal":           exitError,

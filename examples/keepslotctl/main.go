@@ -66,7 +66,11 @@
 //	   download broke off (run the command again to resume)
 //	9  not enough free disk space on the node
 //	10 the oplog rolled over during the backup: it is too small for the dump's duration
-//	11 a restore drill failed: the restored data differ from the backup (package drill)
+//	11 a collection was dropped or replaced, or its cursor lost, while the backup read
+//	   it: run the backup again
+//	12 the MongoDB server is a mongos or a member of a sharded cluster, which
+//	   keepslot does not back up
+//	13 a restore drill failed: the restored data differ from the backup (package drill)
 //
 // These hold for every command: backup-status --wait and backup-export
 // --wait end with the code of the backup's or the export's failure.
@@ -101,7 +105,9 @@ const (
 	exitUnreachable  = 8
 	exitNoSpace      = 9
 	exitOplogRolled  = 10
-	exitDrillFailed  = 11
+	exitChanged      = 11
+	exitSharded      = 12
+	exitDrillFailed  = 13
 )
 
 // exitFor is the exit code for an error code of keepslot's (errcode.Of of
@@ -128,6 +134,10 @@ func exitFor(c errcode.Code) int {
 		return exitNoSpace
 	case errcode.OplogRollover:
 		return exitOplogRolled
+	case errcode.SourceChanged:
+		return exitChanged
+	case errcode.Sharded:
+		return exitSharded
 	case errcode.DrillFailed:
 		return exitDrillFailed
 	default:

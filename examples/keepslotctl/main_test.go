@@ -58,6 +58,8 @@ func TestExitCodes(t *testing.T) {
 		"unreachable":        exitUnreachable,
 		"insufficient_space": exitNoSpace,
 		"oplog_rollover":     exitOplogRolled,
+		"source_changed":     exitChanged,
+		"sharded":            exitSharded,
 		"wrong_password":     exitBadBackup,
 		"corrupt":            exitBadBackup,
 		"exists":             exitBusy,
@@ -177,17 +179,18 @@ func TestRestoreFlags(t *testing.T) {
 }
 
 // TestExitForEveryCode checks that every error code has an exit code of
-// its own class, and that the eleven are all in use.
+// its own class, and that the thirteen are all in use.
 func TestExitForEveryCode(t *testing.T) {
 	exits := map[int]bool{}
 	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
 		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
 		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
-		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey, errcode.DrillFailed} {
+		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey,
+		errcode.SourceChanged, errcode.Sharded, errcode.DrillFailed} {
 		assert.NotZero(t, exitFor(c), c)
 		exits[exitFor(c)] = true
 	}
-	assert.Len(t, exits, 11, "exit codes 1 to 11 are all in use")
+	assert.Len(t, exits, 13, "exit codes 1 to 13 are all in use")
 	assert.Equal(t, exitOK, exitFor(errcode.OK))
 }
 

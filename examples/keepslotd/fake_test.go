@@ -83,6 +83,8 @@ func TestErrorAnswers(t *testing.T) {
 		{"Start", "POST", "/v1/backup", backup.ErrUnauthorized, http.StatusBadGateway, "unauthorized"},
 		{"Start", "POST", "/v1/backup", &slot.SpaceError{Data: 1, Need: 2}, http.StatusInsufficientStorage, "insufficient_space"},
 		{"Start", "POST", "/v1/backup", store.ErrBusy, http.StatusConflict, "in_progress"},
+		{"Start", "POST", "/v1/backup", backup.ErrSharded, http.StatusConflict, "sharded"},
+		{"Wait", "GET", "/v1/backup?wait=1", backup.ErrSourceChanged, http.StatusConflict, "source_changed"},
 		{"Status", "GET", "/v1/backup", errors.New("a bug"), http.StatusInternalServerError, "internal"},
 		{"Status", "GET", "/v1/backup", store.ErrCorrupt, http.StatusUnprocessableEntity, "corrupt"},
 		{"Status", "GET", "/v1/backup", errcode.New(errcode.DrillFailed, "a drill failed"), http.StatusUnprocessableEntity, "drill_failed"},

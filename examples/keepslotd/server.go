@@ -345,9 +345,13 @@ func writeErr(w http.ResponseWriter, err error) {
 
 // httpStatus is the HTTP status the agent answers with for an error code:
 // 400 for a request that cannot succeed as sent, 404 for no backup, 409 for
-// a slot in the wrong state, 422 for a backup that does not open or a drill
-// that failed, 502 and 503 for a database that refuses or does not answer,
-// 507 for too little space (on the slot's disk, or in the server's oplog).
+// httpStatus is the HTTP status the agent answers with for an error code:
+// 400 for a request that cannot succeed as sent, 404 for no backup, 409 for
+// a slot in the wrong state, a node that is not one keepslot backs up (a
+// mongos or a sharded cluster's member), or a source that changed while it
+// was read, 422 for a backup that does not open or a drill that failed, 502
+// and 503 for a database that refuses or does not answer, 507 for too little
+// space (on the slot's disk, or in the server's oplog).
 func httpStatus(c errcode.Code) int {
 	switch c {
 	case errcode.OK:
@@ -356,7 +360,8 @@ func httpStatus(c errcode.Code) int {
 		return http.StatusBadRequest
 	case errcode.NoBackup:
 		return http.StatusNotFound
-	case errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.Exists, errcode.DuplicateKey:
+	case errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.Exists, errcode.DuplicateKey,
+		errcode.SourceChanged, errcode.Sharded:
 		return http.StatusConflict
 	case errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.DrillFailed:
 		return http.StatusUnprocessableEntity

@@ -47,6 +47,9 @@ func Ask(ctx context.Context, d time.Duration, op func(context.Context) error) e
 	if err == nil || ctx.Err() != nil || past(ctx) {
 		return err
 	}
+	if IsReplyTooLarge(err) {
+		return Classify(err)
+	}
 	// The driver's socket deadline is octx's, and may pass a moment before
 	// octx reports it.
 	if octx.Err() != nil || mongo.IsTimeout(err) && past(octx) {
@@ -65,8 +68,35 @@ func past(ctx context.Context) bool {
 }
 
 // noAnswer is the error of a request the server did not answer within d.
-func noAnswer(d time.Duration, err error) error {
-	return fmt.Errorf("%w: the server did not answer within %s (the operation timeout; raise it for a server that is only slow): %w", ErrUnreachable, d, err)
+func noAnswer(d time.Duration, err error) error { return &noAnswerError{d: d, err: err} }
+
+// noAnswerError is ErrUnreachable for a request that got no answer within
+// d, the operation timeout; err is the request's own error.
+type noAnswerError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *noAnswerError) Error() string {
+	return fmt.Sprintf("%v: the server did not answer within %s (the operation timeout; raise it for a server that is only slow): %v", ErrUnreachable, e.d, e.err)
+}
+
+func (e *noAnswerError) Unwrap() []error { return []error{ErrUnreachable, e.err} }
+
+// Probe tells apart, for an error of Ask of a request that got no answer
+// within the operation timeout, a server that is down from one that is
+// only slow: it pings the server, giving it the same time to answer. When
+// it answers, the error wraps ErrSlow instead of ErrUnreachable, with the
+// request's own error in the chain. Any other error is returned as it is.
+func Probe(ctx context.Context, client *mongo.Client, err error) error {
+	var na *noAnswerError
+	if !errors.As(err, &na) || ctx.Err() != nil {
+		return err
+	}
+	if Ask(ctx, na.d, func(ctx context.Context) error { return client.Ping(ctx, readpref.Primary()) }) != nil {
+		return err
+	}
+	return fmt.Errorf("%w: one request got no answer within %s, the operation timeout, while the server answers a ping: %w", ErrSlow, na.d, na.err)
 }
 
 // Next advances cur as cur.Next does, giving the server d to answer when
