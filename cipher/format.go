@@ -42,8 +42,8 @@ const (
 // written so still open, since a stream's header carries its parameters.
 const (
 	DefaultLogN = 15
-	DefaultR    = 8
-	DefaultP    = 4
+	defaultR    = 8
+	defaultP    = 4
 )
 
 // DefaultMaxWork is the default cap on the scrypt work N·r·p a stream's
@@ -54,11 +54,11 @@ const (
 const DefaultMaxWork uint64 = 8 * defaultWork
 
 // defaultWork is N·r·p with the default parameters.
-const defaultWork = (1 << DefaultLogN) * DefaultR * DefaultP
+const defaultWork = (1 << DefaultLogN) * defaultR * defaultP
 
 // Options set the scrypt cost of a Writer and the cap a Reader puts on it;
-// nil or zero fields mean the defaults ([DefaultLogN] 15, [DefaultR] 8,
-// [DefaultP] 4, MaxWork [DefaultMaxWork]), each on its own: LogN 17 alone
+// nil or zero fields mean the defaults ([DefaultLogN] 15, r 8,
+// p 4, MaxWork [DefaultMaxWork]), each on its own: LogN 17 alone
 // is log2 N 17, r 8, p 4, four times the default work, and the cost of
 // streams written before 0.2.0 is LogN 17 with P 1.
 type Options struct {
@@ -84,7 +84,7 @@ type kdfParams struct {
 }
 
 func (o *Options) params() (kdfParams, error) {
-	kp := kdfParams{logN: DefaultLogN, r: DefaultR, p: DefaultP}
+	kp := kdfParams{logN: DefaultLogN, r: defaultR, p: defaultP}
 	if o != nil {
 		if o.R < 0 || o.P < 0 {
 			return kp, fmt.Errorf("cipher: negative scrypt parameter (R %d, P %d): use zero for the default", o.R, o.P)
@@ -310,8 +310,8 @@ func numChunks(n, chunk int64) int64 {
 }
 
 // Overhead returns how many bytes the format adds to a plaintext of n bytes
-// (header, tag table, footer); the stream is n + Overhead(n) bytes long.
-func Overhead(n int64) int64 {
+// (header, tag table, footer); the stream is n + overhead(n) bytes long.
+func overhead(n int64) int64 {
 	return headerSize + tagSize*numChunks(n, ChunkSize) + footerSize
 }
 
