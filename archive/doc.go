@@ -44,7 +44,9 @@
 //
 // Readers treat their input as hostile. Paths that could escape the
 // extraction directory, links and devices, tar entries outside mongodump's
-// layout (refused at their header, before their body is read), BSON
+// layout (refused at their header, before their body is read, unless a
+// tarred mongodump directory is read with TarFormat.AllowMissingManifest,
+// which passes over at most 1 MiB of them), BSON
 // lengths out of range, CRC, sha256 and count mismatches, truncation and
 // undeclared namespaces are reported as the typed errors ErrUnsafePath,
 // ErrTooLarge, ErrCorrupt and ErrUnknownNamespace, never as panics.

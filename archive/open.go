@@ -142,3 +142,5 @@ func (o *openedReader) Close() error {
 	}
 	return err
 }
+
+func (o *openedReader) skipped() []SkippedEntry { return Skipped(o.Reader) }

@@ -220,6 +220,7 @@ func TestOplogTarChecks(t *testing.T) {
 			_, err := tw.Write(b)
 			require.NoError(t, err)
 		}
+		add("dump/d/a.metadata.json", []byte(`{"options":{},"indexes":[]}`))
 		add("dump/d/a.bson", bytes.Join(src["d.a"], nil))
 		if oplog != nil {
 			add("dump/oplog.bson", oplog)
@@ -381,11 +382,11 @@ func TestOplogSpoolCleanup(t *testing.T) {
 		tar  []byte
 		want error
 	}{
-		"corrupt entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
-		"foreign entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/notes.txt", data: doc}), ErrCorrupt},
-		"second oplog":           {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "oplog.bson", data: oplog}), ErrCorrupt},
-		"corrupt oplog":          {makeTar(t, entry{name: "dump/oplog.bson", data: oplog[:len(oplog)-1]}, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
-		"zeros as oplog":         {makeTar(t, entry{name: "dump/oplog.bson", data: make([]byte, 1<<20)}), ErrTooLarge},
+		"corrupt entry after it":       {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
+		"large foreign entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/notes.txt", data: make([]byte, maxSkipped)}), ErrTooLarge},
+		"second oplog":                 {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "oplog.bson", data: oplog}), ErrCorrupt},
+		"corrupt oplog":                {makeTar(t, entry{name: "dump/oplog.bson", data: oplog[:len(oplog)-1]}, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
+		"zeros as oplog":               {makeTar(t, entry{name: "dump/oplog.bson", data: make([]byte, 1<<20)}), ErrTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {
 			spill := t.TempDir()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,18 @@ type TarFormat struct {
 	// where a .bson entry precedes its .metadata.json (this package writes
 	// all metadata first), the Collection that Next returns for it has
 	// only its database and name; Collections has the rest at the end.
+	// Files and directories beside mongodump's layout (a README, notes
+	// beside the .bson files) are passed over, as mongorestore does, and
+	// listed by [Skipped]; all of them together may take at most 1 MiB
+	// (sizes, names and headers), past which the entry that passes it is
+	// refused (ErrTooLarge) before its body is read.
+	//
+	// Without it, a tar whose first entry is not one this package writes
+	// first (the metadata of a collection, dump/oplog.bson or
+	// manifest.json, with no owner recorded) is refused at that entry, so
+	// that a tar without a manifest is refused before any document is
+	// read; one that imitates this package's first entry is refused at its
+	// end, for want of manifest.json.
 	AllowMissingManifest bool
 
 	// SpillDir and SpillThreshold apply to a Reader with
@@ -587,6 +600,10 @@ type tarReader struct {
 	order    []string // namespaces with a .bson entry, in order
 	stats    map[string]*NamespaceStats
 
+	started  bool           // an entry was read
+	skips    []SkippedEntry // entries passed over (AllowMissingManifest)
+	skipCost int64          // what they cost, bounded by maxSkipped
+
 	cur      *tarRun
 	manifest *Manifest // manifest.json once read
 	final    *Manifest // after io.EOF
@@ -698,84 +715,165 @@ func (r *tarReader) Next() (*Collection, error) {
 		if err != nil {
 			return nil, r.fail(tarError(err))
 		}
-		name, err := cleanEntryName(hdr.Name)
+		c, err := r.entry(hdr)
 		if err != nil {
 			return nil, r.fail(err)
 		}
-		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
-		case tar.TypeDir, tar.TypeXGlobalHeader:
-			continue
-		case tar.TypeSymlink, tar.TypeLink:
-			return nil, r.fail(fmt.Errorf("%w: tar entry %q is a link to %q", ErrUnsafePath, hdr.Name, hdr.Linkname))
-		default:
-			return nil, r.fail(fmt.Errorf("%w: tar entry %q has type %q, not a regular file", ErrUnsafePath, hdr.Name, hdr.Typeflag))
-		}
-		if r.manifest != nil {
-			return nil, r.fail(fmt.Errorf("%w: tar entry %q follows manifest.json, which must be last", ErrCorrupt, hdr.Name))
-		}
-		if name == manifestName {
-			data, err := r.readEntry(hdr, maxManifestSize)
-			if err != nil {
-				return nil, r.fail(err)
-			}
-			m, err := parseManifest(data)
-			if err != nil {
-				return nil, r.fail(err)
-			}
-			r.manifest = m
-			continue
-		}
-		parts := strings.Split(name, "/")
-		if parts[0] == tarRoot {
-			parts = parts[1:]
-		}
-		if len(parts) == 1 && parts[0] == oplogFile {
-			if err := r.claimOplog(); err != nil {
-				return nil, r.fail(err)
-			}
-			if !r.allowMissing {
-				return r.startOplogRun(hdr.Name, nil), nil
-			}
-			// A tarred mongodump directory may have it anywhere.
-			if err := r.spoolOplog(hdr); err != nil {
-				return nil, r.fail(err)
-			}
-			continue
-		}
-		if len(parts) == 2 && strings.HasSuffix(parts[1], metadataExt) {
-			if err := r.readMetadata(hdr, parts[0], strings.TrimSuffix(parts[1], metadataExt)); err != nil {
-				return nil, r.fail(err)
-			}
-			continue
-		}
-		if len(parts) == 2 && strings.HasSuffix(parts[1], bsonExt) {
-			c, err := r.startRun(hdr, parts[0], strings.TrimSuffix(parts[1], bsonExt))
-			if err != nil {
-				return nil, r.fail(err)
-			}
+		if c != nil {
 			return c, nil
-		}
-		if err := skipForeign(hdr, parts); err != nil {
-			return nil, r.fail(err)
 		}
 	}
 }
 
+// entry takes one tar entry: it returns the Collection of a .bson entry,
+// whose documents follow, or nil for an entry it read or passed over.
+func (r *tarReader) entry(hdr *tar.Header) (*Collection, error) {
+	name, err := cleanEntryName(hdr.Name)
+	if err != nil {
+		return nil, err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeDir, tar.TypeXGlobalHeader:
+	case tar.TypeSymlink, tar.TypeLink:
+		return nil, fmt.Errorf("%w: tar entry %q is a link to %q", ErrUnsafePath, hdr.Name, hdr.Linkname)
+	default:
+		return nil, fmt.Errorf("%w: tar entry %q has type %q, not a regular file", ErrUnsafePath, hdr.Name, hdr.Typeflag)
+	}
+	first := !r.started
+	r.started = true
+	if first && !r.allowMissing && !writtenFirst(hdr, name) {
+		return nil, fmt.Errorf("%w: the tar starts with %q, where a tar of this package starts with a collection's metadata, %s/%s or %s: it has no manifest.json to check it against, such as a tarred mongodump directory, and nothing of it was read; read it with TarFormat.AllowMissingManifest (keepslotctl restore --allow-missing-manifest)",
+			ErrCorrupt, hdr.Name, tarRoot, oplogFile, manifestName)
+	}
+	parts := strings.Split(name, "/")
+	if parts[0] == tarRoot || parts[0] == "." {
+		parts = parts[1:]
+	}
+	switch {
+	case hdr.Typeflag == tar.TypeXGlobalHeader:
+		return nil, nil
+	case hdr.Typeflag == tar.TypeDir:
+		if len(parts) <= 1 {
+			return nil, nil // the dump root or a database directory
+		}
+		return nil, r.skipForeign(hdr, parts)
+	case r.manifest != nil:
+		return nil, fmt.Errorf("%w: tar entry %q follows manifest.json, which must be last", ErrCorrupt, hdr.Name)
+	case name == manifestName:
+		return nil, r.readManifest(hdr)
+	case len(parts) == 1 && parts[0] == oplogFile:
+		return r.oplogEntry(hdr)
+	case len(parts) == 2 && strings.HasSuffix(parts[1], metadataExt):
+		return nil, r.readMetadata(hdr, parts[0], strings.TrimSuffix(parts[1], metadataExt))
+	case len(parts) == 2 && strings.HasSuffix(parts[1], bsonExt):
+		return r.startRun(hdr, parts[0], strings.TrimSuffix(parts[1], bsonExt))
+	}
+	return nil, r.skipForeign(hdr, parts)
+}
+
+// writtenFirst reports whether an entry is one that this package's writer
+// puts first: a regular file without owner names, the metadata of a
+// collection, oplog.bson (an archive of the oplog alone) or manifest.json
+// (an empty archive). A tar made by tar(1) of a mongodump directory starts
+// with a directory, and records its owners.
+func writtenFirst(hdr *tar.Header, name string) bool {
+	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA || hdr.Uname != "" || hdr.Gname != "" {
+		return false
+	}
+	if name == manifestName || name == tarRoot+"/"+oplogFile {
+		return true
+	}
+	p := strings.Split(name, "/")
+	return len(p) == 3 && p[0] == tarRoot && strings.HasSuffix(p[2], metadataExt)
+}
+
+func (r *tarReader) readManifest(hdr *tar.Header) error {
+	data, err := r.readEntry(hdr, maxManifestSize)
+	if err != nil {
+		return err
+	}
+	m, err := parseManifest(data)
+	if err != nil {
+		return err
+	}
+	r.manifest = m
+	return nil
+}
+
+// oplogEntry takes dump/oplog.bson: its run starts now, or with
+// AllowMissingManifest at the end of the tar, since a tarred mongodump
+// directory may have it anywhere.
+func (r *tarReader) oplogEntry(hdr *tar.Header) (*Collection, error) {
+	if err := r.claimOplog(); err != nil {
+		return nil, err
+	}
+	if !r.allowMissing {
+		return r.startOplogRun(hdr.Name, nil), nil
+	}
+	return nil, r.spoolOplog(hdr)
+}
+
+// maxSkipped bounds what a tar Reader with AllowMissingManifest passes over
+// of the entries outside mongodump's layout, all of them together: their
+// sizes, their names, and a block each for their headers.
+const maxSkipped = 1 << 20
+
+// SkippedEntry is an entry of an archive that its Reader passed over: a
+// file or directory that a tarred mongodump directory holds beside its
+// layout, such as a README. Size is the bytes of its body.
+type SkippedEntry struct {
+	Name string
+	Size int64
+}
+
+// Skipped returns the entries r has passed over so far (all of them once
+// Next has returned io.EOF): those outside mongodump's layout that a tar
+// read with TarFormat.AllowMissingManifest skips, as mongorestore does.
+// Other Readers skip nothing.
+func Skipped(r Reader) []SkippedEntry {
+	if s, ok := r.(interface{ skipped() []SkippedEntry }); ok {
+		return s.skipped()
+	}
+	return nil
+}
+
+func (r *tarReader) skipped() []SkippedEntry { return slices.Clone(r.skips) }
+
 // skipForeign decides, from its header alone, on an entry that is not a
 // collection file of mongodump's layout: the small prelude.json that
 // mongodump writes at the root of a dump or of a database directory is
-// passed over; anything else is refused before its body is read, so that
-// an entry claiming gigabytes costs nothing.
-func skipForeign(hdr *tar.Header, parts []string) error {
-	if len(parts) > 0 && len(parts) <= 2 && parts[len(parts)-1] == preludeFile {
+// passed over. With AllowMissingManifest (a tarred mongodump directory),
+// so is anything else that is neither compressed by mongodump --gzip nor
+// takes what is passed over past 1 MiB (their sizes, names and headers together), and it is recorded (Skipped).
+// Anything else is refused before its body is read, so that an entry
+// claiming gigabytes costs nothing.
+func (r *tarReader) skipForeign(hdr *tar.Header, parts []string) error {
+	base := ""
+	if len(parts) > 0 {
+		base = parts[len(parts)-1]
+	}
+	if len(parts) > 0 && len(parts) <= 2 && base == preludeFile {
 		if hdr.Size > maxMetadataSize {
 			return fmt.Errorf("%w: %w: tar entry %q is %d bytes, above the %d limit of a prelude.json", ErrCorrupt, ErrTooLarge, hdr.Name, hdr.Size, maxMetadataSize)
 		}
 		return nil // archive/tar skips its body on the next call
 	}
-	return fmt.Errorf("%w: tar entry %q (%d bytes) is not part of a mongodump layout (%s/<db>/<collection>.bson and .metadata.json, %s/%s, %s); only a tarred dump directory can be read: re-pack it with nothing else (and without mongodump --gzip)",
-		ErrCorrupt, hdr.Name, hdr.Size, tarRoot, tarRoot, oplogFile, manifestName)
+	layout := fmt.Sprintf("(%s/<db>/<collection>.bson and .metadata.json, %s/%s, %s)", tarRoot, tarRoot, oplogFile, manifestName)
+	if strings.HasSuffix(base, bsonExt+".gz") || strings.HasSuffix(base, metadataExt+".gz") {
+		return fmt.Errorf("%w: tar entry %q (%d bytes) is compressed by mongodump --gzip, which this reader does not read: dump again without --gzip, or gunzip the files of the dump directory and tar it again", ErrCorrupt, hdr.Name, hdr.Size)
+	}
+	if !r.allowMissing {
+		return fmt.Errorf("%w: tar entry %q (%d bytes) is not part of a mongodump layout %s, and a tar of this package holds nothing else; a tarred mongodump directory is read with TarFormat.AllowMissingManifest, which skips such entries",
+			ErrCorrupt, hdr.Name, hdr.Size, layout)
+	}
+	cost := blockSize + int64(len(hdr.Name)) + max(hdr.Size, 0)
+	if r.skipCost+cost > maxSkipped {
+		return fmt.Errorf("%w: %w: tar entry %q (%d bytes) is not part of a mongodump layout %s, and skipping it would take what is skipped past %d bytes (%d entries skipped before it, %d bytes): re-pack the dump directory without it",
+			ErrCorrupt, ErrTooLarge, hdr.Name, hdr.Size, layout, maxSkipped, len(r.skips), r.skipCost)
+	}
+	r.skipCost += cost
+	r.skips = append(r.skips, SkippedEntry{Name: hdr.Name, Size: hdr.Size})
+	return nil // archive/tar skips its body on the next call
 }
 
 func (r *tarReader) readEntry(hdr *tar.Header, limit int64) ([]byte, error) {
