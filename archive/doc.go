@@ -37,7 +37,7 @@
 // collection is read, as a gzip member or zstd frame of its own: the
 // concatenated stream decompresses to the same tar, which `tar xzf` reads
 // as usual. Memory stays bounded whatever the size of the data: the tar
-// writer holds at most WriterOptions.SpillThreshold bytes in memory across
+// writer holds at most WriterOptions.Spill.Threshold bytes in memory across
 // the collections it writes at once, and spills the collection that would
 // pass it to a temporary file, removed afterwards; the archive format needs
 // no spill and buffers one segment (1 MiB by default) per collection.

@@ -16,8 +16,8 @@ type Source interface {
 
 // DumpOptions configure Dump. A nil *DumpOptions means the defaults.
 type DumpOptions struct {
-	Format                     Format      // default Tar
-	Compression                Compression // default Gzip
+	Format                     Format      // default TarFormat{}
+	Compression                Compression // default NewGzip(DefaultGzipLevel)
 	Parallel                   int         // collections dumped at once, default 4
 	Writer                     WriterOptions
 	ToolVersion, ServerVersion string

@@ -48,7 +48,7 @@ func TestForeignTarRefusedBeforeDocuments(t *testing.T) {
 			_, err = r.ReadDocument()
 			assert.ErrorIs(t, err, ErrCorrupt, "and none after")
 
-			o, err := Open(bytes.NewReader(tb))
+			o, err := Open(bytes.NewReader(tb), nil)
 			require.NoError(t, err)
 			c, err = o.Next()
 			assert.Nil(t, c)
@@ -77,7 +77,7 @@ func ownedTar(t *testing.T, owner string, entries ...entry) []byte {
 // returns its documents by namespace and what it skipped.
 func readLenient(t *testing.T, tb []byte) ([]SkippedEntry, error) {
 	t.Helper()
-	r, err := OpenWith(bytes.NewReader(tb), []Format{TarFormat{AllowMissingManifest: true, SpillDir: t.TempDir()}}, nil)
+	r, err := Open(bytes.NewReader(tb), &OpenOptions{Formats: []Format{TarFormat{AllowMissingManifest: true, Spill: Spill{Dir: t.TempDir()}}}})
 	require.NoError(t, err)
 	err = drain(r)
 	return Skipped(r), err

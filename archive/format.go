@@ -12,7 +12,7 @@ type Format interface {
 	Extension() string // ".tar", ".archive"
 	// Match reports whether an uncompressed archive that starts with head
 	// (its first HeadSize bytes, or all of it if shorter) is of this
-	// format, so that OpenWith can recognise it.
+	// format, so that Open can recognise it.
 	Match(head []byte) bool
 	// NewWriter starts an archive of the given collections (all known up
 	// front) on w (already compressed by the caller).
@@ -32,19 +32,9 @@ type Header struct {
 
 // WriterOptions tune a Writer. A nil *WriterOptions means the defaults.
 type WriterOptions struct {
-	// SpillDir is where the tar format spills collections to temporary
-	// files (mode 0600, removed when written); "" = os.TempDir().
-	SpillDir string
-
-	// SpillThreshold bounds the bytes of documents a tar Writer holds in
-	// memory, across all the collections being written at once (a tar
-	// entry needs its size up front, so a collection is held until it is
-	// complete). A collection whose next document would take the total past
-	// it moves to a temporary file in SpillDir. Default 4 MiB: what a
-	// tar holds then stays within a few MiB whatever the size of the
-	// data; a spilled collection costs a write and a read of its
-	// compressed bytes, which the page cache usually serves.
-	SpillThreshold int64
+	// Spill is where and past how many bytes in memory the tar format
+	// holds the collections it writes in temporary files.
+	Spill Spill
 
 	// SegmentSize bounds the segments of the archive format, in bytes:
 	// each collection buffers up to this much before it writes a segment.
@@ -53,25 +43,46 @@ type WriterOptions struct {
 	SegmentSize int
 }
 
-// Defaults of WriterOptions.
+// Spill is where a tar holds in temporary files what it cannot hold in
+// memory: a tar entry needs its size up front, so a tar Writer holds each
+// collection until it is complete, and a tar Reader with
+// TarFormat.AllowMissingManifest holds oplog.bson until the end. Its zero
+// value is the defaults.
+type Spill struct {
+	// Dir is where the temporary files go (mode 0600, removed once read,
+	// on an error and on Close); "" = os.TempDir().
+	Dir string
+
+	// Threshold bounds the bytes held in memory: by a Writer across all
+	// the collections being written at once, a collection whose next
+	// document would take the total past it moving to a temporary file;
+	// by a Reader, the oplog it holds. Default DefaultSpillThreshold (4
+	// MiB): what a tar holds then stays within a few MiB whatever the size
+	// of the data; a spilled collection costs a write and a read of its
+	// compressed bytes, which the page cache usually serves.
+	Threshold int64
+}
+
+// Defaults of Spill and WriterOptions.
 const (
 	DefaultSpillThreshold = 4 << 20
 	DefaultSegmentSize    = 1 << 20
 	MaxSegmentSize        = 16 << 20
 )
 
-func (o *WriterOptions) spillThreshold() int64 {
-	if o == nil || o.SpillThreshold <= 0 {
-		return DefaultSpillThreshold
+// withDefaults fills in the defaults of s.
+func (s Spill) withDefaults() Spill {
+	if s.Threshold <= 0 {
+		s.Threshold = DefaultSpillThreshold
 	}
-	return o.SpillThreshold
+	return s
 }
 
-func (o *WriterOptions) spillDir() string {
+func (o *WriterOptions) spill() Spill {
 	if o == nil {
-		return ""
+		return Spill{}.withDefaults()
 	}
-	return o.SpillDir
+	return o.Spill.withDefaults()
 }
 
 func (o *WriterOptions) segmentSize() int {

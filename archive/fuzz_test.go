@@ -114,7 +114,7 @@ func FuzzTarReader(f *testing.F) {
 	}
 	spill := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, fm := range []Format{TarFormat{}, TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: 64}} {
+		for _, fm := range []Format{TarFormat{}, TarFormat{AllowMissingManifest: true, Spill: Spill{Dir: spill, Threshold: 64}}} {
 			r, err := fm.NewReader(bytes.NewReader(b))
 			if err != nil {
 				checkReadErr(t, err)

@@ -241,7 +241,7 @@ func TestTruncationEverywhere(t *testing.T) {
 
 func TestDetectUnknown(t *testing.T) {
 	for _, in := range [][]byte{nil, []byte("hello world"), bytes.Repeat([]byte{0}, 2000)} {
-		_, _, _, err := Detect(bytes.NewReader(in))
+		_, _, _, err := detect(bytes.NewReader(in), nil, nil)
 		require.ErrorIs(t, err, ErrUnknownFormat)
 	}
 	// gzip of garbage
@@ -250,7 +250,7 @@ func TestDetectUnknown(t *testing.T) {
 	require.NoError(t, err)
 	w.Write([]byte("not an archive at all"))
 	require.NoError(t, w.Close())
-	_, _, c, err := Detect(&buf)
+	_, _, c, err := detect(&buf, nil, nil)
 	require.ErrorIs(t, err, ErrUnknownFormat)
 	assert.Equal(t, "gzip", c.Name())
 	// A corrupt gzip trailer is caught at the end.

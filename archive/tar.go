@@ -21,7 +21,8 @@ import (
 )
 
 // TarFormat is the tar format: mongodump's directory layout under "dump/"
-// plus a closing manifest.json. Tar is its default value.
+// plus a closing manifest.json. Its zero value reads only tars with that
+// manifest, and holds what it spills (see Spill) in os.TempDir().
 type TarFormat struct {
 	// AllowMissingManifest lets the reader accept a tar without
 	// manifest.json, such as a tarred mongodump directory. Such a tar has
@@ -43,17 +44,15 @@ type TarFormat struct {
 	// end, for want of manifest.json.
 	AllowMissingManifest bool
 
-	// SpillDir and SpillThreshold apply to a Reader with
-	// AllowMissingManifest, which returns oplog.bson last, wherever the tar
-	// has it (`tar czf` orders a dump directory as the file system lists
-	// it): the reader holds the oplog until the end of the tar, in memory
-	// if it is at most SpillThreshold bytes (default
-	// DefaultSpillThreshold), else in a temporary file (mode 0600) in
-	// SpillDir ("" = os.TempDir()), removed once the oplog is read, on an
-	// error, and on Close (the Reader implements io.Closer). A Writer
-	// takes these from WriterOptions instead.
-	SpillDir       string
-	SpillThreshold int64
+	// Spill applies to a Reader with AllowMissingManifest, which returns
+	// oplog.bson last, wherever the tar has it (`tar czf` orders a dump
+	// directory as the file system lists it): the reader holds the oplog
+	// until the end of the tar, in memory if it is at most
+	// Spill.Threshold bytes, else in a temporary file in Spill.Dir,
+	// removed once the oplog is read, on an error, and on Close (the
+	// Reader implements io.Closer). A Writer takes its Spill from
+	// WriterOptions instead.
+	Spill Spill
 }
 
 // Name returns "tar".
@@ -152,8 +151,8 @@ func newTarWriter(w io.Writer, h Header, opts *WriterOptions, pc partCompression
 		state:     make([]collState, len(h.Collections)),
 		stats:     make([]NamespaceStats, len(h.Collections)),
 		open:      make(map[*tarColl]struct{}),
-		threshold: opts.spillThreshold(),
-		dir:       opts.spillDir(),
+		threshold: opts.spill().Threshold,
+		dir:       opts.spill().Dir,
 		parts:     pc,
 		out:       w,
 	}
@@ -470,7 +469,7 @@ func (c *tarColl) Close() error {
 const blockSize = 512
 
 // spillBuf holds the bytes of a tar entry in memory while its Writer's
-// budget (SpillThreshold, shared by the open collections) allows, then in a
+// budget (Spill.Threshold, shared by the open collections) allows, then in a
 // temporary file.
 type spillBuf struct {
 	w    *tarWriter
@@ -517,7 +516,7 @@ func (b *spillBuf) dropMem() {
 func (b *spillBuf) spill() error {
 	f, err := os.CreateTemp(b.w.dir, spillPattern) // mode 0600
 	if err != nil {
-		return fmt.Errorf("archive: collection %s exceeds the %d-byte spill threshold and no temporary file could be created (set WriterOptions.SpillDir to a writable directory with free space): %w", b.ns, b.w.threshold, err)
+		return fmt.Errorf("archive: collection %s exceeds the %d-byte spill threshold and no temporary file could be created (set WriterOptions.Spill.Dir to a writable directory with free space): %w", b.ns, b.w.threshold, err)
 	}
 	b.file = f
 	b.bw = bufio.NewWriterSize(f, 256<<10)
@@ -574,12 +573,12 @@ type onlyReader struct{ io.Reader }
 
 // NewReader reads an uncompressed tar archive.
 func (f TarFormat) NewReader(r io.Reader) (Reader, error) {
-	spill := &WriterOptions{SpillDir: f.SpillDir, SpillThreshold: f.SpillThreshold}
+	spill := f.Spill.withDefaults()
 	return &tarReader{
 		tr:           tar.NewReader(bufio.NewReaderSize(r, 64<<10)),
 		allowMissing: f.AllowMissingManifest,
-		spillDir:     spill.spillDir(),
-		threshold:    spill.spillThreshold(),
+		spillDir:     spill.Dir,
+		threshold:    spill.Threshold,
 		byStem:       make(map[string]int),
 		bsonSeen:     make(map[string]bool),
 		stats:        make(map[string]*NamespaceStats),

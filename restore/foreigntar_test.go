@@ -82,7 +82,7 @@ func TestRestoreMongodumpTarWithStrayFiles(t *testing.T) {
 	db := srv.DB("stray")
 	rep, err := testnode.RestoreBytes(t, dumpDir(t, db), restore.Options{
 		Client:  srv.Client,
-		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, SpillDir: t.TempDir()}},
+		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, Spill: archive.Spill{Dir: t.TempDir()}}},
 	})
 	require.NoError(t, err)
 	assert.EqualValues(t, 3, rep.Documents)
@@ -155,7 +155,7 @@ func TestRestoreMongodumpTarOplogFirst(t *testing.T) {
 
 	rep, err := restore.Run(context.Background(), bytes.NewReader(enc.Bytes()), int64(enc.Len()), []byte("pw"), &restore.Options{
 		DryRun:  true,
-		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, SpillDir: t.TempDir()}},
+		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, Spill: archive.Spill{Dir: t.TempDir()}}},
 	})
 	require.NoError(t, err)
 	require.Len(t, rep.Namespaces, 1)
