@@ -43,47 +43,12 @@ type WriterOptions struct {
 	SegmentSize int
 }
 
-// Spill is where a tar holds in temporary files what it cannot hold in
-// memory: a tar entry needs its size up front, so a tar Writer holds each
-// collection until it is complete, and a tar Reader with
-// TarFormat.AllowMissingManifest holds oplog.bson until the end. Its zero
-// value is the defaults.
-type Spill struct {
-	// Dir is where the temporary files go (mode 0600, removed once read,
-	// on an error and on Close); "" = os.TempDir().
-	Dir string
-
-	// Threshold bounds the bytes held in memory: by a Writer across all
-	// the collections being written at once, a collection whose next
-	// document would take the total past it moving to a temporary file;
-	// by a Reader, the oplog it holds. Default DefaultSpillThreshold (4
-	// MiB): what a tar holds then stays within a few MiB whatever the size
-	// of the data; a spilled collection costs a write and a read of its
-	// compressed bytes, which the page cache usually serves.
-	Threshold int64
-}
-
 // Defaults of Spill and WriterOptions.
 const (
 	DefaultSpillThreshold = 4 << 20
 	DefaultSegmentSize    = 1 << 20
 	MaxSegmentSize        = 16 << 20
 )
-
-// withDefaults fills in the defaults of s.
-func (s Spill) withDefaults() Spill {
-	if s.Threshold <= 0 {
-		s.Threshold = DefaultSpillThreshold
-	}
-	return s
-}
-
-func (o *WriterOptions) spill() Spill {
-	if o == nil {
-		return Spill{}.withDefaults()
-	}
-	return o.Spill.withDefaults()
-}
 
 func (o *WriterOptions) segmentSize() int {
 	switch {

@@ -139,18 +139,6 @@ func headerCollections(cols []Collection, oplog bool) ([]Collection, error) {
 // record the span of the oplog.
 type oplogSpanner interface{ setOplogSpan(OplogSpan) }
 
-func (w *tarWriter) setOplogSpan(s OplogSpan) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.oplogSpan = s
-}
-
-func (w *archWriter) setOplogSpan(s OplogSpan) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.oplogSpan = s
-}
-
 // oplog writes the entries of src into the archive's oplog namespace.
 func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
 	w, err := d.fw.Collection(OplogCollection)
