@@ -117,7 +117,7 @@ func BenchmarkWrite(b *testing.B) {
 					out.n = 0
 					_, err := Dump(context.Background(), &out, benchCols, benchSrc, &DumpOptions{
 						Format: f, Compression: c.c, Parallel: benchCollections,
-						Writer: WriterOptions{SpillDir: b.TempDir()},
+						Writer: WriterOptions{Spill: Spill{Dir: b.TempDir()}},
 					})
 					if err != nil {
 						b.Fatal(err)
@@ -141,7 +141,7 @@ func BenchmarkRead(b *testing.B) {
 				}
 				b.SetBytes(benchSize)
 				for b.Loop() {
-					r, err := Open(buf.reader())
+					r, err := Open(buf.reader(), nil)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -200,7 +200,7 @@ func BenchmarkSmallDocuments(b *testing.B) {
 				b.Fatal(err)
 			}
 			read := func() {
-				r, err := Open(buf.reader())
+				r, err := Open(buf.reader(), nil)
 				if err != nil {
 					b.Fatal(err)
 				}

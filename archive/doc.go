@@ -37,14 +37,16 @@
 // collection is read, as a gzip member or zstd frame of its own: the
 // concatenated stream decompresses to the same tar, which `tar xzf` reads
 // as usual. Memory stays bounded whatever the size of the data: the tar
-// writer holds at most WriterOptions.SpillThreshold bytes in memory across
+// writer holds at most WriterOptions.Spill.Threshold bytes in memory across
 // the collections it writes at once, and spills the collection that would
 // pass it to a temporary file, removed afterwards; the archive format needs
 // no spill and buffers one segment (1 MiB by default) per collection.
 //
 // Readers treat their input as hostile. Paths that could escape the
 // extraction directory, links and devices, tar entries outside mongodump's
-// layout (refused at their header, before their body is read), BSON
+// layout (refused at their header, before their body is read, unless a
+// tarred mongodump directory is read with TarFormat.AllowMissingManifest,
+// which passes over at most 1 MiB of them), BSON
 // lengths out of range, CRC, sha256 and count mismatches, truncation and
 // undeclared namespaces are reported as the typed errors ErrUnsafePath,
 // ErrTooLarge, ErrCorrupt and ErrUnknownNamespace, never as panics.

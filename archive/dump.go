@@ -16,8 +16,8 @@ type Source interface {
 
 // DumpOptions configure Dump. A nil *DumpOptions means the defaults.
 type DumpOptions struct {
-	Format                     Format      // default Tar
-	Compression                Compression // default Gzip
+	Format                     Format      // default TarFormat{}
+	Compression                Compression // default NewGzip(DefaultGzipLevel)
 	Parallel                   int         // collections dumped at once, default 4
 	Writer                     WriterOptions
 	ToolVersion, ServerVersion string
@@ -55,23 +55,7 @@ const (
 // collection is written. On error or cancellation, the temporary files are
 // removed and what was written to w is not a valid archive.
 func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts *DumpOptions) (*Manifest, error) {
-	var o DumpOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.Format == nil {
-		o.Format = TarFormat{}
-	}
-	if o.Compression == nil {
-		o.Compression = NewGzip(DefaultGzipLevel)
-	}
-	if o.Parallel <= 0 {
-		o.Parallel = 4
-	}
-	if af, ok := o.Format.(ArchiveFormat); ok && af.ConcurrentCollections == 0 {
-		af.ConcurrentCollections = o.Parallel
-		o.Format = af
-	}
+	o := dumpDefaults(opts)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -96,11 +80,51 @@ func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts 
 		}
 	}
 	d := &dumper{src: src, fw: fw, progress: o.Progress, total: total}
+	if err := d.run(ctx, cols, o.Parallel, o.Oplog); err != nil {
+		fw.Close() // removes the temporary files of unfinished collections
+		finish()
+		return nil, err
+	}
+	if err := fw.Close(); err != nil {
+		finish()
+		return nil, err
+	}
+	if err := finish(); err != nil {
+		return nil, err
+	}
+	return fw.Manifest(), nil
+}
+
+// dumpDefaults returns opts with the defaults filled in.
+func dumpDefaults(opts *DumpOptions) DumpOptions {
+	var o DumpOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Format == nil {
+		o.Format = TarFormat{}
+	}
+	if o.Compression == nil {
+		o.Compression = NewGzip(DefaultGzipLevel)
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if af, ok := o.Format.(ArchiveFormat); ok && af.ConcurrentCollections == 0 {
+		af.ConcurrentCollections = o.Parallel
+		o.Format = af
+	}
+	return o
+}
+
+// run dumps the collections of cols, parallel at once, then the oplog of
+// oplog if set; it stops at the first error, which it returns.
+func (d *dumper) run(ctx context.Context, cols []Collection, parallel int, oplog OplogSource) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan Collection)
 	var wg sync.WaitGroup
-	for range min(o.Parallel, max(len(cols), 1)) {
+	for range min(parallel, max(len(cols), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -124,25 +148,12 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
-	if o.Oplog != nil && context.Cause(ctx) == nil {
-		if err := d.oplog(ctx, o.Oplog); err != nil {
+	if oplog != nil && context.Cause(ctx) == nil {
+		if err := d.oplog(ctx, oplog); err != nil {
 			cancel(err)
 		}
 	}
-
-	if err := context.Cause(ctx); err != nil {
-		fw.Close() // removes the temporary files of unfinished collections
-		finish()
-		return nil, err
-	}
-	if err := fw.Close(); err != nil {
-		finish()
-		return nil, err
-	}
-	if err := finish(); err != nil {
-		return nil, err
-	}
-	return fw.Manifest(), nil
+	return context.Cause(ctx)
 }
 
 // newDumpWriter starts the archive on w, and returns with it the function

@@ -52,11 +52,10 @@ func Example() {
 	}
 
 	// ...and read it back; Open detects gzip and tar.
-	r, f, c, err := archive.Detect(&buf)
+	r, err := archive.Open(&buf, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("format:", f.Name(), "compression:", c.Name())
 	for {
 		col, err := r.Next()
 		if err == io.EOF {
@@ -79,7 +78,6 @@ func Example() {
 	// Output:
 	// wrote shop.orders: 2 documents
 	// wrote shop.customers: 1 documents
-	// format: tar compression: gzip
 	// shop.orders {"$numberInt":"1"}
 	// shop.orders {"$numberInt":"2"}
 	// shop.customers "ada"
@@ -112,7 +110,7 @@ func ExampleFormat() {
 	}
 	fmt.Printf("magic % x\n", buf.Bytes()[:4])
 
-	r, err := archive.Open(&buf)
+	r, err := archive.Open(&buf, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

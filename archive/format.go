@@ -12,7 +12,7 @@ type Format interface {
 	Extension() string // ".tar", ".archive"
 	// Match reports whether an uncompressed archive that starts with head
 	// (its first HeadSize bytes, or all of it if shorter) is of this
-	// format, so that OpenWith can recognise it.
+	// format, so that Open can recognise it.
 	Match(head []byte) bool
 	// NewWriter starts an archive of the given collections (all known up
 	// front) on w (already compressed by the caller).
@@ -32,19 +32,9 @@ type Header struct {
 
 // WriterOptions tune a Writer. A nil *WriterOptions means the defaults.
 type WriterOptions struct {
-	// SpillDir is where the tar format spills collections to temporary
-	// files (mode 0600, removed when written); "" = os.TempDir().
-	SpillDir string
-
-	// SpillThreshold bounds the bytes of documents a tar Writer holds in
-	// memory, across all the collections being written at once (a tar
-	// entry needs its size up front, so a collection is held until it is
-	// complete). A collection whose next document would take the total past
-	// it moves to a temporary file in SpillDir. Default 4 MiB: what a
-	// tar holds then stays within a few MiB whatever the size of the
-	// data; a spilled collection costs a write and a read of its
-	// compressed bytes, which the page cache usually serves.
-	SpillThreshold int64
+	// Spill is where and past how many bytes in memory the tar format
+	// holds the collections it writes in temporary files.
+	Spill Spill
 
 	// SegmentSize bounds the segments of the archive format, in bytes:
 	// each collection buffers up to this much before it writes a segment.
@@ -53,26 +43,12 @@ type WriterOptions struct {
 	SegmentSize int
 }
 
-// Defaults of WriterOptions.
+// Defaults of Spill and WriterOptions.
 const (
 	DefaultSpillThreshold = 4 << 20
 	DefaultSegmentSize    = 1 << 20
 	MaxSegmentSize        = 16 << 20
 )
-
-func (o *WriterOptions) spillThreshold() int64 {
-	if o == nil || o.SpillThreshold <= 0 {
-		return DefaultSpillThreshold
-	}
-	return o.SpillThreshold
-}
-
-func (o *WriterOptions) spillDir() string {
-	if o == nil {
-		return ""
-	}
-	return o.SpillDir
-}
 
 func (o *WriterOptions) segmentSize() int {
 	switch {

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -48,14 +49,36 @@ func fuzzOplogSeeds(tb testing.TB, f Format, comps ...Compression) [][]byte {
 }
 
 // fuzzForeignSeeds returns tars with entries outside the collection files
-// of mongodump's layout: one refused at its header and mongodump's own
-// prelude.json, passed over.
+// of mongodump's layout: stray files that a reader with
+// AllowMissingManifest skips (and one without refuses), mongodump's own
+// prelude.json, passed over, a tarred dump directory as tar(1) makes it,
+// which a reader without AllowMissingManifest refuses at its first entry,
+// and strays that pass the bound of what is skipped.
 func fuzzForeignSeeds(tb testing.TB) [][]byte {
 	doc := mustDoc(tb, bson.D{{Key: "a", Value: int32(1)}})
+	meta := []byte(`{"options":{},"indexes":[]}`)
 	return [][]byte{
 		makeTar(tb, entry{name: "dump/d/a.bson", data: doc}, entry{name: "dump/README", data: []byte("hello")}),
 		makeTar(tb, entry{name: "dump/prelude.json", data: []byte(`{"ServerVersion":"7.0.0"}`)}, entry{name: "dump/d/a.bson", data: doc}),
+		makeTar(tb, entry{name: "README", data: []byte("hello")}, entry{name: "dump/", typ: tar.TypeDir},
+			entry{name: "dump/d/a.metadata.json", data: meta}, entry{name: "dump/d/notes.txt", data: []byte("notes")},
+			entry{name: "dump/d/a.bson", data: doc}, entry{name: "dump/d/empty/", typ: tar.TypeDir}),
+		append(untrailed(makeTar(tb, entry{name: "dump/d/a.metadata.json", data: meta}, entry{name: "dump/d/x.txt", data: make([]byte, 4096)})),
+			claimingHeader(tb, "dump/d/y.txt", maxSkipped)...),
 	}
+}
+
+// untrailed returns a tar without its trailer of two zero blocks.
+func untrailed(tb []byte) []byte { return tb[: len(tb)-2*blockSize : len(tb)-2*blockSize] }
+
+// claimingHeader returns the header block of a regular file entry that
+// claims size bytes, without them.
+func claimingHeader(tb testing.TB, name string, size int64) []byte {
+	var buf bytes.Buffer
+	if err := tar.NewWriter(&buf).WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644}); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // fuzzSpoolSeeds returns tarred mongodump directories without a manifest
@@ -91,7 +114,7 @@ func FuzzTarReader(f *testing.F) {
 	}
 	spill := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, fm := range []Format{TarFormat{}, TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: 64}} {
+		for _, fm := range []Format{TarFormat{}, TarFormat{AllowMissingManifest: true, Spill: Spill{Dir: spill, Threshold: 64}}} {
 			r, err := fm.NewReader(bytes.NewReader(b))
 			if err != nil {
 				checkReadErr(t, err)

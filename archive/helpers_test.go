@@ -113,7 +113,7 @@ func drain(r Reader) error {
 
 // openBytes runs Open over b and drains it.
 func openBytes(b []byte) error {
-	r, err := Open(bytes.NewReader(b))
+	r, err := Open(bytes.NewReader(b), nil)
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,9 @@ func validDump(t testing.TB, f Format, comp Compression) []byte {
 
 func TestHostileTarEntries(t *testing.T) {
 	doc := mustDoc(t, bson.D{{Key: "a", Value: int32(1)}})
+	// What a tar of this package starts with, so that the reader goes on
+	// to the entry at fault.
+	lead := entry{name: "dump/d/a.metadata.json", data: []byte(`{"options":{},"indexes":[]}`)}
 	cases := []struct {
 		name string
 		tar  []byte
@@ -71,29 +74,29 @@ func TestHostileTarEntries(t *testing.T) {
 		{"char device", makeTar(t, entry{name: "dump/d/a.bson", typ: tar.TypeChar}), ErrUnsafePath},
 		{"block device", makeTar(t, entry{name: "dump/d/a.bson", typ: tar.TypeBlock}), ErrUnsafePath},
 		{"fifo", makeTar(t, entry{name: "dump/d/a.bson", typ: tar.TypeFifo}), ErrUnsafePath},
-		{"bad db name", makeTar(t, entry{name: "dump/a.b/c.bson", data: doc}), ErrUnsafePath},
-		{"length 4", makeTar(t, entry{name: "dump/d/a.bson", data: []byte{4, 0, 0, 0}}), ErrTooLarge},
-		{"length huge", makeTar(t, entry{name: "dump/d/a.bson", data: []byte{0, 0, 0, 0x7f, 0}}), ErrTooLarge},
-		{"length negative", makeTar(t, entry{name: "dump/d/a.bson", data: []byte{0xff, 0xff, 0xff, 0xff}}), ErrTooLarge},
-		{"truncated document", makeTar(t, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
-		{"partial length", makeTar(t, entry{name: "dump/d/a.bson", data: append(append([]byte{}, doc...), 1, 2)}), ErrCorrupt},
-		{"invalid bson", makeTar(t, entry{name: "dump/d/a.bson", data: []byte{6, 0, 0, 0, 0x42, 0}}), ErrCorrupt},
-		{"bad escape", makeTar(t, entry{name: "dump/d/a%zz.bson", data: doc}), ErrCorrupt},
+		{"bad db name", makeTar(t, lead, entry{name: "dump/a.b/c.bson", data: doc}), ErrUnsafePath},
+		{"length 4", makeTar(t, lead, entry{name: "dump/d/a.bson", data: []byte{4, 0, 0, 0}}), ErrTooLarge},
+		{"length huge", makeTar(t, lead, entry{name: "dump/d/a.bson", data: []byte{0, 0, 0, 0x7f, 0}}), ErrTooLarge},
+		{"length negative", makeTar(t, lead, entry{name: "dump/d/a.bson", data: []byte{0xff, 0xff, 0xff, 0xff}}), ErrTooLarge},
+		{"truncated document", makeTar(t, lead, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
+		{"partial length", makeTar(t, lead, entry{name: "dump/d/a.bson", data: append(append([]byte{}, doc...), 1, 2)}), ErrCorrupt},
+		{"invalid bson", makeTar(t, lead, entry{name: "dump/d/a.bson", data: []byte{6, 0, 0, 0, 0x42, 0}}), ErrCorrupt},
+		{"bad escape", makeTar(t, lead, entry{name: "dump/d/a%zz.bson", data: doc}), ErrCorrupt},
 		{"bad metadata", makeTar(t, entry{name: "dump/d/a.metadata.json", data: []byte("{nope")}), ErrCorrupt},
-		{"no manifest", makeTar(t, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
+		{"no manifest", makeTar(t, lead, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
 		{"bad manifest", makeTar(t, entry{name: "manifest.json", data: []byte("[")}), ErrCorrupt},
 		{"manifest version", makeTar(t, entry{name: "manifest.json", data: []byte(`{"formatVersion":99}`)}), ErrUnknownFormat},
 		{"manifest lists missing", makeTar(t, entry{name: "manifest.json", data: []byte(`{"formatVersion":1,"namespaces":[{"namespace":"d.a","documents":1}]}`)}), ErrCorrupt},
-		{"unlisted namespace", makeTar(t,
+		{"unlisted namespace", makeTar(t, lead,
 			entry{name: "dump/d/a.bson", data: doc},
 			entry{name: "manifest.json", data: []byte(`{"formatVersion":1,"namespaces":[]}`)}), ErrUnknownNamespace},
 		{"entry after manifest", makeTar(t,
 			entry{name: "manifest.json", data: []byte(`{"formatVersion":1,"namespaces":[]}`)},
 			entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
-		{"duplicate bson", makeTar(t,
+		{"duplicate bson", makeTar(t, lead,
 			entry{name: "dump/d/a.bson", data: doc},
 			entry{name: "./dump/d/a.bson", data: doc}), ErrCorrupt},
-		{"count mismatch", makeTar(t,
+		{"count mismatch", makeTar(t, lead,
 			entry{name: "dump/d/a.bson", data: doc},
 			entry{name: "manifest.json", data: []byte(`{"formatVersion":1,"namespaces":[{"namespace":"d.a","documents":2,"bytes":` + itoa(len(doc)) + `}]}`)}), ErrCorrupt},
 	}
@@ -238,7 +241,7 @@ func TestTruncationEverywhere(t *testing.T) {
 
 func TestDetectUnknown(t *testing.T) {
 	for _, in := range [][]byte{nil, []byte("hello world"), bytes.Repeat([]byte{0}, 2000)} {
-		_, _, _, err := Detect(bytes.NewReader(in))
+		_, _, _, err := detect(bytes.NewReader(in), nil, nil)
 		require.ErrorIs(t, err, ErrUnknownFormat)
 	}
 	// gzip of garbage
@@ -247,7 +250,7 @@ func TestDetectUnknown(t *testing.T) {
 	require.NoError(t, err)
 	w.Write([]byte("not an archive at all"))
 	require.NoError(t, w.Close())
-	_, _, c, err := Detect(&buf)
+	_, _, c, err := detect(&buf, nil, nil)
 	require.ErrorIs(t, err, ErrUnknownFormat)
 	assert.Equal(t, "gzip", c.Name())
 	// A corrupt gzip trailer is caught at the end.
@@ -319,8 +322,12 @@ func TestForeignEntryRefusedAtHeader(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
 			tw := tar.NewWriter(&buf)
+			meta := []byte(`{"options":{},"indexes":[]}`)
+			require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "dump/d/a.metadata.json", Size: int64(len(meta)), Mode: 0o644}))
+			_, err := tw.Write(meta)
+			require.NoError(t, err)
 			require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "dump/d/a.bson", Size: int64(len(doc)), Mode: 0o644}))
-			_, err := tw.Write(doc)
+			_, err = tw.Write(doc)
 			require.NoError(t, err)
 			// WriteHeader writes the header block at once; the body that
 			// follows is far short of the size it claims.

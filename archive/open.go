@@ -22,27 +22,30 @@ var (
 	builtinCompressions = []Compression{NewGzip(DefaultGzipLevel), NewZstd(DefaultZstdLevel), NoCompression{}}
 )
 
-// Open detects compression (gzip, zstd, none) and format (tar, archive
-// magic) from the first bytes of r and returns a Reader for it. Tar
-// archives must carry the manifest.json that this package writes. When the
-// Reader's Next returns io.EOF, the compressed stream has also been read to
-// its end and its own checksum verified.
-func Open(r io.Reader) (Reader, error) {
-	rd, _, _, err := Detect(r)
-	return rd, err
+// OpenOptions tune Open. A nil *OpenOptions means the defaults.
+type OpenOptions struct {
+	// Formats and Compressions are recognised besides the built-in ones
+	// (an embedder's own, such as an s2 Compression), tried by their Match
+	// methods before them. A built-in format given here with other
+	// settings, such as a TarFormat with AllowMissingManifest, takes the
+	// place of the default one.
+	Formats      []Format
+	Compressions []Compression
 }
 
-// OpenWith is Open that also recognises the given formats and compressions
-// (an embedder's own, such as an s2 Compression), tried by their Match
-// methods before the built-in ones.
-func OpenWith(r io.Reader, formats []Format, compressions []Compression) (Reader, error) {
-	rd, _, _, err := detect(r, formats, compressions)
+// Open detects compression (gzip, zstd, none, or one of opts) and format
+// (tar, archive magic, or one of opts) from the first bytes of r and
+// returns a Reader for it. Tar archives must carry the manifest.json that
+// this package writes, unless read with TarFormat.AllowMissingManifest.
+// When the Reader's Next returns io.EOF, the compressed stream has also
+// been read to its end and its own checksum verified.
+func Open(r io.Reader, opts *OpenOptions) (Reader, error) {
+	var o OpenOptions
+	if opts != nil {
+		o = *opts
+	}
+	rd, _, _, err := detect(r, o.Formats, o.Compressions)
 	return rd, err
-}
-
-// Detect is Open but also tells what it found.
-func Detect(r io.Reader) (Reader, Format, Compression, error) {
-	return detect(r, nil, nil)
 }
 
 func detect(r io.Reader, formats []Format, compressions []Compression) (Reader, Format, Compression, error) {
@@ -91,7 +94,7 @@ func match[T interface{ Match([]byte) bool }](head []byte, extra, builtin []T) T
 }
 
 func unknown(what string) error {
-	return fmt.Errorf("%w: %s; if it was written with a format or compression of your own, pass it to OpenWith (restore.Options.Formats, .Compressions)", ErrUnknownFormat, what)
+	return fmt.Errorf("%w: %s; if it was written with a format or compression of your own, pass it to Open in OpenOptions (restore.Options.Formats, .Compressions)", ErrUnknownFormat, what)
 }
 
 // openedReader reads the decompressed stream to its end (verifying the
@@ -142,3 +145,5 @@ func (o *openedReader) Close() error {
 	}
 	return err
 }
+
+func (o *openedReader) skipped() []SkippedEntry { return Skipped(o.Reader) }

@@ -139,18 +139,6 @@ func headerCollections(cols []Collection, oplog bool) ([]Collection, error) {
 // record the span of the oplog.
 type oplogSpanner interface{ setOplogSpan(OplogSpan) }
 
-func (w *tarWriter) setOplogSpan(s OplogSpan) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.oplogSpan = s
-}
-
-func (w *archWriter) setOplogSpan(s OplogSpan) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.oplogSpan = s
-}
-
 // oplog writes the entries of src into the archive's oplog namespace.
 func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
 	w, err := d.fw.Collection(OplogCollection)
@@ -204,7 +192,7 @@ func (r *tarReader) startOplogRun(entry string, sp *oplogSpool) *Collection {
 
 // oplogSpool holds a tar's oplog.bson from its entry to the end of the tar:
 // in memory (chunks from the pool) when it is at most the reader's
-// SpillThreshold, else in a temporary file.
+// Spill.Threshold, else in a temporary file.
 type oplogSpool struct {
 	entry string
 	mem   chunkBuf
@@ -222,7 +210,7 @@ func (r *tarReader) spoolOplog(hdr *tar.Header) error {
 	if hdr.Size > r.threshold {
 		f, err := os.CreateTemp(r.spillDir, spillPattern) // mode 0600
 		if err != nil {
-			return fmt.Errorf("archive: %s must be held until the end of the tar, which has it before other entries; it is above the %d-byte TarFormat.SpillThreshold and no temporary file could be created (set TarFormat.SpillDir to a writable directory with free space): %w", hdr.Name, r.threshold, err)
+			return fmt.Errorf("archive: %s must be held until the end of the tar, which has it before other entries; it is above the %d-byte TarFormat.Spill.Threshold and no temporary file could be created (set TarFormat.Spill.Dir to a writable directory with free space): %w", hdr.Name, r.threshold, err)
 		}
 		sp.file, sp.name = f, f.Name()
 		if os.Remove(sp.name) == nil {
@@ -262,7 +250,7 @@ func (r *tarReader) spoolOplog(hdr *tar.Header) error {
 }
 
 func (sp *oplogSpool) writeError(err error) error {
-	return fmt.Errorf("archive: holding %s in a temporary file until the end of the tar (TarFormat.SpillDir sets where): %w", sp.entry, err)
+	return fmt.Errorf("archive: holding %s in a temporary file until the end of the tar (TarFormat.Spill.Dir sets where): %w", sp.entry, err)
 }
 
 // reader reads back what the spool holds.

@@ -77,7 +77,7 @@ func TestOplogRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, plain.Namespaces, wm.Namespaces, "the collections' stats are those of a dump without an oplog")
 
-			r, err := Open(bytes.NewReader(out.Bytes()))
+			r, err := Open(bytes.NewReader(out.Bytes()), nil)
 			require.NoError(t, err)
 			var order []string
 			var got [][]byte
@@ -195,7 +195,7 @@ func TestOplogFailures(t *testing.T) {
 		oplog.err = boom
 		_, err := Dump(context.Background(), io.Discard, cols, src, &DumpOptions{
 			Format: f, Compression: NoCompression{}, Oplog: oplog,
-			Writer: WriterOptions{SpillDir: spill, SpillThreshold: 64},
+			Writer: WriterOptions{Spill: Spill{Dir: spill, Threshold: 64}},
 		})
 		require.ErrorIs(t, err, boom, f.Name())
 		left, err := os.ReadDir(spill)
@@ -220,6 +220,7 @@ func TestOplogTarChecks(t *testing.T) {
 			_, err := tw.Write(b)
 			require.NoError(t, err)
 		}
+		add("dump/d/a.metadata.json", []byte(`{"options":{},"indexes":[]}`))
 		add("dump/d/a.bson", bytes.Join(src["d.a"], nil))
 		if oplog != nil {
 			add("dump/oplog.bson", oplog)
@@ -309,7 +310,7 @@ func mongodumpTar(t testing.TB, oplog []byte, oplogAt int, colls map[string][][]
 // TestOplogAnyPositionInMongodumpTar: in a tar without manifest.json, as
 // `tar czf dump.tgz dump/` may order it, oplog.bson may come first, in the
 // middle or last; the reader holds it (in memory, or in a temporary file
-// past SpillThreshold) and returns it last, and no temporary file is left.
+// past Spill.Threshold) and returns it last, and no temporary file is left.
 func TestOplogAnyPositionInMongodumpTar(t *testing.T) {
 	colls := map[string][][]byte{"d.a": richDocs(t, 4), "d.b": richDocs(t, 1), "e.c": richDocs(t, 3)}
 	entries := oplogEntries(t, "d.a", 5).entries
@@ -319,7 +320,7 @@ func TestOplogAnyPositionInMongodumpTar(t *testing.T) {
 			t.Run(fmt.Sprintf("at %d, threshold %d", at, threshold), func(t *testing.T) {
 				spill := t.TempDir()
 				tb := mongodumpTar(t, oplog, at, colls)
-				r, err := TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: threshold}.NewReader(bytes.NewReader(tb))
+				r, err := TarFormat{AllowMissingManifest: true, Spill: Spill{Dir: spill, Threshold: threshold}}.NewReader(bytes.NewReader(tb))
 				require.NoError(t, err)
 				var order []string
 				docs := map[string][][]byte{}
@@ -368,7 +369,7 @@ func TestOplogSpoolCleanup(t *testing.T) {
 	oplog := bytes.Join(entries, nil)
 	doc := mustDoc(t, bson.D{{Key: "a", Value: int32(1)}})
 	lenient := func(spill string) TarFormat {
-		return TarFormat{AllowMissingManifest: true, SpillDir: spill, SpillThreshold: 1}
+		return TarFormat{AllowMissingManifest: true, Spill: Spill{Dir: spill, Threshold: 1}}
 	}
 	assertEmpty := func(t *testing.T, dir string) {
 		t.Helper()
@@ -381,11 +382,11 @@ func TestOplogSpoolCleanup(t *testing.T) {
 		tar  []byte
 		want error
 	}{
-		"corrupt entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
-		"foreign entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/notes.txt", data: doc}), ErrCorrupt},
-		"second oplog":           {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "oplog.bson", data: oplog}), ErrCorrupt},
-		"corrupt oplog":          {makeTar(t, entry{name: "dump/oplog.bson", data: oplog[:len(oplog)-1]}, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
-		"zeros as oplog":         {makeTar(t, entry{name: "dump/oplog.bson", data: make([]byte, 1<<20)}), ErrTooLarge},
+		"corrupt entry after it":       {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc[:len(doc)-1]}), ErrCorrupt},
+		"large foreign entry after it": {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/notes.txt", data: make([]byte, maxSkipped)}), ErrTooLarge},
+		"second oplog":                 {makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "oplog.bson", data: oplog}), ErrCorrupt},
+		"corrupt oplog":                {makeTar(t, entry{name: "dump/oplog.bson", data: oplog[:len(oplog)-1]}, entry{name: "dump/d/a.bson", data: doc}), ErrCorrupt},
+		"zeros as oplog":               {makeTar(t, entry{name: "dump/oplog.bson", data: make([]byte, 1<<20)}), ErrTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {
 			spill := t.TempDir()
@@ -407,7 +408,7 @@ func TestOplogSpoolCleanup(t *testing.T) {
 		require.Equal(t, "d.a", c.Namespace())
 		sp := r.(*tarReader).spool
 		require.NotNil(t, sp, "the oplog is held")
-		require.NotNil(t, sp.file, "in a file, past SpillThreshold")
+		require.NotNil(t, sp.file, "in a file, past Spill.Threshold")
 		require.NoError(t, r.(io.Closer).Close())
 		assert.Nil(t, r.(*tarReader).spool, "Close releases the held oplog")
 		assert.Nil(t, sp.file, "and closes its file")
@@ -419,7 +420,7 @@ func TestOplogSpoolCleanup(t *testing.T) {
 	t.Run("Open's Reader closes it too", func(t *testing.T) {
 		spill := t.TempDir()
 		tb := makeTar(t, entry{name: "dump/oplog.bson", data: oplog}, entry{name: "dump/d/a.bson", data: doc})
-		r, err := OpenWith(bytes.NewReader(tb), []Format{lenient(spill)}, nil)
+		r, err := Open(bytes.NewReader(tb), &OpenOptions{Formats: []Format{lenient(spill)}})
 		require.NoError(t, err)
 		_, err = r.Next()
 		require.NoError(t, err)
@@ -437,7 +438,7 @@ func TestOplogSpoolCleanup(t *testing.T) {
 		require.NoError(t, err)
 		err = drain(r)
 		require.ErrorIs(t, err, fs.ErrNotExist)
-		assert.ErrorContains(t, err, "TarFormat.SpillDir")
+		assert.ErrorContains(t, err, "TarFormat.Spill.Dir")
 	})
 }
 

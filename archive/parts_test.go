@@ -25,7 +25,7 @@ func writeTarBoth(t *testing.T, comp Compression, spill int64) (whole, parts []b
 		return d
 	}
 	h := Header{ToolVersion: "test", Created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Collections: cols}
-	opts := &WriterOptions{SpillDir: t.TempDir(), SpillThreshold: spill}
+	opts := &WriterOptions{Spill: Spill{Dir: t.TempDir(), Threshold: spill}}
 	write := func(w Writer) {
 		for ci, c := range cols {
 			cw, err := w.Collection(c)
@@ -73,7 +73,7 @@ func TestPartsSameTar(t *testing.T) {
 				assert.True(t, bytes.Equal(plain, decompress(t, comp, parts)), "same tar")
 				assert.Zero(t, len(plain)%blockSize)
 
-				r, err := Open(bytes.NewReader(parts))
+				r, err := Open(bytes.NewReader(parts), nil)
 				require.NoError(t, err)
 				require.NoError(t, drain(r))
 				assert.Len(t, r.Manifest().Namespaces, 3)

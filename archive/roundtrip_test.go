@@ -25,7 +25,7 @@ func TestRoundTrip(t *testing.T) {
 				m, err := Dump(context.Background(), &out, cols, src, &DumpOptions{
 					Format: f, Compression: comp, Parallel: 4,
 					ToolVersion: "keepslot-test", ServerVersion: "7.0.2",
-					Writer: WriterOptions{SpillDir: t.TempDir(), SpillThreshold: 4 << 10, SegmentSize: 8 << 10},
+					Writer: WriterOptions{Spill: Spill{Dir: t.TempDir(), Threshold: 4 << 10}, SegmentSize: 8 << 10},
 				})
 				require.NoError(t, err)
 				require.NotNil(t, m)
@@ -35,7 +35,7 @@ func TestRoundTrip(t *testing.T) {
 				require.True(t, ok)
 				assert.EqualValues(t, 300, st.Documents)
 
-				r, gotF, gotC, err := Detect(bytes.NewReader(out.Bytes()))
+				r, gotF, gotC, err := detect(bytes.NewReader(out.Bytes()), nil, nil)
 				require.NoError(t, err)
 				assert.Equal(t, f.Name(), gotF.Name())
 				assert.Equal(t, comp.Name(), gotC.Name())
@@ -103,7 +103,7 @@ func TestSkippedRunsAreVerified(t *testing.T) {
 			var out bytes.Buffer
 			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: NoCompression{}})
 			require.NoError(t, err)
-			r, err := Open(bytes.NewReader(out.Bytes()))
+			r, err := Open(bytes.NewReader(out.Bytes()), nil)
 			require.NoError(t, err)
 			n := 0
 			for {
@@ -133,9 +133,9 @@ func TestNearMaxDocuments(t *testing.T) {
 	for _, f := range allFormats {
 		t.Run(f.Name(), func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: NewZstd(DefaultZstdLevel), Writer: WriterOptions{SpillDir: t.TempDir()}})
+			_, err := Dump(context.Background(), &out, cols, src, &DumpOptions{Format: f, Compression: NewZstd(DefaultZstdLevel), Writer: WriterOptions{Spill: Spill{Dir: t.TempDir()}}})
 			require.NoError(t, err)
-			r, err := Open(bytes.NewReader(out.Bytes()))
+			r, err := Open(bytes.NewReader(out.Bytes()), nil)
 			require.NoError(t, err)
 			docs, _ := readAll(t, r)
 			require.Len(t, docs["d.big"], 4)

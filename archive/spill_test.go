@@ -65,7 +65,7 @@ func TestSpillBoundedMemory(t *testing.T) {
 
 	const docSize, n = 4 << 10, 5 * 1024 // 20 MiB
 	col := Collection{DB: "big", Name: "c"}
-	w, err := TarFormat{}.NewWriter(out, Header{Collections: []Collection{col}}, &WriterOptions{SpillDir: spill, SpillThreshold: 64 << 10})
+	w, err := TarFormat{}.NewWriter(out, Header{Collections: []Collection{col}}, &WriterOptions{Spill: Spill{Dir: spill, Threshold: 64 << 10}})
 	require.NoError(t, err)
 	cw, err := w.Collection(col)
 	require.NoError(t, err)
@@ -100,7 +100,7 @@ func TestSpillBoundedMemory(t *testing.T) {
 	peak = max(peak, heapAlloc())
 	require.NoError(t, w.Close())
 
-	assert.True(t, sawSpill, "the collection spilled to one file in SpillDir")
+	assert.True(t, sawSpill, "the collection spilled to one file in Spill.Dir")
 	assert.Equal(t, os.FileMode(0o600), spillMode)
 	entries, err := os.ReadDir(spill)
 	require.NoError(t, err)
@@ -116,7 +116,7 @@ func TestSpillBoundedMemory(t *testing.T) {
 	// And it reads back, verified against the manifest.
 	_, err = out.Seek(0, io.SeekStart)
 	require.NoError(t, err)
-	r, err := Open(out)
+	r, err := Open(out, nil)
 	require.NoError(t, err)
 	require.NoError(t, drain(r))
 	assert.EqualValues(t, n, r.Manifest().Namespaces[0].Documents)
@@ -168,7 +168,7 @@ func TestDumpParallel(t *testing.T) {
 	for i := 1; i < len(progress); i++ {
 		assert.GreaterOrEqual(t, progress[i].Documents, progress[i-1].Documents)
 	}
-	r, err := Open(&out)
+	r, err := Open(&out, nil)
 	require.NoError(t, err)
 	require.NoError(t, drain(r))
 }
@@ -199,7 +199,7 @@ func TestDumpCancel(t *testing.T) {
 			}}
 			_, err := Dump(ctx, io.Discard, cols, src, &DumpOptions{
 				Format: f, Compression: NoCompression{}, Parallel: 4,
-				Writer: WriterOptions{SpillDir: spill, SpillThreshold: 64 << 10},
+				Writer: WriterOptions{Spill: Spill{Dir: spill, Threshold: 64 << 10}},
 			})
 			require.ErrorIs(t, err, context.Canceled)
 			if f.Name() == "tar" {
@@ -225,7 +225,7 @@ func TestDumpSourceError(t *testing.T) {
 	}}
 	var out bytes.Buffer
 	_, err := Dump(context.Background(), &out, []Collection{{DB: "x", Name: "a"}, {DB: "x", Name: "b"}}, src,
-		&DumpOptions{Writer: WriterOptions{SpillDir: spill, SpillThreshold: 32 << 10}})
+		&DumpOptions{Writer: WriterOptions{Spill: Spill{Dir: spill, Threshold: 32 << 10}}})
 	require.ErrorIs(t, err, boom)
 	assert.Contains(t, err.Error(), "x.b")
 	entries, _ := os.ReadDir(spill)
@@ -237,9 +237,9 @@ func TestDumpSourceError(t *testing.T) {
 // TestSpillDirUnwritable reports a helpful error.
 func TestSpillDirUnwritable(t *testing.T) {
 	_, err := Dump(context.Background(), io.Discard, []Collection{{DB: "x", Name: "a"}}, genSource{n: 100, size: 1000},
-		&DumpOptions{Compression: NoCompression{}, Writer: WriterOptions{SpillDir: filepath.Join(t.TempDir(), "missing"), SpillThreshold: 1 << 10}})
+		&DumpOptions{Compression: NoCompression{}, Writer: WriterOptions{Spill: Spill{Dir: filepath.Join(t.TempDir(), "missing"), Threshold: 1 << 10}}})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "SpillDir")
+	assert.Contains(t, err.Error(), "Spill.Dir")
 }
 
 // TestSpillThresholdIsShared: the threshold bounds the memory of all the
@@ -253,7 +253,7 @@ func TestSpillThresholdIsShared(t *testing.T) {
 	for _, name := range []string{"a", "b", "c", "d"} {
 		cols = append(cols, Collection{DB: "shared", Name: name})
 	}
-	w, err := TarFormat{}.NewWriter(&out, Header{Collections: cols}, &WriterOptions{SpillDir: spill, SpillThreshold: 1 << 20})
+	w, err := TarFormat{}.NewWriter(&out, Header{Collections: cols}, &WriterOptions{Spill: Spill{Dir: spill, Threshold: 1 << 20}})
 	require.NoError(t, err)
 	var cws []CollectionWriter
 	for _, c := range cols {
@@ -279,7 +279,7 @@ func TestSpillThresholdIsShared(t *testing.T) {
 	entries, err = os.ReadDir(spill)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "spill files removed")
-	r, err := Open(bytes.NewReader(out.Bytes()))
+	r, err := Open(bytes.NewReader(out.Bytes()), nil)
 	require.NoError(t, err)
 	require.NoError(t, drain(r))
 	assert.Len(t, r.Manifest().Namespaces, 4)

@@ -290,7 +290,7 @@ func TestStoreFailsMidway(t *testing.T) {
 	assert.Contains(t, st.Message(), "Backup failed: ")
 	_, err := e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
-	assertNoStrayFiles(t, cfg.TempDir)
+	assertNoStrayFiles(t, cfg.Spill.Dir)
 
 	faulty.failAt = 0
 	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
@@ -321,7 +321,7 @@ func TestServerStopsMidway(t *testing.T) {
 	assert.NotEmpty(t, st.Error)
 	_, err := e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty)
-	assertNoStrayFiles(t, cfg.TempDir)
+	assertNoStrayFiles(t, cfg.Spill.Dir)
 }
 
 // heldBackup starts a backup whose first write to the slot blocks until

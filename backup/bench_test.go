@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/internal/testnode"
@@ -75,7 +76,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
 	m, err := backup.New(&backup.Source{Client: srv.Client, Filter: filter},
-		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: testnode.LowKDF, TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: testnode.LowKDF, Spill: archive.Spill{Dir: b.TempDir()}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	defer m.Close()
 	require.NoError(b, m.Role().Set())

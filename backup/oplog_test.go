@@ -36,7 +36,7 @@ func capturedOplog(t *testing.T, data []byte) []bson.Raw {
 	t.Helper()
 	plain, err := cipher.NewReader(bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), nil)
 	require.NoError(t, err)
-	r, err := archive.Open(plain)
+	r, err := archive.Open(plain, nil)
 	require.NoError(t, err)
 	var entries []bson.Raw
 	for {
@@ -246,14 +246,14 @@ func TestOplogRollover(t *testing.T) {
 		return err
 	}}
 	cfg := e.Config()
-	cfg.SpillThreshold = 1 // every collection spills to TempDir
+	cfg.Spill.Threshold = 1 // every collection spills to Spill.Dir
 	_, st := testnode.RunSlot(t, dd, cfg.Config)
 	require.Equal(t, slot.StateFailed, st.State)
 	assert.Equal(t, errcode.OplogRollover, st.Code)
 	assert.Contains(t, st.Error, "too small for the dump's duration")
 	_, err := e.Store.Stat(ctx)
 	assert.ErrorIs(t, err, store.ErrEmpty, "the slot is left empty")
-	left, err := os.ReadDir(cfg.TempDir)
+	left, err := os.ReadDir(cfg.Spill.Dir)
 	require.NoError(t, err)
 	assert.Empty(t, left, "no temporary file is left")
 }

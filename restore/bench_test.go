@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -32,7 +33,7 @@ func BenchmarkRestore(b *testing.B) {
 	src := testnode.NewSynthetic(4, 16<<20)
 
 	s, err := slot.New(src, slot.Config{Store: store.Memory(), StateDir: b.TempDir(), KDF: testnode.LowKDF,
-		TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		Spill: archive.Spill{Dir: b.TempDir()}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	require.NoError(b, s.Role().Set())
 	require.NoError(b, s.Start(ctx, []byte(testnode.Password)))

@@ -333,6 +333,7 @@ func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
 	if err := r.replayOplog(ctx, ar); err != nil {
 		return err
 	}
+	r.noteSkipped(ar)
 	want := map[string]int64{}
 	if m := ar.Manifest(); m != nil {
 		for _, ns := range m.Namespaces {

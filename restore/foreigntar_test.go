@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,8 +13,106 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/restore"
 )
+
+// tarEntry is an entry of a hand-made tar: a regular file, or a directory
+// when its name ends with "/".
+type tarEntry struct {
+	name string
+	data []byte
+}
+
+// sealedTar tars entries as tar(1) does (owner names recorded) and seals
+// the tar with testnode.Password.
+func sealedTar(t *testing.T, entries ...tarEntry) []byte {
+	t.Helper()
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	for _, e := range entries {
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: e.name, Size: int64(len(e.data)), Mode: 0o644, Uname: "ops", Gname: "ops"}
+		if strings.HasSuffix(e.name, "/") {
+			h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		}
+		require.NoError(t, tw.WriteHeader(h))
+		_, err := tw.Write(e.data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	var enc bytes.Buffer
+	w, err := cipher.NewWriter(&enc, []byte(testnode.Password), testnode.LowKDF)
+	require.NoError(t, err)
+	_, err = w.Write(tb.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	return enc.Bytes()
+}
+
+// dumpDir is a tarred mongodump directory of db with collections a (two
+// documents) and b (one), with files and directories beside the layout:
+// a README at the top, notes beside the .bson files, an empty directory.
+func dumpDir(t *testing.T, db string) []byte {
+	doc := func(id int32) []byte {
+		b, err := bson.Marshal(bson.D{{Key: "_id", Value: id}})
+		require.NoError(t, err)
+		return b
+	}
+	meta := []byte(`{"options":{},"indexes":[{"v":2,"key":{"_id":1},"name":"_id_"}]}`)
+	return sealedTar(t,
+		tarEntry{"README.md", []byte("# nightly dump\n")},
+		tarEntry{"dump/", nil},
+		tarEntry{"dump/notes.txt", []byte("taken before the upgrade\n")},
+		tarEntry{"dump/" + db + "/", nil},
+		tarEntry{"dump/" + db + "/a.metadata.json", meta},
+		tarEntry{"dump/" + db + "/a.bson", append(doc(1), doc(2)...)},
+		tarEntry{"dump/" + db + "/notes.txt", []byte("a holds the orders\n")},
+		tarEntry{"dump/" + db + "/b.bson", doc(3)},
+		tarEntry{"dump/" + db + "/scratch/", nil},
+	)
+}
+
+// TestRestoreMongodumpTarWithStrayFiles: a tarred mongodump directory that
+// holds files beside its layout restores whole, each stray file named in
+// the report's notes, as mongorestore skips them.
+func TestRestoreMongodumpTarWithStrayFiles(t *testing.T) {
+	srv := mongotest.New(t)
+	db := srv.DB("stray")
+	rep, err := testnode.RestoreBytes(t, dumpDir(t, db), restore.Options{
+		Client:  srv.Client,
+		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, Spill: archive.Spill{Dir: t.TempDir()}}},
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, rep.Documents)
+	assert.Len(t, testnode.Contents(t, srv, db+".a"), 2)
+	assert.Len(t, testnode.Contents(t, srv, db+".b"), 1)
+	notes := strings.Join(rep.Notes, "\n")
+	for _, name := range []string{`"README.md"`, `"dump/notes.txt"`, `"dump/` + db + `/notes.txt"`, `"dump/` + db + `/scratch/"`} {
+		assert.Contains(t, notes, name+" (")
+	}
+	assert.Contains(t, notes, "not part of mongodump's layout")
+}
+
+// TestRestoreForeignTarWithoutOptionWritesNothing: the same tar restored
+// without AllowMissingManifest is refused before its first document is
+// written, with the option named.
+func TestRestoreForeignTarWithoutOptionWritesNothing(t *testing.T) {
+	srv := mongotest.New(t)
+	db := srv.DB("foreign")
+	rep, err := testnode.RestoreBytes(t, dumpDir(t, db), restore.Options{Client: srv.Client})
+	require.ErrorIs(t, err, restore.ErrCorrupt)
+	require.ErrorIs(t, err, archive.ErrCorrupt)
+	assert.Equal(t, errcode.Corrupt, errcode.Of(err))
+	assert.ErrorContains(t, err, "AllowMissingManifest")
+	assert.ErrorContains(t, err, "--allow-missing-manifest")
+	require.NotNil(t, rep)
+	assert.Zero(t, rep.Documents)
+	names, err := srv.Client.Database(db).ListCollectionNames(context.Background(), bson.D{})
+	require.NoError(t, err)
+	assert.Empty(t, names, "nothing was written")
+}
 
 // TestRestoreMongodumpTarOplogFirst: a tarred mongodump --oplog directory
 // whose oplog.bson comes before the collections, as `tar czf` may order
@@ -56,7 +155,7 @@ func TestRestoreMongodumpTarOplogFirst(t *testing.T) {
 
 	rep, err := restore.Run(context.Background(), bytes.NewReader(enc.Bytes()), int64(enc.Len()), []byte("pw"), &restore.Options{
 		DryRun:  true,
-		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, SpillDir: t.TempDir()}},
+		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, Spill: archive.Spill{Dir: t.TempDir()}}},
 	})
 	require.NoError(t, err)
 	require.Len(t, rep.Namespaces, 1)

@@ -157,7 +157,7 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	if err := plain.Verify(ctx); err != nil {
 		return nil, fmt.Errorf("restore: %w", corrupt(err))
 	}
-	ar, err := archive.OpenWith(plain, o.Formats, o.Compressions)
+	ar, err := archive.Open(plain, &archive.OpenOptions{Formats: o.Formats, Compressions: o.Compressions})
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", corrupt(err))
 	}

@@ -99,7 +99,7 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if err := plain.Verify(ctx); err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}
-	ar, err := archive.Open(plain)
+	ar, err := archive.Open(plain, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sensitive: restore: %w", err)
 	}

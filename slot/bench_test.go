@@ -92,7 +92,7 @@ func BenchmarkPipeline(b *testing.B) {
 	}{
 		{"tar+gzip", archive.TarFormat{}, nil}, // the default: gzip level 7
 		{"tar+gzip1", archive.TarFormat{}, archive.NewGzip(1)},
-		{"tar+gzip6", archive.TarFormat{}, archive.NewGzip(archive.DefaultGzipLevel)},
+		{"tar+gzip6", archive.TarFormat{}, archive.NewGzip(6)},
 		{"tar+zstd", archive.TarFormat{}, archive.NewZstd(archive.DefaultZstdLevel)},
 		{"archive+gzip", archive.ArchiveFormat{}, nil},
 		{"archive+zstd", archive.ArchiveFormat{}, archive.NewZstd(archive.DefaultZstdLevel)},
@@ -167,7 +167,7 @@ func newBenchSlot(b *testing.B, src slot.Source, format archive.Format, comp arc
 	require.NoError(b, err)
 	s, err := slot.New(src, slot.Config{
 		Store: dir, StateDir: b.TempDir(), Format: format, Compression: comp,
-		KDF: testnode.LowKDF, TempDir: b.TempDir(), SpillThreshold: spill, Logger: slog.New(slog.DiscardHandler),
+		KDF: testnode.LowKDF, Spill: archive.Spill{Dir: b.TempDir(), Threshold: spill}, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(b, err)
 	require.NoError(b, s.Role().Set())

@@ -30,7 +30,7 @@ type Config struct {
 	NamePrefix string
 
 	// Format and Compression of the archive; default [archive.TarFormat]
-	// with [archive.NewGzip] at level 7: a .tar.gz that mongorestore
+	// with [archive.NewGzip] at [archive.DefaultGzipLevel]: a .tar.gz that mongorestore
 	// reads once decrypted. Restore needs an embedder's own ones too.
 	Format      archive.Format
 	Compression archive.Compression
@@ -41,14 +41,9 @@ type Config struct {
 	// Parallel is how many collections are read at once; default 4.
 	Parallel int
 
-	// TempDir is where a tar archive spills large collections; default
-	// os.TempDir().
-	TempDir string
-
-	// SpillThreshold is the most bytes of documents a tar archive holds in
-	// memory before it spills to TempDir; default
-	// [archive.DefaultSpillThreshold].
-	SpillThreshold int64
+	// Spill is where and past how many bytes in memory a tar archive
+	// holds large collections in temporary files; see [archive.Spill].
+	Spill archive.Spill
 
 	// Progress, if set, is called as the backup advances, one call at a
 	// time.
@@ -65,13 +60,6 @@ type Config struct {
 // DefaultStateFile is the default name of the file, in the state
 // directory, that records the last backup's state.
 const DefaultStateFile = "state.json"
-
-// defaultGzipLevel is the default compression's level, chosen by
-// measurement (see the README's Benchmarks): the lowest of
-// klauspost/compress whose output is within 5% of that of the standard
-// library's level 6, which mongodump --gzip writes, on application data
-// (testnode.Records); level 6's is 6% larger, level 1's 23%.
-const defaultGzipLevel = 7
 
 // withDefaults checks c and fills in its defaults.
 func (c Config) withDefaults() (Config, error) {
@@ -91,7 +79,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Format = archive.TarFormat{}
 	}
 	if c.Compression == nil {
-		c.Compression = archive.NewGzip(defaultGzipLevel)
+		c.Compression = archive.NewGzip(archive.DefaultGzipLevel)
 	}
 	if c.Parallel <= 0 {
 		c.Parallel = 4

@@ -59,8 +59,8 @@ func TestFailedBackupsLeakNothing(t *testing.T) {
 	ctx := context.Background()
 	src := &noiseSource{docs: 4000, running: make(chan struct{}, 1)}
 	s, err := slot.New(src, slot.Config{
-		Store: store.Memory(), StateDir: t.TempDir(), KDF: testnode.LowKDF, TempDir: t.TempDir(),
-		Compression: archive.NoCompression{}, SpillThreshold: 1 << 20, Logger: slog.New(slog.DiscardHandler),
+		Store: store.Memory(), StateDir: t.TempDir(), KDF: testnode.LowKDF, Spill: archive.Spill{Dir: t.TempDir(), Threshold: 1 << 20},
+		Compression: archive.NoCompression{}, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	defer s.Close()

@@ -7,7 +7,7 @@
 //	func TestS2(t *testing.T) { archivetest.RunCompression(t, s2Compression{}) }
 //
 // The suite writes and reads back, checks that the implementation is
-// recognised by archive.OpenWith through its Match method, and feeds it
+// recognised by archive.Open (OpenOptions) through its Match method, and feeds it
 // truncated and damaged input, which must fail (or at least never yield
 // the original data) and never panic or hang.
 package archivetest
@@ -62,9 +62,9 @@ func RunCompression(t *testing.T, c archive.Compression) {
 			assert.True(t, c.Match(head(out)), "Match recognises its own output of %d bytes", len(in))
 		}
 	})
-	t.Run("OpenWith", func(t *testing.T) {
+	t.Run("Open", func(t *testing.T) {
 		data, want := sampleArchive(t, archive.TarFormat{}, c)
-		r, err := archive.OpenWith(bytes.NewReader(data), nil, []archive.Compression{c})
+		r, err := archive.Open(bytes.NewReader(data), &archive.OpenOptions{Compressions: []archive.Compression{c}})
 		require.NoError(t, err)
 		assert.Equal(t, want, readArchive(t, r))
 	})
@@ -137,10 +137,10 @@ func RunFormat(t *testing.T, f archive.Format) {
 		assert.True(t, f.Match(head(data)), "Match recognises its own output")
 		assert.False(t, f.Match([]byte("neither tar nor archive, just text")), "Match refuses plain text")
 	})
-	t.Run("OpenWith", func(t *testing.T) {
+	t.Run("Open", func(t *testing.T) {
 		for _, c := range []archive.Compression{archive.NoCompression{}, archive.NewGzip(archive.DefaultGzipLevel)} {
 			data, want := sampleArchive(t, f, c)
-			r, err := archive.OpenWith(bytes.NewReader(data), []archive.Format{f}, nil)
+			r, err := archive.Open(bytes.NewReader(data), &archive.OpenOptions{Formats: []archive.Format{f}})
 			require.NoError(t, err, c.Name())
 			assert.Equal(t, want, readArchive(t, r), c.Name())
 		}
@@ -273,7 +273,7 @@ func sampleArchive(t *testing.T, f archive.Format, c archive.Compression) ([]byt
 	zw, err := c.NewWriter(&out)
 	require.NoError(t, err)
 	w, err := f.NewWriter(zw, archive.Header{ToolVersion: "archivetest", Collections: cols},
-		&archive.WriterOptions{SpillDir: t.TempDir()})
+		&archive.WriterOptions{Spill: archive.Spill{Dir: t.TempDir()}})
 	require.NoError(t, err)
 	want := map[string][][]byte{}
 	for _, col := range cols {

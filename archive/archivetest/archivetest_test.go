@@ -26,7 +26,7 @@ func TestBuiltinFormats(t *testing.T) {
 }
 
 // TestPluggedCompression runs the suite on a compression of the embedder's
-// own, which only OpenWith recognises.
+// own, which only Open with OpenOptions recognises.
 func TestPluggedCompression(t *testing.T) {
 	archivetest.RunCompression(t, archivetest.Foreign)
 }
@@ -41,14 +41,14 @@ func TestForeignIsForeign(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tw.Close())
 	require.NoError(t, w.Close())
-	_, err = archive.Open(bytes.NewReader(buf.Bytes()))
+	_, err = archive.Open(bytes.NewReader(buf.Bytes()), nil)
 	require.ErrorIs(t, err, archive.ErrUnknownFormat)
-	assert.Contains(t, err.Error(), "OpenWith", "the error says how to open it")
-	_, err = archive.OpenWith(bytes.NewReader(buf.Bytes()), nil, []archive.Compression{archivetest.Foreign})
+	assert.Contains(t, err.Error(), "OpenOptions", "the error says how to open it")
+	_, err = archive.Open(bytes.NewReader(buf.Bytes()), &archive.OpenOptions{Compressions: []archive.Compression{archivetest.Foreign}})
 	assert.NoError(t, err)
 }
 
-// An embedder's own compression: Open does not know it, OpenWith does.
+// An embedder's own compression: Open does not know it unless given in OpenOptions.
 func Example_openWith() {
 	var buf bytes.Buffer
 	zw, _ := archivetest.Foreign.NewWriter(&buf)
@@ -56,9 +56,9 @@ func Example_openWith() {
 	_ = w.Close()
 	_ = zw.Close()
 
-	_, err := archive.Open(bytes.NewReader(buf.Bytes()))
+	_, err := archive.Open(bytes.NewReader(buf.Bytes()), nil)
 	fmt.Println(errors.Is(err, archive.ErrUnknownFormat))
-	_, err = archive.OpenWith(bytes.NewReader(buf.Bytes()), nil, []archive.Compression{archivetest.Foreign})
+	_, err = archive.Open(bytes.NewReader(buf.Bytes()), &archive.OpenOptions{Compressions: []archive.Compression{archivetest.Foreign}})
 	fmt.Println(err)
 	// Output:
 	// true

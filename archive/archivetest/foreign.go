@@ -11,7 +11,7 @@ import (
 
 // Foreign is a Compression that archive.Open does not know (S2 streams,
 // recognised by their stream identifier), for tests that a program hands
-// its own compressions through to archive.OpenWith, as
+// its own compressions through to archive.Open (OpenOptions), as
 // restore.Options.Compressions does.
 var Foreign archive.Compression = foreign{}
 

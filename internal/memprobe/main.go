@@ -76,7 +76,7 @@ func main() {
 		kdfLogN  = flag.Int("kdf-logn", 0, "scrypt's log2 N; 0 for the default")
 		level    = flag.Int("gzip-level", 0, "the gzip level of keepslot's compression; 0 for the default")
 		memLimit = flag.Int64("memory-limit", 0, "a soft memory limit (debug.SetMemoryLimit) in bytes; 0 for none")
-		spill    = flag.Int64("spill-threshold", 0, "slot.Config.SpillThreshold; 0 for the default")
+		spill    = flag.Int64("spill-threshold", 0, "slot.Config.Spill.Threshold; 0 for the default")
 	)
 	flag.Parse()
 	if *uri == "" || *dir == "" {
@@ -130,7 +130,7 @@ func keepslot(ctx context.Context, uri string, filter namespace.Filter, dir stri
 	if err != nil {
 		return Result{}, err
 	}
-	cfg := slot.Config{Store: disk, StateDir: filepath.Join(dir, "state"), TempDir: dir, Logger: slog.New(slog.DiscardHandler), SpillThreshold: spill}
+	cfg := slot.Config{Store: disk, StateDir: filepath.Join(dir, "state"), Spill: archive.Spill{Dir: dir, Threshold: spill}, Logger: slog.New(slog.DiscardHandler)}
 	if logN > 0 {
 		cfg.KDF = &cipher.Options{LogN: uint8(logN)}
 	}

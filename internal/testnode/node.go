@@ -24,6 +24,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/internal/mongotest"
@@ -108,7 +109,7 @@ func (e *Env) Config() Config {
 			Store:    e.Store,
 			StateDir: e.State,
 			KDF:      LowKDF,
-			TempDir:  e.T.TempDir(),
+			Spill:    archive.Spill{Dir: e.T.TempDir()},
 			Logger:   slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		},
 	}
