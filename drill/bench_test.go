@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -25,17 +26,15 @@ import (
 // comparisons as check-s/op, and the drill's measured time to restore over
 // the plain restore's as rto-x-restore.
 //
-// On the embedded FerretDB the read-back dominates the overhead: FerretDB
-// reads documents back (find, converting each from its SQLite JSON) about
-// as slowly as it inserts them, so a drill there costs about two to three
-// plain restores; the restore inside it is not slowed (rto-x-restore about
-// 1).
+// On the embedded FerretDB the read-back dominates the overhead, since
+// FerretDB reads documents back about as slowly as it inserts them;
+// docs/benchmarks.md has the figures.
 func BenchmarkDrill(b *testing.B) {
 	srv := mongotest.New(b)
 	ctx := context.Background()
 	src := testnode.NewSynthetic(4, 10<<20)
 	s, err := slot.New(src, slot.Config{Store: store.Memory(), StateDir: b.TempDir(), KDF: testnode.LowKDF,
-		TempDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		Spill: archive.Spill{Dir: b.TempDir()}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	require.NoError(b, s.Role().Set())
 	require.NoError(b, s.Start(ctx, []byte(testnode.Password)))

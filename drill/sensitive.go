@@ -178,7 +178,7 @@ func readManifest(ctx context.Context, src io.ReaderAt, size int64, password []b
 	if err := plain.Verify(ctx); err != nil {
 		return nil, nil, err
 	}
-	ar, err := archive.Open(plain)
+	ar, err := archive.Open(plain, nil)
 	if err != nil {
 		return nil, nil, err
 	}
