@@ -303,6 +303,7 @@ func (w *tarWriter) Close() error {
 		ServerVersion: w.hdr.ServerVersion,
 		Created:       w.hdr.Created,
 		Namespaces:    []NamespaceStats{},
+		Node:          w.hdr.Node,
 	}
 	for i := range w.hdr.Collections {
 		if w.state[i] == collDone {

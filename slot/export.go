@@ -114,6 +114,18 @@ func (e ExportConfig) withDefaults() (ExportConfig, error) {
 	return e, nil
 }
 
+// exportNode is the name the slot exports its copies under, which its
+// backups record in their manifest (archive.Manifest.Node) so that a copy
+// on the remote says, under the encryption, which node wrote it: package
+// pitr refuses a base backup of another node. Empty without Export.
+func (s *Slot) exportNode() string {
+	e, err := s.exportConfig()
+	if err != nil {
+		return ""
+	}
+	return e.Node
+}
+
 // nodePrefix is the key prefix of this node's copies, ending in "/".
 func (e ExportConfig) nodePrefix() string {
 	return path.Join(e.Prefix, e.Node) + "/"
