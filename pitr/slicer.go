@@ -731,8 +731,8 @@ func (s *Slicer) authenticate(ctx context.Context, l Slice) (Slice, error) {
 }
 
 // ask makes the requests of op to the server, which must answer each
-// within Config.OperationTimeout: one it does not answer fails with
-// store.ErrUnreachable's code, errcode.Unreachable.
+// within Config.OperationTimeout: one it does not answer fails as
+// unreachable (errcode.Unreachable), saying so.
 func (s *Slicer) ask(ctx context.Context, op func(context.Context) error) error {
 	return mongodb.Ask(ctx, s.cfg.OperationTimeout, op)
 }
