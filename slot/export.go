@@ -30,7 +30,8 @@ type ExportConfig struct {
 	Prefix string
 
 	// Node names this node in the keys; default the host name. Nodes that
-	// export to one Remote need different names.
+	// export to one Remote need different names. Backups record it in
+	// their manifest (archive.Manifest.Node), which package pitr checks.
 	Node string
 
 	// Retention, if set, prunes this node's copies after each successful
