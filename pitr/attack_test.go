@@ -66,6 +66,7 @@ func TestForeignObjects(t *testing.T) {
 	a.write(t)
 	a1 := sa.flush(t)
 	b.write(t)
+	b.nextSecond(t, aBase.Oplog.End) // backups are named by their start, to the second: B's is not named as A's
 	bBase := b.base(t)
 	a.nextSecond(t, bBase.Oplog.End)
 	a.write(t)
@@ -76,7 +77,6 @@ func TestForeignObjects(t *testing.T) {
 	b1 := sb.flush(t)
 	sa.stop(t)
 	sb.stop(t)
-	t.Logf("A base %v, a1 %v-%v a2 %v-%v, B base2 %v, b1 %v-%v, limit %v", aBase.Oplog.End, a1.From, a1.Until, a2.From, a2.Until, bBase.Oplog.End, b1.From, b1.Until, want.opts.Timestamp)
 	require.True(t, a2.Until.Before(b1.Until) && b1.From.Before(a1.From), "B's slice spans A's: the plan would take it")
 
 	plantedSlice := "keepslot/n1/oplog/" + b1.Key[strings.LastIndex(b1.Key, "/")+1:]
