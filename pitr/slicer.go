@@ -73,6 +73,13 @@ type Config struct {
 	// stolen key opens the slices written under it, not the backups.
 	// Restore opens the slices with the password.
 	Key *cipher.Key
+	// Keyring, if set, opens the slices written under other keys of the
+	// same password, when the slicer looks for where to resume: set it
+	// when Key is derived afresh at each start (from a password file),
+	// so that the slices of the process before authenticate. Without it,
+	// only the slices written under Key do, and a slicer whose key changed
+	// starts again from the newest base backup.
+	Keyring *cipher.Keyring
 
 	// Interval is how long a slice stays open; default DefaultInterval. A
 	// write is in a slice on the remote at most Interval, plus Settle and
@@ -720,7 +727,7 @@ func (s *Slicer) authenticate(ctx context.Context, l Slice) (Slice, error) {
 	}
 	sum := sha256.Sum256(data)
 	l.Size, l.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
-	a, err := entries(ctx, l, bytes.NewReader(data), int64(len(data)), s.cfg.Key.NewReader, func(oplog.Entry) error { return nil })
+	a, err := entries(ctx, l, bytes.NewReader(data), int64(len(data)), s.open, func(oplog.Entry) error { return nil })
 	if err != nil {
 		return Slice{}, err
 	}
@@ -728,6 +735,16 @@ func (s *Slicer) authenticate(ctx context.Context, l Slice) (Slice, error) {
 		return Slice{}, err
 	}
 	return a, nil
+}
+
+// open opens a slice under the slicer's key, or under its keyring's
+// password if it was written under another key.
+func (s *Slicer) open(src io.ReaderAt, size int64) (*cipher.Reader, error) {
+	r, err := s.cfg.Key.NewReader(src, size)
+	if errors.Is(err, cipher.ErrWrongPassword) && s.cfg.Keyring != nil {
+		return s.cfg.Keyring.NewReader(src, size)
+	}
+	return r, err
 }
 
 // ask makes the requests of op to the server, which must answer each

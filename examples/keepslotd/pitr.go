@@ -113,8 +113,21 @@ func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key
 	if key == nil {
 		return nil, nil
 	}
+	// A key derived from the password file is new at each start: the
+	// password's keyring opens the slices of the agent before, to resume
+	// after them.
+	var ring *cipher.Keyring
+	if f.passwordFile != "" {
+		b, err := readSecret(f.passwordFile)
+		if err != nil {
+			return nil, err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		clear(b)
+		ring = cipher.NewKeyring([]byte(strings.TrimSuffix(line, "\r")), nil)
+	}
 	return pitr.New(pitr.Config{
-		URI: uri, Export: *export, Key: key, OperationTimeout: opTimeout,
+		URI: uri, Export: *export, Key: key, Keyring: ring, OperationTimeout: opTimeout,
 		Interval: f.interval, MaxSize: f.maxMiB << 20, Read: pitr.ReadMode(f.read),
 		Logger: log,
 	})
