@@ -21,6 +21,8 @@ type DumpOptions struct {
 	Parallel                   int         // collections dumped at once, default 4
 	Writer                     WriterOptions
 	ToolVersion, ServerVersion string
+	// Node names the node that writes the archive (Header.Node).
+	Node string
 	// Progress is called after each collection and periodically (every
 	// 1000 documents or 8 MiB of a collection); may be nil. Calls are
 	// serialized.
@@ -67,6 +69,7 @@ func Dump(ctx context.Context, w io.Writer, cols []Collection, src Source, opts 
 		ToolVersion:   o.ToolVersion,
 		ServerVersion: o.ServerVersion,
 		Collections:   declared,
+		Node:          o.Node,
 	}
 	fw, finish, err := newDumpWriter(w, h, &o)
 	if err != nil {

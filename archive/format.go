@@ -28,6 +28,9 @@ type Header struct {
 	ServerVersion string
 	Created       time.Time // zero means time.Now()
 	Collections   []Collection
+	// Node names the node that writes the archive; the tar format records
+	// it in the manifest (Manifest.Node). May be empty.
+	Node string
 }
 
 // WriterOptions tune a Writer. A nil *WriterOptions means the defaults.

@@ -23,6 +23,11 @@ type Manifest struct {
 	// Oplog is what the archive holds of the oplog captured with it (see
 	// DumpOptions.Oplog); nil when it holds none.
 	Oplog *OplogStats
+	// Node is the name of the node that wrote the archive, as it exports
+	// its copies under (Header.Node): inside the archive, so that it is
+	// authenticated with it. Empty when the writer did not say, and in
+	// the archive format, which has no manifest of its own.
+	Node string
 }
 
 // NamespaceStats is what an archive holds of one namespace.
@@ -41,6 +46,7 @@ type manifestJSON struct {
 	Created       time.Time        `json:"created"`
 	Namespaces    []NamespaceStats `json:"namespaces"`
 	Oplog         *spanJSON        `json:"oplog,omitempty"`
+	Node          string           `json:"node,omitempty"`
 }
 
 // MarshalJSON encodes m as manifest.json holds it.
@@ -56,6 +62,7 @@ func (m *Manifest) MarshalJSON() ([]byte, error) {
 		Created:       m.Created.UTC(),
 		Namespaces:    ns,
 		Oplog:         m.Oplog.toJSON(),
+		Node:          m.Node,
 	})
 }
 
@@ -72,6 +79,7 @@ func (m *Manifest) UnmarshalJSON(data []byte) error {
 		Created:       j.Created,
 		Namespaces:    j.Namespaces,
 		Oplog:         j.Oplog.stats(),
+		Node:          j.Node,
 	}
 	return nil
 }

@@ -142,6 +142,7 @@ func (b *book[C]) newManifest() *Manifest {
 		ServerVersion: b.hdr.ServerVersion,
 		Created:       b.hdr.Created,
 		Namespaces:    []NamespaceStats{},
+		Node:          b.hdr.Node,
 	}
 	for i := range b.hdr.Collections {
 		if b.state[i] == collDone {

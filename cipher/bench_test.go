@@ -40,7 +40,7 @@ func BenchmarkEncrypt(b *testing.B) {
 
 func benchStream(b *testing.B) []byte {
 	var buf bytes.Buffer
-	buf.Grow(benchSize + int(overhead(benchSize)))
+	buf.Grow(benchSize + int(Overhead(benchSize)))
 	var salt [saltSize]byte
 	var iv [ivSize]byte
 	w, err := newWriter(&buf, testPassword, fastKDF, salt, iv, ChunkSize)

@@ -21,7 +21,7 @@ func TestRoundTripSizes(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			pt := pattern(n)
 			ct := encrypt(t, pt)
-			require.Equal(t, int64(n)+overhead(int64(n)), int64(len(ct)))
+			require.Equal(t, int64(n)+Overhead(int64(n)), int64(len(ct)))
 
 			r, err := NewReader(bytes.NewReader(ct), int64(len(ct)), testPassword, nil)
 			require.NoError(t, err)
@@ -569,10 +569,10 @@ func TestWriteAfterClose(t *testing.T) {
 }
 
 func TestOverhead(t *testing.T) {
-	assert.Equal(t, int64(headerSize+tagSize+footerSize), overhead(0))
-	assert.Equal(t, int64(headerSize+tagSize+footerSize), overhead(ChunkSize))
-	assert.Equal(t, int64(headerSize+2*tagSize+footerSize), overhead(ChunkSize+1))
-	assert.Equal(t, int64(headerSize+100*1024*tagSize+footerSize), overhead(100<<30))
+	assert.Equal(t, int64(headerSize+tagSize+footerSize), Overhead(0))
+	assert.Equal(t, int64(headerSize+tagSize+footerSize), Overhead(ChunkSize))
+	assert.Equal(t, int64(headerSize+2*tagSize+footerSize), Overhead(ChunkSize+1))
+	assert.Equal(t, int64(headerSize+100*1024*tagSize+footerSize), Overhead(100<<30))
 }
 
 // flakyReaderAt fails every read that touches [from, to).

@@ -310,8 +310,8 @@ func numChunks(n, chunk int64) int64 {
 }
 
 // Overhead returns how many bytes the format adds to a plaintext of n bytes
-// (header, tag table, footer); the stream is n + overhead(n) bytes long.
-func overhead(n int64) int64 {
+// (header, tag table, footer); the stream is n + Overhead(n) bytes long.
+func Overhead(n int64) int64 {
 	return headerSize + tagSize*numChunks(n, ChunkSize) + footerSize
 }
 

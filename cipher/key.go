@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"sync"
 
 	"golang.org/x/crypto/scrypt"
@@ -168,4 +169,18 @@ func (r *Keyring) derive(password, salt []byte, kp kdfParams) (*keys, error) {
 	}
 	r.keys[id] = k
 	return k, nil
+}
+
+// NewReader opens a stream written under k ([Key.NewWriter]) without the
+// password: for a process that holds only the Key, such as package pitr's
+// slicer checking the slices it wrote. A stream with another salt or cost
+// fails with ErrWrongPassword; one that fails authentication with
+// ErrCorrupt.
+func (k *Key) NewReader(src io.ReaderAt, size int64) (*Reader, error) {
+	return newReader(src, size, []byte("key"), math.MaxUint64, ChunkSize, func(_, salt []byte, kp kdfParams) (*keys, error) {
+		if kp != k.kp || string(salt) != string(k.salt[:]) {
+			return nil, fmt.Errorf("%w: the stream was not written under this key", ErrWrongPassword)
+		}
+		return k.k, nil
+	})
 }

@@ -156,8 +156,19 @@ func (c *Coverage) compute() {
 		}
 	}
 	c.Until = cur
+	var lost []Gap // entries the slicer read but no slice holds: a window ends at the first
+	for _, s := range c.Slices {
+		lost = append(lost, s.Lost...)
+	}
+	c.Gaps = append(c.Gaps, lost...)
+	slices.SortStableFunc(c.Gaps, func(a, b Gap) int { return a.From.Compare(b.From) })
 	for _, b := range c.Bases {
 		w := Window{From: b.Oplog.End, Until: c.reach(next(b.Oplog.End))}
+		for _, g := range lost {
+			if b.Oplog.End.Before(g.From) && g.From.Before(w.Until) {
+				w.Until = g.From
+			}
+		}
 		if !next(w.From).Before(w.Until) {
 			continue // the backup's own point only
 		}

@@ -13,6 +13,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
@@ -194,4 +197,22 @@ func TestRestoreTarget(t *testing.T) {
 		_, err := ParseTimestamp(in)
 		assert.True(t, errors.Is(err, ErrInvalid), in)
 	}
+}
+
+// TestLagInTheFuture: slices that end after the clock's now are an error
+// in the status, not a lag below zero that no alert on lag catches.
+func TestLagInTheFuture(t *testing.T) {
+	key, err := cipher.NewKey([]byte("pw"), testnode.LowKDF)
+	require.NoError(t, err)
+	s, err := New(Config{URI: "mongodb://127.0.0.1:1", Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
+	require.NoError(t, err)
+	s.st.Until = ts(uint32(time.Now().Add(90*time.Second).Unix()), 0)
+	st := s.Status()
+	assert.Zero(t, st.Lag)
+	assert.Equal(t, errcode.Internal, st.Code)
+	assert.Contains(t, st.Error, "ahead of this clock")
+	s.st.Until = ts(uint32(time.Now().Add(-90*time.Second).Unix()), 0)
+	st = s.Status()
+	assert.Empty(t, st.Error)
+	assert.Greater(t, st.Lag, 80*time.Second)
 }

@@ -11,13 +11,23 @@
 // Prefix/Node/oplog/<from>-<until>.bson: the span of the oplog it holds,
 // every entry in scope with from <= ts < until, in mongodump's oplog.bson
 // form and encrypted with the package cipher under a [cipher.Key], the
-// standing secret that a slicer needs. After a restart or an outage it
-// resumes where the last slice on the remote ends, if the oplog still
-// holds that point, and otherwise records the gap in its next slice.
+// standing secret that a slicer needs. The slice ends with its record,
+// authenticated with its entries: its span, the node's name, the previous
+// slice's end and SHA-256 (its chain), the base backup a chain's first
+// slice continues, and the entries read but stored in no slice. After a
+// restart or an outage the slicer resumes where the newest slice on the
+// remote that authenticates under its key ends, if the oplog still holds
+// that point, and otherwise records the gap in its next slice; objects it
+// cannot authenticate it passes over and reports ([Status].Ignored).
 //
-// [Scan] lists what a remote holds and works out the windows a restore
-// can reach, and the gaps; [Restore] restores the node to a time or an
-// oplog timestamp within one: the newest base backup before it, with its
-// own oplog, then the slices' entries up to it, every slice authenticated
-// first. [Prune] deletes the slices no base backup needs.
+// The bucket is not trusted: its writers may delete objects, which a
+// restore then reports (not covered, or refused), but cannot make a
+// restore use another node's or chain's object, a planted one or a
+// renamed one. [Scan] lists what a remote holds, from names and metadata,
+// and works out the windows a restore can reach, and the gaps; [Restore]
+// restores the node to a time or an oplog timestamp within one: the newest
+// base backup of this node before it (its manifest names the node,
+// archive.Manifest.Node), with its own oplog, then the slices' entries up
+// to it, planned on what authenticates, with what it refused in
+// [Report].Refused. [Prune] deletes the slices no base backup needs.
 package pitr

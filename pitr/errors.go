@@ -19,6 +19,18 @@ var (
 	// it. It matches restore.ErrCorrupt too.
 	ErrCorruptSlice = errcode.Sub(restore.ErrCorrupt, "pitr: an oplog slice is damaged or was tampered with")
 
+	// ErrForeign: an object in the node's prefix is not of the node, or
+	// not of the chain it claims to continue: a base backup or a slice that
+	// another node wrote (under the same password), one that records no
+	// node, a slice of another chain. The message names it. It matches
+	// restore.ErrCorrupt too.
+	ErrForeign = errcode.Sub(restore.ErrCorrupt, "pitr: an object is not this node's, or not of its chain")
+
+	// ErrClock: the slices end later than the clock of the process that
+	// asks: its clock and the node's disagree, so the lag cannot be told.
+	// Status reports it while it lasts.
+	ErrClock = errcode.New(errcode.Internal, "pitr: the slices end in the future of this clock")
+
 	// ErrInvalid: a setting is malformed or missing; the message names it.
 	ErrInvalid = errcode.New(errcode.Invalid, "pitr: invalid settings")
 

@@ -359,4 +359,22 @@ func TestLateEntry(t *testing.T) {
 	assert.Equal(t, bson.Timestamp{T: sec, I: 4}, st.Gaps[0].From)
 	assert.Contains(t, st.Gaps[0].Reason, "logged after the slice for its time was stored")
 	assert.Empty(t, st.Error)
+
+	// The gap is recorded in the next slice stored, so that it outlives
+	// the slicer: an entry of a later second makes one.
+	require.NoError(t, e.Srv.Client.Database("admin").RunCommand(ctx, D{{Key: "hello", Value: 1}}).Decode(&hello))
+	sec = uint32(hello.LocalTime.Unix()) + 1
+	log(1)
+	s.flush(t)
+	s.stop(t)
+	cov, err := pitr.Scan(ctx, cfg.Export)
+	require.NoError(t, err)
+	require.Len(t, cov.Gaps, 1, "the remote records the gap")
+	assert.Equal(t, st.Gaps[0].From, cov.Gaps[0].From)
+	var lost []pitr.Gap
+	for _, sl := range cov.Slices {
+		lost = append(lost, sl.Lost...)
+	}
+	require.Len(t, lost, 1)
+	assert.Equal(t, st.Gaps[0].From, lost[0].From)
 }

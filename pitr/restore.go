@@ -14,11 +14,9 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
-	"github.com/keepslot/keepslot/store"
 )
 
 // RestoreOptions configure [Restore]: a target, Time or Timestamp (one of
@@ -66,6 +64,12 @@ type Report struct {
 	// Restore is restore.Run's report: Restore.Oplog counts the entries
 	// replayed, of the base backup's oplog and of the slices.
 	Restore *restore.Report
+	// Refused are the objects in the node's prefix that the restore left
+	// out: they do not authenticate, their name or metadata misdescribe
+	// them, or they are another node's or chain's. A restore uses what
+	// authenticates as this node's; it fails when what is left does not
+	// reach the target.
+	Refused []Refused `json:"refused,omitempty"`
 }
 
 // Restore restores the node that at (an ExportConfig: Remote, Prefix, Node)
@@ -99,35 +103,66 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 	if log == nil {
 		log = slog.Default()
 	}
+	prefix, err := nodePrefix(at)
+	if err != nil {
+		return nil, err
+	}
 	cov, err := Scan(ctx, at)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := cov.Plan(limit)
-	if err != nil {
-		return nil, err
+	if _, err := cov.Plan(limit); err != nil {
+		return nil, err // the listing does not reach it: no need to read anything
 	}
-	rep := &Report{Plan: *plan}
-	log.Info("pitr: restore", "to", oplog.FormatTS(limit), "base", plan.Base.Key, "slices", len(plan.Slices), "dry_run", opts.DryRun)
-
-	ring := cipher.NewKeyring(password, &cipher.Options{MaxWork: opts.MaxKDFWork})
-	spool, err := fetch(ctx, at.Remote, plan, ring, opts.TempDir)
-	defer spool.remove()
+	c := &checker{remote: at.Remote, node: nodeOf(prefix), ring: cipher.NewKeyring(password, &cipher.Options{MaxWork: opts.MaxKDFWork}),
+		formats: opts.Formats, comps: opts.Compressions, dir: opts.TempDir}
+	rep := &Report{}
+	defer func() { rep.Refused = c.refused }()
+	base, err := c.base(ctx, cov.Bases, limit)
 	if err != nil {
 		return rep, err
 	}
-	base, err := at.Remote.Open(ctx, plan.Base.Key)
-	if err != nil {
-		return rep, fmt.Errorf("pitr: open the base backup %s: %w", plan.Base.Key, err)
+	if base == nil {
+		return rep, c.refusedErr(cov.notCovered(limit, "no base backup of this node on the remote is older than it"))
 	}
-	defer base.Close()
+	authentic, files, err := c.slices(ctx, cov.Slices, base, limit)
+	sp := &spooled{ring: c.ring, files: files}
+	defer sp.remove()
+	if err != nil {
+		return rep, err
+	}
+	used, err := plan(base, authentic, limit)
+	if err != nil {
+		return rep, err
+	}
+	ac := &Coverage{Bases: []Base{*base}, Slices: authentic}
+	ac.compute()
+	if used == nil {
+		return rep, c.refusedErr(ac.notCovered(limit, fmt.Sprintf("the newest base backup before it, %s (consistent as of %s, %s), is continued by authentic slices up to %s only",
+			base.Key, base.Point().Format(time.RFC3339), oplog.FormatTS(base.Oplog.End), oplog.FormatTS(ac.reach(next(base.Oplog.End))))))
+	}
+	if gaps := lost(base, authentic, limit); len(gaps) > 0 {
+		return rep, ac.notCovered(limit, fmt.Sprintf("%d entries after the base backup %s and before it are in no slice; the first: %s", len(gaps), base.Key, gaps[0]))
+	}
+	rep.Plan = Plan{Base: *base, Slices: used, Limit: limit}
+	sp.plan = &rep.Plan
+	for _, r := range c.refused {
+		log.Warn("pitr: an object on the remote was refused", "key", r.Key, "error", r.Error)
+	}
+	log.Info("pitr: restore", "to", oplog.FormatTS(limit), "base", base.Key, "slices", len(used), "dry_run", opts.DryRun)
+
+	obj, err := at.Remote.Open(ctx, base.Key)
+	if err != nil {
+		return rep, fmt.Errorf("pitr: open the base backup %s: %w", base.Key, err)
+	}
+	defer obj.Close()
 	ro := opts.Options
 	ro.OplogLimit = limit
-	ro.FurtherOplog = spool
-	res, err := restore.Run(ctx, base, base.Info().Size, password, &ro)
+	ro.FurtherOplog = sp
+	res, err := restore.Run(ctx, obj, obj.Info().Size, password, &ro)
 	rep.Restore = res
 	if err != nil {
-		return rep, fmt.Errorf("pitr: restore %s: %w", plan.Base.Key, err)
+		return rep, fmt.Errorf("pitr: restore %s: %w", base.Key, err)
 	}
 	return rep, nil
 }
@@ -137,7 +172,7 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 type spooled struct {
 	plan  *Plan
 	ring  *cipher.Keyring
-	files []string // one a slice, opened only while it is read
+	files map[string]string // by key: one a slice, opened only while it is read
 }
 
 func (sp *spooled) remove() {
@@ -146,70 +181,36 @@ func (sp *spooled) remove() {
 	}
 }
 
-// fetch downloads the plan's slices into temporary files and checks each
-// whole: it authenticates, and holds what its name and metadata say.
-func fetch(ctx context.Context, remote store.Remote, plan *Plan, ring *cipher.Keyring, dir string) (*spooled, error) {
-	sp := &spooled{plan: plan, ring: ring}
-	for _, s := range plan.Slices {
-		f, err := os.CreateTemp(dir, "keepslot-slice-*")
-		if err != nil {
-			return sp, fmt.Errorf("pitr: a file for the slice %s: %w", s.Key, err)
-		}
-		sp.files = append(sp.files, f.Name())
-		err = download(ctx, remote, s, f)
-		if err == nil {
-			err = entries(ctx, s, f, ring, func(oplog.Entry) error { return nil })
-		}
-		f.Close()
-		if err != nil {
-			return sp, err
-		}
-	}
-	return sp, nil
-}
+// opener opens a cipher stream: a Keyring's NewReader (a restore, with
+// the password) or a Key's (the slicer).
+type opener func(src io.ReaderAt, size int64) (*cipher.Reader, error)
 
-func download(ctx context.Context, remote store.Remote, s Slice, f *os.File) error {
-	obj, err := remote.Open(ctx, s.Key)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: the slice %s is no longer on the remote: %w", ErrNotCovered, s.Key, err)
-	}
-	if err != nil {
-		return fmt.Errorf("pitr: open the slice %s: %w", s.Key, err)
-	}
-	defer obj.Close()
-	n, err := io.Copy(f, ctxio.NewReader(ctx, obj))
-	if err != nil {
-		return fmt.Errorf("pitr: download the slice %s: %w", s.Key, err)
-	}
-	if n != obj.Info().Size {
-		return fmt.Errorf("%w: %s: %d bytes read, %d stored", ErrCorruptSlice, s.Key, n, obj.Info().Size)
-	}
-	return nil
-}
-
-// entries reads the slice s from f, checking it as it goes, and calls fn
-// for each entry, oldest first (not the trailer).
-func entries(ctx context.Context, s Slice, f *os.File, ring *cipher.Keyring, fn func(oplog.Entry) error) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	r, err := ring.NewReader(f, fi.Size())
+// entries reads the slice listed as s from src, of size bytes, checking it
+// as it goes, and calls fn for each entry, oldest first (not its record).
+// It returns the slice as its own record and entries say, once it has
+// checked that its name and metadata say the same; a slice that does not
+// authenticate, or that its listing misdescribes, fails with
+// ErrCorruptSlice (cipher.ErrWrongPassword for another password's).
+func entries(ctx context.Context, s Slice, src io.ReaderAt, size int64, open opener, fn func(oplog.Entry) error) (Slice, error) {
+	r, err := open(src, size)
 	if errors.Is(err, cipher.ErrWrongPassword) {
-		return fmt.Errorf("pitr: the slice %s: %w", s.Key, err)
+		return Slice{}, fmt.Errorf("pitr: the slice %s: %w", s.Key, err)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrCorruptSlice, s.Key, err)
+		return Slice{}, fmt.Errorf("%w: %s: %w", ErrCorruptSlice, s.Key, err)
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrCorruptSlice, s.Key, fmt.Sprintf(format, args...))
 	}
-	var held bson.Raw // the document read before: the trailer, if it is the last
+	// The record comes last, and says the span: the entries are checked
+	// against the name's span as they come, and against the record's at
+	// the end.
+	var held bson.Raw // the document read before: the record, if it is the last
 	var n int64
-	var last bson.Timestamp
+	var first, last bson.Timestamp
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return Slice{}, err
 		}
 		doc, err := readDoc(r)
 		if err == io.EOF {
@@ -217,36 +218,45 @@ func entries(ctx context.Context, s Slice, f *os.File, ring *cipher.Keyring, fn 
 		}
 		if err != nil {
 			if errors.Is(err, cipher.ErrCorrupt) {
-				return fmt.Errorf("%w: %s: %w", ErrCorruptSlice, s.Key, err)
+				return Slice{}, fmt.Errorf("%w: %s: %w", ErrCorruptSlice, s.Key, err)
 			}
-			return bad("%v", err)
+			return Slice{}, bad("%v", err)
 		}
 		if held != nil {
 			e, err := oplog.Parse(held, false)
 			if err != nil {
-				return bad("%v", err)
+				return Slice{}, bad("%v", err)
 			}
 			if e.TS.Before(s.From) || !e.TS.Before(s.Until) || e.TS.Before(last) {
-				return bad("entry %s is out of order or outside the slice's span %s .. %s", oplog.FormatTS(e.TS), oplog.FormatTS(s.From), oplog.FormatTS(s.Until))
+				return Slice{}, bad("entry %s is out of order or outside the slice's span %s .. %s", oplog.FormatTS(e.TS), oplog.FormatTS(s.From), oplog.FormatTS(s.Until))
+			}
+			if n == 0 {
+				first = e.TS
 			}
 			last = e.TS
 			n++
 			if err := fn(e); err != nil {
-				return err
+				return Slice{}, err
 			}
 		}
 		held = doc
 	}
 	if held == nil {
-		return bad("it is empty")
+		return Slice{}, bad("it is empty")
 	}
-	if n != s.Entries {
-		return bad("it holds %d entries, its metadata says %d", n, s.Entries)
+	rec, err := parseTrailer(held)
+	if err != nil {
+		return Slice{}, bad("%v", err)
 	}
-	if err := s.checkTrailer(held); err != nil {
-		return bad("%v", err)
+	if n != rec.Entries {
+		return Slice{}, bad("it holds %d entries, its record says %d", n, rec.Entries)
 	}
-	return nil
+	a := rec.slice(s.Key, first, last)
+	if why := s.differs(a); why != "" {
+		return Slice{}, bad("%s", why)
+	}
+	a.Size, a.SHA256, a.Created = s.Size, s.SHA256, s.Created
+	return a, nil
 }
 
 // Oplog implements archive.OplogSource: the slices' entries after the
@@ -255,12 +265,12 @@ func entries(ctx context.Context, s Slice, f *os.File, ring *cipher.Keyring, fn 
 func (sp *spooled) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
 	var span archive.OplogSpan
 	cur := next(sp.plan.Base.Oplog.End)
-	for i, s := range sp.plan.Slices {
-		f, err := os.Open(sp.files[i])
+	for _, s := range sp.plan.Slices {
+		f, err := os.Open(sp.files[s.Key])
 		if err != nil {
 			return span, err
 		}
-		err = entries(ctx, s, f, sp.ring, func(e oplog.Entry) error {
+		_, err = entries(ctx, s, f, s.Size, sp.ring.NewReader, func(e oplog.Entry) error {
 			if e.TS.Before(cur) {
 				return nil // the base backup holds it, or the slice before
 			}

@@ -39,8 +39,24 @@ type Slice struct {
 	// Gap says why the oplog from Prev to From is in no slice, when the
 	// slicer found that the oplog had rolled over.
 	Gap string `json:"gap,omitempty"`
-	// Size is the slice's size in bytes as stored.
+	// Node is the name of the node whose oplog it holds (Config.Export's
+	// Node): a restore refuses a slice of another node.
+	Node string `json:"node"`
+	// PrevSHA256 is the SHA-256 of the stored bytes of the slice before it
+	// in its chain, the one that ends at Prev; empty for the first slice of
+	// a chain. Base is the name of the base backup a chain's first slice
+	// continues, if any.
+	PrevSHA256 string `json:"prev_sha256,omitempty"`
+	Base       string `json:"base,omitempty"`
+	// Lost are entries in scope that the slicer read but no slice holds:
+	// logged after the slice for their time was stored, or too large for
+	// a restore to read. Each is a gap of one entry, recorded in the next
+	// slice stored after the slicer met it.
+	Lost []Gap `json:"lost,omitempty"`
+	// Size is the slice's size in bytes as stored; SHA256 is their hash,
+	// known once the slice was stored or read whole.
 	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256,omitempty"`
 	Created time.Time `json:"created"`
 }
 
@@ -107,7 +123,15 @@ const (
 	metaLast    = "last"
 	metaEntries = "entries"
 	metaGap     = "gap"
+	metaNode    = "node"
+	metaPrevSum = "prev-sha256"
+	metaBase    = "base"
+	metaLost    = "lost" // FROM-UNTIL,… of Lost, up to maxLostMeta
 )
+
+// maxLostMeta bounds the lost entries that a slice's metadata lists (the
+// metadata of an S3 object holds 2 KiB); its own record holds them all.
+const maxLostMeta = 40
 
 func (s Slice) meta() map[string]string {
 	m := map[string]string{
@@ -123,7 +147,46 @@ func (s Slice) meta() map[string]string {
 	if s.Gap != "" {
 		m[metaGap] = s.Gap
 	}
+	if s.Node != "" {
+		m[metaNode] = s.Node
+	}
+	if s.PrevSHA256 != "" {
+		m[metaPrevSum] = s.PrevSHA256
+	}
+	if s.Base != "" {
+		m[metaBase] = s.Base
+	}
+	if len(s.Lost) > 0 {
+		var b strings.Builder
+		for i, g := range s.Lost[:min(len(s.Lost), maxLostMeta)] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(oplog.FormatTS(g.From) + "-" + oplog.FormatTS(g.Until))
+		}
+		m[metaLost] = b.String()
+	}
 	return m
+}
+
+// lostOf reads the lost entries that a slice's metadata lists, for a
+// listing; the slice's own record says why each was lost.
+func lostOf(key, v string) []Gap {
+	var out []Gap
+	for _, p := range strings.Split(v, ",") {
+		a, b, ok := strings.Cut(p, "-")
+		if !ok {
+			continue
+		}
+		from, err1 := ParseTimestamp(a)
+		until, err2 := ParseTimestamp(b)
+		if err1 != nil || err2 != nil || !from.Before(until) {
+			continue
+		}
+		out = append(out, Gap{From: from, Until: until,
+			Reason: fmt.Sprintf("an entry in scope that the slicer read is in no slice (recorded in %s: logged late, or too large for a restore)", key)})
+	}
+	return out
 }
 
 // ParseTimestamp reads a timestamp written SECONDS:ORDINAL, as
@@ -154,7 +217,11 @@ func sliceOf(e store.Entry) (Slice, bool) {
 	if !ok || oplog.FormatTS(from) != m[metaFrom] || oplog.FormatTS(until) != m[metaUntil] || !from.Before(until) {
 		return Slice{}, false
 	}
-	s := Slice{Key: e.Key, From: from, Until: until, Gap: m[metaGap], Size: e.Info.Size, Created: e.Info.Created}
+	s := Slice{Key: e.Key, From: from, Until: until, Gap: m[metaGap], Size: e.Info.Size, Created: e.Info.Created,
+		Node: m[metaNode], PrevSHA256: m[metaPrevSum], Base: m[metaBase]}
+	if v := m[metaLost]; v != "" {
+		s.Lost = lostOf(e.Key, v)
+	}
 	var err error
 	if s.Prev, err = ParseTimestamp(m[metaPrev]); err != nil {
 		return Slice{}, false
@@ -173,50 +240,87 @@ func sliceOf(e store.Entry) (Slice, bool) {
 	return s, true
 }
 
-// trailer is the no-op entry that ends a slice's plaintext: what the
-// slice's name and metadata say of it, authenticated with its entries.
+// record is a slice's own record of itself: the no-op entry that ends its
+// plaintext, authenticated with its entries. It says what its name and
+// metadata say, and binds it to its node and its chain.
+type record struct {
+	Msg        string         `bson:"msg"`
+	From       bson.Timestamp `bson:"from"`
+	Until      bson.Timestamp `bson:"until"`
+	Prev       bson.Timestamp `bson:"prev"`
+	Entries    int64          `bson:"entries"`
+	Gap        string         `bson:"gap,omitempty"`
+	Node       string         `bson:"node,omitempty"`
+	PrevSHA256 string         `bson:"prev_sha256,omitempty"`
+	Base       string         `bson:"base,omitempty"`
+	Lost       []lostRecord   `bson:"lost,omitempty"`
+}
+
+type lostRecord struct {
+	From   bson.Timestamp `bson:"from"`
+	Until  bson.Timestamp `bson:"until"`
+	Reason string         `bson:"reason"`
+}
+
+const recordMsg = "keepslot oplog slice"
+
+// trailer is the no-op entry that ends a slice's plaintext: its record.
 // Its timestamp is the last before Until, so that it sorts after every
 // entry of the slice; restore and mongorestore pass no-ops over.
 func (s Slice) trailer() ([]byte, error) {
-	o := bson.D{
-		{Key: "msg", Value: "keepslot oplog slice"},
-		{Key: "from", Value: s.From},
-		{Key: "until", Value: s.Until},
-		{Key: "prev", Value: s.Prev},
-		{Key: "entries", Value: s.Entries},
-	}
-	if s.Gap != "" {
-		o = append(o, bson.E{Key: "gap", Value: s.Gap})
+	r := record{Msg: recordMsg, From: s.From, Until: s.Until, Prev: s.Prev, Entries: s.Entries, Gap: s.Gap,
+		Node: s.Node, PrevSHA256: s.PrevSHA256, Base: s.Base}
+	for _, g := range s.Lost {
+		r.Lost = append(r.Lost, lostRecord{From: g.From, Until: g.Until, Reason: g.Reason})
 	}
 	return bson.Marshal(bson.D{
 		{Key: "ts", Value: prev(s.Until)},
 		{Key: "op", Value: "n"},
 		{Key: "ns", Value: ""},
-		{Key: "o", Value: o},
+		{Key: "o", Value: r},
 	})
 }
 
-// checkTrailer reports how the trailer raw differs from what s says.
-func (s Slice) checkTrailer(raw bson.Raw) error {
+// parseTrailer reads a slice's record from its last document.
+func parseTrailer(raw bson.Raw) (record, error) {
 	var t struct {
-		TS bson.Timestamp `bson:"ts"`
-		Op string         `bson:"op"`
-		O  struct {
-			Msg     string         `bson:"msg"`
-			From    bson.Timestamp `bson:"from"`
-			Until   bson.Timestamp `bson:"until"`
-			Prev    bson.Timestamp `bson:"prev"`
-			Entries int64          `bson:"entries"`
-			Gap     string         `bson:"gap"`
-		} `bson:"o"`
+		Op string `bson:"op"`
+		O  record `bson:"o"`
 	}
-	if err := bson.Unmarshal(raw, &t); err != nil || t.Op != "n" || t.O.Msg != "keepslot oplog slice" {
-		return fmt.Errorf("it does not end with keepslot's slice record")
+	if err := bson.Unmarshal(raw, &t); err != nil || t.Op != "n" || t.O.Msg != recordMsg {
+		return record{}, fmt.Errorf("it does not end with keepslot's slice record")
 	}
-	if t.O.From != s.From || t.O.Until != s.Until || t.O.Prev != s.Prev || t.O.Entries != s.Entries || t.O.Gap != s.Gap {
-		return fmt.Errorf("it records from %s until %s, previous %s, %d entries, its name and metadata from %s until %s, previous %s, %d entries",
-			oplog.FormatTS(t.O.From), oplog.FormatTS(t.O.Until), oplog.FormatTS(t.O.Prev), t.O.Entries,
+	if !t.O.From.Before(t.O.Until) {
+		return record{}, fmt.Errorf("its record gives an empty span, from %s until %s", oplog.FormatTS(t.O.From), oplog.FormatTS(t.O.Until))
+	}
+	return t.O, nil
+}
+
+// slice returns the slice as its record r says, with First and Last
+// as its entries say.
+func (r record) slice(key string, first, last bson.Timestamp) Slice {
+	s := Slice{Key: key, From: r.From, Until: r.Until, Prev: r.Prev, Entries: r.Entries, Gap: r.Gap,
+		Node: r.Node, PrevSHA256: r.PrevSHA256, Base: r.Base, First: first, Last: last}
+	for _, g := range r.Lost {
+		s.Lost = append(s.Lost, Gap{From: g.From, Until: g.Until, Reason: g.Reason})
+	}
+	return s
+}
+
+// differs says how the slice listed as s (its name and metadata) differs
+// from a, the same slice as its own record and entries say; "" if not.
+func (s Slice) differs(a Slice) string {
+	switch {
+	case s.From != a.From || s.Until != a.Until || s.Prev != a.Prev || s.Entries != a.Entries || s.Gap != a.Gap:
+		return fmt.Sprintf("it records from %s until %s, previous %s, %d entries; its name and metadata say from %s until %s, previous %s, %d entries",
+			oplog.FormatTS(a.From), oplog.FormatTS(a.Until), oplog.FormatTS(a.Prev), a.Entries,
 			oplog.FormatTS(s.From), oplog.FormatTS(s.Until), oplog.FormatTS(s.Prev), s.Entries)
+	case s.First != a.First || s.Last != a.Last:
+		return fmt.Sprintf("its entries run from %s to %s; its metadata says from %s to %s",
+			oplog.FormatTS(a.First), oplog.FormatTS(a.Last), oplog.FormatTS(s.First), oplog.FormatTS(s.Last))
+	case s.Node != a.Node || s.PrevSHA256 != a.PrevSHA256 || s.Base != a.Base:
+		return fmt.Sprintf("it records node %q, previous slice SHA-256 %q, base %q; its metadata says node %q, %q, %q",
+			a.Node, a.PrevSHA256, a.Base, s.Node, s.PrevSHA256, s.Base)
 	}
-	return nil
+	return ""
 }

@@ -2,14 +2,17 @@ package pitr
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,9 +20,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/namespace"
@@ -46,6 +51,11 @@ type Config struct {
 	URI    string
 	// Timeout bounds the wait for the server to answer; default 10 s.
 	Timeout time.Duration
+	// OperationTimeout bounds the wait for each request to the server (a
+	// read of the oplog, a command): one that takes longer fails as
+	// unreachable (errcode.Unreachable), which Status shows; default
+	// one minute.
+	OperationTimeout time.Duration
 
 	// Filter selects the namespaces whose writes the slices keep: give the
 	// backups' (backup.Source.Filter). The server's own (local, config,
@@ -63,6 +73,13 @@ type Config struct {
 	// stolen key opens the slices written under it, not the backups.
 	// Restore opens the slices with the password.
 	Key *cipher.Key
+	// Keyring, if set, opens the slices written under other keys of the
+	// same password, when the slicer looks for where to resume: set it
+	// when Key is derived afresh at each start (from a password file),
+	// so that the slices of the process before authenticate. Without it,
+	// only the slices written under Key do, and a slicer whose key changed
+	// starts again from the newest base backup.
+	Keyring *cipher.Keyring
 
 	// Interval is how long a slice stays open; default DefaultInterval. A
 	// write is in a slice on the remote at most Interval, plus Settle and
@@ -105,8 +122,13 @@ type Status struct {
 	Slices  int64 `json:"slices"`
 	Entries int64 `json:"entries"`
 	Open    int64 `json:"open"`
-	// Gaps are those it found and recorded since it started.
+	// Gaps are those it found and recorded since it started: each is in
+	// the record of the slice it stored next (Slice.Gap, Slice.Lost).
 	Gaps []Gap `json:"gaps,omitempty"`
+	// Ignored are the objects in the slices' folder newer than the last
+	// authentic slice that it could not authenticate as this node's, when
+	// it looked for where to resume: it resumes after the authentic ones.
+	Ignored []Refused `json:"ignored,omitempty"`
 	// Error is why its last attempt failed, until a slice is stored; it
 	// tries again meanwhile.
 	Error string       `json:"error,omitempty"`
@@ -129,6 +151,11 @@ type Slicer struct {
 	mu      sync.Mutex
 	running bool
 	st      Status
+	node    string
+	// The chain: tip is its newest slice, as stored or authenticated; lost
+	// the entries read but in no slice, recorded in the next slice stored.
+	tip  *Slice
+	lost []Gap
 }
 
 type flushResult struct {
@@ -171,7 +198,8 @@ func New(cfg Config) (*Slicer, error) {
 	if cfg.oplogNS == "" {
 		cfg.oplogNS = oplog.Namespace
 	}
-	return &Slicer{cfg: cfg, prefix: prefix, log: cfg.Logger, flushes: make(chan chan flushResult)}, nil
+	cfg.OperationTimeout = mongodb.OperationTimeout(cfg.OperationTimeout)
+	return &Slicer{cfg: cfg, prefix: prefix, node: nodeOf(prefix), log: cfg.Logger, flushes: make(chan chan flushResult)}, nil
 }
 
 // Close disconnects the client the Slicer connected to Config.URI, if any.
@@ -209,8 +237,17 @@ func (s *Slicer) Status() Status {
 	st := s.st
 	st.Running = s.running
 	st.Gaps = append([]Gap(nil), st.Gaps...)
+	st.Ignored = append([]Refused(nil), st.Ignored...)
 	if !st.Until.IsZero() {
-		st.Lag = max(0, time.Since(tsTime(st.Until)).Round(time.Second))
+		st.Lag = time.Since(tsTime(st.Until)).Round(time.Second)
+		if st.Lag < -time.Second && st.Error == "" {
+			// The slices end later than this clock's now: the node's clock
+			// runs ahead, or ran ahead when the slices were cut.
+			st.Error = fmt.Sprintf("%v: the slices end at %s (%s), %s ahead of this clock: the node's clock runs ahead of the agent's; a lag reads as none until the clocks agree",
+				ErrClock, tsTime(st.Until).Format(time.RFC3339), oplog.FormatTS(st.Until), -st.Lag)
+			st.Code = errcode.Of(ErrClock)
+		}
+		st.Lag = max(0, st.Lag)
 	}
 	return st
 }
@@ -240,8 +277,10 @@ func (s *Slicer) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 	backoff := time.Second
+	var pending []chan flushResult // Flush calls taken while it waited to try again
 	for {
-		stored, err := s.session(ctx)
+		stored, err := s.session(ctx, pending)
+		pending = nil
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -254,6 +293,8 @@ func (s *Slicer) Run(ctx context.Context) error {
 		}
 		s.log.Error("pitr: slicing stopped; trying again", "error", err, "in", backoff)
 		select {
+		case w := <-s.flushes: // a Flush tries again at once, and gets that attempt's slice or failure
+			pending = append(pending, w)
 		case <-time.After(backoff):
 		case <-ctx.Done():
 			return ctx.Err()
@@ -292,7 +333,12 @@ type open struct {
 }
 
 func (s *Slicer) newOpen(from, prevUntil bson.Timestamp, gap string) (*open, error) {
-	o := &open{Slice: Slice{From: from, Prev: prevUntil, Gap: gap}}
+	o := &open{Slice: Slice{From: from, Prev: prevUntil, Gap: gap, Node: s.node}}
+	s.mu.Lock()
+	if s.tip != nil && s.tip.Until == prevUntil {
+		o.PrevSHA256 = s.tip.SHA256
+	}
+	s.mu.Unlock()
 	w, err := s.cfg.Key.NewWriter(&o.buf)
 	if err != nil {
 		return nil, err
@@ -323,8 +369,8 @@ func (o *open) add(e oplog.Entry, raw []byte) error {
 
 // session connects, finds where to resume, and slices until a failure or
 // ctx is done; stored reports whether it stored a slice.
-func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
-	var waiting []chan flushResult // Flush calls waiting for the next slice
+func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (stored bool, err error) {
+	// waiting are the Flush calls waiting for the next slice.
 	answer := func(sl Slice, err error) {
 		for _, w := range waiting {
 			w <- flushResult{slice: sl, err: err}
@@ -344,7 +390,8 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	r, err := s.reader(ctx, client)
+	var r oplogReader
+	err = s.ask(ctx, func(ctx context.Context) (err error) { r, err = s.reader(ctx, client); return err })
 	if err != nil {
 		return false, err
 	}
@@ -358,6 +405,12 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 
 	var target bson.Timestamp // the horizon the next slice closes at, once reached
 	fresh := false            // target was set since the last read
+	if len(waiting) > 0 {
+		if target, err = s.target(ctx, r); err != nil {
+			return false, err
+		}
+		fresh = true
+	}
 	deadline := time.Now().Add(s.cfg.Interval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -367,7 +420,7 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 			return stored, ctx.Err()
 		case w := <-s.flushes:
 			waiting = append(waiting, w)
-			t, err := r.target(ctx)
+			t, err := s.target(ctx, r)
 			if err != nil {
 				return stored, err
 			}
@@ -375,7 +428,7 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 		case <-timer.C:
 		}
 		if target.IsZero() && !time.Now().Before(deadline) {
-			t, err := r.target(ctx)
+			t, err := s.target(ctx, r)
 			if err != nil {
 				return stored, err
 			}
@@ -389,7 +442,8 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 			// A new target is read up to once more even if the horizon
 			// passed it: entries logged late since the last read go into
 			// the slice before it closes.
-			horizon, err = r.read(ctx, s.keep(ctx, scope, &sl, &stored))
+			keep := s.keep(ctx, scope, &sl, &stored)
+			err = s.ask(ctx, func(ctx context.Context) (err error) { horizon, err = r.read(ctx, keep); return err })
 			s.setOpen(sl.Entries)
 			fresh = false
 			if s.cfg.afterRead != nil {
@@ -425,13 +479,15 @@ func (s *Slicer) session(ctx context.Context) (stored bool, err error) {
 		default:
 			// Nothing was logged since the last slice: it holds all there is.
 			target = bson.Timestamp{}
-			var last Slice
 			s.mu.Lock()
-			if s.st.Last != nil {
-				last = *s.st.Last
-			}
+			tip := s.tip
 			s.mu.Unlock()
-			answer(last, nil)
+			if tip == nil {
+				answer(Slice{}, fmt.Errorf("%w: nothing was logged in scope since the slicer started at %s, and no slice of this node is on the remote: there is no slice to store yet",
+					ErrNotCovered, oplog.FormatTS(sl.From)))
+			} else {
+				answer(*tip, nil)
+			}
 		}
 		wait := r.wait(target)
 		if target.IsZero() {
@@ -455,6 +511,13 @@ func (s *Slicer) keep(ctx context.Context, scope *oplog.Scope, sl **open, stored
 			s.late(e, (*sl).From)
 			return nil
 		}
+		if len(raw) > archive.MaxDocumentSize {
+			// A restore could not read it: a gap, recorded, rather than a
+			// slice that every restore refuses.
+			s.lose(e, fmt.Sprintf("the entry %s (%s) is %d bytes, more than the %d a restore reads (a document the server took although it is larger than MongoDB allows): no slice holds it",
+				oplog.FormatTS(e.TS), e.NS, len(raw), archive.MaxDocumentSize))
+			return nil
+		}
 		if err := (*sl).add(e, raw); err != nil {
 			return err
 		}
@@ -475,10 +538,18 @@ func (s *Slicer) keep(ctx context.Context, scope *oplog.Scope, sl **open, stored
 // late records an entry in scope that was logged after the slice for its
 // time, which ends at until, was stored: a gap of that one entry.
 func (s *Slicer) late(e oplog.Entry, until bson.Timestamp) {
-	reason := fmt.Sprintf("the entry %s (%s) was logged after the slice for its time was stored, more than Settle after its timestamp: no slice holds it; raise Settle", oplog.FormatTS(e.TS), e.NS)
-	s.log.Warn("pitr: a gap in the slices", "from", oplog.FormatTS(e.TS), "until", oplog.FormatTS(next(e.TS)), "reason", reason)
+	s.lose(e, fmt.Sprintf("the entry %s (%s) was logged after the slice for its time was stored (it ends at %s), more than Settle after its timestamp: no slice holds it; raise Settle",
+		oplog.FormatTS(e.TS), e.NS, oplog.FormatTS(until)))
+}
+
+// lose records an entry in scope that no slice holds: in the status, and
+// in the next slice stored.
+func (s *Slicer) lose(e oplog.Entry, reason string) {
+	g := Gap{From: e.TS, Until: next(e.TS), Reason: reason}
+	s.log.Warn("pitr: a gap in the slices", "from", oplog.FormatTS(g.From), "until", oplog.FormatTS(g.Until), "reason", reason)
 	s.mu.Lock()
-	s.st.Gaps = append(s.st.Gaps, Gap{From: e.TS, Until: next(e.TS), Reason: reason})
+	s.st.Gaps = append(s.st.Gaps, g)
+	s.lost = append(s.lost, g)
 	s.mu.Unlock()
 }
 
@@ -517,32 +588,66 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 	return &tailer{oplogColl: o, poll: s.cfg.Poll}, nil
 }
 
-// begin finds where to resume: the end of the newest slice on the remote,
-// else the newest exported backup's consistency point, else the present;
-// and records a gap when the oplog no longer holds that point. It returns
-// the open slice to fill, and points r at its start.
+// begin finds where to resume: the end of the newest slice on the remote
+// that authenticates as this node's, else the newest exported backup's
+// consistency point, else the present; and records a gap when the oplog
+// no longer holds that point. It returns the open slice to fill, and
+// points r at its start.
 func (s *Slicer) begin(ctx context.Context, r oplogReader) (*open, error) {
 	cov, err := Scan(ctx, s.cfg.Export)
 	if err != nil {
 		return nil, err
 	}
+	tip, ignored, err := s.resume(ctx, cov)
+	if err != nil {
+		return nil, err
+	}
 	var from, prevUntil bson.Timestamp
+	var base string
 	switch {
-	case !cov.Until.IsZero():
-		from, prevUntil = cov.Until, cov.Until
+	case tip != nil:
+		from, prevUntil = tip.Until, tip.Until
 	case len(cov.Bases) > 0:
-		from = next(cov.Bases[len(cov.Bases)-1].Oplog.End)
-		prevUntil = from
+		// A backup's metadata is not authenticated, and the slicer cannot
+		// open a backup: a point past the oplog's newest entry is not a
+		// backup of this node's.
+		newest, err := s.target(ctx, r) // right after the oplog's newest entry
+		if err != nil {
+			return nil, err
+		}
+		for i := len(cov.Bases) - 1; i >= 0 && from.IsZero(); i-- {
+			b := cov.Bases[i]
+			if next(b.Oplog.End).After(newest) {
+				ignored = append(ignored, Refused{Key: b.Key, Error: fmt.Sprintf("%v: the base backup %s claims a consistency point, %s, after the oplog's newest entry: not a backup of this node's",
+					ErrForeign, b.Key, oplog.FormatTS(b.Oplog.End))})
+				continue
+			}
+			from, base = next(b.Oplog.End), path.Base(b.Key)
+		}
+		if !from.IsZero() {
+			prevUntil = from
+		} else if err = s.ask(ctx, func(ctx context.Context) (err error) { from, err = s.present(ctx, r); return err }); err != nil {
+			return nil, err
+		}
 	default:
-		if from, err = s.present(ctx, r); err != nil {
+		if err = s.ask(ctx, func(ctx context.Context) (err error) { from, err = s.present(ctx, r); return err }); err != nil {
 			return nil, err
 		}
 	}
+	for _, i := range ignored {
+		s.log.Warn("pitr: an object on the remote was ignored", "key", i.Key, "error", i.Error)
+	}
+	s.mu.Lock()
+	s.tip, s.st.Ignored = tip, ignored
+	if tip != nil {
+		s.st.Until = tip.Until
+	}
+	s.mu.Unlock()
 	var gap string
 	var ro *errRolledOver
 	if prevUntil.IsZero() {
 		// From the present on, there is nothing before to lose.
-	} else if err := r.checkHeld(ctx, from); errors.As(err, &ro) {
+	} else if err := s.ask(ctx, func(ctx context.Context) error { return r.checkHeld(ctx, from) }); errors.As(err, &ro) {
 		gap = fmt.Sprintf("the oplog rolled over while the slicer was not reading it: its oldest entry, %s, is newer than %s, where the slices ended; writes between are in no slice",
 			oplog.FormatTS(ro.oldest), oplog.FormatTS(from))
 		g := Gap{From: from, Until: ro.oldest, Reason: gap}
@@ -554,18 +659,105 @@ func (s *Slicer) begin(ctx context.Context, r oplogReader) (*open, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	anchor, err := r.anchor(ctx, from)
+	var anchor bson.Timestamp
+	err = s.ask(ctx, func(ctx context.Context) (err error) { anchor, err = r.anchor(ctx, from); return err })
 	if err != nil {
 		return nil, err
 	}
 	r.seek(from, anchor)
-	s.mu.Lock()
-	if s.st.Until.IsZero() {
-		s.st.Until = cov.Until
-	}
-	s.mu.Unlock()
 	s.log.Info("pitr: slicing the oplog", "from", oplog.FormatTS(from), "remote", s.prefix+Folder)
-	return s.newOpen(from, prevUntil, gap)
+	o, err := s.newOpen(from, prevUntil, gap)
+	if err == nil && tip == nil {
+		o.Base = base
+	}
+	return o, err
+}
+
+// maxIgnored bounds the objects the slicer downloads, newest first, to
+// find the newest slice that authenticates.
+const maxIgnored = 32
+
+// resume returns the newest slice listed in cov that authenticates under
+// the slicer's key as this node's, as its record says, and the newer
+// objects it ignored because they do not; nil when none does.
+func (s *Slicer) resume(ctx context.Context, cov *Coverage) (*Slice, []Refused, error) {
+	listed := slices.Clone(cov.Slices)
+	slices.SortStableFunc(listed, func(a, b Slice) int { return cmp.Or(a.Until.Compare(b.Until), a.From.Compare(b.From)) })
+	s.mu.Lock()
+	tip := s.tip
+	s.mu.Unlock()
+	var ignored []Refused
+	for i := len(listed) - 1; i >= 0 && len(ignored) < maxIgnored; i-- {
+		l := listed[i]
+		if tip != nil && l.Key == tip.Key {
+			return tip, ignored, nil // stored or checked by this process: what it knows of it is authentic
+		}
+		a, err := s.authenticate(ctx, l)
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case errors.Is(err, store.ErrUnreachable):
+			return nil, nil, err
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			ignored = append(ignored, Refused{Key: l.Key, Error: err.Error(), err: err})
+			continue
+		}
+		return &a, ignored, nil
+	}
+	return nil, ignored, nil
+}
+
+// authenticate downloads the slice listed as l and returns it as its own
+// record says, if it authenticates under the slicer's key as this node's.
+func (s *Slicer) authenticate(ctx context.Context, l Slice) (Slice, error) {
+	obj, err := s.cfg.Export.Remote.Open(ctx, l.Key)
+	if err != nil {
+		return Slice{}, fmt.Errorf("pitr: open the slice %s: %w", l.Key, err)
+	}
+	defer obj.Close()
+	limit := cipher.Overhead(s.cfg.MaxSize+2*archive.MaxDocumentSize) + s.cfg.MaxSize + 2*archive.MaxDocumentSize
+	if obj.Info().Size > limit {
+		return Slice{}, fmt.Errorf("%w: %s: %d bytes, more than a slice of this slicer holds", ErrCorruptSlice, l.Key, obj.Info().Size)
+	}
+	data, err := io.ReadAll(io.LimitReader(ctxio.NewReader(ctx, obj), limit+1))
+	if err != nil {
+		return Slice{}, fmt.Errorf("pitr: download the slice %s: %w", l.Key, err)
+	}
+	sum := sha256.Sum256(data)
+	l.Size, l.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
+	a, err := entries(ctx, l, bytes.NewReader(data), int64(len(data)), s.open, func(oplog.Entry) error { return nil })
+	if err != nil {
+		return Slice{}, err
+	}
+	if err := belongs(a, s.node); err != nil {
+		return Slice{}, err
+	}
+	return a, nil
+}
+
+// open opens a slice under the slicer's key, or under its keyring's
+// password if it was written under another key.
+func (s *Slicer) open(src io.ReaderAt, size int64) (*cipher.Reader, error) {
+	r, err := s.cfg.Key.NewReader(src, size)
+	if errors.Is(err, cipher.ErrWrongPassword) && s.cfg.Keyring != nil {
+		return s.cfg.Keyring.NewReader(src, size)
+	}
+	return r, err
+}
+
+// ask makes the requests of op to the server, which must answer each
+// within Config.OperationTimeout: one it does not answer fails as
+// unreachable (errcode.Unreachable), saying so.
+func (s *Slicer) ask(ctx context.Context, op func(context.Context) error) error {
+	return mongodb.Ask(ctx, s.cfg.OperationTimeout, op)
+}
+
+// target is r.target under the operation timeout.
+func (s *Slicer) target(ctx context.Context, r oplogReader) (t bson.Timestamp, err error) {
+	err = s.ask(ctx, func(ctx context.Context) error { t, err = r.target(ctx); return err })
+	return t, err
 }
 
 // present is where a node with neither slices nor base backups starts.
@@ -581,6 +773,9 @@ func (s *Slicer) present(ctx context.Context, r oplogReader) (bson.Timestamp, er
 func (s *Slicer) store(ctx context.Context, o *open, until bson.Timestamp) (Slice, error) {
 	o.Until = until
 	o.Key = sliceKey(s.prefix, o.From, o.Until)
+	s.mu.Lock()
+	o.Lost = append([]Gap(nil), s.lost...)
+	s.mu.Unlock()
 	tr, err := o.trailer()
 	if err != nil {
 		return Slice{}, err
@@ -601,9 +796,11 @@ func (s *Slicer) store(ctx context.Context, o *open, until bson.Timestamp) (Slic
 		return Slice{}, fmt.Errorf("pitr: store the slice %s: %w", o.Key, err)
 	}
 	done := o.Slice
-	done.Size, done.Created = info.Size, info.Created
+	done.Size, done.Created, done.SHA256 = info.Size, info.Created, hex.EncodeToString(h[:])
 	s.log.Info("pitr: slice stored", "key", o.Key, "entries", done.Entries, "bytes", done.Size)
 	s.mu.Lock()
+	s.lost = s.lost[len(done.Lost):]
+	s.tip = &done
 	s.st.Until, s.st.Last, s.st.Open = done.Until, &done, 0
 	s.st.Slices++
 	s.st.Entries += done.Entries

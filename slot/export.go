@@ -30,7 +30,8 @@ type ExportConfig struct {
 	Prefix string
 
 	// Node names this node in the keys; default the host name. Nodes that
-	// export to one Remote need different names.
+	// export to one Remote need different names. Backups record it in
+	// their manifest (archive.Manifest.Node), which package pitr checks.
 	Node string
 
 	// Retention, if set, prunes this node's copies after each successful
@@ -112,6 +113,18 @@ func (e ExportConfig) withDefaults() (ExportConfig, error) {
 		return ExportConfig{}, fmt.Errorf("%w: the export's node name %q contains a slash", ErrInvalid, e.Node)
 	}
 	return e, nil
+}
+
+// exportNode is the name the slot exports its copies under, which its
+// backups record in their manifest (archive.Manifest.Node) so that a copy
+// on the remote says, under the encryption, which node wrote it: package
+// pitr refuses a base backup of another node. Empty without Export.
+func (s *Slot) exportNode() string {
+	e, err := s.exportConfig()
+	if err != nil {
+		return ""
+	}
+	return e.Node
 }
 
 // nodePrefix is the key prefix of this node's copies, ending in "/".

@@ -213,6 +213,7 @@ func (s *Slot) write(ctx context.Context, j *job, pending store.Pending, p Plan,
 	}
 	defer enc.Abort() // on every error path; a no-op after Close
 	manifest, err := archive.Dump(ctx, enc, p.Collections, s.src, &archive.DumpOptions{
+		Node:          s.exportNode(),
 		Format:        s.cfg.Format,
 		Compression:   s.cfg.Compression,
 		Parallel:      s.cfg.Parallel,

@@ -179,7 +179,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	slicer, err := o.pitr.slicer(uri, export, pitrKey, log)
+	slicer, err := o.pitr.slicer(uri, export, pitrKey, o.opTimeout, log)
 	if err != nil {
 		return err
 	}

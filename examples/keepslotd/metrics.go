@@ -39,7 +39,8 @@ var (
 	descExportDone     = desc("export_last_finished_timestamp_seconds", "When the last export ended, in Unix seconds.")
 	descPITRRunning    = desc("pitr_running", "1 while the oplog slicer runs.")
 	descPITRLag        = desc("pitr_lag_seconds", "Seconds since the end of the newest oplog slice: a restore reaches no later.")
-	descPITRGaps       = desc("pitr_gaps", "The gaps in the oplog slices that the slicer found since it started (the oplog rolled over while it was not reading it).")
+	descPITRGaps       = desc("pitr_gaps", "The gaps in the oplog slices that the slicer found since it started (the oplog rolled over while it was not reading it, an entry logged late or too large for a restore); each is recorded in the next slice.")
+	descPITRIgnored    = desc("pitr_ignored_objects", "Objects in the slices' folder that the slicer could not authenticate as this node's when it last looked for where to resume (someone wrote the bucket, or the key changed).")
 	descPITRError      = desc("pitr_error", "1 while the slicer's last attempt failed, labelled with the error code; 0 otherwise.", "code")
 	descPITRSlices     = desc("pitr_slices_stored_total", "Oplog slices stored since the agent started.")
 	descPITREntries    = desc("pitr_entries_stored_total", "Oplog entries stored in slices since the agent started.")
@@ -53,7 +54,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descReadyTime, descReadyAge, descReadySize, descReadyDuration, descFailure,
-		descExport, descExportDone, descPITRRunning, descPITRLag, descPITRGaps, descPITRError, descPITRSlices, descPITREntries} {
+		descExport, descExportDone, descPITRRunning, descPITRLag, descPITRGaps, descPITRIgnored, descPITRError, descPITRSlices, descPITREntries} {
 		ch <- d
 	}
 }
@@ -102,9 +103,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		st := m.slicer.Status()
 		gauge(descPITRRunning, boolFloat(st.Running))
 		if !st.Until.IsZero() {
-			gauge(descPITRLag, m.now().Sub(time.Unix(int64(st.Until.T), 0)).Seconds())
+			// Never below zero: slices that end in the future are an error
+			// of the status (pitr.ErrClock), which pitr_error shows.
+			gauge(descPITRLag, max(0, m.now().Sub(time.Unix(int64(st.Until.T), 0)).Seconds()))
 		}
 		gauge(descPITRGaps, float64(len(st.Gaps)))
+		gauge(descPITRIgnored, float64(len(st.Ignored)))
 		gauge(descPITRError, boolFloat(st.Error != ""), string(st.Code))
 		ch <- prometheus.MustNewConstMetric(descPITRSlices, prometheus.CounterValue, float64(st.Slices))
 		ch <- prometheus.MustNewConstMetric(descPITREntries, prometheus.CounterValue, float64(st.Entries))

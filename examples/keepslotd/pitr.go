@@ -109,12 +109,25 @@ func (f pitrFlags) key(exporting bool, kdf *cipher.Options) (*cipher.Key, error)
 
 // slicer returns the oplog slicer that f configures with key, or nil
 // without -pitr.
-func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key, log *slog.Logger) (*pitr.Slicer, error) {
+func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key, opTimeout time.Duration, log *slog.Logger) (*pitr.Slicer, error) {
 	if key == nil {
 		return nil, nil
 	}
+	// A key derived from the password file is new at each start: the
+	// password's keyring opens the slices of the agent before, to resume
+	// after them.
+	var ring *cipher.Keyring
+	if f.passwordFile != "" {
+		b, err := readSecret(f.passwordFile)
+		if err != nil {
+			return nil, err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		clear(b)
+		ring = cipher.NewKeyring([]byte(strings.TrimSuffix(line, "\r")), nil)
+	}
 	return pitr.New(pitr.Config{
-		URI: uri, Export: *export, Key: key,
+		URI: uri, Export: *export, Key: key, Keyring: ring, OperationTimeout: opTimeout,
 		Interval: f.interval, MaxSize: f.maxMiB << 20, Read: pitr.ReadMode(f.read),
 		Logger: log,
 	})
@@ -292,8 +305,19 @@ func (h pitrHandler) flush(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	sl, err := h.slicer.Flush(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
+		// The slicer did not answer in time: its last failure, with its
+		// code, says why (a server that does not answer is unreachable
+		// once the operation timeout passes).
 		st := h.slicer.Status()
-		err = fmt.Errorf("%w: no slice was stored within %s; the slicer's last failure: %s", context.DeadlineExceeded, flushTimeout, st.Error)
+		cause := error(context.DeadlineExceeded)
+		if st.Code != "" {
+			cause = errcode.New(st.Code, "pitr: the slicer's last attempt failed")
+		}
+		last := st.Error
+		if last == "" {
+			last = "none yet; it is still trying (see GET /v1/pitr)"
+		}
+		err = fmt.Errorf("%w: no slice was stored within %s; the slicer's last failure: %s", cause, flushTimeout, last)
 	}
 	if err != nil {
 		writeErr(w, err)
