@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/slot"
+	"github.com/keepslot/keepslot/store"
+)
+
+// fakeClock is the scheduler's clock in tests: After tells the test how
+// long the scheduler waits, and the test fires the timer.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits chan time.Duration
+	fire  chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC), waits: make(chan time.Duration), fire: make(chan time.Time)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.waits <- d
+	return c.fire
+}
+
+// waitFor returns how long the scheduler waits next, once it does.
+func (c *fakeClock) waitFor(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-c.waits:
+		return d
+	case <-time.After(time.Minute): // a guard against a hung scheduler, not a synchronisation
+		t.Fatal("the scheduler did not wait for its next run")
+		return 0
+	}
+}
+
+// tick moves the clock by d and fires the scheduler's timer.
+func (c *fakeClock) tick(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	now := c.now
+	c.mu.Unlock()
+	c.fire <- now
+}
+
+// flakyRemote is a remote that fails on demand, as a bucket that is down.
+type flakyRemote struct {
+	store.Remote
+	down    atomic.Bool // every call fails
+	putDown atomic.Bool // Put fails
+}
+
+var errBucketDown = errcode.New(errcode.Unreachable, "the bucket is down (test)")
+
+func (r *flakyRemote) Put(ctx context.Context, key string, rd io.Reader, want store.Info) (store.Info, error) {
+	if r.down.Load() || r.putDown.Load() {
+		return store.Info{}, errBucketDown
+	}
+	return r.Remote.Put(ctx, key, rd, want)
+}
+
+func (r *flakyRemote) List(ctx context.Context, prefix string) ([]store.Entry, error) {
+	if r.down.Load() {
+		return nil, errBucketDown
+	}
+	return r.Remote.List(ctx, prefix)
+}
+
+// uniqueNames is a store that numbers the backups' names: the slot names
+// them by the second, and the tests' runs come faster than that.
+type uniqueNames struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (u *uniqueNames) Create(ctx context.Context, name string) (store.Pending, error) {
+	return u.Store.Create(ctx, fmt.Sprintf("r%d-%s", u.n.Add(1), name))
+}
+
+// fakeDriller passes, or fails with err.
+type fakeDriller struct {
+	mu    sync.Mutex
+	err   error
+	calls []string
+}
+
+func (f *fakeDriller) Drill(ctx context.Context, obj store.Object, password []byte) (drillResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, obj.Info().Name)
+	if string(password) != "pw" {
+		return drillResult{}, cipher.ErrWrongPassword
+	}
+	res := drillResult{Restore: 1500 * time.Millisecond, Bytes: 4200, Report: map[string]any{"namespaces": 1}}
+	return res, f.err
+}
+
+func (f *fakeDriller) fail(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+// schedEnv is a scheduler over a real slot (in memory, with a source of
+// one collection) exporting to a flaky in-memory bucket, with a fake
+// driller and clock.
+type schedEnv struct {
+	t       *testing.T
+	dir     string
+	slot    *slot.Slot
+	remote  *flakyRemote
+	driller *fakeDriller
+	clock   *fakeClock
+	sc      *scheduling
+	next    time.Duration // how long the scheduler waits, once it does
+	waiting bool
+}
+
+func newSchedEnv(t *testing.T, src slot.Source, notifyURL string) *schedEnv {
+	t.Helper()
+	e := &schedEnv{t: t, dir: t.TempDir(), remote: &flakyRemote{Remote: store.NewMemoryRemote()}, driller: &fakeDriller{}, clock: newFakeClock()}
+	if src == nil {
+		src = fakeSource{}
+	}
+	require.NoError(t, slot.NewRole(e.dir).Set())
+	b, err := slot.New(src, slot.Config{
+		Store: &uniqueNames{Store: store.Memory()}, StateDir: e.dir, KDF: &cipher.Options{LogN: 10}, Logger: slog.New(slog.DiscardHandler),
+		Export: &slot.ExportConfig{Remote: e.remote, Node: "n1", Retention: &store.Retention{Last: 5}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	e.slot = b
+	pwFile := filepath.Join(e.dir, "pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte("pw\n"), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	e.sc, err = startScheduling(ctx, schedulingConfig{
+		Flags: scheduleFlags{spec: "0 2 * * *", passwordFile: pwFile}, NotifyURL: notifyURL, Node: "n1",
+		Slot: b, Exporting: true, Driller: e.driller, StateDir: e.dir, Logger: slog.New(slog.DiscardHandler), Clock: e.clock,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		cancel()
+		<-e.sc.done
+	})
+	return e
+}
+
+// run fires the next scheduled run and returns it once it has ended, when
+// the scheduler waits for the one after.
+func (e *schedEnv) run() *runRecord {
+	e.t.Helper()
+	if !e.waiting {
+		e.next = e.clock.waitFor(e.t)
+	}
+	e.clock.tick(e.next)
+	e.next, e.waiting = e.clock.waitFor(e.t), true
+	st := e.sc.sched.Status()
+	require.NotNil(e.t, st.Last)
+	require.Nil(e.t, st.Running)
+	return st.Last
+}
+
+// remoteNames are the backups the bucket holds.
+func (e *schedEnv) remoteNames() []string {
+	e.t.Helper()
+	l, err := e.remote.Remote.List(context.Background(), "")
+	require.NoError(e.t, err)
+	var names []string
+	for _, en := range l {
+		names = append(names, en.Info.Name)
+	}
+	return names
+}
+
+// local is the slot's backup's name, or "" when it is empty.
+func (e *schedEnv) local() string {
+	e.t.Helper()
+	st, err := e.slot.Status(context.Background())
+	require.NoError(e.t, err)
+	if st.State != slot.StateReady {
+		return ""
+	}
+	return st.Name
+}
+
+func outcomes(r *runRecord) map[string]string {
+	m := map[string]string{}
+	for _, s := range r.Steps {
+		m[s.Step] = s.Outcome
+	}
+	return m
+}
+
+var allOK = map[string]string{stepReplace: outcomeOK, stepBackup: outcomeOK, stepExport: outcomeOK, stepDrill: outcomeOK, stepRetention: outcomeOK}
+
+// TestScheduleTwoRuns: the first run backs up, exports, drills; the
+// second replaces the first's backup, whose copy stays on the bucket.
+func TestScheduleTwoRuns(t *testing.T) {
+	e := newSchedEnv(t, nil, "")
+	first := e.clock.waitFor(t)
+	assert.Equal(t, time.Hour, first, "from 01:00 to the schedule's 02:00")
+	e.next, e.waiting = first, true
+	r1 := e.run()
+	require.Equal(t, outcomeOK, r1.Outcome, "%+v", r1)
+	assert.Equal(t, allOK, outcomes(r1))
+	a := e.local()
+	require.NotEmpty(t, a)
+	assert.Equal(t, a, r1.Backup)
+	assert.Equal(t, []string{a}, e.remoteNames())
+
+	r2 := e.run()
+	require.Equal(t, outcomeOK, r2.Outcome, "%+v", r2)
+	b := e.local()
+	assert.NotEqual(t, a, b)
+	assert.ElementsMatch(t, []string{a, b}, e.remoteNames())
+	assert.Contains(t, r2.Steps[0].Detail, "deleted "+a+", whose copy on the bucket is confirmed")
+	assert.Equal(t, []string{a, b}, e.driller.calls)
+	st := e.sc.sched.Status()
+	assert.Equal(t, int64(0), st.Failures)
+	assert.Equal(t, r2.Finished, st.LastSuccess)
+	assert.Equal(t, time.Date(2026, 3, 3, 2, 0, 0, 0, time.UTC), st.Next.UTC())
+}
+
+// TestScheduleBucketDown: a run whose export fails keeps its backup in the
+// slot and says so; the next, with the bucket back, exports it, and only
+// then replaces it. A bucket down when a run starts keeps the slot's
+// backup too.
+func TestScheduleBucketDown(t *testing.T) {
+	e := newSchedEnv(t, nil, "")
+	e.remote.putDown.Store(true)
+	r1 := e.run()
+	assert.Equal(t, outcomeFailed, r1.Outcome)
+	assert.Equal(t, stepExport, r1.Step)
+	assert.Equal(t, errcode.Unreachable, r1.Code, r1.Error)
+	assert.Equal(t, map[string]string{stepReplace: outcomeOK, stepBackup: outcomeOK, stepExport: outcomeFailed, stepDrill: "", stepRetention: ""}, outcomes(r1))
+	a := e.local()
+	require.NotEmpty(t, a, "the unexported backup stays in the slot")
+	assert.Empty(t, e.remoteNames())
+
+	e.remote.putDown.Store(false)
+	e.remote.down.Store(true)
+	r2 := e.run()
+	assert.Equal(t, outcomeFailed, r2.Outcome)
+	assert.Equal(t, stepReplace, r2.Step)
+	assert.Equal(t, errcode.SlotOccupied, r2.Code, r2.Error)
+	assert.Contains(t, r2.Error, a+" stays in the slot")
+	assert.Equal(t, a, e.local())
+
+	e.remote.down.Store(false)
+	r3 := e.run()
+	require.Equal(t, outcomeOK, r3.Outcome, "%+v", r3)
+	b := e.local()
+	assert.NotEqual(t, a, b)
+	assert.ElementsMatch(t, []string{a, b}, e.remoteNames(), "the first backup was exported before it was replaced")
+	assert.Equal(t, int64(2), e.sc.sched.Status().Failures)
+}
