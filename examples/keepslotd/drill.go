@@ -133,8 +133,7 @@ func (d *drillRunner) start(password []byte) error {
 	d.state.Running = true
 	d.mu.Unlock()
 	go func() {
-		defer release()
-		_, _ = d.runLocked(d.ctx, password)
+		_, _ = d.runLocked(d.ctx, password, release)
 		clear(password)
 	}()
 	return nil
@@ -156,8 +155,9 @@ func (d *drillRunner) wait(ctx context.Context) error {
 	}
 }
 
-// runLocked drills the slot's backup; the caller has passed the gate.
-func (d *drillRunner) runLocked(ctx context.Context, password []byte) (drillReport, error) {
+// runLocked drills the slot's backup; the caller has passed the gate, and
+// release, if not nil, lets it go before the drill's waiters wake.
+func (d *drillRunner) runLocked(ctx context.Context, password []byte, release func()) (drillReport, error) {
 	d.mu.Lock()
 	if d.running == nil {
 		d.running = make(chan struct{})
@@ -174,9 +174,13 @@ func (d *drillRunner) runLocked(ctx context.Context, password []byte) (drillRepo
 		d.state.Failures++
 	}
 	st := d.state
-	close(d.running)
+	done := d.running
 	d.running = nil
 	d.mu.Unlock()
+	if release != nil {
+		release()
+	}
+	defer close(done)
 	if b, mErr := json.MarshalIndent(st, "", "  "); mErr == nil {
 		if wErr := writeAtomic(d.stateFile, b); wErr != nil {
 			d.log.Error("drill: save the report", "error", wErr)

@@ -201,6 +201,7 @@ func (g *gate) enter() (release func(), err error) {
 	return g.mu.Unlock, nil
 }
 
+
 // scheduler runs the scheduled backups.
 type scheduler struct {
 	spec      cron.Schedule
@@ -521,7 +522,7 @@ func (s *scheduler) drillStep(ctx context.Context, _ *runRecord) (string, string
 	if err != nil {
 		return "", "", err
 	}
-	rep, err := s.drill.runLocked(ctx, pw)
+	rep, err := s.drill.runLocked(ctx, pw, nil)
 	clear(pw)
 	if err != nil {
 		return "", "", err

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/slot"
@@ -277,3 +282,206 @@ func TestScheduleBucketDown(t *testing.T) {
 	assert.ElementsMatch(t, []string{a, b}, e.remoteNames(), "the first backup was exported before it was replaced")
 	assert.Equal(t, int64(2), e.sc.sched.Status().Failures)
 }
+
+// notifyServer records the events posted to it.
+type notifyServer struct {
+	*httptest.Server
+	events chan event
+	fail   atomic.Int32 // answer 503 to this many posts first
+}
+
+func newNotifyServer(t *testing.T) *notifyServer {
+	n := &notifyServer{events: make(chan event, 100)}
+	n.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.fail.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var e event
+		if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		n.events <- e
+	}))
+	t.Cleanup(n.Close)
+	return n
+}
+
+func (n *notifyServer) next(t *testing.T) event {
+	t.Helper()
+	select {
+	case e := <-n.events:
+		return e
+	case <-time.After(time.Minute): // a guard, not a synchronisation
+		t.Fatal("no event was posted")
+		return event{}
+	}
+}
+
+// TestScheduleDrillFailure: a drill that fails fails the run, which the
+// metrics and the notifier report; the next run that passes is notified as
+// a recovery.
+func TestScheduleDrillFailure(t *testing.T) {
+	ns := newNotifyServer(t)
+	e := newSchedEnv(t, nil, ns.URL+"/hook?token=abc")
+	e.sc.notify.backoff = time.Millisecond
+	ns.fail.Store(1) // the first post is tried again
+	e.driller.fail(fmt.Errorf("%w: app.things: count: 99 restored, 100 in the backup", codedError(errcode.CountMismatch)))
+	r := e.run()
+	assert.Equal(t, outcomeFailed, r.Outcome)
+	assert.Equal(t, stepDrill, r.Step)
+	assert.Equal(t, errcode.CountMismatch, r.Code)
+	a := e.local()
+	assert.Equal(t, []string{a}, e.remoteNames(), "a drill failure keeps the exported backup")
+
+	ev := ns.next(t)
+	assert.Equal(t, "drill_failed", ev.Event)
+	assert.Equal(t, a, ev.Backup)
+	ev = ns.next(t)
+	assert.Equal(t, "run_failed", ev.Event)
+	assert.Equal(t, stepDrill, ev.Step)
+	assert.Equal(t, "n1", ev.Node)
+	assert.Equal(t, errcode.CountMismatch, ev.Code)
+	assert.Contains(t, ev.Message, "app.things: count")
+
+	st := e.sc.drills.Status()
+	require.NotNil(t, st.Last)
+	assert.False(t, st.Last.Passed)
+	assert.Nil(t, st.LastSuccess)
+	assert.Equal(t, int64(1), st.Failures)
+	assert.JSONEq(t, `{"namespaces":1}`, string(st.Last.Report))
+
+	srv := httptest.NewServer(newServer(serverConfig{Token: testToken, Role: slot.NewRole(e.dir), Main: e.slot, Sensitive: e.slot,
+		Logger: slog.New(slog.DiscardHandler), Schedule: e.sc}))
+	t.Cleanup(srv.Close)
+	_, body := do(t, srv, "GET", "/metrics", "")
+	for _, want := range []string{
+		"keepslot_drill_failures_total 1", "keepslot_drill_last_passed 0", "keepslot_schedule_failures_total 1",
+		`keepslot_schedule_last_run_step{outcome="failed",step="drill"} 1`, `keepslot_schedule_last_run_step{outcome="ok",step="export"} 1`,
+		"keepslot_schedule_last_run_success 0", `keepslot_notify_events_total{result="sent"} 2`,
+		"keepslot_schedule_next_run_timestamp_seconds " + promFloat(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
+	} {
+		assert.Contains(t, body, want)
+	}
+	assert.NotContains(t, body, "keepslot_drill_last_success_timestamp_seconds")
+
+	e.driller.fail(nil)
+	r = e.run()
+	require.Equal(t, outcomeOK, r.Outcome, "%+v", r)
+	ev = ns.next(t)
+	assert.Equal(t, "recovered", ev.Event)
+	assert.Equal(t, r.Backup, ev.Backup)
+	_, body = do(t, srv, "GET", "/metrics", "")
+	for _, want := range []string{
+		"keepslot_drill_last_success_restore_seconds 1.5", "keepslot_drill_last_success_bytes 4200", "keepslot_drill_last_passed 1",
+		"keepslot_schedule_last_run_success 1", "keepslot_drill_last_success_timestamp_seconds " + promFloat(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
+	} {
+		assert.Contains(t, body, want)
+	}
+	_, body = do(t, srv, "GET", "/v1/schedule", "")
+	var got scheduleState
+	require.NoError(t, json.Unmarshal([]byte(body), &got))
+	assert.Equal(t, "0 2 * * *", got.Schedule)
+	assert.Equal(t, outcomeOK, got.Last.Outcome)
+	assert.Equal(t, int64(1), got.Failures)
+}
+
+// blockingSource is a source whose backup blocks until release is closed.
+type blockingSource struct {
+	fakeSource
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b blockingSource) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
+	select {
+	case b.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.fakeSource.Documents(ctx, c, emit)
+}
+
+// TestScheduleInProgress: while a scheduled run backs up, a backup or a
+// drill asked for by hand is refused as in progress (409).
+func TestScheduleInProgress(t *testing.T) {
+	src := blockingSource{started: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newSchedEnv(t, src, "")
+	srv := httptest.NewServer(newServer(serverConfig{Token: testToken, Role: slot.NewRole(e.dir), Main: e.slot, Sensitive: e.slot,
+		Logger: slog.New(slog.DiscardHandler), Schedule: e.sc}))
+	t.Cleanup(srv.Close)
+	e.clock.tick(e.clock.waitFor(t))
+	<-src.started
+	assert.Equal(t, stepBackup, e.sc.sched.Status().Running.Step)
+	resp, body := do(t, srv, "POST", "/v1/backup", `{"password":"pw"}`)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	assert.Equal(t, "in_progress", errorOf(t, body))
+	resp, body = do(t, srv, "POST", "/v1/drill", `{"password":"pw"}`)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	assert.Equal(t, "in_progress", errorOf(t, body))
+	_, body = do(t, srv, "GET", "/v1/schedule", "")
+	assert.Contains(t, body, `"running"`)
+	close(src.release)
+	e.next, e.waiting = e.clock.waitFor(t), true
+	assert.Equal(t, outcomeOK, e.sc.sched.Status().Last.Outcome)
+
+	// Now a drill by hand, with the schedule's password.
+	resp, body = do(t, srv, "POST", "/v1/drill", "")
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	_, body = do(t, srv, "GET", "/v1/drill?wait=1", "")
+	var st drillState
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.False(t, st.Running)
+	require.NotNil(t, st.Last)
+	assert.True(t, st.Last.Passed)
+	assert.Equal(t, e.local(), st.Last.Backup)
+	assert.Equal(t, 1.5, st.Last.RestoreSeconds)
+	resp, body = do(t, srv, "POST", "/v1/drill", `{"password":"wrong"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	_, body = do(t, srv, "GET", "/v1/drill?wait=1", "")
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.Equal(t, errcode.WrongPassword, st.Last.Code)
+	assert.True(t, st.LastSuccess.Passed)
+}
+
+// TestScheduleRefused: a schedule that cannot work is refused at start.
+func TestScheduleRefused(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("pw\n"), 0o600))
+	open := filepath.Join(dir, "open")
+	require.NoError(t, os.WriteFile(open, []byte("pw\n"), 0o644))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, []byte("\n"), 0o600))
+	for _, tc := range []struct {
+		f         scheduleFlags
+		exporting bool
+		want      string
+	}{
+		{scheduleFlags{spec: "0 2 * * *", passwordFile: pw}, false, "-schedule-replace-unexported"},
+		{scheduleFlags{spec: "0 2 * *", passwordFile: pw}, true, "five fields"},
+		{scheduleFlags{spec: "0 2 * * *"}, true, "-schedule-password-file"},
+		{scheduleFlags{spec: "0 2 * * *", passwordFile: open}, true, "chmod 600"},
+		{scheduleFlags{spec: "0 2 * * *", passwordFile: empty}, true, "is empty"},
+		{scheduleFlags{passwordFile: pw}, true, "need -schedule"},
+	} {
+		_, err := tc.f.check(tc.exporting)
+		require.Error(t, err, "%+v", tc.f)
+		assert.Equal(t, errcode.Invalid, errcode.Of(err), err.Error())
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	_, err := scheduleFlags{spec: "0 2 * * *", passwordFile: pw, replaceUnexported: true}.check(false)
+	assert.NoError(t, err)
+	_, err = scheduleFlags{spec: "@every 6h", passwordFile: pw}.check(true)
+	assert.NoError(t, err)
+	_, err = newNotifier("ftp://x", "", nil)
+	assert.ErrorIs(t, err, errSchedule)
+}
+
+// promFloat is t in Unix seconds as the metrics' text writes it.
+func promFloat(t time.Time) string { return strconv.FormatFloat(unixSeconds(t), 'g', -1, 64) }
