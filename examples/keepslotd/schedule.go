@@ -201,7 +201,6 @@ func (g *gate) enter() (release func(), err error) {
 	return g.mu.Unlock, nil
 }
 
-
 // scheduler runs the scheduled backups.
 type scheduler struct {
 	spec      cron.Schedule
