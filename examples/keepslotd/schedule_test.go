@@ -95,15 +95,18 @@ func (r *flakyRemote) List(ctx context.Context, prefix string) ([]store.Entry, e
 }
 
 // uniqueNames is a store that numbers the backups' names: the slot names
-// them by the second, and the tests' runs come faster than that.
-type uniqueNames struct {
-	store.Store
-	n atomic.Int64
-}
+// them by the second, and the tests' runs come faster than that (in this
+// process or another).
+type uniqueNames struct{ store.Store }
+
+var backupNumber atomic.Int64
 
 func (u *uniqueNames) Create(ctx context.Context, name string) (store.Pending, error) {
-	return u.Store.Create(ctx, fmt.Sprintf("r%d-%s", u.n.Add(1), name))
+	return u.Store.Create(ctx, fmt.Sprintf("p%d-%d-%s", os.Getpid(), backupNumber.Add(1), name))
 }
+
+// Unwrap implements store.Wrapper.
+func (u *uniqueNames) Unwrap() store.Store { return u.Store }
 
 // fakeDriller passes, or fails with err.
 type fakeDriller struct {
