@@ -10,6 +10,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/drill"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/pitr"
@@ -78,6 +79,11 @@ func TestErrorCodes(t *testing.T) {
 		{sensitive.ErrTooMany, errcode.Invalid},
 		{sensitive.ErrBusy, errcode.InProgress},
 		{restore.ErrDuplicateKey, errcode.DuplicateKey},
+		{drill.ErrFailed, errcode.DrillFailed},
+		{&drill.Failure{Restore: restore.ErrCorrupt}, errcode.DrillFailed},
+		{drill.ErrTargetInUse, errcode.Exists},
+		{drill.ErrSourceNamespace, errcode.Exists},
+		{drill.ErrInvalid, errcode.Invalid},
 		{context.Canceled, errcode.Cancelled},
 		{io.ErrUnexpectedEOF, errcode.Internal},
 	} {

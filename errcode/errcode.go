@@ -38,6 +38,7 @@ const (
 	Invalid           Code = "invalid"            // a malformed option, pattern or name
 	Cancelled         Code = "cancelled"          // the context was cancelled or timed out
 	Interrupted       Code = "interrupted"        // the process stopped while the backup ran
+	DrillFailed       Code = "drill_failed"       // a restore drill found the restored data differ from the backup
 	Internal          Code = "internal"           // anything else: the message says what
 )
 

@@ -27,6 +27,7 @@ type target struct {
 	col     archive.Collection
 	to      string
 	coll    *mongo.Collection // nil in a dry run
+	observe func([]byte)      // Options.Observer's, or nil
 	mu      sync.Mutex
 	docs    int64 // inserted (or, in a dry run, read)
 	dups    int64 // passed over as duplicates (Options.SkipDuplicates)
@@ -204,6 +205,9 @@ func (r *restorer) readRun(ctx context.Context, ar archive.Reader, t *target) er
 		if t == nil {
 			continue // not selected
 		}
+		if t.observe != nil {
+			t.observe(doc)
+		}
 		if buf == nil {
 			buf = make([]byte, 0, min(maxBatchBytes, 1<<20))
 		}
@@ -251,6 +255,12 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 		return nil, fmt.Errorf("%w: rename %s to %q: a namespace is db.collection", namespace.ErrBadPattern, from, to)
 	}
 	t := &target{col: *c, to: to}
+	if r.opts.Observer != nil {
+		var err error
+		if t.observe, err = r.opts.Observer.Namespace(ctx, *c, to); err != nil {
+			return nil, fmt.Errorf("restore %s into %s: %w", from, to, err)
+		}
+	}
 	r.byFrom[from] = t
 	r.order = append(r.order, t)
 	if r.opts.DryRun {
@@ -314,6 +324,11 @@ func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
 	}
 	if err := r.mergeAuthz(ctx); err != nil {
 		return err
+	}
+	if r.opts.Observer != nil {
+		if err := r.opts.Observer.Restored(ctx); err != nil {
+			return err
+		}
 	}
 	if err := r.replayOplog(ctx, ar); err != nil {
 		return err

@@ -90,6 +90,11 @@ type Options struct {
 	// a source you trust.
 	MaxKDFWork uint64
 
+	// Observer, if set, is told what the restore reads and when its
+	// collections are in, before the oplog is replayed: package drill
+	// proves a restore with one. See [Observer].
+	Observer Observer
+
 	// Progress, if set, is called as the restore advances.
 	Progress func(archive.Progress)
 	// Logger; default slog.Default().

@@ -66,6 +66,7 @@
 //	   download broke off (run the command again to resume)
 //	9  not enough free disk space on the node
 //	10 the oplog rolled over during the backup: it is too small for the dump's duration
+//	11 a restore drill failed: the restored data differ from the backup (package drill)
 //
 // These hold for every command: backup-status --wait and backup-export
 // --wait end with the code of the backup's or the export's failure.
@@ -100,6 +101,7 @@ const (
 	exitUnreachable  = 8
 	exitNoSpace      = 9
 	exitOplogRolled  = 10
+	exitDrillFailed  = 11
 )
 
 // exitFor is the exit code for an error code of keepslot's (errcode.Of of
@@ -126,6 +128,8 @@ func exitFor(c errcode.Code) int {
 		return exitNoSpace
 	case errcode.OplogRollover:
 		return exitOplogRolled
+	case errcode.DrillFailed:
+		return exitDrillFailed
 	default:
 		return exitError
 	}

@@ -177,17 +177,17 @@ func TestRestoreFlags(t *testing.T) {
 }
 
 // TestExitForEveryCode checks that every error code has an exit code of
-// its own class, and that the ten are all in use.
+// its own class, and that the eleven are all in use.
 func TestExitForEveryCode(t *testing.T) {
 	exits := map[int]bool{}
 	for _, c := range []errcode.Code{errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied,
 		errcode.Exists, errcode.NoBackup, errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace,
 		errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.Invalid, errcode.Cancelled,
-		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey} {
+		errcode.Interrupted, errcode.Internal, errcode.OplogRollover, errcode.DuplicateKey, errcode.DrillFailed} {
 		assert.NotZero(t, exitFor(c), c)
 		exits[exitFor(c)] = true
 	}
-	assert.Len(t, exits, 10, "exit codes 1 to 10 are all in use")
+	assert.Len(t, exits, 11, "exit codes 1 to 11 are all in use")
 	assert.Equal(t, exitOK, exitFor(errcode.OK))
 }
 

@@ -85,6 +85,7 @@ func TestErrorAnswers(t *testing.T) {
 		{"Start", "POST", "/v1/backup", store.ErrBusy, http.StatusConflict, "in_progress"},
 		{"Status", "GET", "/v1/backup", errors.New("a bug"), http.StatusInternalServerError, "internal"},
 		{"Status", "GET", "/v1/backup", store.ErrCorrupt, http.StatusUnprocessableEntity, "corrupt"},
+		{"Status", "GET", "/v1/backup", errcode.New(errcode.DrillFailed, "a drill failed"), http.StatusUnprocessableEntity, "drill_failed"},
 		{"Wait", "GET", "/v1/backup?wait=1", backup.ErrUnreachable, http.StatusServiceUnavailable, "unreachable"},
 		{"Open", "GET", "/v1/backup/file", store.ErrEmpty, http.StatusNotFound, "no_backup"},
 		{"Delete", "DELETE", "/v1/backup", slot.ErrInProgress, http.StatusConflict, "in_progress"},

@@ -357,9 +357,9 @@ func writeErr(w http.ResponseWriter, err error) {
 
 // httpStatus is the HTTP status the agent answers with for an error code:
 // 400 for a request that cannot succeed as sent, 404 for no backup, 409 for
-// a slot in the wrong state, 422 for a backup that does not open, 502 and
-// 503 for a database that refuses or does not answer, 507 for too little
-// space (on the slot's disk, or in the server's oplog).
+// a slot in the wrong state, 422 for a backup that does not open or a drill
+// that failed, 502 and 503 for a database that refuses or does not answer,
+// 507 for too little space (on the slot's disk, or in the server's oplog).
 func httpStatus(c errcode.Code) int {
 	switch c {
 	case errcode.OK:
@@ -370,7 +370,7 @@ func httpStatus(c errcode.Code) int {
 		return http.StatusNotFound
 	case errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.Exists, errcode.DuplicateKey:
 		return http.StatusConflict
-	case errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch:
+	case errcode.WrongPassword, errcode.Corrupt, errcode.CountMismatch, errcode.DrillFailed:
 		return http.StatusUnprocessableEntity
 	case errcode.Unauthorized:
 		return http.StatusBadGateway
