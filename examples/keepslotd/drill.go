@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keepslot/keepslot/drill"
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
@@ -267,12 +269,80 @@ func registerDrill(mux *http.ServeMux, d *drillRunner) {
 }
 
 // newDriller returns the agent's driller: drills restore into drillURI, or
-// into an embedded server started in dir for each drill. protected is the
-// URI of the node backed up, which a drill never writes to.
+// into an embedded server started in a new directory under dir for each
+// drill and removed after it. protected is the URI of the node backed up,
+// which a drill never writes to.
 func newDriller(drillURI, protected, dir string, log *slog.Logger) (driller, error) {
 	if drillURI != "" && drillURI == protected {
 		return nil, fmt.Errorf("%w: -drill-uri names the node backed up; a drill restores into a scratch server only", errSchedule)
 	}
-	// The SDK's drill package is not wired in yet: no drills.
-	return nil, nil
+	if drillURI == "" {
+		// What a drill killed with the agent left behind.
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("remove the drills' directory %s: %w", dir, err)
+		}
+	}
+	return scratchDriller{uri: drillURI, dir: dir, log: log}, nil
+}
+
+// scratchDriller drills with package drill into a scratch server.
+type scratchDriller struct {
+	uri string // the scratch server; "" for an embedded one in dir
+	dir string
+	log *slog.Logger
+}
+
+// drillExpansion is how many times its encrypted, compressed file a
+// backup's data is taken to be, for the 2x rule of an embedded drill
+// server's directory: the data is not known before it is decrypted, and
+// BSON compresses about four times with gzip.
+const drillExpansion = 4
+
+// Drill implements driller.
+func (s scratchDriller) Drill(ctx context.Context, backup store.Object, password []byte) (drillResult, error) {
+	uri := s.uri
+	size := backup.Info().Size
+	if uri == "" {
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			return drillResult{}, fmt.Errorf("drill: %w", err)
+		}
+		if err := checkDrillSpace(ctx, s.dir, size); err != nil {
+			return drillResult{}, err
+		}
+		tmp, err := os.MkdirTemp(s.dir, "server-")
+		if err != nil {
+			return drillResult{}, fmt.Errorf("drill: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		db, err := embedded.Start(ctx, embedded.Options{Dir: tmp})
+		if err != nil {
+			return drillResult{}, fmt.Errorf("drill: start the embedded scratch server: %w", err)
+		}
+		defer db.Close()
+		uri = db.URI()
+	}
+	rep, err := drill.Run(ctx, backup, size, password, &drill.Options{URI: uri, Logger: s.log, TempDir: s.dir})
+	if rep == nil {
+		return drillResult{}, err
+	}
+	return drillResult{Restore: rep.RestoreTime, Bytes: rep.Bytes, Report: rep}, err
+}
+
+// checkDrillSpace applies the 2x rule to an embedded drill server's
+// directory: twice the backup's data (estimated, drillExpansion) must be
+// free there.
+func checkDrillSpace(ctx context.Context, dir string, fileSize int64) error {
+	st, err := store.Dir(dir)
+	if err != nil {
+		return fmt.Errorf("drill: %w", err)
+	}
+	free, err := st.FreeSpace(ctx)
+	if err != nil {
+		return fmt.Errorf("drill: %w", err)
+	}
+	data := fileSize * drillExpansion
+	if free < 2*data {
+		return fmt.Errorf("drill: the scratch server's directory %s: %w", dir, &slot.SpaceError{Data: data, Need: 2 * data, Free: free})
+	}
+	return nil
 }
