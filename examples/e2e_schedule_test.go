@@ -115,7 +115,7 @@ func TestAgentSchedule(t *testing.T) {
 	for _, want := range []string{
 		"keepslot_drill_last_success_restore_seconds ", "keepslot_drill_last_success_bytes ", "keepslot_drill_failures_total 1",
 		`keepslot_schedule_last_run_step{outcome="interrupted",step="retention"} 1`, "keepslot_schedule_next_run_timestamp_seconds ",
-		"keepslot_schedule_failures_total 1", `keepslot_notify_events_total{result="sent"} 2`,
+		"keepslot_schedule_failures_total 1", `keepslot_notify_events_total{result="failed"} 0`,
 	} {
 		assert.Contains(t, metrics, want)
 	}

@@ -207,19 +207,21 @@ func openDiskAgent(t testing.TB, data string, clk clock, at string, hold func())
 		Export: &slot.ExportConfig{Remote: remote, Node: "n1"},
 	})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	sc, err := startScheduling(ctx, schedulingConfig{
-		Flags: scheduleFlags{spec: "0 2 * * *", passwordFile: filepath.Join(data, "pw")}, Node: "n1",
-		Slot: b, Exporting: true, Driller: &fakeDriller{}, StateDir: state, Logger: slog.New(slog.DiscardHandler), Clock: clk,
-	})
-	require.NoError(t, err)
+	var stepHold func(context.Context, string)
 	if hold != nil && at != "backup-write" && at != "export-put" {
-		sc.sched.hold = func(_ context.Context, step string) {
+		stepHold = func(_ context.Context, step string) {
 			if step == at {
 				hold()
 			}
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sc, err := startScheduling(ctx, schedulingConfig{
+		Flags: scheduleFlags{spec: "0 2 * * *", passwordFile: filepath.Join(data, "pw")}, Node: "n1",
+		Slot: b, Exporting: true, Driller: &fakeDriller{}, StateDir: state, Logger: slog.New(slog.DiscardHandler), Clock: clk,
+		Hold: stepHold,
+	})
+	require.NoError(t, err)
 	return &diskAgent{slot: b, remote: remote, sc: sc, stop: func() {
 		cancel()
 		<-sc.done

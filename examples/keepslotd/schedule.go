@@ -707,6 +707,9 @@ type schedulingConfig struct {
 	StateDir  string
 	Logger    *slog.Logger
 	Clock     clock // default the real one
+	// Hold, if set, is called once each step's start is saved (tests);
+	// default the test-hold agent's (schedule_hold.go), nil as shipped.
+	Hold func(ctx context.Context, step string)
 }
 
 // startScheduling checks the schedule's flags, loads the recorded state
@@ -715,6 +718,9 @@ func startScheduling(ctx context.Context, cfg schedulingConfig) (*scheduling, er
 	f, b, d, log, exporting, stateDir := cfg.Flags, cfg.Slot, cfg.Driller, cfg.Logger, cfg.Exporting, cfg.StateDir
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
+	}
+	if cfg.Hold == nil {
+		cfg.Hold = testScheduleHold()
 	}
 	spec, err := f.check(exporting)
 	if err != nil {
@@ -740,7 +746,7 @@ func startScheduling(ctx context.Context, cfg schedulingConfig) (*scheduling, er
 	if spec != nil {
 		sc.sched = &scheduler{spec: spec, specText: f.spec, slot: b, exporting: exporting, password: password,
 			drill: sc.drills, gate: g, clock: cfg.Clock, stateFile: filepath.Join(stateDir, "schedule.json"),
-			notify: n, log: log, hold: testScheduleHold()}
+			notify: n, log: log, hold: cfg.Hold}
 		if err := sc.sched.loadState(); err != nil {
 			return nil, err
 		}

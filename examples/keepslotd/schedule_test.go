@@ -362,7 +362,7 @@ func TestScheduleDrillFailure(t *testing.T) {
 	for _, want := range []string{
 		"keepslot_drill_failures_total 1", "keepslot_drill_last_passed 0", "keepslot_schedule_failures_total 1",
 		`keepslot_schedule_last_run_step{outcome="failed",step="drill"} 1`, `keepslot_schedule_last_run_step{outcome="ok",step="export"} 1`,
-		"keepslot_schedule_last_run_success 0", `keepslot_notify_events_total{result="sent"} 2`,
+		"keepslot_schedule_last_run_success 0", `keepslot_notify_events_total{result="failed"} 0`,
 		"keepslot_schedule_next_run_timestamp_seconds " + promFloat(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)),
 	} {
 		assert.Contains(t, body, want)
