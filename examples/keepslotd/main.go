@@ -194,7 +194,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	mainB, err := backup.New(o.source(uri),
-		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export})
+		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: o.schedule.slotExport(export)})
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	sched, err := startScheduling(ctx, schedulingConfig{Flags: o.schedule, NotifyURL: o.notifyURL, Node: o.export.node,
-		Slot: mainB, Exporting: export != nil, Driller: drills, StateDir: stateDir, Logger: log})
+		Slot: mainB, Exporting: export != nil, Export: export, Driller: drills, StateDir: stateDir, Logger: log})
 	if err != nil {
 		return err
 	}

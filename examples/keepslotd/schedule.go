@@ -35,7 +35,9 @@ import (
 //	backup     a new backup, with the password from -schedule-password-file
 //	export     the slot's export of it, confirmed as above
 //	drill      a restore drill of it (drill.go)
-//	retention  the export's retention rule's pruning, as the slot ran it
+//	retention  the export's retention rule (-export-keep-…), run here
+//	           rather than after each export, so that no older copy is
+//	           pruned before the new one has passed its drill
 //
 // A failed step ends the run: what the slot and the bucket hold stays as
 // it was, the run is reported (GET /v1/schedule, metrics, log, -notify-url)
@@ -207,6 +209,7 @@ type scheduler struct {
 	specText  string
 	slot      scheduledSlot
 	exporting bool
+	exportCfg *slot.ExportConfig // its Retention is the retention step's
 	password  func() ([]byte, error)
 	drill     *drillRunner // nil: the drill step is skipped
 	gate      *gate
@@ -529,20 +532,38 @@ func (s *scheduler) drillStep(ctx context.Context, _ *runRecord) (string, string
 	return outcomeOK, fmt.Sprintf("restored in %.1fs", rep.RestoreSeconds), nil
 }
 
-// retention reports the pruning the slot ran after the export.
+// retention applies the export's retention rule to the node's copies,
+// now that the new one has passed its drill.
 func (s *scheduler) retention(ctx context.Context, _ *runRecord) (string, string, error) {
-	st, err := s.slot.Status(ctx)
+	if s.exportCfg == nil || s.exportCfg.Retention == nil {
+		return outcomeSkipped, "no retention rule", nil
+	}
+	prefix, err := s.exportCfg.NodePrefix()
 	if err != nil {
 		return "", "", err
 	}
-	if st.Export == nil || st.Export.Retention == nil {
-		return outcomeSkipped, "no retention rule", nil
+	res, err := store.Prune(ctx, s.exportCfg.Remote, prefix, *s.exportCfg.Retention)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", errRetention, err)
 	}
-	res := st.Export.Retention
-	if res.Error != "" {
-		return "", "", fmt.Errorf("%w: retention: %s", errRetention, res.Error)
+	verb := "deleted"
+	if res.DryRun {
+		verb = "would delete (dry run)"
 	}
-	return outcomeOK, fmt.Sprintf("kept %d, deleted %d", len(res.Keep), len(res.Delete)), nil
+	s.log.Info("schedule: retention", "prefix", prefix, "kept", len(res.Keep), "deleted", len(res.Delete), "dry_run", res.DryRun)
+	return outcomeOK, fmt.Sprintf("kept %d, %s %d", len(res.Keep), verb, len(res.Delete)), nil
+}
+
+// slotExport is the export the slot runs: e without its retention rule
+// when f schedules backups, since the schedule prunes once a new copy has
+// passed its drill.
+func (f scheduleFlags) slotExport(e *slot.ExportConfig) *slot.ExportConfig {
+	if f.spec == "" || e == nil || e.Retention == nil {
+		return e
+	}
+	c := *e
+	c.Retention = nil
+	return &c
 }
 
 // errRetention: the export's retention rule failed to prune.
@@ -702,11 +723,14 @@ type schedulingConfig struct {
 	NotifyURL string
 	Node      string // the node's name in notifications; default the host name
 	Slot      scheduledSlot
-	Exporting bool    // the slot exports its backups
-	Driller   driller // nil: the agent runs no drills
-	StateDir  string
-	Logger    *slog.Logger
-	Clock     clock // default the real one
+	Exporting bool // the slot exports its backups
+	// Export is the agent's export, whose Retention the retention step
+	// applies; the slot's export has none under a schedule (slotExport).
+	Export   *slot.ExportConfig
+	Driller  driller // nil: the agent runs no drills
+	StateDir string
+	Logger   *slog.Logger
+	Clock    clock // default the real one
 	// Hold, if set, is called once each step's start is saved (tests);
 	// default the test-hold agent's (schedule_hold.go), nil as shipped.
 	Hold func(ctx context.Context, step string)
@@ -744,7 +768,7 @@ func startScheduling(ctx context.Context, cfg schedulingConfig) (*scheduling, er
 		}
 	}
 	if spec != nil {
-		sc.sched = &scheduler{spec: spec, specText: f.spec, slot: b, exporting: exporting, password: password,
+		sc.sched = &scheduler{spec: spec, specText: f.spec, slot: b, exporting: exporting, exportCfg: cfg.Export, password: password,
 			drill: sc.drills, gate: g, clock: cfg.Clock, stateFile: filepath.Join(stateDir, "schedule.json"),
 			notify: n, log: log, hold: cfg.Hold}
 		if err := sc.sched.loadState(); err != nil {

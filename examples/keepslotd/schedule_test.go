@@ -149,24 +149,32 @@ type schedEnv struct {
 
 func newSchedEnv(t *testing.T, src slot.Source, notifyURL string) *schedEnv {
 	t.Helper()
+	return newSchedEnvKeep(t, src, notifyURL, 5)
+}
+
+// newSchedEnvKeep is newSchedEnv with a retention rule that keeps the last
+// keep copies.
+func newSchedEnvKeep(t *testing.T, src slot.Source, notifyURL string, keep int) *schedEnv {
+	t.Helper()
 	e := &schedEnv{t: t, dir: t.TempDir(), remote: &flakyRemote{Remote: store.NewMemoryRemote()}, driller: &fakeDriller{}, clock: newFakeClock()}
 	if src == nil {
 		src = fakeSource{}
 	}
 	require.NoError(t, slot.NewRole(e.dir).Set())
+	export := &slot.ExportConfig{Remote: e.remote, Node: "n1", Retention: &store.Retention{Last: keep}}
+	flags := scheduleFlags{spec: "0 2 * * *", passwordFile: filepath.Join(e.dir, "pw")}
 	b, err := slot.New(src, slot.Config{
 		Store: &uniqueNames{Store: store.Memory()}, StateDir: e.dir, KDF: &cipher.Options{LogN: 10}, Logger: slog.New(slog.DiscardHandler),
-		Export: &slot.ExportConfig{Remote: e.remote, Node: "n1", Retention: &store.Retention{Last: 5}},
+		Export: flags.slotExport(export),
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	e.slot = b
-	pwFile := filepath.Join(e.dir, "pw")
-	require.NoError(t, os.WriteFile(pwFile, []byte("pw\n"), 0o600))
+	require.NoError(t, os.WriteFile(flags.passwordFile, []byte("pw\n"), 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.sc, err = startScheduling(ctx, schedulingConfig{
-		Flags: scheduleFlags{spec: "0 2 * * *", passwordFile: pwFile}, NotifyURL: notifyURL, Node: "n1",
-		Slot: b, Exporting: true, Driller: e.driller, StateDir: e.dir, Logger: slog.New(slog.DiscardHandler), Clock: e.clock,
+		Flags: flags, NotifyURL: notifyURL, Node: "n1",
+		Slot: b, Exporting: true, Export: export, Driller: e.driller, StateDir: e.dir, Logger: slog.New(slog.DiscardHandler), Clock: e.clock,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -488,3 +496,27 @@ func TestScheduleRefused(t *testing.T) {
 
 // promFloat is t in Unix seconds as the metrics' text writes it.
 func promFloat(t time.Time) string { return strconv.FormatFloat(unixSeconds(t), 'g', -1, 64) }
+
+// TestScheduleRetentionAfterDrill: retention prunes the older copies only
+// once the new one has passed its drill; a run whose drill fails prunes
+// nothing.
+func TestScheduleRetentionAfterDrill(t *testing.T) {
+	e := newSchedEnvKeep(t, nil, "", 1)
+	r1 := e.run()
+	require.Equal(t, outcomeOK, r1.Outcome, "%+v", r1)
+	assert.Equal(t, "kept 1, deleted 0", r1.Steps[4].Detail)
+
+	e.driller.fail(fmt.Errorf("%w: app.things: digest", codedError(errcode.Corrupt)))
+	r2 := e.run()
+	require.Equal(t, outcomeFailed, r2.Outcome)
+	assert.ElementsMatch(t, []string{r1.Backup, r2.Backup}, e.remoteNames(), "the proven copy stays beside the one whose drill failed")
+	st, err := e.slot.Status(context.Background())
+	require.NoError(t, err)
+	assert.Nil(t, st.Export.Retention, "the slot's export does not prune under a schedule")
+
+	e.driller.fail(nil)
+	r3 := e.run()
+	require.Equal(t, outcomeOK, r3.Outcome, "%+v", r3)
+	assert.Equal(t, []string{r3.Backup}, e.remoteNames())
+	assert.Equal(t, "kept 1, deleted 2", r3.Steps[4].Detail)
+}
