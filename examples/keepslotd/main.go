@@ -220,7 +220,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() { <-sched.done }() // before the backups close
+	defer sched.stop() // before the backups close
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {

@@ -715,6 +715,14 @@ type scheduling struct {
 	drills *drillRunner
 	notify *notifier
 	done   chan struct{} // closed once the scheduler and the notifier have stopped
+	cancel context.CancelFunc
+}
+
+// stop cancels a running run or drill and waits until the scheduler and
+// the notifier have stopped.
+func (sc *scheduling) stop() {
+	sc.cancel()
+	<-sc.done
 }
 
 // schedulingConfig is what startScheduling sets up.
@@ -737,8 +745,9 @@ type schedulingConfig struct {
 }
 
 // startScheduling checks the schedule's flags, loads the recorded state
-// and starts the scheduler and the notifier, which run until ctx is done.
-func startScheduling(ctx context.Context, cfg schedulingConfig) (*scheduling, error) {
+// and starts the scheduler and the notifier, which run until ctx is done
+// or stop is called.
+func startScheduling(ctx context.Context, cfg schedulingConfig) (_ *scheduling, err error) {
 	f, b, d, log, exporting, stateDir := cfg.Flags, cfg.Slot, cfg.Driller, cfg.Logger, cfg.Exporting, cfg.StateDir
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -754,7 +763,13 @@ func startScheduling(ctx context.Context, cfg schedulingConfig) (*scheduling, er
 	if err != nil {
 		return nil, err
 	}
-	sc := &scheduling{notify: n, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
+	sc := &scheduling{notify: n, done: make(chan struct{}), cancel: cancel}
 	g := &gate{}
 	var password func() ([]byte, error)
 	if f.passwordFile != "" {
