@@ -38,7 +38,9 @@ type Options struct {
 	// and "-". Run refuses a prefix that a database of the server starts
 	// with already (ErrTargetInUse), and one that a database of the backup
 	// starts with (ErrSourceNamespace). Without Prefix, the server must
-	// hold no database but admin, config and local (ErrTargetInUse).
+	// hold no database but admin, config and local (ErrTargetInUse), and
+	// a backup that holds collections of admin drills under a Prefix only
+	// (ErrSourceNamespace).
 	Prefix string
 
 	// Timeout and OperationTimeout are restore.Options'.
@@ -98,6 +100,11 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	}
 	o.defaults()
 	rep := &Report{Backup: "main", Started: time.Now(), FileBytes: size}
+	defer func() {
+		if err != nil {
+			rep.Error = err.Error()
+		}
+	}()
 	if o.Prefix != "" && !validPrefix(o.Prefix) {
 		return rep, fmt.Errorf("drill: %w: Prefix %q: use letters, digits, \"_\" and \"-\"", ErrInvalid, o.Prefix)
 	}
@@ -121,7 +128,6 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	defer func() {
 		if cerr := d.cleanup(ctx); cerr != nil && err == nil {
 			err = fmt.Errorf("drill: clean up: %w", cerr)
-			rep.Error = err.Error()
 		}
 	}()
 
@@ -151,6 +157,12 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	for _, c := range d.order {
 		rep.Documents += c.expected.docs
 		rep.Bytes += c.bytes
+		switch c.col.Type {
+		case "view":
+			rep.Notes = append(rep.Notes, c.col.Namespace()+" is a view: created, not read back")
+		case "timeseries":
+			rep.Notes = append(rep.Notes, c.col.Namespace()+" is a time series: its count is compared, not its digest (the server returns its measurements reshaped)")
+		}
 	}
 	rep.rates()
 	if rerr == nil {
@@ -200,7 +212,7 @@ func (d *driller) Namespace(ctx context.Context, c archive.Collection, to string
 		return nil, fmt.Errorf("%w: database %s of the backup starts with the prefix %q, so the drill could write into a namespace of the backup", ErrSourceNamespace, c.DB, d.opts.Prefix)
 	}
 	if db == "admin" || mongodb.ServerDatabase(db) {
-		return nil, fmt.Errorf("%w: %s would be restored into the server's own database %s", ErrSourceNamespace, c.Namespace(), db)
+		return nil, fmt.Errorf("%w: %s would be restored into the server's own database %s; drill it under a Prefix", ErrSourceNamespace, c.Namespace(), db)
 	}
 	n := &nsCheck{col: c, to: to}
 	for _, ix := range c.Indexes {
@@ -264,7 +276,7 @@ func (d *driller) Restored(ctx context.Context) error {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("drill: read back: %w", err)
+		return fmt.Errorf("read back: %w", err)
 	}
 	d.checked = true
 	return nil
@@ -274,7 +286,7 @@ func (d *driller) Restored(ctx context.Context) error {
 func (d *driller) readBack(ctx context.Context, n *nsCheck, progress func(int64)) error {
 	db, name, _ := mongodb.Split(n.to)
 	coll := d.client.Database(db).Collection(name)
-	if n.col.Type == "" || n.col.Type == "collection" {
+	if n.col.Type != "view" {
 		var cur *mongo.Cursor
 		err := mongodb.Ask(ctx, d.opts.OperationTimeout, func(ctx context.Context) (err error) {
 			cur, err = coll.Find(ctx, bson.D{})
@@ -341,11 +353,11 @@ func (d *driller) compare() {
 		if !n.checked {
 			continue
 		}
-		if n.col.Type == "" || n.col.Type == "collection" {
+		if n.col.Type != "view" {
 			if n.expected.docs != n.found.docs {
 				d.diffs = append(d.diffs, Difference{Namespace: ns, Kind: KindCount,
 					Detail: fmt.Sprintf("the backup holds %d documents, %s holds %d", n.expected.docs, n.to, n.found.docs)})
-			} else if n.expected.digest != n.found.digest {
+			} else if n.expected.digest != n.found.digest && n.col.Type != "timeseries" {
 				d.diffs = append(d.diffs, Difference{Namespace: ns, Kind: KindDigest,
 					Detail: fmt.Sprintf("%s holds as many documents as the backup (%d) but others: digest %s, the backup's %s", n.to, n.found.docs, n.found.digest, n.expected.digest)})
 			}
@@ -397,11 +409,8 @@ func (d *driller) end(ctx context.Context, err error) (*Report, error) {
 	}
 	rep.Differences = d.diffs
 	rep.Passed = err == nil
-	if err != nil {
-		if !errors.Is(err, ErrFailed) {
-			err = fmt.Errorf("drill: %w", err)
-		}
-		rep.Error = err.Error()
+	if err != nil && !errors.Is(err, ErrFailed) {
+		err = fmt.Errorf("drill: %w", err)
 	}
 	return rep, err
 }

@@ -250,6 +250,7 @@ func TestRunRefusesPrefixReuse(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrSourceNamespace)
 	assert.Contains(t, err.Error(), other)
 	assert.False(t, rep.Passed)
+	assert.Equal(t, err.Error(), rep.Error)
 	assert.Empty(t, rep.Dropped)
 	assert.Equal(t, []string{other}, under(t, s.e.Srv.Client, s.prefix), "a refused drill drops nothing")
 }

@@ -16,7 +16,8 @@ type Report struct {
 	// Backup is "main" (Run) or "sensitive" (RunSensitive).
 	Backup string `json:"backup"`
 	// Passed is true when nothing differs (see the package documentation
-	// for what that proves).
+	// for what that proves). A clean-up that fails after a pass leaves it
+	// true, and the drill returns the clean-up's error.
 	Passed  bool      `json:"passed"`
 	Started time.Time `json:"started"`
 	// FileBytes is the size of the backup file drilled.

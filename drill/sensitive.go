@@ -42,6 +42,11 @@ func RunSensitive(ctx context.Context, src io.ReaderAt, size int64, password []b
 	}
 	o.defaults()
 	rep := &Report{Backup: "sensitive", Started: time.Now(), FileBytes: size}
+	defer func() {
+		if err != nil {
+			rep.Error = err.Error()
+		}
+	}()
 	dir, err := os.MkdirTemp(o.TempDir, "keepslot-drill-")
 	if err != nil {
 		return rep, fmt.Errorf("drill: %w", err)
@@ -51,7 +56,6 @@ func RunSensitive(ctx context.Context, src io.ReaderAt, size int64, password []b
 			rep.Notes = append(rep.Notes, "clean-up failed, remove the drill's directory by hand: "+rerr.Error())
 			if err == nil {
 				err = fmt.Errorf("drill: clean up: %w", rerr)
-				rep.Error = err.Error()
 			}
 			return
 		}
@@ -88,9 +92,6 @@ func RunSensitive(ctx context.Context, src io.ReaderAt, size int64, password []b
 	}
 	rep.Differences = diffs
 	rep.Passed = err == nil
-	if err != nil {
-		rep.Error = err.Error()
-	}
 	return rep, err
 }
 
