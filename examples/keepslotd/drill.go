@@ -202,7 +202,8 @@ func (d *drillRunner) drill(ctx context.Context, password []byte) (rep drillRepo
 	defer func() {
 		rep.Finished = d.now().UTC()
 		if err != nil {
-			rep.Error, rep.Code = err.Error(), errcode.Of(err)
+			// A driver's error may quote -drill-uri: not its password.
+			rep.Error, rep.Code = maskURLCredentials(err.Error()), errcode.Of(err)
 		}
 	}()
 	obj, err := d.b.Open(ctx)
