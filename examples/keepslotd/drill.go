@@ -189,7 +189,7 @@ func (d *drillRunner) runLocked(ctx context.Context, password []byte, release fu
 		}
 	}
 	if err != nil {
-		d.log.Error("drill failed", "backup", rep.Backup, "error", err)
+		d.log.Error("drill failed", "backup", rep.Backup, "error", rep.Error, "code", rep.Code)
 		d.notify.send(event{Event: "drill_failed", Time: rep.Finished, Step: stepDrill, Backup: rep.Backup, Code: rep.Code, Message: rep.Error})
 	} else {
 		d.log.Info("drill passed", "backup", rep.Backup, "restore_seconds", rep.RestoreSeconds, "bytes", rep.Bytes)
