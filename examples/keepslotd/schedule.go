@@ -350,7 +350,7 @@ func (s *scheduler) end(r *runRecord, i int, outcome, detail string, err error) 
 	st := &r.Steps[i]
 	st.Outcome, st.Detail, st.Finished = outcome, detail, s.clock.Now().UTC()
 	if err != nil {
-		st.Outcome, st.Error, st.Code = outcomeFailed, err.Error(), errcode.Of(err)
+		st.Outcome, st.Error, st.Code = outcomeFailed, maskURLCredentials(err.Error()), errcode.Of(err)
 	}
 }
 
@@ -377,7 +377,7 @@ func (s *scheduler) finish(r *runRecord, err error) {
 	r.Finished = s.clock.Now().UTC()
 	prevFailed := s.state.Last != nil && s.state.Last.Outcome != outcomeOK
 	if err != nil {
-		r.Outcome, r.Error, r.Code = outcomeFailed, err.Error(), errcode.Of(err)
+		r.Outcome, r.Error, r.Code = outcomeFailed, maskURLCredentials(err.Error()), errcode.Of(err)
 		s.state.Failures++
 	} else {
 		r.Outcome = outcomeOK
@@ -391,7 +391,7 @@ func (s *scheduler) finish(r *runRecord, err error) {
 	}
 	switch {
 	case err != nil:
-		s.log.Error("schedule: run failed; the slot and the bucket keep what they held", "step", r.Step, "error", err)
+		s.log.Error("schedule: run failed; the slot and the bucket keep what they held", "step", r.Step, "error", r.Error, "code", r.Code)
 		s.notify.send(runEvent(r, "run_failed"))
 	case prevFailed:
 		s.log.Info("schedule: run succeeded, after a failed one", "backup", r.Backup)
