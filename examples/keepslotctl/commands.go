@@ -65,6 +65,7 @@ func newRoot() *cobra.Command {
 		root.AddCommand(a.startCmd(k), a.statusCmd(k), a.retrieveCmd(k), a.deleteCmd(k), a.cancelCmd(k))
 	}
 	root.AddCommand(a.roleCmd(), a.restoreCmd(), a.exportCmd(), a.listCmd(), a.pitrFlushCmd(), a.pitrKeyCmd())
+	root.AddCommand(a.drillCmd(), a.scheduleCmd())
 	return root
 }
 

@@ -128,6 +128,8 @@ func agentCommands(t *testing.T) [][]string {
 		[]string{"restore", "--from-remote", "b.enc", "--dry-run", "--password-file", pw},
 		[]string{"restore", "--to-time", "2026-12-02T17:59:00Z", "--dry-run", "--password-file", pw},
 		[]string{"pitr-flush"},
+		[]string{"drill"},
+		[]string{"schedule"},
 	)
 }
 

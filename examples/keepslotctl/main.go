@@ -10,6 +10,9 @@
 //	keepslotctl -t NODE backup-sensitive …           # and backup-sensitive-status, -retrieve, -delete, -cancel
 //	keepslotctl restore --uri URI [FILE]             # restore a retrieved file into MongoDB
 //	keepslotctl restore --sensitive --dir DIR [FILE] # restore a retrieved sensitive file into DIR
+//	keepslotctl -t NODE drill                        # the agent drills its backup into a scratch server
+//	keepslotctl drill FILE --uri SCRATCH [--prefix P] # drill a retrieved file here (--sensitive too)
+//	keepslotctl -t NODE schedule                     # keepslotd -schedule: next run, last run per step
 //
 // and, for an agent that exports to S3 (keepslotd -export-bucket):
 //

@@ -35,6 +35,10 @@
 //	                 -pitr-max-mib N, -pitr-read auto|tail|poll. With the embedded server, -pitr
 //	                 creates its oplog. With a retention rule, the slices no copy needs are
 //	                 pruned hourly.
+//	-schedule CRON    scheduled backups: backup, export, drill, retention at each time the cron
+//	                 expression names (see schedule.go); -schedule-password-file FILE (0600),
+//	                 -schedule-replace-unexported (without -export-bucket); -drill-uri URI (default: an
+//	                 embedded server in DIR/drill, for each drill); -notify-url URL (see notify.go)
 //
 // At first start the agent creates a random bearer token in DIR/token (0600)
 // and logs its path; every request must carry it ("Authorization: Bearer
@@ -88,6 +92,9 @@ type options struct {
 	export            exportFlags
 	pitr              pitrFlags
 	timeouts          timeouts
+	schedule          scheduleFlags
+	drillURI          string
+	notifyURL         string
 }
 
 func main() {
@@ -106,6 +113,9 @@ func main() {
 	flag.DurationVar(&o.timeouts.Idle, "idle-timeout", defaultTimeouts.Idle, "the longest a kept-alive connection may wait for its next request")
 	o.export.register(flag.CommandLine)
 	o.pitr.register(flag.CommandLine)
+	o.schedule.register(flag.CommandLine)
+	flag.StringVar(&o.drillURI, "drill-uri", "", "restore drills go to this scratch MongoDB server (default: an embedded server in DATA/drill, started for each drill); never the node backed up")
+	flag.StringVar(&o.notifyURL, "notify-url", "", "post a JSON event to this URL on each failed scheduled run or drill, and on recovery")
 	flag.Parse()
 	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
 		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 || o.opTimeout <= 0 {
@@ -184,7 +194,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	mainB, err := backup.New(o.source(uri),
-		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: export})
+		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: o.schedule.slotExport(export)})
 	if err != nil {
 		return err
 	}
@@ -200,6 +210,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	defer sens.Close()
+
+	drills, err := newDriller(o.drillURI, uri, filepath.Join(o.data, "drill"), log)
+	if err != nil {
+		return err
+	}
+	sched, err := startScheduling(ctx, schedulingConfig{Flags: o.schedule, NotifyURL: o.notifyURL, Node: o.export.node,
+		Slot: mainB, Exporting: export != nil, Export: export, Driller: drills, StateDir: stateDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer sched.stop() // before the backups close
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -222,6 +243,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		Timeouts:  o.timeouts,
 		Export:    export,
 		Slicer:    slicer,
+		Schedule:  sched,
 	})
 	served := make(chan error, 1)
 	go func() {

@@ -124,9 +124,10 @@ func boolFloat(b bool) float64 {
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// metricsHandler serves the collector in Prometheus' text format.
-func metricsHandler(m *metrics) http.Handler {
+// metricsHandler serves the collectors in Prometheus' text format.
+func metricsHandler(m *metrics, more ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m)
+	reg.MustRegister(more...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -28,6 +28,9 @@ type serverConfig struct {
 	// without -pitr.
 	Export *slot.ExportConfig
 	Slicer *pitr.Slicer
+	// Schedule, when set, serves /v1/schedule and /v1/drill (schedule.go,
+	// drill.go).
+	Schedule *scheduling
 }
 
 // timeouts bound how long a client may hold a connection; zero fields take
@@ -113,6 +116,8 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 //	POST   /v1/backup/export, GET /v1/backup/remote[/{name}]: copies on S3 (export.go)
 //	GET    /v1/pitr…         point-in-time recovery: windows, gaps, slices, flush (pitr.go)
 //	GET    /metrics          Prometheus metrics: the last backup, export and PITR lag (metrics.go)
+//	GET    /v1/schedule      the scheduled runs: next, running, last, per step (schedule.go)
+//	POST   /v1/drill, GET /v1/drill: restore drills of the main backup (drill.go)
 //	GET    /v1/role          -> {"backup":true|false}
 //	POST   /v1/role          {"backup":true|false}, the appliance's set-as-backup
 //
@@ -137,7 +142,14 @@ func newServer(cfg serverConfig) http.Handler {
 	}
 	registerExport(mux, cfg.Main)
 	registerPITR(mux, cfg.Export, cfg.Slicer)
-	mux.Handle("GET /metrics", metricsHandler(&metrics{b: cfg.Main, slicer: cfg.Slicer, now: time.Now}))
+	sc := cfg.Schedule
+	if sc == nil {
+		sc = &scheduling{}
+	}
+	registerSchedule(mux, sc.sched)
+	registerDrill(mux, sc.drills)
+	mux.Handle("GET /metrics", metricsHandler(&metrics{b: cfg.Main, slicer: cfg.Slicer, now: time.Now},
+		scheduleMetrics{sc.sched, sc.drills, sc.notify}))
 	rh := roleHandler{role: cfg.Role, log: cfg.Logger}
 	mux.HandleFunc("GET /v1/role", rh.get)
 	mux.HandleFunc("POST /v1/role", rh.set)
