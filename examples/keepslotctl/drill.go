@@ -56,7 +56,7 @@ func (a *app) drillCmd() *cobra.Command {
 			"--uri (it must hold no database of its own; or give --prefix to restore into scratch\n" +
 			"databases PREFIX<db> of it), prove the counts, digests, indexes and the oplog's replay,\n" +
 			"and drop what was restored. --sensitive drills a sensitive backup into a temporary\n" +
-			"0700 directory, removed after. A drill that finds a difference exits 11.",
+			"0700 directory, removed after. A drill that finds a difference exits 13.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("drill takes one file at most, got %d", len(args))
