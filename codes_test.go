@@ -4,8 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
@@ -40,6 +48,7 @@ func TestErrorCodes(t *testing.T) {
 		{store.ErrNotFound, errcode.NoBackup},
 		{store.ErrInvalid, errcode.Invalid},
 		{store.ErrCorrupt, errcode.Corrupt},
+		{store.ErrClosed, errcode.Internal},
 		{store.ErrMismatch, errcode.Corrupt},
 		{store.ErrUnreachable, errcode.Unreachable},
 		{store.ErrUnauthorized, errcode.Unauthorized},
@@ -50,6 +59,9 @@ func TestErrorCodes(t *testing.T) {
 		{archive.ErrCorrupt, errcode.Corrupt},
 		{archive.ErrUnknownFormat, errcode.Corrupt},
 		{archive.ErrUnsafePath, errcode.Corrupt},
+		{archive.ErrTooLarge, errcode.Corrupt},
+		{archive.ErrUnknownNamespace, errcode.Corrupt},
+		{archive.ErrIncomplete, errcode.Internal},
 		{namespace.ErrBadPattern, errcode.Invalid},
 		{slot.ErrNotBackupNode, errcode.NotBackupNode},
 		{slot.ErrInProgress, errcode.InProgress},
@@ -67,10 +79,14 @@ func TestErrorCodes(t *testing.T) {
 		{restore.ErrNoOplog, errcode.Invalid},
 		{restore.ErrInvalid, errcode.Invalid},
 		{restore.ErrSlow, errcode.Cancelled},
+		{restore.ErrUnreachable, errcode.Unreachable},
+		{restore.ErrUnauthorized, errcode.Unauthorized},
 		{pitr.ErrNotCovered, errcode.NoBackup},
 		{pitr.ErrCorruptSlice, errcode.Corrupt},
 		{pitr.ErrInvalid, errcode.Invalid},
 		{pitr.ErrInProgress, errcode.InProgress},
+		{pitr.ErrForeign, errcode.Corrupt},
+		{pitr.ErrClock, errcode.Internal},
 		{sensitive.ErrNotRegular, errcode.Invalid},
 		{sensitive.ErrTooLarge, errcode.Invalid},
 		{sensitive.ErrDuplicate, errcode.Invalid},
@@ -105,4 +121,172 @@ func TestErrorCodes(t *testing.T) {
 	if !errors.Is(&slot.SpaceError{}, slot.ErrInsufficientSpace) {
 		t.Error("a SpaceError does not match ErrInsufficientSpace")
 	}
+}
+
+// pendingTexts are the packages whose error texts do not follow errcode's
+// style yet, with the number of texts TestErrorTexts finds that break it.
+// The count must match: fix a text and lower it, and remove a package once
+// it reaches 0. internal/mongodb's sentinels are backup's and restore's.
+var pendingTexts = map[string]int{"backup": 6, "restore": 6, "mongodb": 4}
+
+// TestErrorTexts holds every package of the module to the style errcode's
+// package doc sets: a sentinel's text begins with its package's name and
+// ": ", a text made with fmt.Errorf or errors.New names a package of the
+// module only as its first element and only its own, and every exported
+// sentinel is in TestErrorCodes' table.
+func TestErrorTexts(t *testing.T) {
+	fset := token.NewFileSet()
+	type pkgFiles struct {
+		name  string
+		files []*ast.File
+	}
+	var pkgs []pkgFiles
+	names := map[string]bool{}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "examples") {
+			return filepath.SkipDir
+		}
+		var p pkgFiles
+		matches, _ := filepath.Glob(filepath.Join(path, "*.go"))
+		for _, m := range matches {
+			if strings.HasSuffix(m, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, m, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			p.name = f.Name.Name
+			p.files = append(p.files, f)
+		}
+		if p.name != "" && p.name != "main" && p.name != "keepslot" && !strings.HasSuffix(p.name, "test") {
+			pkgs = append(pkgs, p)
+			names[p.name] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := sentinelsListed(t, fset)
+	broken := map[string]int{}
+	for _, p := range pkgs {
+		fail := func(pos token.Pos, format string, args ...any) {
+			broken[p.name]++
+			if _, pending := pendingTexts[p.name]; !pending {
+				t.Errorf("%s: %s", fset.Position(pos), fmt.Sprintf(format, args...))
+			}
+		}
+		for _, f := range p.files {
+			// Sentinels: package-level errcode.New, errcode.Sub, errors.New.
+			for _, decl := range f.Decls {
+				gd, ok := decl.(*ast.GenDecl)
+				if !ok || gd.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, v := range vs.Values {
+						name := vs.Names[i].Name
+						if ast.IsExported(name) && strings.HasPrefix(name, "Err") && !listed[p.name+"."+name] && !strings.Contains(fset.Position(f.Pos()).Filename, "internal") {
+							t.Errorf("%s.%s is not in TestErrorCodes' table", p.name, name)
+						}
+						fn, args := call(v)
+						if fn != "errcode.New" && fn != "errcode.Sub" && fn != "errors.New" {
+							continue
+						}
+						text, ok := literal(args[len(args)-1])
+						if !ok {
+							fail(v.Pos(), "the text of %s is not a string literal", name)
+							continue
+						}
+						if rest, ok := strings.CutPrefix(text, p.name+": "); !ok || rest == "" || unicode.IsUpper(rune(rest[0])) || strings.HasSuffix(rest, ".") {
+							fail(v.Pos(), "%s is %q: a sentinel's text begins with %q and a lower-case letter, and ends without a full stop", name, text, p.name+": ")
+						}
+					}
+				}
+			}
+			// Every text made with fmt.Errorf or errors.New.
+			ast.Inspect(f, func(n ast.Node) bool {
+				fn, args := call(n)
+				if fn != "fmt.Errorf" && fn != "errors.New" {
+					return true
+				}
+				text, ok := literal(args[0])
+				if !ok {
+					return true
+				}
+				for i, seg := range strings.Split(text, ": ") {
+					if names[seg] && (i > 0 || seg != p.name) {
+						fail(n.Pos(), "%q names package %s: a text names only its own package, and only first", text, seg)
+					}
+				}
+				if strings.HasSuffix(text, ".") && !strings.HasSuffix(text, "..") {
+					fail(n.Pos(), "%q ends with a full stop", text)
+				}
+				return true
+			})
+		}
+	}
+	for name, n := range pendingTexts {
+		if broken[name] != n {
+			t.Errorf("package %s has %d texts that break the style, pendingTexts says %d: update it", name, broken[name], n)
+		}
+	}
+	for _, err := range []error{&slot.SpaceError{}, &drill.Failure{}} {
+		pkg := strings.TrimPrefix(strings.SplitN(fmt.Sprintf("%T", err), ".", 2)[0], "*")
+		if !strings.HasPrefix(err.Error(), pkg+": ") {
+			t.Errorf("%T's text %q does not begin with %q", err, err.Error(), pkg+": ")
+		}
+	}
+}
+
+// call returns the name of the function n calls, as pkg.Func, and its
+// arguments, or "" if n is not such a call.
+func call(n ast.Node) (string, []ast.Expr) {
+	c, ok := n.(*ast.CallExpr)
+	if !ok || len(c.Args) == 0 {
+		return "", nil
+	}
+	sel, ok := c.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return "", nil
+	}
+	x, ok := sel.X.(*ast.Ident)
+	if !ok {
+		return "", nil
+	}
+	return x.Name + "." + sel.Sel.Name, c.Args
+}
+
+// literal returns the value of a string literal.
+func literal(e ast.Expr) (string, bool) {
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	s, err := strconv.Unquote(lit.Value)
+	return s, err == nil
+}
+
+// sentinelsListed returns the pkg.Name selectors of this file, which
+// include the sentinels of TestErrorCodes' table.
+func sentinelsListed(t *testing.T, fset *token.FileSet) map[string]bool {
+	f, err := parser.ParseFile(fset, "codes_test.go", nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if x, ok := sel.X.(*ast.Ident); ok {
+				listed[x.Name+"."+sel.Sel.Name] = true
+			}
+		}
+		return true
+	})
+	return listed
 }

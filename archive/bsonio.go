@@ -83,5 +83,8 @@ func truncated(err error, where position) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %s: input ends in the middle of a document", ErrCorrupt, where)
 	}
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w (%s)", err, where)
+	}
 	return fmt.Errorf("archive: %s: %w", where, err)
 }

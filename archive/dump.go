@@ -231,6 +231,9 @@ func (d *dumper) collection(ctx context.Context, c Collection) error {
 		if cause := context.Cause(ctx); cause != nil {
 			return cause
 		}
+		if f.failed(err) {
+			return err
+		}
 		return fmt.Errorf("archive: dumping %s: %w", c.Namespace(), err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -251,6 +254,7 @@ type feed struct {
 	ns          string
 	w           CollectionWriter
 	docs, bytes int64 // since the last report
+	err         error // the CollectionWriter's, which emit returned
 }
 
 func (d *dumper) feed(ctx context.Context, ns string, w CollectionWriter) *feed {
@@ -259,6 +263,7 @@ func (d *dumper) feed(ctx context.Context, ns string, w CollectionWriter) *feed 
 
 func (f *feed) emit(doc []byte) error {
 	if err := f.w.WriteDocument(doc); err != nil {
+		f.err = err
 		return err
 	}
 	f.docs++
@@ -271,6 +276,11 @@ func (f *feed) emit(doc []byte) error {
 	}
 	return nil
 }
+
+// failed reports whether err, which the Source returned, is the
+// CollectionWriter's that emit gave it: it says what happened, and that it
+// is this package's, itself.
+func (f *feed) failed(err error) bool { return f.err != nil && errors.Is(err, f.err) }
 
 // flush reports what was fed since the last report; finished when the
 // namespace is complete.

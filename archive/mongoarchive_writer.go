@@ -164,7 +164,7 @@ func (c *archColl) WriteDocument(doc []byte) error {
 		return fmt.Errorf("archive: WriteDocument on closed collection %s", c.ns)
 	}
 	if err := checkDocument(doc); err != nil {
-		return fmt.Errorf("archive: collection %s, document %d: %w", c.ns, c.docs, err)
+		return fmt.Errorf("%w (collection %s, document %d)", err, c.ns, c.docs)
 	}
 	if c.buf.Len() > 0 && len(c.hdr)+c.buf.Len()+len(doc)+len(terminatorBytes) > c.w.segSize {
 		if err := c.flush(); err != nil {

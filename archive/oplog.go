@@ -151,6 +151,9 @@ func (d *dumper) oplog(ctx context.Context, src OplogSource) error {
 		if cause := context.Cause(ctx); cause != nil {
 			return cause
 		}
+		if f.failed(err) {
+			return err
+		}
 		return fmt.Errorf("archive: capturing the oplog: %w", err)
 	}
 	if err := w.Close(); err != nil {

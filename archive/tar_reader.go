@@ -80,7 +80,7 @@ func (r *tarReader) release() {
 }
 
 // errReaderClosed is what a Reader returns once closed.
-var errReaderClosed = errors.New("archive: Reader used after Close")
+var errReaderClosed = errors.New("archive: read after the Reader was closed")
 
 // Close releases what the reader holds: an oplog.bson kept until the end
 // of a tar read with AllowMissingManifest, and its temporary file. Reading

@@ -209,7 +209,7 @@ func (c *tarColl) WriteDocument(doc []byte) error {
 		return c.failed
 	}
 	if err := checkDocument(doc); err != nil {
-		return fmt.Errorf("archive: collection %s, document %d: %w", c.ns, c.docs, err)
+		return fmt.Errorf("%w (collection %s, document %d)", err, c.ns, c.docs)
 	}
 	c.sum.Write(doc)
 	c.docs++

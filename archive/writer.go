@@ -22,7 +22,7 @@ func declared(h Header) (map[string]int, error) {
 	idx := make(map[string]int, len(h.Collections))
 	for i, c := range h.Collections {
 		if err := checkNames(c.DB, c.Name); err != nil && !c.IsOplog() {
-			return nil, fmt.Errorf("archive: collection %d of the header: %w", i, err)
+			return nil, fmt.Errorf("%w (collection %d of the header)", err, i)
 		}
 		if _, dup := idx[c.Namespace()]; dup {
 			return nil, fmt.Errorf("%w: %s is declared twice in the header", ErrUnknownNamespace, c.Namespace())

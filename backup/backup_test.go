@@ -377,7 +377,7 @@ func TestRestartReportsInterrupted(t *testing.T) {
 	require.Equal(t, slot.StateFailed, st.State)
 	assert.Contains(t, st.Error, "interrupted")
 	assert.Equal(t, errcode.Interrupted, st.Code)
-	assert.Contains(t, st.Message(), "Backup failed: interrupted")
+	assert.Contains(t, st.Message(), "Backup failed: slot: interrupted")
 
 	require.NoError(t, first.Cancel(ctx)) // the old "process" goes away
 	require.NoError(t, second.Start(ctx, []byte(testnode.Password)))

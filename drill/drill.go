@@ -106,16 +106,16 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 		}
 	}()
 	if o.Prefix != "" && !validPrefix(o.Prefix) {
-		return rep, fmt.Errorf("drill: %w: Prefix %q: use letters, digits, \"_\" and \"-\"", ErrInvalid, o.Prefix)
+		return rep, fmt.Errorf("%w: Prefix %q: use letters, digits, \"_\" and \"-\"", ErrInvalid, o.Prefix)
 	}
 	client := o.Client
 	if client == nil {
 		if o.URI == "" {
-			return rep, fmt.Errorf("drill: %w: set Options.Client or URI, a scratch server", ErrInvalid)
+			return rep, fmt.Errorf("%w: set Options.Client or URI, a scratch server", ErrInvalid)
 		}
 		c, err := mongodb.Connect(o.URI, o.Timeout)
 		if err != nil {
-			return rep, fmt.Errorf("drill: %w", err)
+			return rep, fmt.Errorf("drill: connect to the scratch server: %w", err)
 		}
 		defer mongodb.Ask(context.WithoutCancel(ctx), o.OperationTimeout, c.Disconnect)
 		client = c
@@ -127,7 +127,7 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	}
 	defer func() {
 		if cerr := d.cleanup(ctx); cerr != nil && err == nil {
-			err = fmt.Errorf("drill: clean up: %w", cerr)
+			err = cerr
 		}
 	}()
 
@@ -409,10 +409,16 @@ func (d *driller) end(ctx context.Context, err error) (*Report, error) {
 	}
 	rep.Differences = d.diffs
 	rep.Passed = err == nil
-	if err != nil && !errors.Is(err, ErrFailed) {
+	if err != nil && !own(err) {
 		err = fmt.Errorf("drill: %w", err)
 	}
 	return rep, err
+}
+
+// own reports whether err is one of this package's, which says so first:
+// a Failure, or a refusal of the Observer that the restore wrapped.
+func own(err error) bool {
+	return errors.Is(err, ErrFailed) || errors.Is(err, ErrTargetInUse) || errors.Is(err, ErrInvalid)
 }
 
 // failedOnBackup reports whether a restore's error is the backup's doing
@@ -460,7 +466,7 @@ func (d *driller) scratch(ctx context.Context) ([]string, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list databases: %w", mongodb.Classify(err))
+		return nil, fmt.Errorf("drill: list the target's databases: %w", mongodb.Classify(err))
 	}
 	var out []string
 	for _, n := range names {
@@ -476,16 +482,16 @@ func (d *driller) scratch(ctx context.Context) ([]string, error) {
 func (d *driller) checkScratch(ctx context.Context) error {
 	in, err := d.scratch(ctx)
 	if err != nil {
-		return fmt.Errorf("drill: %w", err)
+		return err
 	}
 	if len(in) == 0 {
 		return nil
 	}
 	if d.opts.Prefix != "" {
-		return fmt.Errorf("drill: %w: databases %s start with the prefix %q: a drill never reuses a prefix; choose another, or drop them if an earlier drill left them",
+		return fmt.Errorf("%w: databases %s start with the prefix %q: a drill never reuses a prefix; choose another, or drop them if an earlier drill left them",
 			ErrTargetInUse, strings.Join(in, ", "), d.opts.Prefix)
 	}
-	return fmt.Errorf("drill: %w: the scratch server holds databases %s: a drill restores into an empty server; give one, or drill under a Prefix",
+	return fmt.Errorf("%w: the scratch server holds databases %s: a drill restores into an empty server; give one, or drill under a Prefix",
 		ErrTargetInUse, strings.Join(in, ", "))
 }
 
@@ -498,7 +504,7 @@ func (d *driller) cleanup(ctx context.Context) error {
 	if err == nil {
 		for _, n := range names {
 			if err = mongodb.Ask(ctx, d.opts.OperationTimeout, d.client.Database(n).Drop); err != nil {
-				err = fmt.Errorf("drop %s: %w", n, err)
+				err = fmt.Errorf("drill: clean up: drop %s: %w", n, err)
 				break
 			}
 			d.rep.Dropped = append(d.rep.Dropped, n)

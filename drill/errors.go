@@ -19,23 +19,23 @@ var (
 	// restore.ErrCountMismatch, sensitive.ErrManifestMismatch, a document
 	// the target refused, beneath it). errors.As gives the *Failure, which
 	// lists what differs.
-	ErrFailed = errcode.New(errcode.DrillFailed, "the restore drill failed: the backup did not restore as it promises")
+	ErrFailed = errcode.New(errcode.DrillFailed, "drill: the restore drill failed: the backup did not restore as it promises")
 
 	// ErrTargetInUse: the target is not scratch. Under a prefix, a
 	// database of the server starts with it already (a drill never
 	// reuses a prefix: choose another, or drop those databases); on a
 	// scratch server, the server holds databases already (a drill
 	// restores into an empty server only).
-	ErrTargetInUse = errcode.New(errcode.Exists, "the drill's target is not scratch: it holds databases already")
+	ErrTargetInUse = errcode.New(errcode.Exists, "drill: the target is not scratch: it holds databases already")
 
 	// ErrSourceNamespace: the target of a namespace of the backup would be
 	// a namespace of the backup itself (its database starts with the
 	// prefix), or one of the server's own (admin, local, config). It
 	// matches ErrTargetInUse too.
-	ErrSourceNamespace = errcode.Sub(ErrTargetInUse, "the drill would write to a namespace the backup holds, or to the server's own; choose a prefix that no database of the backup starts with")
+	ErrSourceNamespace = errcode.Sub(ErrTargetInUse, "drill: the drill would write to a namespace the backup holds, or to the server's own; choose a prefix that no database of the backup starts with")
 
 	// ErrInvalid: an option is malformed; the message names it.
-	ErrInvalid = errcode.New(errcode.Invalid, "invalid drill options")
+	ErrInvalid = errcode.New(errcode.Invalid, "drill: invalid options")
 )
 
 // Kind is what differs between a backup and what a drill read back.

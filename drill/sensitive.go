@@ -49,7 +49,7 @@ func RunSensitive(ctx context.Context, src io.ReaderAt, size int64, password []b
 	}()
 	dir, err := os.MkdirTemp(o.TempDir, "keepslot-drill-")
 	if err != nil {
-		return rep, fmt.Errorf("drill: %w", err)
+		return rep, fmt.Errorf("drill: create a scratch directory: %w", err)
 	}
 	defer func() {
 		if rerr := os.RemoveAll(dir); rerr != nil {
@@ -62,7 +62,7 @@ func RunSensitive(ctx context.Context, src io.ReaderAt, size int64, password []b
 		rep.Dropped = append(rep.Dropped, dir)
 	}()
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return rep, fmt.Errorf("drill: %w", err)
+		return rep, fmt.Errorf("drill: create a scratch directory: %w", err)
 	}
 
 	start := time.Now()
@@ -218,7 +218,7 @@ func readManifest(ctx context.Context, src io.ReaderAt, size int64, password []b
 				return nil, nil, err
 			}
 			if len(entries) >= sensitive.MaxSecrets {
-				return nil, nil, fmt.Errorf("the manifest has more than %d entries: %w", sensitive.MaxSecrets, sensitive.ErrTooMany)
+				return nil, nil, fmt.Errorf("%w: the manifest has more than %d entries", sensitive.ErrTooMany, sensitive.MaxSecrets)
 			}
 			var m manifestEntry
 			if err := bson.Unmarshal(raw, &m); err != nil {

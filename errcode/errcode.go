@@ -7,6 +7,14 @@
 // such as cipher.ErrWrongPassword or store.ErrSlotOccupied: test for them
 // with errors.Is, and use [Of] where a program needs one answer for many
 // causes, as an HTTP API or a command's exit code does.
+//
+// Every error text a package returns begins with a package's name, once: a
+// sentinel's with its own package's ("slot: a backup is in progress; ..."),
+// an error that is a sentinel with details with that sentinel, the details
+// after it ("%w: the collection shop.orders ..."), and an error that wraps
+// one a call returned with the package's name and what it was doing, never
+// a second name of its own ("slot: retrieve the backup: %w"). Texts say
+// what happened and what to do, in lower case, with no final full stop.
 package errcode
 
 import (

@@ -54,7 +54,7 @@ func TestSub(t *testing.T) {
 }
 
 func ExampleOf() {
-	err := fmt.Errorf("backup: %w", errcode.New(errcode.SlotOccupied, "store: a backup already exists in the slot"))
+	err := fmt.Errorf("slot: start a backup: %w", errcode.New(errcode.SlotOccupied, "store: a backup already exists in the slot"))
 	fmt.Println(errcode.Of(err))
 	// Output: slot_occupied
 }

@@ -114,7 +114,7 @@ func TestErrorCodes(t *testing.T) {
 		sensitive.ErrTooMany:          errcode.Invalid,
 		sensitive.ErrBusy:             errcode.InProgress,
 	} {
-		wrapped := fmt.Errorf("sensitive: restore: k.key: %w", err)
+		wrapped := fmt.Errorf("%w: k.key", err)
 		assert.Equal(t, want, errcode.Of(wrapped), err.Error())
 		assert.ErrorIs(t, wrapped, err)
 	}

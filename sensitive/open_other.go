@@ -29,7 +29,7 @@ func openRegular(p string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() || !li.Mode().IsRegular() || !os.SameFile(fi, li) {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s (%s): %w", p, li.Mode().Type(), ErrNotRegular)
+		return nil, nil, fmt.Errorf("%w: %s (%s)", ErrNotRegular, p, li.Mode().Type())
 	}
 	return f, fi, nil
 }

@@ -20,7 +20,7 @@ func openRegular(p string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		// Linux and macOS say ELOOP for a link; some BSDs say otherwise.
 		if li, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
-			return nil, nil, fmt.Errorf("%s (a symbolic link): %w", p, ErrNotRegular)
+			return nil, nil, fmt.Errorf("%w: %s (a symbolic link)", ErrNotRegular, p)
 		}
 		return nil, nil, err
 	}
@@ -31,7 +31,7 @@ func openRegular(p string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s (%s): %w", p, fi.Mode().Type(), ErrNotRegular)
+		return nil, nil, fmt.Errorf("%w: %s (%s)", ErrNotRegular, p, fi.Mode().Type())
 	}
 	return f, fi, nil
 }

@@ -91,17 +91,17 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	}
 	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
 	if errors.Is(err, cipher.ErrKDFTooExpensive) {
-		return nil, fmt.Errorf("sensitive: restore: %w: for a restore the option is RestoreOptions.MaxKDFWork", err)
+		return nil, fmt.Errorf("sensitive: decrypt the backup: %w: for a restore the option is RestoreOptions.MaxKDFWork", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sensitive: restore: %w", err)
+		return nil, fmt.Errorf("sensitive: decrypt the backup: %w", err)
 	}
 	if err := plain.Verify(ctx); err != nil {
-		return nil, fmt.Errorf("sensitive: restore: %w", err)
+		return nil, fmt.Errorf("sensitive: decrypt the backup: %w", err)
 	}
 	ar, err := archive.Open(plain, nil)
 	if err != nil {
-		return nil, fmt.Errorf("sensitive: restore: %w", err)
+		return nil, fmt.Errorf("sensitive: read the backup: %w", err)
 	}
 	if c, ok := ar.(io.Closer); ok {
 		defer c.Close() // a restore refused midway leaves the archive unread
@@ -113,53 +113,55 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	var st *stage
 	if !o.DryRun {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("sensitive: restore: %w", err)
+			return nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
 		}
 		root, err := os.OpenRoot(dir)
 		if err != nil {
-			return nil, fmt.Errorf("sensitive: restore: %w", err)
+			return nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
 		}
 		defer root.Close()
 		d, err := root.Open(".")
 		if err != nil {
-			return nil, fmt.Errorf("sensitive: restore: %w", err)
+			return nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
 		}
 		defer d.Close() // and so unlocks dir
-		if err := lockDir(d); err != nil {
-			return nil, fmt.Errorf("sensitive: restore: %s: %w", dir, err)
+		if err := lockDir(d); errors.Is(err, ErrBusy) {
+			return nil, fmt.Errorf("%w: %s", err, dir)
+		} else if err != nil {
+			return nil, fmt.Errorf("sensitive: lock the restore directory %s: %w", dir, err)
 		}
 		if rep.Removed, err = removeStale(root, d); err != nil {
-			return nil, fmt.Errorf("sensitive: restore: %w", err)
+			return nil, err
 		}
 		if st, err = newStage(root); err != nil {
-			return nil, fmt.Errorf("sensitive: restore: %w", err)
+			return nil, fmt.Errorf("sensitive: create the staging directory: %w", err)
 		}
 		defer st.remove()
 	}
 	files, manifest, err := readSecrets(ctx, ar, st)
 	if err != nil {
-		return nil, fmt.Errorf("sensitive: restore: %w", err)
+		return nil, err
 	}
 	for _, f := range files {
 		m, ok := manifest[f.Name]
 		if !ok || m.SHA256 != f.SHA256 || m.Size != f.Size {
-			return nil, fmt.Errorf("sensitive: restore: %s: %w", f.Name, ErrManifestMismatch)
+			return nil, fmt.Errorf("%w: %s", ErrManifestMismatch, f.Name)
 		}
 		delete(manifest, f.Name)
 		rep.Files = append(rep.Files, RestoredFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
 	}
 	for name := range manifest {
-		return nil, fmt.Errorf("sensitive: restore: %s is in the manifest but not in the backup: %w", name, ErrManifestMismatch)
+		return nil, fmt.Errorf("%w: %s is in the manifest but not in the backup", ErrManifestMismatch, name)
 	}
 	if o.DryRun {
 		return rep, nil
 	}
 	if err := checkTarget(st.root, files, o.Overwrite); err != nil {
-		return nil, fmt.Errorf("sensitive: restore: %w", err)
+		return nil, err
 	}
 	for _, f := range files {
 		if err := st.place(f); err != nil {
-			return rep, fmt.Errorf("sensitive: restore: %w", err)
+			return rep, err
 		}
 	}
 	return rep, nil
@@ -201,18 +203,18 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 			break
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("sensitive: read the backup: %w", err)
 		}
 		for {
 			if err := ctx.Err(); err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("sensitive: read the backup: %w", err)
 			}
 			raw, err := ar.ReadDocument()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("sensitive: read the backup: %w", err)
 			}
 			if c.DB != DB {
 				continue // MongoDB namespaces: RestoreNamespaces' business
@@ -220,23 +222,23 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 			switch c.Name {
 			case ManifestCollection:
 				if len(manifest) >= MaxSecrets {
-					return nil, nil, fmt.Errorf("the manifest has more than %d entries: %w", MaxSecrets, ErrTooMany)
+					return nil, nil, fmt.Errorf("%w: the manifest has more than %d entries", ErrTooMany, MaxSecrets)
 				}
 				var m manifestDoc
 				if err := bson.Unmarshal(raw, &m); err != nil {
-					return nil, nil, fmt.Errorf("manifest entry: %w", err)
+					return nil, nil, fmt.Errorf("sensitive: decode a manifest entry: %w", err)
 				}
 				if len(m.Name) > MaxNameLen || len(m.SHA256) != sha256.Size*2 {
-					return nil, nil, fmt.Errorf("manifest entry %d is malformed: %w", len(manifest)+1, ErrManifestMismatch)
+					return nil, nil, fmt.Errorf("%w: manifest entry %d is malformed", ErrManifestMismatch, len(manifest)+1)
 				}
 				if _, dup := manifest[m.Name]; dup {
-					return nil, nil, fmt.Errorf("%s is in the manifest twice: %w", quoteName(m.Name), ErrManifestMismatch)
+					return nil, nil, fmt.Errorf("%w: %s is in the manifest twice", ErrManifestMismatch, quoteName(m.Name))
 				}
 				manifest[m.Name] = m
 			case FilesCollection:
 				var d fileDoc
 				if err := bson.Unmarshal(raw, &d); err != nil {
-					return nil, nil, fmt.Errorf("secret entry: %w", err)
+					return nil, nil, fmt.Errorf("sensitive: decode a secret entry: %w", err)
 				}
 				if err := checkName(d.Name); err != nil {
 					return nil, nil, err
@@ -247,7 +249,7 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 				f := staged{Name: d.Name, Size: int64(len(d.Data)), SHA256: sha256Hex(d.Data), ModTime: d.ModTime.Time()}
 				if st != nil {
 					if f.path, err = st.write(len(files), d.Data); err != nil {
-						return nil, nil, err
+						return nil, nil, fmt.Errorf("sensitive: stage %s: %w", quoteName(d.Name), err)
 					}
 				}
 				files = append(files, f)
@@ -277,12 +279,12 @@ func checkTarget(root *os.Root, files []staged, overwrite bool) error {
 				switch {
 				case errors.Is(err, fs.ErrNotExist):
 					if _, lerr := root.Lstat(filepath.FromSlash(dir)); lerr == nil {
-						return fmt.Errorf("%s needs %s to be a directory, and it is a link to nothing: %w", f.Name, dir, ErrInTheWay)
+						return fmt.Errorf("%w: %s needs %s to be a directory, and it is a link to nothing", ErrInTheWay, f.Name, dir)
 					}
 				case err != nil:
 					return confined(dir, err)
 				case !fi.IsDir():
-					return fmt.Errorf("%s needs %s to be a directory, and it is a file: %w", f.Name, dir, ErrInTheWay)
+					return fmt.Errorf("%w: %s needs %s to be a directory, and it is a file", ErrInTheWay, f.Name, dir)
 				default:
 					exists = true
 				}
@@ -302,9 +304,9 @@ func checkTarget(root *os.Root, files []staged, overwrite bool) error {
 		case err != nil:
 			return confined(f.Name, err)
 		case fi.IsDir():
-			return fmt.Errorf("%s is a secret, and a directory in the restore directory: %w", f.Name, ErrInTheWay)
+			return fmt.Errorf("%w: %s is a secret, and a directory in the restore directory", ErrInTheWay, f.Name)
 		case !overwrite:
-			return fmt.Errorf("%s: %w", f.Name, ErrExists)
+			return fmt.Errorf("%w: %s", ErrExists, f.Name)
 		}
 	}
 	return nil
@@ -316,7 +318,7 @@ func checkTarget(root *os.Root, files []staged, overwrite bool) error {
 func removeStale(root *os.Root, d *os.File) ([]string, error) {
 	entries, err := d.ReadDir(-1)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sensitive: read the restore directory: %w", err)
 	}
 	var removed []string
 	for _, e := range entries {
@@ -324,7 +326,7 @@ func removeStale(root *os.Root, d *os.File) ([]string, error) {
 			continue
 		}
 		if err := root.RemoveAll(e.Name()); err != nil {
-			return removed, fmt.Errorf("removing %s, the staging directory of a restore that was killed, which holds secrets in plaintext: %w", e.Name(), err)
+			return removed, fmt.Errorf("sensitive: remove %s, the staging directory of a restore that was killed, which holds secrets in plaintext: %w", e.Name(), err)
 		}
 		removed = append(removed, e.Name())
 	}
@@ -391,19 +393,23 @@ func (st *stage) place(f staged) error {
 		return confined(f.Name, err)
 	}
 	if err := st.root.Chtimes(f.path, f.ModTime, f.ModTime); err != nil {
-		return err
+		return fmt.Errorf("sensitive: restore %s: %w", f.Name, err)
 	}
 	if fi, err := st.root.Lstat(target); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory: %w", f.Name, ErrInTheWay)
+		return fmt.Errorf("%w: %s is a directory", ErrInTheWay, f.Name)
 	}
 	return confined(f.Name, st.root.Rename(f.path, target))
 }
 
 // confined reports an os.Root's refusal to leave its directory as
-// ErrUnsafePath.
+// ErrUnsafePath, and any other failure to restore the secret name as such.
 func confined(name string, err error) error {
-	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
-		return fmt.Errorf("%s: %w: %w", name, ErrUnsafePath, err)
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "path escapes from parent"):
+		return fmt.Errorf("%w: %s: %w", ErrUnsafePath, name, err)
+	default:
+		return fmt.Errorf("sensitive: restore %s: %w", name, err)
 	}
-	return err
 }

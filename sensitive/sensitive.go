@@ -68,32 +68,32 @@ const StateFile = "sensitive-state.json"
 // Errors a user can cause, besides those of packages slot and restore.
 var (
 	// ErrNotRegular: a source path is a link, device, socket or pipe.
-	ErrNotRegular = errcode.New(errcode.Invalid, "not a regular file; sensitive backups hold regular files only, so name the file a link points to")
+	ErrNotRegular = errcode.New(errcode.Invalid, "sensitive: not a regular file; sensitive backups hold regular files only, so name the file a link points to")
 	// ErrTooLarge: a secret is larger than MaxSecretSize.
-	ErrTooLarge = errcode.New(errcode.Invalid, "secret too large for a sensitive backup")
+	ErrTooLarge = errcode.New(errcode.Invalid, "sensitive: secret too large for a sensitive backup")
 	// ErrDuplicate: two sources give a secret of the same name.
-	ErrDuplicate = errcode.New(errcode.Invalid, "two secrets have the same name; rename one")
+	ErrDuplicate = errcode.New(errcode.Invalid, "sensitive: two secrets have the same name; rename one")
 	// ErrUnsafePath: a secret's name, or a link in the restore directory,
 	// would lead outside the restore directory.
-	ErrUnsafePath = errcode.New(errcode.Invalid, "secret name escapes the restore directory")
+	ErrUnsafePath = errcode.New(errcode.Invalid, "sensitive: secret name escapes the restore directory")
 	// ErrExists: a file to restore exists and Overwrite is not set.
-	ErrExists = errcode.New(errcode.Exists, "file exists; restore with Overwrite to replace it")
+	ErrExists = errcode.New(errcode.Exists, "sensitive: file exists; restore with Overwrite to replace it")
 	// ErrManifestMismatch: a restored secret differs from the manifest.
-	ErrManifestMismatch = errcode.New(errcode.Corrupt, "secret does not match the backup's manifest")
+	ErrManifestMismatch = errcode.New(errcode.Corrupt, "sensitive: secret does not match the backup's manifest")
 	// ErrBadName: a secret's name cannot be a file's path (see [Secret].Name).
-	ErrBadName = errcode.New(errcode.Invalid, "secret name cannot be restored as a file; rename the secret")
+	ErrBadName = errcode.New(errcode.Invalid, "sensitive: secret name cannot be restored as a file; rename the secret")
 	// ErrNameConflict: one secret's name is a directory of another's, such
 	// as "a" and "a/b". It matches ErrDuplicate too.
-	ErrNameConflict = errcode.Sub(ErrDuplicate, "a secret's name is a directory of another secret; rename one of them")
+	ErrNameConflict = errcode.Sub(ErrDuplicate, "sensitive: a secret's name is a directory of another secret; rename one of them")
 	// ErrInTheWay: the restore directory holds a file where a secret needs a
 	// directory, or a directory where a secret is a file; Overwrite does not
 	// replace either.
-	ErrInTheWay = errcode.New(errcode.Exists, "the restore directory holds a file where a directory must go or a directory where a file must go; move it away or restore into another directory")
+	ErrInTheWay = errcode.New(errcode.Exists, "sensitive: the restore directory holds a file where a directory must go or a directory where a file must go; move it away or restore into another directory")
 	// ErrTooMany: a backup would hold, or a file holds, more than
 	// MaxSecrets secrets or manifest entries.
-	ErrTooMany = errcode.New(errcode.Invalid, "too many secrets for a sensitive backup; back up fewer files, such as an archive of many")
+	ErrTooMany = errcode.New(errcode.Invalid, "sensitive: too many secrets for a sensitive backup; back up fewer files, such as an archive of many")
 	// ErrBusy: another restore is writing into the same directory.
-	ErrBusy = errcode.New(errcode.InProgress, "another restore is writing into this directory; wait for it to end")
+	ErrBusy = errcode.New(errcode.InProgress, "sensitive: another restore is writing into this directory; wait for it to end")
 )
 
 // Limits of a sensitive backup, checked when it is made (Start fails) and
@@ -161,7 +161,7 @@ func New(cfg Config) (*Backupper, error) {
 		Logger:     cfg.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sensitive: %w", err)
+		return nil, fmt.Errorf("sensitive: set up the slot: %w", err)
 	}
 	return &Backupper{slot: s}, nil
 }
@@ -274,23 +274,23 @@ func (s *source) Documents(ctx context.Context, c archive.Collection, emit func(
 	i := 0
 	err := s.walk(ctx, func(sec Secret) error {
 		if i >= len(manifest) || manifest[i].Name != sec.Name || manifest[i].SHA256 != sha256Hex(sec.Data) {
-			return fmt.Errorf("sensitive: %s: %w", sec.Name, errChanged)
+			return fmt.Errorf("%w: %s", errChanged, sec.Name)
 		}
 		i++
 		return emitDoc(fileDoc{Name: sec.Name, Mode: uint32(sec.Mode.Perm()), ModTime: bson.NewDateTimeFromTime(sec.ModTime), Data: sec.Data}, emit)
 	})
 	if err == nil && i != len(manifest) {
-		err = fmt.Errorf("sensitive: %s: %w", manifest[i].Name, errChanged)
+		err = fmt.Errorf("%w: %s", errChanged, manifest[i].Name)
 	}
 	return err
 }
 
-var errChanged = errors.New("the secret changed while the backup ran; start it again")
+var errChanged = errors.New("sensitive: the secret changed while the backup ran; start it again")
 
 func emitDoc(doc any, emit func([]byte) error) error {
 	raw, err := bson.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("sensitive: encode: %w", err)
+		return fmt.Errorf("sensitive: encode a document: %w", err)
 	}
 	return emit(raw)
 }
@@ -303,13 +303,13 @@ func (s *source) walk(ctx context.Context, fn func(Secret) error) error {
 	for _, src := range s.secrets {
 		err := src.Secrets(ctx, func(sec Secret) error {
 			if err := checkName(sec.Name); err != nil {
-				return fmt.Errorf("sensitive: %w", err)
+				return err
 			}
 			if err := names.add(sec.Name); err != nil {
-				return fmt.Errorf("sensitive: %w", err)
+				return err
 			}
 			if len(sec.Data) > MaxSecretSize {
-				return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", sec.Name, len(sec.Data), MaxSecretSize, ErrTooLarge)
+				return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrTooLarge, sec.Name, len(sec.Data), MaxSecretSize)
 			}
 			return fn(sec)
 		})

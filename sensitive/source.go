@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -52,7 +53,7 @@ func (fsrc filesSource) Secrets(ctx context.Context, fn func(Secret) error) erro
 		root = filepath.Clean(root)
 		fi, err := os.Lstat(root)
 		if err != nil {
-			return fmt.Errorf("sensitive: %w", err)
+			return fmt.Errorf("sensitive: read the secrets: %w", err)
 		}
 		base := filepath.Base(root)
 		if !fi.IsDir() {
@@ -63,14 +64,14 @@ func (fsrc filesSource) Secrets(ctx context.Context, fn func(Secret) error) erro
 		}
 		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
-				return fmt.Errorf("sensitive: %w", err)
+				return fmt.Errorf("sensitive: read the secrets: %w", err)
 			}
 			if d.IsDir() {
 				return nil
 			}
 			fi, err := d.Info()
 			if err != nil {
-				return fmt.Errorf("sensitive: %w", err)
+				return fmt.Errorf("sensitive: read the secrets: %w", err)
 			}
 			rel, err := filepath.Rel(root, p)
 			if err != nil {
@@ -95,15 +96,18 @@ func readFile(ctx context.Context, p, name string, fi fs.FileInfo, fn func(Secre
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("sensitive: %s (%s): %w", p, fi.Mode().Type(), ErrNotRegular)
+		return fmt.Errorf("%w: %s (%s)", ErrNotRegular, p, fi.Mode().Type())
 	}
 	f, fi, err := openRegular(p)
+	if errors.Is(err, ErrNotRegular) {
+		return err
+	}
 	if err != nil {
-		return fmt.Errorf("sensitive: %w", err)
+		return fmt.Errorf("sensitive: read the secrets: %w", err)
 	}
 	defer f.Close()
 	if fi.Size() > MaxSecretSize {
-		return fmt.Errorf("sensitive: %s is %d bytes, the limit is %d: %w", p, fi.Size(), MaxSecretSize, ErrTooLarge)
+		return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrTooLarge, p, fi.Size(), MaxSecretSize)
 	}
 	// One byte more than the size tells a file that grows from one that
 	// does not.
@@ -111,9 +115,9 @@ func readFile(ctx context.Context, p, name string, fi fs.FileInfo, fn func(Secre
 	n, err := io.ReadFull(f, data)
 	switch {
 	case n > int(fi.Size()):
-		return fmt.Errorf("sensitive: %s grew while it was read: %w", p, errChanged)
+		return fmt.Errorf("%w: %s grew while it was read", errChanged, p)
 	case err != nil && err != io.ErrUnexpectedEOF && err != io.EOF:
-		return fmt.Errorf("sensitive: %w", err)
+		return fmt.Errorf("sensitive: read the secrets: %w", err)
 	}
 	return fn(Secret{Name: name, Mode: fi.Mode().Perm(), ModTime: fi.ModTime(), Data: data[:n]})
 }
@@ -146,20 +150,20 @@ const stagePrefix = ".keepslot-restore-"
 // stagePrefix.
 func checkName(name string) error {
 	if len(name) > MaxNameLen {
-		return fmt.Errorf("%s is %d bytes, the limit is %d: %w", quoteName(name), len(name), MaxNameLen, ErrBadName)
+		return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrBadName, quoteName(name), len(name), MaxNameLen)
 	}
 	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name {
-		return fmt.Errorf("%q: %w", name, ErrUnsafePath)
+		return fmt.Errorf("%w: %q", ErrUnsafePath, name)
 	}
 	if strings.IndexByte(name, 0) >= 0 {
-		return fmt.Errorf("%q holds a NUL byte: %w", name, ErrBadName)
+		return fmt.Errorf("%w: %q holds a NUL byte", ErrBadName, name)
 	}
 	if strings.HasPrefix(name, stagePrefix) {
-		return fmt.Errorf("%q: names beginning with %q are kept for restores' staging directories: %w", name, stagePrefix, ErrBadName)
+		return fmt.Errorf("%w: %q: names beginning with %q are kept for restores' staging directories", ErrBadName, name, stagePrefix)
 	}
 	for part := range strings.SplitSeq(name, "/") {
 		if len(part) > MaxNamePartLen {
-			return fmt.Errorf("%s has an element of %d bytes, the limit is %d: %w", quoteName(name), len(part), MaxNamePartLen, ErrBadName)
+			return fmt.Errorf("%w: %s has an element of %d bytes, the limit is %d", ErrBadName, quoteName(name), len(part), MaxNamePartLen)
 		}
 	}
 	return nil
@@ -190,13 +194,13 @@ func newNameSet() *nameSet {
 // add adds name, which checkName has accepted.
 func (s *nameSet) add(name string) error {
 	if s.files[name] {
-		return fmt.Errorf("%q: %w", name, ErrDuplicate)
+		return fmt.Errorf("%w: %q", ErrDuplicate, name)
 	}
 	if under, ok := s.dirs[name]; ok {
-		return fmt.Errorf("%q is a secret and the directory of secret %q: %w", name, under, ErrNameConflict)
+		return fmt.Errorf("%w: %q is a secret and the directory of secret %q", ErrNameConflict, name, under)
 	}
 	if len(s.files) >= MaxSecrets {
-		return fmt.Errorf("more than %d secrets: %w", MaxSecrets, ErrTooMany)
+		return fmt.Errorf("%w: more than %d secrets", ErrTooMany, MaxSecrets)
 	}
 	for i := range len(name) {
 		if name[i] != '/' {
@@ -204,7 +208,7 @@ func (s *nameSet) add(name string) error {
 		}
 		dir := name[:i]
 		if s.files[dir] {
-			return fmt.Errorf("%q is a secret and the directory of secret %q: %w", dir, name, ErrNameConflict)
+			return fmt.Errorf("%w: %q is a secret and the directory of secret %q", ErrNameConflict, dir, name)
 		}
 		if _, ok := s.dirs[dir]; !ok {
 			s.dirs[dir] = name

@@ -72,7 +72,7 @@ type SpaceError struct {
 
 // Error says how much space the backup needs and how much there is.
 func (e *SpaceError) Error() string {
-	return fmt.Sprintf("not enough free disk space for a backup: the data is %s, so %s must be free, but only %s is; free some space or move the slot",
+	return fmt.Sprintf("slot: not enough free disk space for a backup: the data is %s, so %s must be free, but only %s is; free some space or move the slot",
 		humanBytes(e.Data), humanBytes(e.Need), humanBytes(e.Free))
 }
 

@@ -27,7 +27,7 @@ func ExampleRole() {
 	ok, _ := role.IsBackup()
 	fmt.Println(ok)
 	// Output:
-	// this node is not in the backup role; run set-as-backup first
+	// slot: this node is not in the backup role; run set-as-backup first
 	// true
 }
 

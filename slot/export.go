@@ -136,20 +136,20 @@ func (e ExportConfig) nodePrefix() string {
 func (s *Slot) Export(ctx context.Context) error {
 	e, err := s.exportConfig()
 	if err != nil {
-		return fmt.Errorf("backup: export: %w", err)
+		return err
 	}
 	s.mu.Lock()
 	busy := s.job != nil || s.exp != nil
 	s.mu.Unlock()
 	if busy {
-		return fmt.Errorf("backup: export: %w", ErrInProgress)
+		return ErrInProgress
 	}
 	info, err := s.cfg.Store.Stat(ctx)
 	if errors.Is(err, store.ErrEmpty) {
-		return fmt.Errorf("backup: export: no backup found; start one first (%w)", err)
+		return fmt.Errorf("%w: no backup found to export; start one first", err)
 	}
 	if err != nil {
-		return fmt.Errorf("backup: export: %w", err)
+		return fmt.Errorf("slot: export the backup: %w", err)
 	}
 	return s.startExport(e, info)
 }
@@ -164,7 +164,7 @@ func (s *Slot) startExport(e ExportConfig, info store.Info) error {
 	if s.exp != nil {
 		s.mu.Unlock()
 		cancel()
-		return fmt.Errorf("backup: export: %w", ErrInProgress)
+		return ErrInProgress
 	}
 	s.exp = ej
 	s.mu.Unlock()
@@ -183,7 +183,7 @@ func (s *Slot) runExport(ctx context.Context, e ExportConfig, ej *exportJob) {
 	st.Finished = time.Now().UTC()
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
+			err = fmt.Errorf("slot: cancelled: %w", context.Cause(ctx))
 		}
 		st.State, st.Error, st.Code = ExportFailed, err.Error(), errcode.Of(err)
 		s.log.Error("backup export failed", "key", st.Key, "error", err)
@@ -225,7 +225,7 @@ func (s *Slot) copyToRemote(ctx context.Context, e ExportConfig, ej *exportJob) 
 	}}
 	got, err := e.Remote.Put(ctx, key, r, info)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("export to %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("slot: export to %s: %w", key, err)
 	}
 	if got.Size != info.Size || got.MD5 != info.MD5 || got.SHA256 != info.SHA256 {
 		return store.Info{}, fmt.Errorf("%w: export to %s: the remote holds %d bytes, MD5 %s, SHA-256 %s; the slot %d bytes, MD5 %s, SHA-256 %s",
@@ -321,11 +321,11 @@ func (e ExportConfig) NodePrefix() (string, error) {
 func (s *Slot) RemoteList(ctx context.Context) ([]store.Entry, error) {
 	e, err := s.exportConfig()
 	if err != nil {
-		return nil, fmt.Errorf("backup: remote list: %w", err)
+		return nil, err
 	}
 	listed, err := e.Remote.List(ctx, e.nodePrefix())
 	if err != nil {
-		return nil, fmt.Errorf("backup: remote list: %w", err)
+		return nil, fmt.Errorf("slot: list the remote copies: %w", err)
 	}
 	// The copies are directly under the node's prefix; what is in folders
 	// beneath it (the oplog slices of package pitr) is not a backup.
@@ -345,17 +345,17 @@ func (s *Slot) RemoteList(ctx context.Context) ([]store.Entry, error) {
 func (s *Slot) OpenRemote(ctx context.Context, name string) (store.Object, error) {
 	e, err := s.exportConfig()
 	if err != nil {
-		return nil, fmt.Errorf("backup: open remote: %w", err)
+		return nil, err
 	}
 	if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
-		return nil, fmt.Errorf("backup: open remote: %w: %q is not a backup's name", ErrInvalid, name)
+		return nil, fmt.Errorf("%w: %q is not a backup's name", ErrInvalid, name)
 	}
 	o, err := e.Remote.Open(ctx, e.nodePrefix()+name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("backup: open remote: no copy named %q on the remote; list them with backup-list --remote (%w)", name, err)
+		return nil, fmt.Errorf("%w: no copy named %q on the remote; list them with backup-list --remote", err, name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("backup: open remote: %w", err)
+		return nil, fmt.Errorf("slot: open the remote copy %q: %w", name, err)
 	}
 	return o, nil
 }

@@ -19,7 +19,7 @@ func retrieve(ctx context.Context, s store.Store, w io.Writer) (store.Info, erro
 	defer obj.Close()
 	info := obj.Info()
 	if _, err := io.Copy(w, ctxio.NewReader(ctx, io.NewSectionReader(obj, 0, info.Size))); err != nil {
-		return info, fmt.Errorf("retrieve: %w", err)
+		return info, fmt.Errorf("slot: retrieve the backup: %w", err)
 	}
 	return info, nil
 }
@@ -28,10 +28,10 @@ func retrieve(ctx context.Context, s store.Store, w io.Writer) (store.Info, erro
 func open(ctx context.Context, s store.Store) (store.Object, error) {
 	obj, err := s.Open(ctx)
 	if errors.Is(err, store.ErrEmpty) {
-		return nil, fmt.Errorf("retrieve: no backup found; start one first (%w)", err)
+		return nil, fmt.Errorf("%w: no backup found; start one first", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("retrieve: %w", err)
+		return nil, fmt.Errorf("slot: open the backup: %w", err)
 	}
 	return obj, nil
 }

@@ -36,7 +36,7 @@ func (r *Role) IsBackup() (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read the node's role: %w", err)
+		return false, fmt.Errorf("slot: read the node's role: %w", err)
 	}
 	return strings.TrimSpace(string(b)) == roleBackup, nil
 }
@@ -44,10 +44,10 @@ func (r *Role) IsBackup() (bool, error) {
 // Set puts the node in the backup role.
 func (r *Role) Set() error {
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
-		return fmt.Errorf("set the backup role: %w", err)
+		return fmt.Errorf("slot: set the backup role: %w", err)
 	}
 	if err := atomicfile.Write(filepath.Join(r.dir, roleFile), []byte(roleBackup+"\n")); err != nil {
-		return fmt.Errorf("set the backup role: %w", err)
+		return fmt.Errorf("slot: set the backup role: %w", err)
 	}
 	return nil
 }
@@ -56,7 +56,7 @@ func (r *Role) Set() error {
 func (r *Role) Unset() error {
 	err := os.Remove(filepath.Join(r.dir, roleFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("unset the backup role: %w", err)
+		return fmt.Errorf("slot: unset the backup role: %w", err)
 	}
 	return nil
 }

@@ -55,25 +55,25 @@ var _ Backupper = (*Slot)(nil)
 // recorded as failed ([errcode.Interrupted]).
 func New(src Source, cfg Config) (*Slot, error) {
 	if src == nil {
-		return nil, fmt.Errorf("slot: %w: the Source is nil", ErrInvalid)
+		return nil, fmt.Errorf("%w: the Source is nil", ErrInvalid)
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("slot: %w", err)
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("slot: create state dir: %w", err)
+		return nil, fmt.Errorf("slot: create the state directory: %w", err)
 	}
 	s := &Slot{src: src, cfg: cfg, role: NewRole(cfg.StateDir), log: cfg.Logger}
 	last, err := loadRecord(s.statePath())
 	if err != nil {
-		return nil, fmt.Errorf("slot: %w", err)
+		return nil, err
 	}
 	if last.State == StateInProgress {
 		releaseRoom(s.statePath())
 		last.State, last.Error, last.Code, last.Finished = StateFailed, interruptedReason, errcode.Interrupted, time.Now().UTC()
 		if err := saveRecord(s.statePath(), last); err != nil {
-			return nil, fmt.Errorf("slot: %w", err)
+			return nil, err
 		}
 		s.log.Warn("backup: the last backup was interrupted", "name", last.Name)
 	}
@@ -93,16 +93,16 @@ func (s *Slot) Role() *Role { return s.role }
 // itself runs until it ends, Cancel is called or the Slot is closed.
 func (s *Slot) Start(ctx context.Context, password []byte) error {
 	if len(password) == 0 {
-		return fmt.Errorf("backup: %w", cipher.ErrEmptyPassword)
+		return fmt.Errorf("%w: a backup is encrypted under a password; give one", cipher.ErrEmptyPassword)
 	}
 	if err := s.role.Check(); err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return err
 	}
 
 	s.mu.Lock()
 	if s.job != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("backup: %w", ErrInProgress)
+		return ErrInProgress
 	}
 	started := time.Now().UTC()
 	name := s.cfg.NamePrefix + started.Format("2006-01-02T15-04-05Z") + s.cfg.Format.Extension() + s.cfg.Compression.Extension()
@@ -113,9 +113,9 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 		cancel()
 		s.mu.Unlock()
 		if errors.Is(err, store.ErrBusy) {
-			return fmt.Errorf("backup: %w (%w)", ErrInProgress, err)
+			return fmt.Errorf("%w (%w)", ErrInProgress, err)
 		}
-		return fmt.Errorf("backup: %w", err)
+		return fmt.Errorf("slot: start a backup: %w", err)
 	}
 	j := &job{cancel: cancel, done: make(chan struct{}), name: name, started: started}
 	s.job = j // from here on, a concurrent Start sees ErrInProgress
@@ -140,7 +140,7 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 		s.job = nil
 		s.mu.Unlock()
 		close(j.done)
-		return fmt.Errorf("backup: %w", err)
+		return err
 	}
 
 	pw := append([]byte(nil), password...)
@@ -156,12 +156,12 @@ func (s *Slot) Start(ctx context.Context, password []byte) error {
 func (s *Slot) preflight(ctx context.Context) (Plan, error) {
 	p, err := s.src.Plan(ctx)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, fmt.Errorf("slot: plan the backup: %w", err)
 	}
 	if sr, ok := store.As[store.SpaceReporter](s.cfg.Store); ok {
 		free, err := sr.FreeSpace(ctx)
 		if err != nil {
-			return Plan{}, fmt.Errorf("check free space: %w", err)
+			return Plan{}, fmt.Errorf("slot: check free space: %w", err)
 		}
 		if need := 2 * p.DataSize; free < need {
 			return Plan{}, &SpaceError{Data: p.DataSize, Need: need, Free: free}
@@ -183,7 +183,7 @@ func (s *Slot) run(ctx context.Context, j *job, pending store.Pending, p Plan, p
 	if err != nil {
 		_ = pending.Abort()
 		if ctx.Err() != nil {
-			err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
+			err = fmt.Errorf("slot: cancelled: %w", context.Cause(ctx))
 		}
 		err = diskFull(err)
 		rec.State, rec.Error, rec.Code = StateFailed, err.Error(), errcode.Of(err)
@@ -302,7 +302,7 @@ func statusOf(ctx context.Context, s store.Store, last record) (Status, error) {
 		}
 		return Status{State: StateNone}, nil
 	default:
-		return Status{}, fmt.Errorf("backup status: %w", err)
+		return Status{}, fmt.Errorf("slot: read the stored backup's status: %w", err)
 	}
 }
 
@@ -362,16 +362,16 @@ func (s *Slot) Delete(ctx context.Context) error {
 	running, exporting := s.job != nil, s.exp != nil
 	s.mu.Unlock()
 	if running {
-		return fmt.Errorf("backup: delete: %w", ErrInProgress)
+		return fmt.Errorf("%w: a running backup cannot be deleted", ErrInProgress)
 	}
 	if exporting {
-		return fmt.Errorf("backup: delete: the backup is being exported; wait for it or cancel it (%w)", ErrInProgress)
+		return fmt.Errorf("%w: the backup is being exported, and cannot be deleted until the export ends", ErrInProgress)
 	}
 	if err := s.cfg.Store.Delete(ctx); err != nil {
 		if errors.Is(err, store.ErrEmpty) {
-			return fmt.Errorf("backup: delete: no backup found, nothing to delete (%w)", err)
+			return fmt.Errorf("%w: no backup found, nothing to delete", err)
 		}
-		return fmt.Errorf("backup: delete: %w", err)
+		return fmt.Errorf("slot: delete the backup: %w", err)
 	}
 	s.log.Info("backup deleted")
 	return s.setRecord(record{State: StateNone})

@@ -17,7 +17,7 @@ import (
 
 // interruptedReason is the failure reason of a backup that was running when
 // its process stopped.
-const interruptedReason = "interrupted: the process stopped while the backup was running; the slot is empty, start a new backup"
+const interruptedReason = "slot: interrupted: the process stopped while the backup was running; the slot is empty, start a new backup"
 
 // record is what StateFile holds.
 type record struct {
@@ -35,11 +35,11 @@ func loadRecord(path string) (record, error) {
 		return record{State: StateNone}, nil
 	}
 	if err != nil {
-		return record{}, fmt.Errorf("read backup state: %w", err)
+		return record{}, fmt.Errorf("slot: read the backup state: %w", err)
 	}
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
-		return record{}, fmt.Errorf("read backup state %s: %w; delete the file to reset it", path, err)
+		return record{}, fmt.Errorf("slot: read the backup state %s: %w; delete the file to reset it", path, err)
 	}
 	return r, nil
 }
@@ -50,7 +50,7 @@ func saveRecord(path string, r record) error {
 		return err
 	}
 	if err := writeFile(path, b); err != nil {
-		return fmt.Errorf("save backup state: %w", diskFull(err))
+		return stateWriteError("save the backup state", err)
 	}
 	return nil
 }
@@ -70,7 +70,7 @@ func reservePath(statePath string) string { return statePath + ".reserve" }
 // filled: releaseRoom gives them back just before.
 func reserveRoom(statePath string) error {
 	if err := writeFile(reservePath(statePath), make([]byte, reserveSize)); err != nil {
-		return fmt.Errorf("hold room for the backup's state: %w", diskFull(err))
+		return stateWriteError("hold room for the backup's state", err)
 	}
 	return nil
 }
@@ -86,6 +86,16 @@ func diskFull(err error) error {
 		return fmt.Errorf("%w: a disk filled up: %w", ErrInsufficientSpace, err)
 	}
 	return err
+}
+
+// stateWriteError is the error of a failed write of the state directory,
+// which says what it was doing: ErrInsufficientSpace first when the disk is
+// full, as diskFull puts it.
+func stateWriteError(what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: a disk filled up: %s: %w", ErrInsufficientSpace, what, err)
+	}
+	return fmt.Errorf("slot: %s: %w", what, err)
 }
 
 // The keys of the store's metadata that Status reads back.

@@ -320,7 +320,10 @@ func (s *DirStore) Delete(ctx context.Context) error {
 		if err := s.tidy(); err != nil {
 			return false, err
 		}
-		return false, s.syncDir()
+		if err := s.syncDir(); err != nil {
+			return false, fmt.Errorf("store: deleting: %w", err)
+		}
+		return false, nil
 	})
 	return err
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 )
 
-var errWouldBlock = errors.New("lock held elsewhere")
+var errWouldBlock = errors.New("store: the lock is held elsewhere")
 
 func lockFile(f *os.File, block bool) error {
 	return fmt.Errorf("store: Dir needs Linux or macOS for its file lock: %w", errors.ErrUnsupported)

@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-var errWouldBlock = errors.New("lock held elsewhere")
+var errWouldBlock = errors.New("store: the lock is held elsewhere")
 
 // lockFile takes an exclusive flock on f, waiting for it if block is set and
 // failing with errWouldBlock otherwise. Closing f releases it. flock locks

@@ -99,7 +99,7 @@ func (p *pending) Write(b []byte) (int, error) {
 		n += k
 		b = b[k:]
 		if err != nil {
-			p.err = fmt.Errorf("store: writing %q: %w", p.name, err)
+			p.err = p.wrap("writing", err)
 			p.abortLocked(p.err)
 			return n, p.err
 		}
@@ -127,7 +127,7 @@ func (p *pending) WriteChunk(c *chunk.Chunk) error {
 		return p.cause
 	}
 	if err := p.hp.writeChunk(c); err != nil {
-		p.err = fmt.Errorf("store: writing %q: %w", p.name, err)
+		p.err = p.wrap("writing", err)
 		p.abortLocked(p.err)
 		return p.err
 	}
@@ -154,11 +154,11 @@ func (p *pending) Commit(meta map[string]string) (Info, error) {
 		return fail(fmt.Errorf("store: commit of %q abandoned: %w", p.name, context.Cause(p.ctx)))
 	}
 	if err := validMeta(meta); err != nil {
-		return fail(fmt.Errorf("store: commit of %q: %w", p.name, err))
+		return fail(p.wrap("commit of", err))
 	}
 	md5hex, sha256hex, err := p.hp.finish()
 	if err != nil {
-		return fail(fmt.Errorf("store: writing %q: %w", p.name, err))
+		return fail(p.wrap("writing", err))
 	}
 	info := Info{
 		Name:    p.name,
@@ -169,7 +169,7 @@ func (p *pending) Commit(meta map[string]string) (Info, error) {
 		Meta:    cloneMeta(meta),
 	}
 	if err := p.be.Commit(info.clone()); err != nil {
-		return fail(fmt.Errorf("store: commit of %q: %w", p.name, err))
+		return fail(p.wrap("commit of", err))
 	}
 	p.state = committed
 	p.stop()
@@ -192,9 +192,19 @@ func (p *pending) abortLocked(cause error) error {
 	p.stop()
 	p.hp.abort()
 	if err := p.be.Abort(); err != nil {
-		return fmt.Errorf("store: aborting the write of %q: %w", p.name, err)
+		return p.wrap("aborting the write of", err)
 	}
 	return nil
+}
+
+// wrap says what the write was doing when err happened: after err when it
+// is one of this package's, which says first what happened, and before it
+// otherwise, so that the text names the package once.
+func (p *pending) wrap(doing string, err error) error {
+	if own(err) {
+		return fmt.Errorf("%w (%s %q)", err, doing, p.name)
+	}
+	return fmt.Errorf("store: %s %q: %w", doing, p.name, err)
 }
 
 var _ Pending = (*pending)(nil)

@@ -96,7 +96,7 @@ func Prune(ctx context.Context, remote Remote, prefix string, r Retention) (Prun
 	res := PruneResult{DryRun: r.DryRun, Keep: []string{}, Delete: []string{}}
 	listed, err := remote.List(ctx, prefix)
 	if err != nil {
-		return res, fmt.Errorf("retention: listing %s: %w", prefix, err)
+		return res, fmt.Errorf("store: retention: listing %s: %w", prefix, err)
 	}
 	entries := listed[:0:0]
 	for _, e := range listed {
@@ -112,7 +112,7 @@ func Prune(ctx context.Context, remote Remote, prefix string, r Retention) (Prun
 	for _, d := range drop {
 		if !r.DryRun {
 			if err := remote.Delete(ctx, d.Key); err != nil && !errors.Is(err, ErrNotFound) {
-				errs = append(errs, fmt.Errorf("retention: deleting %s: %w", d.Key, err))
+				errs = append(errs, fmt.Errorf("store: retention: deleting %s: %w", d.Key, err))
 				continue
 			}
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -37,6 +38,17 @@ var (
 	// by something other than the store). Delete the slot to recover.
 	ErrCorrupt = errcode.New(errcode.Corrupt, "store: the slot's files are damaged; delete the slot to recover")
 )
+
+// own reports whether err is, or wraps, one of the package's errors, whose
+// text begins with what happened.
+func own(err error) bool {
+	for _, s := range []error{ErrSlotOccupied, ErrBusy, ErrEmpty, ErrInvalid, ErrClosed, ErrCorrupt, ErrNotFound, ErrUnauthorized, ErrUnreachable, ErrMismatch} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // Limits on what a Pending accepts as name and metadata; beyond them Create
 // and Commit fail with ErrInvalid.

@@ -256,12 +256,12 @@ func TestCommandExitCodes(t *testing.T) {
 			[]string{"backup-retrieve", "--from-remote", "b.enc", "-o", out}, exitBadBackup, "damaged"},
 		{"start: in progress names the verbs that end it",
 			map[string]http.HandlerFunc{"POST /v1/backup": func(w http.ResponseWriter, _ *http.Request) {
-				answer(w, http.StatusConflict, `{"error":"in_progress","message":"a backup is in progress; wait for it to finish or cancel it"}`)
+				answer(w, http.StatusConflict, `{"error":"in_progress","message":"slot: a backup or its export is in progress; wait for it to finish or cancel it"}`)
 			}},
 			[]string{"backup", "--password-file", writePassword(t, dir)}, exitBusy, "backup-cancel"},
 		{"delete: in progress names the verbs that end it",
 			map[string]http.HandlerFunc{"DELETE /v1/sensitive": func(w http.ResponseWriter, _ *http.Request) {
-				answer(w, http.StatusConflict, `{"error":"in_progress","message":"a backup is in progress; wait for it to finish or cancel it"}`)
+				answer(w, http.StatusConflict, `{"error":"in_progress","message":"slot: a backup or its export is in progress; wait for it to finish or cancel it"}`)
 			}},
 			[]string{"backup-sensitive-delete"}, exitBusy, "backup-sensitive-cancel"},
 		{"export: in progress names the verbs that end it",

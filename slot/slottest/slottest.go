@@ -139,13 +139,13 @@ func (f *Fake) Start(ctx context.Context, password []byte) error {
 	}
 	switch {
 	case len(password) == 0:
-		return fmt.Errorf("backup: %w", cipher.ErrEmptyPassword)
+		return fmt.Errorf("%w: a backup is encrypted under a password; give one", cipher.ErrEmptyPassword)
 	case f.notRole:
-		return fmt.Errorf("backup: %w", slot.ErrNotBackupNode)
+		return slot.ErrNotBackupNode
 	case f.status.State == slot.StateInProgress:
-		return fmt.Errorf("backup: %w", slot.ErrInProgress)
+		return slot.ErrInProgress
 	case f.status.State == slot.StateReady:
-		return fmt.Errorf("backup: %w", store.ErrSlotOccupied)
+		return fmt.Errorf("slot: start a backup: %w", store.ErrSlotOccupied)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
@@ -187,7 +187,7 @@ func (f *Fake) Cancel(ctx context.Context) error {
 		return err
 	}
 	if f.status.State == slot.StateInProgress {
-		f.failLocked("cancelled: context canceled", errcode.Cancelled)
+		f.failLocked("slot: cancelled: context canceled", errcode.Cancelled)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (f *Fake) Open(ctx context.Context) (store.Object, error) {
 		return nil, err
 	}
 	if f.status.State != slot.StateReady {
-		return nil, fmt.Errorf("retrieve: %w", store.ErrEmpty)
+		return nil, fmt.Errorf("%w: no backup found; start one first", store.ErrEmpty)
 	}
 	return &object{Reader: bytes.NewReader(f.data), info: f.info()}, nil
 }
@@ -239,12 +239,12 @@ func (f *Fake) Retrieve(ctx context.Context, w io.Writer) (store.Info, error) {
 	}
 	if f.status.State != slot.StateReady {
 		f.mu.Unlock()
-		return store.Info{}, fmt.Errorf("retrieve: %w", store.ErrEmpty)
+		return store.Info{}, fmt.Errorf("%w: no backup found; start one first", store.ErrEmpty)
 	}
 	info, data := f.info(), f.data
 	f.mu.Unlock()
 	if _, err := io.Copy(w, bytes.NewReader(data)); err != nil {
-		return info, fmt.Errorf("retrieve: %w", err)
+		return info, fmt.Errorf("slot: retrieve the backup: %w", err)
 	}
 	return info, nil
 }
@@ -258,11 +258,11 @@ func (f *Fake) Delete(ctx context.Context) error {
 	}
 	switch f.status.State {
 	case slot.StateInProgress:
-		return fmt.Errorf("backup: delete: %w", slot.ErrInProgress)
+		return fmt.Errorf("%w: a running backup cannot be deleted", slot.ErrInProgress)
 	case slot.StateReady:
 		f.status, f.data = slot.Status{State: slot.StateNone}, nil
 		return nil
 	default:
-		return fmt.Errorf("backup: delete: %w", store.ErrEmpty)
+		return fmt.Errorf("%w: no backup found, nothing to delete", store.ErrEmpty)
 	}
 }
