@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/slot"
 )
 
@@ -79,7 +80,10 @@ func (a *app) client() (*client, error) {
 		token = os.Getenv("KEEPSLOT_TOKEN")
 	}
 	if token == "" && a.tokenFile != "" {
-		b, err := os.ReadFile(a.tokenFile)
+		b, err := secretfile.Read(a.tokenFile)
+		if errors.Is(err, secretfile.ErrUnsafe) {
+			return nil, withCode(exitUsage, fmt.Errorf("--token-file: %w", err))
+		}
 		if err != nil {
 			return nil, withCode(exitUnauthorized, fmt.Errorf("read the token: %w", err))
 		}
@@ -330,12 +334,14 @@ func (p *passwordFlags) read(confirm bool) ([]byte, error) {
 		}
 		return []byte(p.password), nil
 	case p.file != "":
-		b, err := os.ReadFile(p.file)
+		b, err := secretfile.Read(p.file)
 		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("read the password: %w", err))
+			return nil, withCode(exitUsage, fmt.Errorf("--password-file: %w", err))
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
-		return []byte(strings.TrimSuffix(line, "\r")), nil
+		pw := []byte(strings.TrimSuffix(line, "\r"))
+		clear(b)
+		return pw, nil
 	case os.Getenv("KEEPSLOT_PASSWORD") != "":
 		return []byte(os.Getenv("KEEPSLOT_PASSWORD")), nil
 	}

@@ -69,6 +69,7 @@ import (
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/examples/embedded"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
@@ -328,10 +329,11 @@ func secretPaths(o options) []string {
 	return []string{dir}
 }
 
-// loadOrCreateToken reads the bearer token from file, or creates one (256
+// loadOrCreateToken reads the bearer token from file, a secret file (see
+// secretfile.Read: regular, 0600, at most 4 KiB), or creates one (256
 // random bits, hex) in a new 0600 file.
 func loadOrCreateToken(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	b, err := secretfile.Read(file)
 	if err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" {
 			return t, nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
@@ -120,17 +120,11 @@ func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key
 	})
 }
 
-// readSecret reads a file that holds a secret, refusing one that others
-// than its owner may read or write.
+// readSecret reads a file that holds a secret with secretfile.Read: a
+// regular file, not a link, of its owner's only, of at most 4 KiB, opened
+// without blocking (a FIFO is refused at once, not waited on).
 func readSecret(file string) ([]byte, error) {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errPITR, err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s holds a secret but has mode %s: run chmod 600 on it", errPITR, file, perm)
-	}
-	b, err := os.ReadFile(file)
+	b, err := secretfile.Read(file)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errPITR, err)
 	}
