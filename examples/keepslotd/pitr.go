@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -175,7 +177,8 @@ func runPruner(ctx context.Context, export slot.ExportConfig, every time.Duratio
 //	                               the windows a restore reaches, the gaps, the slices and base backups
 //	GET  /v1/pitr/objects       -> {"node":…,"entries":[…]}: what the bucket holds under the node's
 //	                               prefix, backups and slices, with their metadata (for keepslotctl's restore)
-//	GET  /v1/pitr/slices/{name} the slice, encrypted, with Range support
+//	GET  /v1/pitr/slices/{name} the slice, encrypted, with Range support; 400 for a name that
+//	                               cannot be a slice's (a control character, a slash, too long)
 //	POST /v1/pitr/flush         closes the open slice and stores it -> {"message":…,"slice":{…}}
 type pitrHandler struct {
 	export slot.ExportConfig
@@ -248,8 +251,9 @@ func (h pitrHandler) slice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if name == "" || strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("%q is not a slice's name", name))
+	if why := badSliceName(name); why != "" {
+		writeError(w, http.StatusBadRequest, "bad_request",
+			fmt.Sprintf("%s is not a slice's name: %s; GET /v1/pitr lists the slices", echo(name), why))
 		return
 	}
 	obj, err := h.export.Remote.Open(r.Context(), path.Join(prefix, pitr.Folder, name))
@@ -265,6 +269,26 @@ func (h pitrHandler) slice(w http.ResponseWriter, r *http.Request) {
 	}
 	capRanges(r)
 	http.ServeContent(w, r, "", info.Created, obj)
+}
+
+// badSliceName says why name cannot be a slice's name (one segment of at
+// most store.MaxNameLen bytes of UTF-8, without control characters), or
+// returns "". The bucket is not asked for such a name: S3 servers refuse
+// some of them with errors of their own.
+func badSliceName(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "it is empty, . or .."
+	case strings.ContainsAny(name, "/\\"):
+		return "it holds a slash or a backslash"
+	case len(name) > store.MaxNameLen:
+		return fmt.Sprintf("it is longer than %d bytes", store.MaxNameLen)
+	case !utf8.ValidString(name):
+		return "it is not UTF-8"
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "it holds a control character (such as NUL)"
+	}
+	return ""
 }
 
 // flushResponse is POST /v1/pitr/flush's answer.
