@@ -30,7 +30,12 @@
 // target and replays the slices after it: a time restores its whole second,
 // SECONDS:ORDINAL the oplog before that timestamp, as --oplog-limit. A target in
 // no window fails with exit 5, listing the windows; --dry-run says which copy and
-// slices it would use.
+// slices it would use. An agent or a bucket that stops answering during the
+// restore ends it with exit 8. The objects it downloads, encrypted, go to a
+// directory keepslotctl-pitr-* in $TMPDIR, removed when it ends; one that a
+// killed keepslotctl left is removed by the next restore --to-time, which
+// tells it by its lock (a file that the running restore holds a flock on,
+// released by the system when the process dies) and says so on stderr.
 //
 // Build it with `go build ./examples/keepslotctl`, or run it with
 // `go run ./examples/keepslotctl …`.

@@ -282,10 +282,16 @@ func openWithPassword(file string, f restoreFlags) (*os.File, int64, []byte, err
 }
 
 // restoreError gives a restore's error its exit code, as errcode.Of
-// classifies it.
+// classifies it, or else the exit code that keepslotctl gave the error
+// inside it (one of the agent's, for a point-in-time restore).
 func restoreError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return withCode(exitFor(errcode.Of(err)), err)
+	code := exitFor(errcode.Of(err))
+	var ce *codedError
+	if code == exitError && errors.As(err, &ce) {
+		code = ce.code
+	}
+	return withCode(code, err)
 }

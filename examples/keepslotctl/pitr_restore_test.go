@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/store"
+)
+
+// objectsAgent is a fake agent whose bucket holds a base backup and a
+// slice of 1000 bytes each: the slice's download breaks off after 100
+// bytes (the agent dies), and the base's answer is the agent's 503 for a
+// bucket that does not answer.
+func objectsAgent(t *testing.T) (srvURL string, closeSrv func()) {
+	t.Helper()
+	objects := map[string]any{"node": "keepslot/n1/", "entries": []store.Entry{
+		{Key: "keepslot/n1/backup-1.tar.gz", Info: store.Info{Name: "backup-1.tar.gz", Size: 1000}},
+		{Key: "keepslot/n1/oplog/s1.bson", Info: store.Info{Name: "s1.bson", Size: 1000}},
+	}}
+	srv := fakeAgent(t, map[string]http.HandlerFunc{
+		"GET /v1/pitr/objects": answerJSON(t, objects),
+		"GET /v1/pitr/slices/s1.bson": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(make([]byte, 100))
+			http.NewResponseController(w).Flush()
+			panic(http.ErrAbortHandler) // the connection is cut
+		},
+		"GET /v1/backup/remote/backup-1.tar.gz": func(w http.ResponseWriter, _ *http.Request) {
+			answer(w, http.StatusServiceUnavailable, `{"error":"unreachable","message":"s3store: the server cannot be reached; check the endpoint"}`)
+		},
+	})
+	return srv.URL, srv.Close
+}
+
+// TestToTimeUnreachable checks that a point-in-time restore whose agent,
+// or whose bucket behind the agent, stops answering while it downloads
+// ends with exit 8 (unreachable), not 1, and says which: the library
+// wraps the errors of the agentRemote it reads, so they carry their code.
+func TestToTimeUnreachable(t *testing.T) {
+	url, closeSrv := objectsAgent(t)
+	c, err := newClient(url, "tok", "", false)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	remote := &agentRemote{c: c, dir: dir, infos: map[string]store.Info{}}
+	_, err = remote.node(t.Context())
+	require.NoError(t, err)
+
+	for _, tc := range []struct{ key, says string }{
+		{"keepslot/n1/oplog/s1.bson", "broke off after 100 of its 1000 bytes"},
+		{"keepslot/n1/backup-1.tar.gz", "s3store: the server cannot be reached"},
+	} {
+		_, err := remote.Open(t.Context(), tc.key)
+		require.Error(t, err)
+		wrapped := fmt.Errorf("pitr: open the slice %s: %w", tc.key, err) // as pitr.Restore wraps it
+		assert.Equal(t, errcode.Unreachable, errcode.Of(wrapped), tc.key)
+		got := restoreError(wrapped)
+		assert.Equal(t, exitUnreachable, exitCode(got), "%s: %v", tc.key, got)
+		assert.Contains(t, got.Error(), tc.says)
+	}
+	closeSrv()
+	_, err = remote.Open(t.Context(), "keepslot/n1/oplog/s1.bson")
+	got := restoreError(fmt.Errorf("pitr: open the slice: %w", err))
+	assert.Equal(t, exitUnreachable, exitCode(got), "%v", got)
+	assert.Contains(t, got.Error(), "cannot reach the agent")
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, left, "no partial download is left")
+}
+
+// TestAgentErrorCodes checks that the agent's answers carry keepslot's
+// code through the library's wrapping, with the exit code they have
+// unwrapped.
+func TestAgentErrorCodes(t *testing.T) {
+	for code, want := range documentedExit {
+		err := fmt.Errorf("pitr: list: %w", &apiError{Status: 500, Code: code, Message: "m"})
+		assert.Equal(t, want, exitCode(restoreError(err)), code)
+	}
+}
+
+// holdEnv makes the test binary a helper that creates a restore
+// --to-time's temporary directory in the directory the variable names,
+// prints it and waits to be killed.
+const holdEnv = "KEEPSLOTCTL_TEST_HOLD_PITR_DIR"
+
+func TestMain(m *testing.M) {
+	if parent := os.Getenv(holdEnv); parent != "" {
+		dir, _, err := pitrTempDir(parent)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "object-1"), []byte("encrypted"), 0o600); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println(dir)
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until killed
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestStalePITRDirsRemoved checks that the temporary directory of a
+// restore --to-time killed with SIGKILL is removed by the next one, and
+// only it: not one whose restore runs, in this process or another, nor one
+// being set up, nor a link.
+func TestStalePITRDirsRemoved(t *testing.T) {
+	parent := t.TempDir()
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), holdEnv+"="+parent)
+	stdin, err := helper.StdinPipe()
+	require.NoError(t, err)
+	defer stdin.Close()
+	out, err := helper.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, helper.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	killed := strings.TrimSpace(line)
+	require.DirExists(t, killed, line)
+
+	live, release, err := pitrTempDir(parent)
+	require.NoError(t, err)
+	defer release()
+	settingUp := filepath.Join(parent, pitrTempPrefix+"new")
+	require.NoError(t, os.Mkdir(settingUp, 0o700))
+	target := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(target, lockName), nil, 0o600))
+	require.NoError(t, os.Symlink(target, filepath.Join(parent, pitrTempPrefix+"link")))
+
+	removed, err := removeStale(parent)
+	require.NoError(t, err)
+	assert.Empty(t, removed, "the helper runs: its directory is not stale")
+
+	require.NoError(t, helper.Process.Kill())
+	_ = helper.Wait()
+	removed, err = removeStale(parent)
+	require.NoError(t, err)
+	assert.Equal(t, []string{killed}, removed)
+	assert.NoDirExists(t, killed)
+	for _, d := range []string{live, settingUp, target} {
+		assert.DirExists(t, d)
+	}
+	_, err = os.Lstat(filepath.Join(parent, pitrTempPrefix+"link"))
+	assert.NoError(t, err, "a link is not followed, nor removed")
+	assert.FileExists(t, filepath.Join(target, lockName))
+
+	release()
+	assert.NoDirExists(t, live, "release removes the directory")
+}
+
+// TestToTimeRemovesStaleDirs checks that restore --to-time removes the
+// directory a killed one left in $TMPDIR, and says so.
+func TestToTimeRemovesStaleDirs(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	stale := filepath.Join(tmp, pitrTempPrefix+"123")
+	require.NoError(t, os.Mkdir(stale, 0o700))
+	for _, f := range []string{lockName, "object-1", "keepslot-slice-2"} {
+		require.NoError(t, os.WriteFile(filepath.Join(stale, f), []byte("x"), 0o600))
+	}
+	srv := fakeAgent(t, map[string]http.HandlerFunc{
+		"GET /v1/pitr/objects": answerJSON(t, map[string]any{"node": "keepslot/n1/", "entries": []store.Entry{}}),
+	})
+	r := runCtl(t, "-t", srv.URL, "--token", "tok", "restore", "--to-time", "1796250548:7", "--dry-run", "--password", "pw")
+	assert.Equal(t, exitNoBackup, r.code, "%v", r.err)
+	assert.Contains(t, r.stderr, "note: removed "+stale)
+	assert.NoDirExists(t, stale)
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the restore's own directory is removed too")
+}
