@@ -10,6 +10,7 @@
 //	keepslotctl -t NODE backup-sensitive …           # and backup-sensitive-status, -retrieve, -delete, -cancel
 //	keepslotctl restore --uri URI [FILE]             # restore a retrieved file into MongoDB
 //	keepslotctl restore --sensitive --dir DIR [FILE] # restore a retrieved sensitive file into DIR
+//	keepslotctl restore --allow-missing-manifest --uri URI FILE  # FILE: a tarred mongodump directory, encrypted
 //
 // and, for an agent that exports to S3 (keepslotd -export-bucket):
 //
@@ -74,6 +75,11 @@
 //
 // These hold for every command: backup-status --wait and backup-export
 // --wait end with the code of the backup's or the export's failure.
+//
+// A restore refuses, before it writes anything (exit 6), a file whose tar
+// has no keepslot manifest.json, such as a tarred mongodump directory:
+// --allow-missing-manifest restores it, without the manifest's check of
+// its contents (a tar cut at an entry's boundary goes unnoticed).
 //
 // A restore replays the oplog the backup captured (--oplog-replay auto, the
 // default), so that the data is consistent as of the backup's end;
