@@ -58,14 +58,17 @@
 //	0  success
 //	1  any other error, such as a backup that was cancelled or a failure without a code
 //	2  usage: a bad flag or argument (a restore FILE that does not exist), no password
-//	   given, or a request the agent finds invalid (such as an export without a bucket)
+//	   given, a --password-file or --token-file that is not a regular file of its owner's
+//	   only (0600 or 0400), at most 4 KiB (a link is not followed, a FIFO not waited on),
+//	   or a request the agent finds invalid (such as an export without a bucket)
 //	3  the node is not in the backup role (run set-as-backup)
 //	4  busy: a backup or export is in progress (wait for it, or cancel it with
 //	   backup-cancel), one is stored (delete it first), or a restore would overwrite
 //	5  no backup to retrieve or delete
-//	6  the backup does not open or check out: wrong password, corrupt file, md5 mismatch,
-//	   a download longer than the backup (the partial file is removed), a restored count
-//	   that differs from the backup's
+//	6  the backup does not open or check out: wrong password, corrupt file (one with no
+//	   manifest.json, or with more secrets than a sensitive backup holds, included), md5
+//	   mismatch, a download longer than the backup (the partial file is removed), a
+//	   restored count that differs from the backup's
 //	7  unauthorized: no token or a wrong one, or the MongoDB server or the bucket
 //	   refused the credentials
 //	8  unreachable: the agent, the MongoDB server or the bucket does not answer, or a

@@ -31,13 +31,15 @@
 //	-pitr            point-in-time recovery: copy the oplog to the bucket in encrypted slices,
 //	                 under PREFIX/NODE/oplog/, for keepslotctl restore --to-time (see pitr.go);
 //	                 the key from -pitr-password-file FILE or -pitr-key-file FILE (0600 both,
-//	                 keepslotctl pitr-key makes the key file); -pitr-interval D (default 1m),
+//	                 regular files of at most 4 KiB, not links; keepslotctl pitr-key makes the
+//	                 key file); -pitr-interval D (default 1m),
 //	                 -pitr-max-mib N, -pitr-read auto|tail|poll. With the embedded server, -pitr
 //	                 creates its oplog. With a retention rule, the slices no copy needs are
 //	                 pruned hourly.
 //
-// At first start the agent creates a random bearer token in DIR/token (0600)
-// and logs its path; every request must carry it ("Authorization: Bearer
+// At first start the agent creates a random bearer token in DIR/token (0600;
+// read back, like every secret file, only as a regular file of its owner's
+// of at most 4 KiB, not through a link) and logs its path; every request must carry it ("Authorization: Bearer
 // …"). Passwords travel only in request bodies and are never logged.
 // Once it listens, the agent prints "keepslotd: listening on URL" on
 // standard output and writes the URL to DIR/addr. On SIGTERM or SIGINT it
