@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 
@@ -88,4 +89,27 @@ func TestErrorsEchoLittle(t *testing.T) {
 	assert.True(t, strings.HasPrefix(e, `"`+strings.Repeat("é", 32)+`"...`), e)
 	assert.Contains(t, e, "(200 bytes)")
 	assert.Equal(t, "ab", runeCut("abé", 3), "a rune is not cut")
+}
+
+// FuzzCapMessage checks that capMessage and echo bound what they return
+// and keep valid UTF-8 valid, whatever a client sends.
+func FuzzCapMessage(f *testing.F) {
+	f.Add("short")
+	f.Add(strings.Repeat("é", 700))
+	f.Add(strings.Repeat("n", 5000) + "\x00\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		c := capMessage(s)
+		if len(c) > maxMessage+64 {
+			t.Fatalf("capMessage: %d bytes", len(c))
+		}
+		if len(s) <= maxMessage && c != s {
+			t.Fatalf("capMessage changed a short message")
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(c) {
+			t.Fatalf("capMessage cut a rune: %q", c)
+		}
+		if e := echo(s); len(e) > 4*maxEcho+32 {
+			t.Fatalf("echo: %d bytes", len(e))
+		}
+	})
 }
