@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+defaultPort+")")
 	pf.StringVar(&a.token, "token", "", "the agent's bearer token (or $KEEPSLOT_TOKEN, or --token-file)")
-	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token): a regular file of its owner's only (0600), at most 4 KiB")
 	pf.BoolVar(&a.tls, "tls", false, "speak HTTPS to the agent")
 	pf.StringVar(&a.caFile, "ca-file", "", "with --tls, trust the certificates in this PEM file (such as the agent's self-signed one)")
 	pf.BoolVar(&a.insecure, "insecure", false, "with --tls, do not check the agent's certificate")
@@ -317,7 +317,7 @@ type passwordFlags struct {
 func (p *passwordFlags) add(cmd *cobra.Command) {
 	p.cmd = cmd
 	cmd.Flags().StringVar(&p.password, "password", "", "the backup password; other users of the host see it in the process list: prefer --password-file, $KEEPSLOT_PASSWORD or the prompt")
-	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line)")
+	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line): a regular file of its owner's only (0600), at most 4 KiB, not a link or a pipe")
 }
 
 // passwordWarning is what keepslotctl says on stderr when --password is used.
