@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,20 +79,6 @@ func TestAgentPITR(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "chmod 600")
-
-	// A FIFO for the key file is refused at once, and said in the log: it
-	// used to block the agent for ever, before it listened, saying nothing.
-	fifo := filepath.Join(work, "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	ctx, cancel := context.WithTimeout(context.Background(), lineTimeout)
-	defer cancel()
-	cmd = agentCmd(filepath.Join(work, "fifo-node"), "-export-bucket", bucket, "-export-endpoint", srv.Endpoint, "-export-insecure", "-pitr", "-pitr-key-file", fifo)
-	cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-	out, err = cmd.CombinedOutput()
-	require.NoError(t, ctx.Err(), "keepslotd still reads the FIFO: %s", out)
-	require.Error(t, err)
-	assert.Contains(t, string(out), "is a FIFO")
-	assert.NotContains(t, string(out), "listening")
 
 	a := startAgent(t, data, false, flags...)
 	run := a.ctl(data)

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,44 +157,5 @@ func TestSensitiveTooManyExit(t *testing.T) {
 	left, _ := os.ReadDir(target)
 	for _, e := range left {
 		assert.NotContains(t, e.Name(), "k0", "no secret is written")
-	}
-}
-
-// TestSecretFilesRefused checks that --password-file and --token-file
-// refuse, at once and as a usage error naming the file, a FIFO (which
-// blocked keepslotctl for ever), a file over 4 KiB and one others may
-// read.
-func TestSecretFilesRefused(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	huge := filepath.Join(dir, "huge")
-	require.NoError(t, os.WriteFile(huge, []byte("pw\n"), 0o600))
-	require.NoError(t, os.Truncate(huge, 1<<30))
-	loose := filepath.Join(dir, "loose")
-	require.NoError(t, os.WriteFile(loose, []byte("pw\n"), 0o600))
-	require.NoError(t, os.Chmod(loose, 0o644))
-	backup := encryptFile(t, dir, "backup.enc", []byte("not read"))
-	t.Setenv("KEEPSLOT_TOKEN", "")
-	for _, tc := range []struct {
-		file, says string
-	}{{fifo, "is a FIFO"}, {huge, "at most 4 KiB"}, {loose, "chmod 600"}} {
-		for _, args := range [][]string{
-			{"restore", "--dry-run", "--password-file", tc.file, backup},
-			{"-t", "127.0.0.1:1", "--token-file", tc.file, "backup-status"},
-		} {
-			done := make(chan ctlRun, 1)
-			go func() { done <- runCtl(t, args...) }()
-			var r ctlRun
-			select {
-			case r = <-done:
-			case <-time.After(time.Minute):
-				t.Fatalf("%v: still reading the secret file after a minute", args)
-			}
-			assert.Equal(t, exitUsage, r.code, "%v: %v", args, r.err)
-			require.Error(t, r.err, args)
-			assert.Contains(t, r.err.Error(), tc.file)
-			assert.Contains(t, r.err.Error(), tc.says)
-		}
 	}
 }
