@@ -97,6 +97,7 @@ func TestErrorCodes(t *testing.T) {
 		{sensitive.ErrNameConflict, errcode.Invalid},
 		{sensitive.ErrInTheWay, errcode.Exists},
 		{sensitive.ErrTooMany, errcode.Invalid},
+		{sensitive.ErrTooManyEntries, errcode.Corrupt},
 		{sensitive.ErrBusy, errcode.InProgress},
 		{restore.ErrDuplicateKey, errcode.DuplicateKey},
 		{drill.ErrFailed, errcode.DrillFailed},

@@ -3,9 +3,14 @@ package examples_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,10 +152,38 @@ func TestAgentPITR(t *testing.T) {
 	r := run("restore", "--to-time", "2100-01-01T00:00:00Z", "--uri", a.mongo, "--password-file", pwFile, "--ns-from", "app.*", "--ns-to", "app_future.*")
 	fails(t, r, exitNoBackup, "Restorable windows: "+cov.Windows[0].String())
 
-	// Metrics, behind the token. The agent started again stored the ten
-	// entries the killed one had read, and ten more, in one slice.
+	// The agent dies while a slice is downloaded (a proxy in front of it
+	// cuts the answer): exit 8, as for an agent that does not answer (it
+	// was 1), and nothing left in $TMPDIR.
+	tmp := t.TempDir()
+	r = ctl(t, []string{"TMPDIR=" + tmp}, "-t", cuttingProxy(t, a.addr), "--token-file", filepath.Join(data, "token"),
+		"restore", "--to-time", last, "--dry-run", "--password-file", pwFile)
+	fails(t, r, exitUnreachable, "broke off")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+
+	// A slice's name the bucket cannot hold is the client's mistake: 400,
+	// not versitygw's error as a 500 internal; and a 200 KB name is not
+	// sent back whole.
 	token, err := os.ReadFile(filepath.Join(data, "token"))
 	require.NoError(t, err)
+	for _, name := range []string{"a%00b.bson", strings.Repeat("n", 200<<10)} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+a.addr+"/v1/pitr/slices/"+name, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%.200s", b)
+		assert.True(t, strings.Contains(string(b), `"error":"bad_request"`), "%.200s", b)
+		assert.Less(t, len(b), 2<<10, "the name is not sent back whole")
+	}
+
+	// Metrics, behind the token. The agent started again stored the ten
+	// entries the killed one had read, and ten more, in one slice.
 	get := func(auth string) (int, string) {
 		req, err := http.NewRequest(http.MethodGet, "http://"+a.addr+"/metrics", nil)
 		require.NoError(t, err)
@@ -173,6 +206,42 @@ func TestAgentPITR(t *testing.T) {
 		"keepslot_backup_last_ready_age_seconds "} {
 		assert.Contains(t, body, m)
 	}
+}
+
+// cuttingProxy serves the agent at addr through a proxy that cuts each
+// oplog slice's download after its first bytes, as an agent that dies
+// would; it returns the proxy's address.
+func cuttingProxy(t *testing.T, addr string) string {
+	t.Helper()
+	target, err := url.Parse("http://" + addr)
+	require.NoError(t, err)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if strings.HasPrefix(resp.Request.URL.Path, "/v1/pitr/slices/") {
+			resp.Body = &cutBody{ReadCloser: resp.Body, left: 16}
+		}
+		return nil
+	}
+	rp.FlushInterval = -1 // the headers and the first bytes go out before the cut
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// cutBody fails once left bytes have been read.
+type cutBody struct {
+	io.ReadCloser
+	left int
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errors.New("the agent died")
+	}
+	n, err := b.ReadCloser.Read(p[:min(len(p), b.left)])
+	b.left -= n
+	return n, err
 }
 
 // waitOpen waits until the agent's slicer has read at least n entries into

@@ -112,6 +112,7 @@ func TestErrorCodes(t *testing.T) {
 		sensitive.ErrNameConflict:     errcode.Invalid,
 		sensitive.ErrInTheWay:         errcode.Exists,
 		sensitive.ErrTooMany:          errcode.Invalid,
+		sensitive.ErrTooManyEntries:   errcode.Corrupt,
 		sensitive.ErrBusy:             errcode.InProgress,
 	} {
 		wrapped := fmt.Errorf("%w: k.key", err)

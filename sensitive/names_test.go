@@ -148,19 +148,33 @@ func TestRestoreChecksTargetBeforeWriting(t *testing.T) {
 }
 
 // TestRestoreRefusesTooManyEntries checks that a crafted backup with more
-// manifest entries than MaxSecrets is refused as it is read.
+// manifest entries, or more secrets, than MaxSecrets is refused as it is
+// read, as a corrupt file (no backup holds that many), writing nothing.
 func TestRestoreRefusesTooManyEntries(t *testing.T) {
-	c := crafted{files: []bson.D{file("k", "x")}}
+	many := crafted{files: []bson.D{file("k", "x")}}
 	for i := range sensitive.MaxSecrets + 1 {
-		c.manifest = append(c.manifest, entry(fmt.Sprintf("k%05d", i), "x"))
+		many.manifest = append(many.manifest, entry(fmt.Sprintf("k%05d", i), "x"))
 	}
-	data := c.encrypt(t)
-	target := t.TempDir()
-	_, err := sensitive.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), target, nil)
-	require.ErrorIs(t, err, sensitive.ErrTooMany)
-	assert.Equal(t, errcode.Invalid, errcode.Of(err))
-	assert.Contains(t, err.Error(), "manifest has more than 10000 entries")
-	assertEmptyDir(t, target)
+	var manyFiles crafted
+	for i := range sensitive.MaxSecrets + 1 {
+		manyFiles.files = append(manyFiles.files, file(fmt.Sprintf("k%05d", i), "x"))
+	}
+	for _, tc := range []struct {
+		c    crafted
+		says string
+	}{
+		{many, "manifest has more than 10000 entries"},
+		{manyFiles, "holds more than 10000 secrets"},
+	} {
+		data := tc.c.encrypt(t)
+		target := t.TempDir()
+		_, err := sensitive.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(password), target, nil)
+		require.ErrorIs(t, err, sensitive.ErrTooManyEntries)
+		assert.NotErrorIs(t, err, sensitive.ErrTooMany, "not the backup's error, which says to back up fewer files")
+		assert.Equal(t, errcode.Corrupt, errcode.Of(err))
+		assert.Contains(t, err.Error(), tc.says)
+		assertEmptyDir(t, target)
+	}
 }
 
 // listTree lists every path under dir with its type.

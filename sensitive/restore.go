@@ -63,7 +63,8 @@ type RestoredFile struct {
 //
 //   - every name is one a backup may hold (ErrUnsafePath, ErrBadName), no
 //     two collide (ErrDuplicate, ErrNameConflict), and there are at most
-//     [MaxSecrets] secrets and manifest entries (ErrTooMany);
+//     [MaxSecrets] secrets and manifest entries (ErrTooManyEntries, a
+//     corrupt file);
 //   - every file matches the backup's manifest (ErrManifestMismatch);
 //   - dir holds no file where a directory must go and no directory where a
 //     file must go (ErrInTheWay), and no file to replace unless
@@ -222,7 +223,7 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 			switch c.Name {
 			case ManifestCollection:
 				if len(manifest) >= MaxSecrets {
-					return nil, nil, fmt.Errorf("%w: the manifest has more than %d entries", ErrTooMany, MaxSecrets)
+					return nil, nil, fmt.Errorf("%w: the manifest has more than %d entries", ErrTooManyEntries, MaxSecrets)
 				}
 				var m manifestDoc
 				if err := bson.Unmarshal(raw, &m); err != nil {
@@ -242,6 +243,9 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 				}
 				if err := checkName(d.Name); err != nil {
 					return nil, nil, err
+				}
+				if len(files) >= MaxSecrets {
+					return nil, nil, fmt.Errorf("the file holds more than %d secrets: %w", MaxSecrets, ErrTooManyEntries)
 				}
 				if err := names.add(d.Name); err != nil {
 					return nil, nil, err

@@ -89,9 +89,12 @@ var (
 	// directory, or a directory where a secret is a file; Overwrite does not
 	// replace either.
 	ErrInTheWay = errcode.New(errcode.Exists, "sensitive: the restore directory holds a file where a directory must go or a directory where a file must go; move it away or restore into another directory")
-	// ErrTooMany: a backup would hold, or a file holds, more than
-	// MaxSecrets secrets or manifest entries.
+	// ErrTooMany: a backup would hold more than MaxSecrets secrets.
 	ErrTooMany = errcode.New(errcode.Invalid, "sensitive: too many secrets for a sensitive backup; back up fewer files, such as an archive of many")
+	// ErrTooManyEntries: a file to restore holds more than MaxSecrets
+	// secrets or manifest entries, which no backup holds: the file is
+	// refused as corrupt, before anything is written.
+	ErrTooManyEntries = errcode.New(errcode.Corrupt, "sensitive: the file holds more secrets or manifest entries than a sensitive backup may: it is damaged, or was not made by a sensitive backup")
 	// ErrBusy: another restore is writing into the same directory.
 	ErrBusy = errcode.New(errcode.InProgress, "sensitive: another restore is writing into this directory; wait for it to end")
 )

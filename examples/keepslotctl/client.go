@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/store"
 )
 
 // defaultPort is keepslotd's default port.
@@ -35,6 +36,48 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.Message }
+
+// ErrorCode returns the agent's code as keepslot's, so that errcode.Of
+// classifies an agent's answer wherever the library wraps it (a
+// point-in-time restore reads the bucket through the agent): bad_request is
+// invalid, request_timeout unreachable, and a code keepslot does not have
+// is internal.
+func (e *apiError) ErrorCode() errcode.Code {
+	switch c := errcode.Code(e.Code); c {
+	case "bad_request":
+		return errcode.Invalid
+	case "request_timeout":
+		return errcode.Unreachable
+	case errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.NoBackup,
+		errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace, errcode.WrongPassword, errcode.Corrupt,
+		errcode.CountMismatch, errcode.DuplicateKey, errcode.OplogRollover, errcode.Exists, errcode.Invalid,
+		errcode.Cancelled, errcode.Interrupted:
+		return c
+	default:
+		return errcode.Internal
+	}
+}
+
+// unreachableError: the agent does not answer, or its answer broke off. It
+// matches store.ErrUnreachable and carries errcode.Unreachable, so that
+// the library, which reads the bucket through the agent in a point-in-time
+// restore, classifies it as the bucket's own failure to answer.
+type unreachableError struct{ msg string }
+
+// Error says what did not answer and what to do.
+func (e *unreachableError) Error() string { return e.msg }
+
+// Is reports whether target is store.ErrUnreachable.
+func (e *unreachableError) Is(target error) bool { return target == store.ErrUnreachable }
+
+// ErrorCode returns errcode.Unreachable.
+func (e *unreachableError) ErrorCode() errcode.Code { return errcode.Unreachable }
+
+// unreachablef is an unreachableError that ends the program with
+// exitUnreachable.
+func unreachablef(format string, args ...any) error {
+	return withCode(exitUnreachable, &unreachableError{fmt.Sprintf(format, args...)})
+}
 
 // exitCodeOf gives an error code the agent answered, or a failed backup's
 // or export's, its exit code: the backup package's mapping; usage for a
@@ -122,7 +165,7 @@ func (c *client) request(ctx context.Context, method, path string, body any, hea
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, withCode(exitUnreachable, fmt.Errorf("cannot reach the agent at %s: %v; check -t and that keepslotd runs there", c.base, errors.Unwrap(err)))
+		return nil, unreachablef("cannot reach the agent at %s: %v; check -t and that keepslotd runs there", c.base, errors.Unwrap(err))
 	}
 	if resp.StatusCode < 400 {
 		return resp, nil
@@ -148,7 +191,7 @@ func (c *client) call(ctx context.Context, method, path string, body, out any, r
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return withCode(exitUnreachable, fmt.Errorf("read the agent's answer: %w", err))
+		return unreachablef("read the agent's answer: %v", err)
 	}
 	if raw != nil {
 		*raw = bytes.TrimSpace(b)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/slot"
 )
 
@@ -55,7 +56,7 @@ func newRoot() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+defaultPort+")")
 	pf.StringVar(&a.token, "token", "", "the agent's bearer token (or $KEEPSLOT_TOKEN, or --token-file)")
-	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token): a regular file of its owner's only (0600), at most 4 KiB")
 	pf.BoolVar(&a.tls, "tls", false, "speak HTTPS to the agent")
 	pf.StringVar(&a.caFile, "ca-file", "", "with --tls, trust the certificates in this PEM file (such as the agent's self-signed one)")
 	pf.BoolVar(&a.insecure, "insecure", false, "with --tls, do not check the agent's certificate")
@@ -80,7 +81,10 @@ func (a *app) client() (*client, error) {
 		token = os.Getenv("KEEPSLOT_TOKEN")
 	}
 	if token == "" && a.tokenFile != "" {
-		b, err := os.ReadFile(a.tokenFile)
+		b, err := secretfile.Read(a.tokenFile)
+		if errors.Is(err, secretfile.ErrUnsafe) {
+			return nil, withCode(exitUsage, fmt.Errorf("--token-file: %w", err))
+		}
 		if err != nil {
 			return nil, withCode(exitUnauthorized, fmt.Errorf("read the token: %w", err))
 		}
@@ -314,7 +318,7 @@ type passwordFlags struct {
 func (p *passwordFlags) add(cmd *cobra.Command) {
 	p.cmd = cmd
 	cmd.Flags().StringVar(&p.password, "password", "", "the backup password; other users of the host see it in the process list: prefer --password-file, $KEEPSLOT_PASSWORD or the prompt")
-	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line)")
+	cmd.Flags().StringVar(&p.file, "password-file", "", "a file holding the backup password (its first line): a regular file of its owner's only (0600), at most 4 KiB, not a link or a pipe")
 }
 
 // passwordWarning is what keepslotctl says on stderr when --password is used.
@@ -331,12 +335,14 @@ func (p *passwordFlags) read(confirm bool) ([]byte, error) {
 		}
 		return []byte(p.password), nil
 	case p.file != "":
-		b, err := os.ReadFile(p.file)
+		b, err := secretfile.Read(p.file)
 		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("read the password: %w", err))
+			return nil, withCode(exitUsage, fmt.Errorf("--password-file: %w", err))
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
-		return []byte(strings.TrimSuffix(line, "\r")), nil
+		pw := []byte(strings.TrimSuffix(line, "\r"))
+		clear(b)
+		return pw, nil
 	case os.Getenv("KEEPSLOT_PASSWORD") != "":
 		return []byte(os.Getenv("KEEPSLOT_PASSWORD")), nil
 	}

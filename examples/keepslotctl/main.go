@@ -13,6 +13,7 @@
 //	keepslotctl -t NODE drill                        # the agent drills its backup into a scratch server
 //	keepslotctl drill FILE --uri SCRATCH [--prefix P] # drill a retrieved file here (--sensitive too)
 //	keepslotctl -t NODE schedule                     # keepslotd -schedule: next run, last run per step
+//	keepslotctl restore --allow-missing-manifest --uri URI FILE  # FILE: a tarred mongodump directory, encrypted
 //
 // and, for an agent that exports to S3 (keepslotd -export-bucket):
 //
@@ -33,7 +34,12 @@
 // target and replays the slices after it: a time restores its whole second,
 // SECONDS:ORDINAL the oplog before that timestamp, as --oplog-limit. A target in
 // no window fails with exit 5, listing the windows; --dry-run says which copy and
-// slices it would use.
+// slices it would use. An agent or a bucket that stops answering during the
+// restore ends it with exit 8. The objects it downloads, encrypted, go to a
+// directory keepslotctl-pitr-* in $TMPDIR, removed when it ends; one that a
+// killed keepslotctl left is removed by the next restore --to-time, which
+// tells it by its lock (a file that the running restore holds a flock on,
+// released by the system when the process dies) and says so on stderr.
 //
 // Build it with `go build ./examples/keepslotctl`, or run it with
 // `go run ./examples/keepslotctl …`.
@@ -55,14 +61,17 @@
 //	0  success
 //	1  any other error, such as a backup that was cancelled or a failure without a code
 //	2  usage: a bad flag or argument (a restore FILE that does not exist), no password
-//	   given, or a request the agent finds invalid (such as an export without a bucket)
+//	   given, a --password-file or --token-file that is not a regular file of its owner's
+//	   only (0600 or 0400), at most 4 KiB (a link is not followed, a FIFO not waited on),
+//	   or a request the agent finds invalid (such as an export without a bucket)
 //	3  the node is not in the backup role (run set-as-backup)
 //	4  busy: a backup or export is in progress (wait for it, or cancel it with
 //	   backup-cancel), one is stored (delete it first), or a restore would overwrite
 //	5  no backup to retrieve or delete
-//	6  the backup does not open or check out: wrong password, corrupt file, md5 mismatch,
-//	   a download longer than the backup (the partial file is removed), a restored count
-//	   that differs from the backup's
+//	6  the backup does not open or check out: wrong password, corrupt file (one with no
+//	   manifest.json, or with more secrets than a sensitive backup holds, included), md5
+//	   mismatch, a download longer than the backup (the partial file is removed), a
+//	   restored count that differs from the backup's
 //	7  unauthorized: no token or a wrong one, or the MongoDB server or the bucket
 //	   refused the credentials
 //	8  unreachable: the agent, the MongoDB server or the bucket does not answer, or a
@@ -77,6 +86,11 @@
 //
 // These hold for every command: backup-status --wait and backup-export
 // --wait end with the code of the backup's or the export's failure.
+//
+// A restore refuses, before it writes anything (exit 6), a file whose tar
+// has no keepslot manifest.json, such as a tarred mongodump directory:
+// --allow-missing-manifest restores it, without the manifest's check of
+// its contents (a tar cut at an entry's boundary goes unnoticed).
 //
 // A restore replays the oplog the backup captured (--oplog-replay auto, the
 // default), so that the data is consistent as of the backup's end;

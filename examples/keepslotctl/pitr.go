@@ -174,11 +174,18 @@ func (a *app) restoreToTime(cmd *cobra.Command, f restoreFlags, opts *restore.Op
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "keepslotctl-pitr-")
+	removed, err := removeStale("")
+	for _, d := range removed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: removed %s, the encrypted objects of a restore --to-time that was killed\n", d)
+	}
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: a restore --to-time that was killed left files behind: %v\n", err)
+	}
+	dir, release, err := pitrTempDir("")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer release()
 	remote := &agentRemote{c: c, dir: dir, infos: map[string]store.Info{}}
 	node, err := remote.node(cmd.Context())
 	if err != nil {
@@ -278,7 +285,10 @@ func (r *agentRemote) Open(ctx context.Context, key string) (store.Object, error
 		return nil, err
 	}
 	n, err := copyAnnounced(f, resp.Body, resp.ContentLength, 0, info.Size, key, f.Name())
-	if err == nil && n != info.Size {
+	switch {
+	case err != nil && !errors.Is(err, store.ErrMismatch):
+		err = unreachablef("the download of %s from the agent at %s broke off after %d of its %d bytes: %v; check that keepslotd runs, and restore again", key, r.c.base, n, info.Size, err)
+	case err == nil && n != info.Size:
 		err = corruptf("%s: %d bytes received, %d stored", key, n, info.Size)
 	}
 	if err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/namespace"
@@ -41,6 +42,7 @@ type restoreFlags struct {
 	skipDuplicates   bool
 	toTime           string
 	opTimeout        time.Duration
+	allowNoManifest  bool
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -67,6 +69,9 @@ func (a *app) restoreCmd() *cobra.Command {
 			}
 			if len(args) == 1 {
 				file = args[0]
+			}
+			if f.allowNoManifest && (f.sensitive || f.toTime != "") {
+				return usageErrorf("--allow-missing-manifest is for a FILE (or --from-remote copy) that is a tarred mongodump directory, not for --sensitive or --to-time, whose backups are keepslot's own")
 			}
 			if f.toTime != "" {
 				if len(args) == 1 || f.sensitive || f.fromRemote != "" || f.oplogLimit != "" {
@@ -110,6 +115,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
 	fl.DurationVar(&f.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest the restore waits for the server to answer one request (a batch of inserts, a command) before it fails as unreachable (exit 8); an index build runs as long as the server answers")
+	fl.BoolVar(&f.allowNoManifest, "allow-missing-manifest", false, "restore a FILE that holds a tarred mongodump directory (encrypted as keepslot's backups are) without keepslot's manifest.json; its contents are then not checked against a manifest, so a tar cut at an entry's boundary goes unnoticed. Without it such a file is refused before anything is written (exit 6)")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	fl.StringVar(&f.toTime, "to-time", "", "restore the node as of this moment, from its bucket (via the agent at -t, keepslotd -pitr): a time such as 2026-12-02T17:59:00Z, its whole second included, or SECONDS[:ORDINAL], the oplog before it")
 	return cmd
@@ -130,7 +136,7 @@ func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error
 	defer src.Close()
 	rep, err := restore.Run(cmd.Context(), src, size, password, opts)
 	if err != nil {
-		return restoreError(err)
+		return restoreError(noManifestHint(err))
 	}
 	if a.json {
 		b, _ := json.Marshal(rep)
@@ -172,7 +178,20 @@ func restoreOptions(f restoreFlags) (*restore.Options, error) {
 		Logger:            quietLogger(),
 	}
 	opts.Renames = renames(f)
+	if f.allowNoManifest {
+		opts.Formats = []archive.Format{archive.TarFormat{AllowMissingManifest: true}}
+	}
 	return opts, nil
+}
+
+// noManifestHint adds to the archive's refusal of a tar without
+// manifest.json the flag that restores one.
+func noManifestHint(err error) error {
+	if msg := err.Error(); errors.Is(err, archive.ErrCorrupt) && strings.Contains(msg, "manifest.json") &&
+		!strings.Contains(msg, "--allow-missing-manifest") {
+		return fmt.Errorf("%w; if the file is a tarred mongodump directory, restore it with --allow-missing-manifest", err)
+	}
+	return err
 }
 
 // printReport prints what a restore did, or would do.
@@ -282,10 +301,16 @@ func openWithPassword(file string, f restoreFlags) (*os.File, int64, []byte, err
 }
 
 // restoreError gives a restore's error its exit code, as errcode.Of
-// classifies it.
+// classifies it, or else the exit code that keepslotctl gave the error
+// inside it (one of the agent's, for a point-in-time restore).
 func restoreError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return withCode(exitFor(errcode.Of(err)), err)
+	code := exitFor(errcode.Of(err))
+	var ce *codedError
+	if code == exitError && errors.As(err, &ce) {
+		code = ce.code
+	}
+	return withCode(code, err)
 }

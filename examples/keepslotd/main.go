@@ -31,7 +31,8 @@
 //	-pitr            point-in-time recovery: copy the oplog to the bucket in encrypted slices,
 //	                 under PREFIX/NODE/oplog/, for keepslotctl restore --to-time (see pitr.go);
 //	                 the key from -pitr-password-file FILE or -pitr-key-file FILE (0600 both,
-//	                 keepslotctl pitr-key makes the key file); -pitr-interval D (default 1m),
+//	                 regular files of at most 4 KiB, not links; keepslotctl pitr-key makes the
+//	                 key file); -pitr-interval D (default 1m),
 //	                 -pitr-max-mib N, -pitr-read auto|tail|poll. With the embedded server, -pitr
 //	                 creates its oplog. With a retention rule, the slices no copy needs are
 //	                 pruned hourly.
@@ -40,8 +41,9 @@
 //	                 -schedule-replace-unexported (without -export-bucket); -drill-uri URI (default: an
 //	                 embedded server in DIR/drill, for each drill); -notify-url URL (see notify.go)
 //
-// At first start the agent creates a random bearer token in DIR/token (0600)
-// and logs its path; every request must carry it ("Authorization: Bearer
+// At first start the agent creates a random bearer token in DIR/token (0600;
+// read back, like every secret file, only as a regular file of its owner's
+// of at most 4 KiB, not through a link) and logs its path; every request must carry it ("Authorization: Bearer
 // …"). Passwords travel only in request bodies and are never logged.
 // Once it listens, the agent prints "keepslotd: listening on URL" on
 // standard output and writes the URL to DIR/addr. On SIGTERM or SIGINT it
@@ -73,6 +75,7 @@ import (
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/examples/embedded"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
@@ -350,10 +353,11 @@ func secretPaths(o options) []string {
 	return []string{dir}
 }
 
-// loadOrCreateToken reads the bearer token from file, or creates one (256
+// loadOrCreateToken reads the bearer token from file, a secret file (see
+// secretfile.Read: regular, 0600, at most 4 KiB), or creates one (256
 // random bits, hex) in a new 0600 file.
 func loadOrCreateToken(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	b, err := secretfile.Read(file)
 	if err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" {
 			return t, nil

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
@@ -133,17 +135,11 @@ func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key
 	})
 }
 
-// readSecret reads a file that holds a secret, refusing one that others
-// than its owner may read or write.
+// readSecret reads a file that holds a secret with secretfile.Read: a
+// regular file, not a link, of its owner's only, of at most 4 KiB, opened
+// without blocking (a FIFO is refused at once, not waited on).
 func readSecret(file string) ([]byte, error) {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errPITR, err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s holds a secret but has mode %s: run chmod 600 on it", errPITR, file, perm)
-	}
-	b, err := os.ReadFile(file)
+	b, err := secretfile.Read(file)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errPITR, err)
 	}
@@ -194,7 +190,8 @@ func runPruner(ctx context.Context, export slot.ExportConfig, every time.Duratio
 //	                               the windows a restore reaches, the gaps, the slices and base backups
 //	GET  /v1/pitr/objects       -> {"node":…,"entries":[…]}: what the bucket holds under the node's
 //	                               prefix, backups and slices, with their metadata (for keepslotctl's restore)
-//	GET  /v1/pitr/slices/{name} the slice, encrypted, with Range support
+//	GET  /v1/pitr/slices/{name} the slice, encrypted, with Range support; 400 for a name that
+//	                               cannot be a slice's (a control character, a slash, too long)
 //	POST /v1/pitr/flush         closes the open slice and stores it -> {"message":…,"slice":{…}}
 type pitrHandler struct {
 	export slot.ExportConfig
@@ -267,8 +264,9 @@ func (h pitrHandler) slice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if name == "" || strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("%q is not a slice's name", name))
+	if why := badSliceName(name); why != "" {
+		writeError(w, http.StatusBadRequest, "bad_request",
+			fmt.Sprintf("%s is not a slice's name: %s; GET /v1/pitr lists the slices", echo(name), why))
 		return
 	}
 	obj, err := h.export.Remote.Open(r.Context(), path.Join(prefix, pitr.Folder, name))
@@ -284,6 +282,26 @@ func (h pitrHandler) slice(w http.ResponseWriter, r *http.Request) {
 	}
 	capRanges(r)
 	http.ServeContent(w, r, "", info.Created, obj)
+}
+
+// badSliceName says why name cannot be a slice's name (one segment of at
+// most store.MaxNameLen bytes of UTF-8, without control characters), or
+// returns "". The bucket is not asked for such a name: S3 servers refuse
+// some of them with errors of their own.
+func badSliceName(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "it is empty, . or .."
+	case strings.ContainsAny(name, "/\\"):
+		return "it holds a slash or a backslash"
+	case len(name) > store.MaxNameLen:
+		return fmt.Sprintf("it is longer than %d bytes", store.MaxNameLen)
+	case !utf8.ValidString(name):
+		return "it is not UTF-8"
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "it holds a control character (such as NUL)"
+	}
+	return ""
 }
 
 // flushResponse is POST /v1/pitr/flush's answer.

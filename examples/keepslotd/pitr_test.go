@@ -24,7 +24,8 @@ import (
 
 // TestPITRKey checks how -pitr's key is read: from a 0600 password or key
 // file, one of them, with -export-bucket; a file others may read is
-// refused, and so is a key file that holds no key.
+// refused, and so is a key file that holds no key (TestPITRKeyUnsafeFiles:
+// other files that are refused).
 func TestPITRKey(t *testing.T) {
 	dir := t.TempDir()
 	file := func(name, content string, mode os.FileMode) string {

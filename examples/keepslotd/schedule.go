@@ -19,6 +19,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
@@ -127,9 +128,9 @@ func (f scheduleFlags) check(exporting bool) (cron.Schedule, error) {
 
 // readPasswordFile reads the first line of a 0600 password file.
 func readPasswordFile(file string) ([]byte, error) {
-	b, err := readSecret(file)
+	b, err := secretfile.Read(file)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: -schedule-password-file: %w", errSchedule, err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	clear(b)

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/pitr"
@@ -124,7 +126,8 @@ const retrievedName = "backup-retrieve.tar.gz.enc"
 // Every request needs "Authorization: Bearer <token>": one without is
 // answered 401 at once, without reading its body, and its connection is
 // closed. Errors are {"error":"<code>","message":"<what happened and what
-// to do>"}. cfg.Timeouts bound reading a request and each write of an
+// to do>"}; a message quotes at most 64 bytes of what the client sent (a
+// name, a path), and is at most 1 KiB long (writeError). cfg.Timeouts bound reading a request and each write of an
 // answer.
 func newServer(cfg serverConfig) http.Handler {
 	if cfg.Logger == nil {
@@ -154,7 +157,7 @@ func newServer(cfg serverConfig) http.Handler {
 	mux.HandleFunc("GET /v1/role", rh.get)
 	mux.HandleFunc("POST /v1/role", rh.set)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s %s; see the agent's documentation", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s %s; see the agent's documentation", echo(r.Method), echo(r.URL.Path)))
 	})
 	return logRequests(cfg.Logger, stallWrites(tm.Write, requireToken(cfg.Token, min(unauthorizedGrace, tm.Read), mux)))
 }
@@ -393,8 +396,56 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// writeError answers with an error body. Every error answer goes through
+// it, and the message it sends is capped (capMessage): an error that quotes
+// what a client sent, a name in the path say, does not send it all back.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: code, Message: msg})
+	writeJSON(w, status, errorBody{Error: code, Message: capMessage(msg)})
+}
+
+// Caps on what an error answer echoes.
+const (
+	// maxEcho is the most bytes of a client's input, a name or a path,
+	// that a message quotes (echo).
+	maxEcho = 64
+	// maxMessage is the most bytes of a message: a longer one keeps its
+	// first maxMessage/2 bytes and its last maxMessage/4, which say what
+	// happened and what to do, and says how much it leaves out.
+	maxMessage = 1 << 10
+)
+
+// echo quotes s, a client's input, for a message: at most maxEcho bytes of
+// it, then how long it is.
+func echo(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(runeCut(s, maxEcho)), len(s))
+}
+
+// capMessage returns msg, or, if it is longer than maxMessage bytes, its
+// head and tail with the number of bytes left out between.
+func capMessage(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	head := runeCut(msg, maxMessage/2)
+	tail := msg[len(msg)-maxMessage/4:]
+	for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
+		tail = tail[1:]
+	}
+	return fmt.Sprintf("%s [... %d bytes left out ...] %s", head, len(msg)-len(head)-len(tail), tail)
+}
+
+// runeCut returns s's first n bytes, fewer if the n-th is inside a rune.
+func runeCut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
