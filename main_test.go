@@ -11,7 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 )
 
 // TestMain gives the runnable examples a server: its client, and a

@@ -14,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/internal/mongotest"
-	"github.com/keepslot/keepslot/internal/testnode"
+	"github.com/keepslot/keepslot/internal/testkit/mongotest"
+	"github.com/keepslot/keepslot/internal/testkit/testnode"
 )
 
 // rssSizes adds sizes to BenchmarkBackupRSS: seeding 1 GiB into the
@@ -28,7 +28,7 @@ var rssSizes = flag.String("rss.sizes", "", "BenchmarkBackupRSS: more data sizes
 // as in go test -run '^$' -bench BackupRSS ./backup -args -rss.levels=1,6
 var rssLevels = flag.String("rss.levels", "", "BenchmarkBackupRSS: gzip levels to compare with the default end to end, comma-separated")
 
-// probeResult is what internal/memprobe prints, with its peak RSS.
+// probeResult is what internal/testkit/memprobe prints, with its peak RSS.
 type probeResult struct {
 	Mode       string  `json:"mode"`
 	Bytes      int64   `json:"bytes"`
@@ -41,7 +41,7 @@ type probeResult struct {
 }
 
 // BenchmarkBackupRSS measures the peak resident memory of a real process
-// (internal/memprobe) that backs up the test server with the default
+// (internal/testkit/memprobe) that backs up the test server with the default
 // settings and retrieves the backup to a file, at 10 MB and 100 MB of
 // orders (testnode.Records, 4 collections; 1 GiB with -rss.sizes=1GiB),
 // in turns with the baseline, the same process writing what mongodump
@@ -134,11 +134,11 @@ func BenchmarkBackupRSS(b *testing.B) {
 	}
 }
 
-// buildProbe builds internal/memprobe, without the race detector, into the
+// buildProbe builds internal/testkit/memprobe, without the race detector, into the
 // benchmark's temporary directory.
 func buildProbe(b *testing.B) string {
 	bin := filepath.Join(b.TempDir(), "memprobe")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/keepslot/keepslot/internal/memprobe")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/keepslot/keepslot/internal/testkit/memprobe")
 	out, err := cmd.CombinedOutput()
 	require.NoError(b, err, "build memprobe: %s", out)
 	return bin

@@ -17,7 +17,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/testnode"
+	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"

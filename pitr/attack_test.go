@@ -14,7 +14,7 @@ import (
 
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/oplog"
-	"github.com/keepslot/keepslot/internal/testnode"
+	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"

@@ -16,7 +16,7 @@ import (
 
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
-	"github.com/keepslot/keepslot/internal/testnode"
+	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"

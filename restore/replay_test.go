@@ -13,8 +13,8 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/mongotest"
-	"github.com/keepslot/keepslot/internal/testnode"
+	"github.com/keepslot/keepslot/internal/testkit/mongotest"
+	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"

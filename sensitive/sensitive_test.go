@@ -20,7 +20,7 @@ import (
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/errcode"
-	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"

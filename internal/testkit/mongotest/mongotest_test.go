@@ -17,7 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 )
 
 func TestRoundTripTypes(t *testing.T) {

@@ -27,7 +27,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/mongotest"
+	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
