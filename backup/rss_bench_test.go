@@ -28,7 +28,7 @@ var rssSizes = flag.String("rss.sizes", "", "BenchmarkBackupRSS: more data sizes
 // as in go test -run '^$' -bench BackupRSS ./backup -args -rss.levels=1,6
 var rssLevels = flag.String("rss.levels", "", "BenchmarkBackupRSS: gzip levels to compare with the default end to end, comma-separated")
 
-// probeResult is what internal/testkit/memprobe prints, with its peak RSS.
+// probeResult is what internal/testkit/memprobe backup prints, with its peak RSS.
 type probeResult struct {
 	Mode       string  `json:"mode"`
 	Bytes      int64   `json:"bytes"`
@@ -147,10 +147,10 @@ func buildProbe(b *testing.B) string {
 // runMemprobe runs the probe once and returns its result.
 func runMemprobe(b *testing.B, bin, uri, include, mode string, args ...string) probeResult {
 	dir := b.TempDir()
-	cmd := exec.Command(bin, append([]string{"-uri", uri, "-include", include, "-dir", dir, "-mode", mode}, args...)...)
+	cmd := exec.Command(bin, append([]string{"backup", "-uri", uri, "-include", include, "-dir", dir, "-mode", mode}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(b, cmd.Run(), "memprobe -mode %s: %s", mode, stderr.String())
+	require.NoError(b, cmd.Run(), "memprobe backup -mode %s: %s", mode, stderr.String())
 	var r probeResult
 	require.NoError(b, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
 	// Not the rusage's Maxrss: Linux counts in it the memory of this

@@ -20,12 +20,13 @@ import (
 	"github.com/keepslot/keepslot/sensitive"
 )
 
-// restorerss builds testdata/restorerss, without the race detector, into a
-// temporary directory and returns its path.
-func restorerss(t *testing.T) string {
+// buildProbe builds internal/testkit/memprobe, without the race detector,
+// into a temporary directory and returns its path. Its sensitive
+// subcommands craft backups and restore them.
+func buildProbe(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "restorerss")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/restorerss").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), "memprobe")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/keepslot/keepslot/internal/testkit/memprobe").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return bin
 }
@@ -38,15 +39,15 @@ func restorerss(t *testing.T) string {
 // reads includes the parent's own peak, since Go starts children with
 // vfork.
 func TestRestoreMemoryBounded(t *testing.T) {
-	bin := restorerss(t)
+	bin := buildProbe(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "crafted.ksl")
-	out, err := exec.Command(bin, "craft", file, "3000000").CombinedOutput()
+	out, err := exec.Command(bin, "sensitive", "craft", file, "3000000").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	fi, err := os.Stat(file)
 	require.NoError(t, err)
 
-	out, err = exec.Command(bin, "restore", file, filepath.Join(dir, "out")).Output()
+	out, err = exec.Command(bin, "sensitive", "restore", file, filepath.Join(dir, "out")).Output()
 	require.NoError(t, err, "%s", out)
 	var peakKiB int64
 	var result string
@@ -66,13 +67,13 @@ func TestRestoreMemoryBounded(t *testing.T) {
 // checks that the next restore into that directory removes the staged
 // plaintext and says so.
 func TestKilledRestoreLeavesNoPlaintext(t *testing.T) {
-	bin := restorerss(t)
+	bin := buildProbe(t)
 	dir := t.TempDir()
 	file, target := filepath.Join(dir, "big.ksl"), filepath.Join(dir, "out")
-	out, err := exec.Command(bin, "craft-big", file).CombinedOutput()
+	out, err := exec.Command(bin, "sensitive", "craft-big", file).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	cmd := exec.Command(bin, "stall", file, target)
+	cmd := exec.Command(bin, "sensitive", "stall", file, target)
 	stdin, err := cmd.StdinPipe() // kept open: the child blocks reading it
 	require.NoError(t, err)
 	defer stdin.Close()
@@ -101,7 +102,7 @@ func TestKilledRestoreLeavesNoPlaintext(t *testing.T) {
 
 	data, err := os.ReadFile(file)
 	require.NoError(t, err)
-	rep, err := sensitive.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte("restorerss"), target, nil)
+	rep, err := sensitive.Restore(context.Background(), bytes.NewReader(data), int64(len(data)), []byte("memprobe"), target, nil)
 	require.NoError(t, err)
 	assert.Equal(t, []string{filepath.Base(stale[0])}, rep.Removed)
 	assertNoStage(t, target)

@@ -1,270 +1,75 @@
-// Command memprobe backs up a MongoDB server's databases in a process of
-// its own, so that a benchmark can read the peak resident memory (RSS) of a
-// real program doing it, not only the heap of a test process. It is built
-// and run by backup's BenchmarkBackupRSS.
+// Command memprobe runs a backup or a restore in a process of its own, so
+// that a test or a benchmark can read the peak resident memory (RSS) of a
+// real program doing it, not only the heap of a test process, or kill it
+// midway. Tests build it without the race detector, so that its resident
+// size is what a real program needs. It needs Linux.
 //
-// With -mode keepslot (the default) it does what an embedder does with the
-// default settings: backup.New, Start, Wait, then Retrieve to a file. With
-// -mode mongodump it writes what `mongodump --archive --gzip` writes, the
-// same way: every collection counted (an estimated count, as mongodump
-// does for its progress) and read with the driver's default batches, four
-// at a time, into mongodump's archive format, through one serial standard
-// library gzip writer at its default level (6). It is the baseline where
-// mongodump itself cannot be had.
+// Usage:
 //
-// It prints one line of JSON: the output's size, the wall time, the
-// documents, the most pipeline chunks in use at once, its peak resident
-// memory (VmHWM of /proc/self/status: the
-// rusage of a child started by a Go program also counts the parent's
-// memory, which the child shared until its exec) and the runtime's view
-// of its heap. It needs Linux. The password is a fixed one: this is a
+//	memprobe backup -uri URI -dir DIR [-mode keepslot|mongodump] [flags]
+//	    back up a server's databases and print one line of JSON (see
+//	    backup.go); run by backup's BenchmarkBackupRSS
+//	memprobe sensitive craft FILE ENTRIES
+//	    write a sensitive backup whose manifest has ENTRIES entries
+//	memprobe sensitive restore FILE DIR
+//	    restore FILE into DIR; print the process's peak resident size,
+//	    "peak_rss_kib N", then "ok" or "error CODE MESSAGE"
+//	memprobe sensitive craft-big FILE
+//	    write a sensitive backup of a small secret and a 12 MiB one
+//	memprobe sensitive stall FILE DIR
+//	    restore FILE into DIR, print "staged" once a secret is staged,
+//	    then stall until killed
+//
+// The sensitive subcommands are run by sensitive's process tests.
+//
+// Every backup it writes or reads has the password "memprobe": this is a
 // measuring tool.
+//
+// The peak is VmHWM of /proc/self/status, read by the process itself: the
+// rusage a parent reads when a child ends is no measure, since Go starts a
+// child with vfork and Linux counts the parent's peak, at exec, in the
+// child's ru_maxrss.
 package main
 
 import (
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
-	"runtime/debug"
-	"runtime/metrics"
-	"strconv"
-	"strings"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
-	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/internal/chunk"
-	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
-	"github.com/keepslot/keepslot/store"
 )
-
-// Result is what memprobe prints.
-type Result struct {
-	Mode      string  `json:"mode"`
-	Bytes     int64   `json:"bytes"`     // of the output file
-	Seconds   float64 `json:"seconds"`   // wall time of the backup and its retrieval
-	Documents int64   `json:"documents"` // backed up
-	// HeapSysMiB is the heap's memory at the end, in use and free but
-	// not yet returned to the system.
-	HeapSysMiB float64 `json:"heap_sys_mib"`
-	// PeakRSSKiB is the process's peak resident memory, in KiB.
-	PeakRSSKiB int64 `json:"peak_rss_kib"`
-	// PeakChunks is the most pipeline chunks (chunk.Size each, outside
-	// the heap) in use at once.
-	PeakChunks int64 `json:"peak_chunks"`
-}
-
-func main() {
-	var (
-		uri      = flag.String("uri", "", "the server's connection string")
-		include  = flag.String("include", "", "the namespaces to back up, a pattern (db.*); default all")
-		dir      = flag.String("dir", "", "a directory for the slot, its state, spill files and the output")
-		mode     = flag.String("mode", "keepslot", "keepslot, or mongodump for the baseline")
-		kdfLogN  = flag.Int("kdf-logn", 0, "scrypt's log2 N; 0 for the default")
-		level    = flag.Int("gzip-level", 0, "the gzip level of keepslot's compression; 0 for the default")
-		memLimit = flag.Int64("memory-limit", 0, "a soft memory limit (debug.SetMemoryLimit) in bytes; 0 for none")
-		spill    = flag.Int64("spill-threshold", 0, "slot.Config.Spill.Threshold; 0 for the default")
-	)
-	flag.Parse()
-	if *uri == "" || *dir == "" {
-		fmt.Fprintln(os.Stderr, "memprobe: -uri and -dir are required")
-		os.Exit(2)
-	}
-	if *memLimit > 0 {
-		debug.SetMemoryLimit(*memLimit)
-	}
-	var filter namespace.Filter
-	if *include != "" {
-		filter.Include = []string{*include}
-	}
-	ctx := context.Background()
-	t0 := time.Now()
-	var res Result
-	var err error
-	switch *mode {
-	case "keepslot":
-		res, err = keepslot(ctx, *uri, filter, *dir, *kdfLogN, *level, *spill)
-	case "mongodump":
-		res, err = mongodump(ctx, *uri, filter, *dir)
-	default:
-		err = fmt.Errorf("unknown -mode %q: keepslot or mongodump", *mode)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "memprobe:", err)
-		os.Exit(1)
-	}
-	res.Mode = *mode
-	res.Seconds = time.Since(t0).Seconds()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
-	metrics.Read(sample)
-	res.HeapSysMiB = float64(sample[0].Value.Uint64()+sample[1].Value.Uint64()+sample[2].Value.Uint64()) / (1 << 20)
-	res.PeakChunks = chunk.Peak()
-	if res.PeakRSSKiB, err = peakRSS(); err != nil {
-		fmt.Fprintln(os.Stderr, "memprobe:", err)
-		os.Exit(1)
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
-		os.Exit(1)
-	}
-}
 
 const password = "memprobe"
 
-// keepslot backs up with the default settings and retrieves the backup to
-// a file.
-func keepslot(ctx context.Context, uri string, filter namespace.Filter, dir string, logN, level int, spill int64) (Result, error) {
-	disk, err := store.Dir(filepath.Join(dir, "slot"))
-	if err != nil {
-		return Result{}, err
-	}
-	cfg := slot.Config{Store: disk, StateDir: filepath.Join(dir, "state"), Spill: archive.Spill{Dir: dir, Threshold: spill}, Logger: slog.New(slog.DiscardHandler)}
-	if logN > 0 {
-		cfg.KDF = &cipher.Options{LogN: uint8(logN)}
-	}
-	if level != 0 {
-		cfg.Compression = archive.NewGzip(level)
-	}
-	b, err := backup.New(&backup.Source{URI: uri, Filter: filter}, cfg)
-	if err != nil {
-		return Result{}, err
-	}
-	defer b.Close()
-	if err := b.Role().Set(); err != nil {
-		return Result{}, err
-	}
-	if err := b.Start(ctx, []byte(password)); err != nil {
-		return Result{}, err
-	}
-	st, err := b.Wait(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	if st.State != slot.StateReady {
-		return Result{}, fmt.Errorf("the backup ended %s: %s", st.State, st.Error)
-	}
-	out, err := os.Create(filepath.Join(dir, "backup.tar.gz.enc"))
-	if err != nil {
-		return Result{}, err
-	}
-	defer out.Close()
-	info, err := b.Retrieve(ctx, out)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := out.Close(); err != nil {
-		return Result{}, err
-	}
-	if err := b.Delete(ctx); err != nil {
-		return Result{}, err
-	}
-	docs, err := strconv.ParseInt(info.Meta["documents"], 10, 64)
-	if err != nil {
-		return Result{}, fmt.Errorf("the backup's metadata has no count of documents: %w", err)
-	}
-	return Result{Bytes: info.Size, Documents: docs}, nil
+// errUsage is a command line memprobe cannot run: it exits with status 2.
+var errUsage = errors.New("usage: memprobe backup -uri URI -dir DIR [flags] | " +
+	"memprobe sensitive craft FILE ENTRIES | craft-big FILE | restore FILE DIR | stall FILE DIR")
+
+// usage is errUsage with what was wrong with the command line.
+func usage(format string, args ...any) error {
+	return fmt.Errorf("%s\n%w", fmt.Sprintf(format, args...), errUsage)
 }
 
-// mongodump writes the collections as mongodump --archive --gzip does.
-func mongodump(ctx context.Context, uri string, filter namespace.Filter, dir string) (Result, error) {
-	src := &backup.Source{URI: uri, Filter: filter, Oplog: slot.ToggleOff, UsersAndRoles: slot.ToggleOff}
-	defer src.Close()
-	plan, err := src.Plan(ctx) // lists the collections, as mongodump does first
-	if err != nil {
-		return Result{}, err
+func main() {
+	err := run(context.Background(), os.Args[1:])
+	if err == nil {
+		return
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		return Result{}, err
+	fmt.Fprintln(os.Stderr, "memprobe:", err)
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
 	}
-	defer client.Disconnect(context.WithoutCancel(ctx))
-	out, err := os.Create(filepath.Join(dir, "dump.archive.gz"))
-	if err != nil {
-		return Result{}, err
-	}
-	defer out.Close()
-	m, err := archive.Dump(ctx, out, plan.Collections, rawSource{client}, &archive.DumpOptions{
-		Format: archive.ArchiveFormat{}, Compression: stdlibGzip{}, Parallel: 4,
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	if err := out.Close(); err != nil {
-		return Result{}, err
-	}
-	fi, err := os.Stat(out.Name())
-	if err != nil {
-		return Result{}, err
-	}
-	var docs int64
-	for _, ns := range m.Namespaces {
-		docs += ns.Documents
-	}
-	return Result{Bytes: fi.Size(), Documents: docs}, nil
+	os.Exit(1)
 }
 
-// rawSource reads a collection as mongodump does: an estimated count first,
-// for its progress bar (mongo-tools' getCount, made for every collection
-// dumped without a query; FerretDB answers it with a full scan), then a
-// plain find with the driver's default batches.
-type rawSource struct{ client *mongo.Client }
-
-func (s rawSource) Documents(ctx context.Context, c archive.Collection, emit func([]byte) error) error {
-	coll := s.client.Database(c.DB).Collection(c.Name)
-	if _, err := coll.EstimatedDocumentCount(ctx); err != nil {
-		return err
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errUsage
 	}
-	cur, err := coll.Find(ctx, bson.D{})
-	if err != nil {
-		return err
+	switch args[0] {
+	case "backup":
+		return backupCmd(ctx, args[1:])
+	case "sensitive":
+		return sensitiveCmd(ctx, args[1:])
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		if err := emit(cur.Current); err != nil {
-			return err
-		}
-	}
-	return cur.Err()
-}
-
-// stdlibGzip is the standard library's serial gzip at its default level,
-// which mongodump --gzip writes with.
-type stdlibGzip struct{}
-
-func (stdlibGzip) Name() string           { return "gzip" }
-func (stdlibGzip) Extension() string      { return ".gz" }
-func (stdlibGzip) Match(head []byte) bool { return len(head) > 1 && head[0] == 0x1f && head[1] == 0x8b }
-func (stdlibGzip) NewWriter(w io.Writer) (io.WriteCloser, error) {
-	return gzip.NewWriterLevel(w, gzip.DefaultCompression)
-}
-func (stdlibGzip) NewReader(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) }
-
-// peakRSS returns VmHWM, the process's peak resident memory, in KiB.
-func peakRSS() (int64, error) {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("peak RSS: %w (memprobe needs Linux)", err)
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kib int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kib); err != nil {
-				return 0, fmt.Errorf("peak RSS: VmHWM %q: %w", rest, err)
-			}
-			return kib, nil
-		}
-	}
-	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
+	return errUsage
 }

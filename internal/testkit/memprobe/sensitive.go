@@ -1,19 +1,3 @@
-// Command restorerss crafts sensitive backups and restores them in a process
-// of its own, for tests that measure a restore's peak memory or kill it
-// midway. It is built without the race detector, so that its resident size
-// is what a real restore needs.
-//
-// Usage:
-//
-//	restorerss craft FILE ENTRIES   write a backup whose manifest has ENTRIES entries
-//	restorerss restore FILE DIR     restore FILE into DIR; print the process's peak
-//	                                resident size, "peak_rss_kib N", then "ok" or
-//	                                "error CODE MESSAGE"
-//	restorerss craft-big FILE       write a backup of a small secret and a 12 MiB one
-//	restorerss stall FILE DIR       restore FILE into DIR, print "staged" once a secret is
-//	                                staged and then stall until killed
-//
-// Every backup it writes has the password "restorerss".
 package main
 
 import (
@@ -28,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,44 +23,20 @@ import (
 	"github.com/keepslot/keepslot/sensitive"
 )
 
-const password = "restorerss"
-
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "restorerss:", err)
-		os.Exit(2)
-	}
-}
-
-func run(args []string) error {
-	ctx := context.Background()
+// sensitiveCmd runs memprobe sensitive: craft, craft-big, restore or stall,
+// with their arguments, args (see the command's documentation).
+func sensitiveCmd(ctx context.Context, args []string) error {
 	switch {
 	case len(args) == 3 && args[0] == "craft":
 		n, err := strconv.Atoi(args[2])
 		if err != nil {
-			return err
+			return usage("ENTRIES: %v", err)
 		}
 		return craft(ctx, args[1], manyEntries(n))
 	case len(args) == 2 && args[0] == "craft-big":
 		return craft(ctx, args[1], bigSecrets())
 	case len(args) == 3 && args[0] == "restore":
-		f, size, err := open(args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = sensitive.Restore(ctx, f, size, []byte(password), args[2], nil)
-		hwm, herr := peakRSS()
-		if herr != nil {
-			return herr
-		}
-		fmt.Printf("peak_rss_kib %d\n", hwm)
-		if err != nil {
-			fmt.Printf("error %s %s\n", errcode.Of(err), err)
-			return nil
-		}
-		fmt.Println("ok")
-		return nil
+		return restore(ctx, args[1], args[2])
 	case len(args) == 3 && args[0] == "stall":
 		f, size, err := open(args[1])
 		if err != nil {
@@ -87,24 +46,30 @@ func run(args []string) error {
 		_, err = sensitive.Restore(ctx, &stallingReader{r: f, dir: args[2]}, size, []byte(password), args[2], nil)
 		return fmt.Errorf("the restore ended before it was killed: %v", err)
 	}
-	return errors.New("usage: restorerss craft FILE ENTRIES | craft-big FILE | restore FILE DIR | stall FILE DIR")
+	return errUsage
 }
 
-// peakRSS returns the process's peak resident size in KiB, VmHWM of
-// /proc/self/status. (The rusage a parent reads when the process ends is
-// no measure: Go starts a child with vfork, and Linux counts the parent's
-// peak, at exec, in the child's ru_maxrss.)
-func peakRSS() (int64, error) {
-	status, err := os.ReadFile("/proc/self/status")
+// restore restores the backup in file into dir, then prints the process's
+// peak resident size and how the restore ended. A restore that fails is
+// printed, not returned: it is what the test looks at.
+func restore(ctx context.Context, file, dir string) error {
+	f, size, err := open(file)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
+	defer f.Close()
+	_, err = sensitive.Restore(ctx, f, size, []byte(password), dir, nil)
+	hwm, herr := peakRSS()
+	if herr != nil {
+		return herr
 	}
-	return 0, errors.New("no VmHWM in /proc/self/status")
+	fmt.Printf("peak_rss_kib %d\n", hwm)
+	if err != nil {
+		fmt.Printf("error %s %s\n", errcode.Of(err), err)
+		return nil
+	}
+	fmt.Println("ok")
+	return nil
 }
 
 func open(name string) (*os.File, int64, error) {
