@@ -18,6 +18,9 @@
 //
 // A server that cannot be built, started or reached fails the test with the
 // reason; it is never skipped.
+//
+// It is a test kit, imported by tests and by testnode only (and by nothing
+// that ships).
 package mongotest
 
 import (

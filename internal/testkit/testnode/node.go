@@ -5,7 +5,7 @@
 // from documents and oplog entries given in memory ([CraftedBackup]) and a
 // [Synthetic] source test a restore or a slot without a backup of a server.
 //
-// It is imported by tests only.
+// It is a test kit, imported by tests only (and by nothing that ships).
 package testnode
 
 import (
