@@ -250,7 +250,7 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	}
 	db, coll, _ := strings.Cut(ns, ".")
 	var names []string
-	err := mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+	err := mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 		names, err = client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 		return err
 	})
@@ -268,7 +268,7 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	for _, col := range p.Collections {
 		dbs = append(dbs, col.DB)
 	}
-	c := &oplogCapture{client: client, db: db, coll: coll, scope: oplog.NewScope(s.Filter, dbs), timeout: s.OperationTimeout}
+	c := &oplogCapture{client: client, db: db, coll: coll, scope: oplog.NewScope(s.Filter, dbs), timeout: s.Conn.OperationTimeout}
 	err = c.begin(ctx)
 	switch {
 	case errors.Is(err, errEmptyOplog) && s.Oplog == slot.ToggleOn:

@@ -247,7 +247,7 @@ func TestServerFrozen(t *testing.T) {
 	}
 	e.base(t)
 	cfg := e.slicerConfig()
-	cfg.OperationTimeout = 2 * time.Second
+	cfg.Conn.OperationTimeout = 2 * time.Second
 	s := start(t, cfg)
 	e.write(t)
 	s.flush(t)

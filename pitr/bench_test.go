@@ -22,6 +22,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -95,7 +96,7 @@ func BenchmarkSlicerCPU(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		c0 := cpu(b)
-		s, err := pitr.New(pitr.Config{Client: srv.Client, Filter: filter, Export: at(), Key: key, Interval: time.Hour,
+		s, err := pitr.New(pitr.Config{Conn: conn.Config{Client: srv.Client}, Filter: filter, Export: at(), Key: key, Interval: time.Hour,
 			Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(b, err)
 		runCtx, cancel := context.WithCancel(ctx)
@@ -182,7 +183,7 @@ func BenchmarkSlicerLag(b *testing.B) {
 	exp := at()
 	pt := &putTimes{Remote: exp.Remote}
 	exp.Remote = pt
-	s, err := pitr.New(pitr.Config{Client: srv.Client, Filter: filter, Export: exp, Key: key, Interval: interval, Logger: slog.New(slog.DiscardHandler)})
+	s, err := pitr.New(pitr.Config{Conn: conn.Config{Client: srv.Client}, Filter: filter, Export: exp, Key: key, Interval: interval, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

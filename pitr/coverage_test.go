@@ -14,6 +14,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/restore"
@@ -204,7 +205,7 @@ func TestRestoreTarget(t *testing.T) {
 func TestLagInTheFuture(t *testing.T) {
 	key, err := cipher.NewKey([]byte("pw"), testnode.LowKDF)
 	require.NoError(t, err)
-	s, err := New(Config{URI: "mongodb://127.0.0.1:1", Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
+	s, err := New(Config{Conn: conn.Config{URI: "mongodb://127.0.0.1:1"}, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
 	require.NoError(t, err)
 	s.st.Until = ts(uint32(time.Now().Add(90*time.Second).Unix()), 0)
 	st := s.Status()

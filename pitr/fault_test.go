@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/pitr"
@@ -287,7 +288,7 @@ func TestDamagedSlice(t *testing.T) {
 
 	// The wrong password is the password's error, not a damaged slice's.
 	opts := want.opts
-	opts.Client = e.Srv.Client
+	opts.Conn.Client = e.Srv.Client
 	opts.Logger = slog.New(slog.DiscardHandler)
 	_, err = pitr.Restore(ctx, e.at, []byte("wrong"), &opts)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
@@ -306,7 +307,7 @@ func TestLateEntry(t *testing.T) {
 	require.NoError(t, fake.CreateCollection(ctx, "oplog", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20)))
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	cfg := pitr.Config{Client: e.Srv.Client, Filter: e.Filter, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"},
+	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"},
 		Key: key, Interval: time.Hour, Poll: 20 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	pitr.SetOplogNamespace(&cfg, fake.Name()+".oplog")
 	reads := make(chan bson.Timestamp, 1) // the newest horizon read up to

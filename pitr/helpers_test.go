@@ -13,6 +13,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/pitr"
@@ -83,7 +84,7 @@ func (e *env) base(t *testing.T) slot.Status {
 // oplog is read often.
 func (e *env) slicerConfig() pitr.Config {
 	return pitr.Config{
-		Client:   e.Srv.Client,
+		Conn:     conn.Config{Client: e.Srv.Client},
 		Filter:   e.Filter,
 		Export:   e.at,
 		Key:      e.key,
@@ -165,7 +166,7 @@ func (e *env) nextSecond(t *testing.T, ts bson.Timestamp) {
 // restore restores to opts' target into the namespaces prefixed to.
 func (e *env) restore(t *testing.T, to string, opts pitr.RestoreOptions) (*pitr.Report, error) {
 	t.Helper()
-	opts.Client = e.Srv.Client
+	opts.Conn.Client = e.Srv.Client
 	opts.Renames = namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
 	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.TempDir = t.TempDir()

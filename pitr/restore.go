@@ -96,8 +96,8 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 	if len(password) == 0 {
 		return nil, fmt.Errorf("pitr: %w", cipher.ErrEmptyPassword)
 	}
-	if !opts.DryRun && opts.Client == nil && opts.URI == "" {
-		return nil, fmt.Errorf("%w: set RestoreOptions.Client or URI, or DryRun", ErrInvalid)
+	if !opts.DryRun && opts.Conn.Client == nil && opts.Conn.URI == "" {
+		return nil, fmt.Errorf("%w: set RestoreOptions.Conn: its Client or URI, or DryRun", ErrInvalid)
 	}
 	log := opts.Logger
 	if log == nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/internal/mongodb"
@@ -42,20 +43,14 @@ const (
 	DefaultSettle   = 250 * time.Millisecond
 )
 
-// Config configures a [Slicer]. Client or URI, Export.Remote and Key are
-// required; every other field has a default.
+// Config configures a [Slicer]. Conn.Client or Conn.URI, Export.Remote and
+// Key are required; every other field has a default.
 type Config struct {
-	// Client is a connected client of the node; if nil, URI is connected to
-	// and disconnected by Close.
-	Client *mongo.Client
-	URI    string
-	// Timeout bounds the wait for the server to answer; default 10 s.
-	Timeout time.Duration
-	// OperationTimeout bounds the wait for each request to the server (a
-	// read of the oplog, a command): one that takes longer fails as
-	// unreachable (errcode.Unreachable), which Status shows; default
-	// one minute.
-	OperationTimeout time.Duration
+	// Conn says how to reach the node: Client, or URI connected to on
+	// first use and disconnected by Close. A request to the server (a read
+	// of the oplog, a command) that takes longer than its OperationTimeout
+	// fails as unreachable (errcode.Unreachable), which Status shows.
+	Conn conn.Config
 
 	// Filter selects the namespaces whose writes the slices keep: give the
 	// backups' (backup.Source.Filter). The server's own (local, config,
@@ -143,8 +138,7 @@ type Slicer struct {
 	prefix string // the node's prefix on the remote
 	log    *slog.Logger
 
-	connMu sync.Mutex
-	conn   *mongo.Client // connected to URI, when Client is nil
+	conn *mongodb.Lazy // the client of cfg.Conn
 
 	flushes chan chan flushResult
 
@@ -166,8 +160,8 @@ type flushResult struct {
 // New checks cfg and returns a Slicer; it contacts nothing until Run.
 func New(cfg Config) (*Slicer, error) {
 	switch {
-	case cfg.Client == nil && cfg.URI == "":
-		return nil, fmt.Errorf("%w: set Config.Client or Config.URI", ErrInvalid)
+	case cfg.Conn.Client == nil && cfg.Conn.URI == "":
+		return nil, fmt.Errorf("%w: set Config.Conn: its Client or URI", ErrInvalid)
 	case cfg.Key == nil:
 		return nil, fmt.Errorf("%w: Config.Key is nil: derive it from the backups' password with cipher.NewKey, or read it from its file", ErrInvalid)
 	case cfg.Interval < 0 || cfg.MaxSize < 0 || cfg.Poll < 0 || cfg.Settle < 0:
@@ -198,36 +192,14 @@ func New(cfg Config) (*Slicer, error) {
 	if cfg.oplogNS == "" {
 		cfg.oplogNS = oplog.Namespace
 	}
-	cfg.OperationTimeout = mongodb.OperationTimeout(cfg.OperationTimeout)
-	return &Slicer{cfg: cfg, prefix: prefix, node: nodeOf(prefix), log: cfg.Logger, flushes: make(chan chan flushResult)}, nil
+	cfg.Conn.OperationTimeout = mongodb.OperationTimeout(cfg.Conn.OperationTimeout)
+	return &Slicer{cfg: cfg, prefix: prefix, node: nodeOf(prefix), log: cfg.Logger, conn: mongodb.NewLazy(cfg.Conn), flushes: make(chan chan flushResult)}, nil
 }
 
-// Close disconnects the client the Slicer connected to Config.URI, if any.
+// Close disconnects the client the Slicer connected to Config.Conn.URI, if
+// any.
 func (s *Slicer) Close() error {
-	s.connMu.Lock()
-	c := s.conn
-	s.conn = nil
-	s.connMu.Unlock()
-	if c == nil {
-		return nil
-	}
-	return c.Disconnect(context.Background())
-}
-
-func (s *Slicer) client() (*mongo.Client, error) {
-	if s.cfg.Client != nil {
-		return s.cfg.Client, nil
-	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.conn == nil {
-		c, err := mongodb.Connect(s.cfg.URI, s.cfg.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		s.conn = c
-	}
-	return s.conn, nil
+	return s.conn.Close(context.Background())
 }
 
 // Status reports where the Slicer stands.
@@ -386,7 +358,7 @@ func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (store
 		s.mu.Unlock()
 		answer(Slice{}, err) // once the status has the failure
 	}()
-	client, err := s.client()
+	client, err := s.conn.Client()
 	if err != nil {
 		return false, err
 	}
@@ -748,10 +720,10 @@ func (s *Slicer) open(src io.ReaderAt, size int64) (*cipher.Reader, error) {
 }
 
 // ask makes the requests of op to the server, which must answer each
-// within Config.OperationTimeout: one it does not answer fails as
+// within Config.Conn.OperationTimeout: one it does not answer fails as
 // unreachable (errcode.Unreachable), saying so.
 func (s *Slicer) ask(ctx context.Context, op func(context.Context) error) error {
-	return mongodb.Ask(ctx, s.cfg.OperationTimeout, op)
+	return mongodb.Ask(ctx, s.cfg.Conn.OperationTimeout, op)
 }
 
 // target is r.target under the operation timeout.

@@ -39,7 +39,7 @@ var (
 	ErrUnreachable = mongodb.ErrUnreachable
 
 	// ErrSlow: a write of the oplog's replay got no answer within
-	// Options.OperationTimeout while the server answers pings: it is busy
+	// Options.Conn.OperationTimeout while the server answers pings: it is busy
 	// or the write heavy; raise OperationTimeout.
 	ErrSlow = mongodb.ErrSlow
 

@@ -15,29 +15,24 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
 )
 
-// Options configure Run. Client or URI is required unless DryRun; every
-// other field has a default.
+// Options configure Run. Conn.Client or Conn.URI is required unless
+// DryRun; every other field has a default.
 type Options struct {
-	// Client is the target server; if nil, URI is connected to.
-	Client *mongo.Client
-	URI    string
-	// Timeout bounds each wait to find the server of URI (server
-	// selection); default 10 s.
-	Timeout time.Duration
-	// OperationTimeout bounds the wait for each request of the restore (a
-	// batch of documents or of replayed writes, a command) before it fails
-	// with ErrUnreachable; an index build runs as long as the server
-	// answers pings within it. Default one minute.
-	OperationTimeout time.Duration
+	// Conn is the target server: Client, or URI connected to for the
+	// restore. Its OperationTimeout bounds the wait for each request of
+	// the restore (a batch of documents or of replayed writes, a command)
+	// before it fails with ErrUnreachable; an index build runs as long as
+	// the server answers pings within it.
+	Conn conn.Config
 
 	// Formats and Compressions the backup may have been written with
 	// beyond the built-in ones, recognised by their Match methods.
@@ -101,7 +96,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	// replayTimedOut, if set, is called when a replayed write got no
-	// answer within OperationTimeout, before the server is pinged to tell
+	// answer within Conn.OperationTimeout, before the server is pinged to tell
 	// a slow server from one that is down (tests set it).
 	replayTimedOut func()
 }
@@ -165,17 +160,16 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 		defer c.Close() // what a reader holds when a restore stops early, such as a tar's oplog
 	}
 
-	client := o.Client
+	client := o.Conn.Client
 	if client == nil && !o.DryRun {
-		if o.URI == "" {
-			return nil, fmt.Errorf("restore: %w: set Options.Client or URI, or DryRun", ErrInvalid)
+		if o.Conn.URI == "" {
+			return nil, fmt.Errorf("restore: %w: set Options.Conn: its Client or URI, or DryRun", ErrInvalid)
 		}
-		c, err := mongodb.Connect(o.URI, o.Timeout)
-		if err != nil {
+		lazy := mongodb.NewLazy(o.Conn)
+		defer lazy.Close(context.WithoutCancel(ctx))
+		if client, err = lazy.Client(); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
-		defer mongodb.Ask(context.WithoutCancel(ctx), o.OperationTimeout, c.Disconnect)
-		client = c
 	}
 
 	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}

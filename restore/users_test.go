@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -58,7 +59,7 @@ func TestUsersAndRolesMerge(t *testing.T) {
 	}
 	_, data := testnode.BackupBytes(t, e, cfg)
 
-	opts := restore.Options{Client: e.Srv.Client, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
+	opts := restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
 	dry := opts
 	dry.DryRun = true
 	rep, err := testnode.RestoreBytes(t, data, dry)

@@ -19,6 +19,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongotest"
 	"github.com/keepslot/keepslot/namespace"
@@ -346,7 +347,7 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 	require.NoError(t, err)
 
 	n := newNode(t)
-	main, err := backup.New(&backup.Source{Client: srv.Client, Filter: namespace.Filter{Include: []string{srv.Prefix + "*"}}},
+	main, err := backup.New(&backup.Source{Conn: conn.Config{Client: srv.Client}, Filter: namespace.Filter{Include: []string{srv.Prefix + "*"}}},
 		slot.Config{Store: store.Memory(), StateDir: n.state, KDF: lowKDF})
 	require.NoError(t, err)
 	defer main.Close()
@@ -366,7 +367,7 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 
 	_, err = sensitive.Restore(ctx, bytes.NewReader(mainData.Bytes()), int64(mainData.Len()), []byte(password), t.TempDir(), nil)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
-	_, err = restore.Run(ctx, bytes.NewReader(sensData), int64(len(sensData)), []byte(mainPassword), &restore.Options{Client: srv.Client})
+	_, err = restore.Run(ctx, bytes.NewReader(sensData), int64(len(sensData)), []byte(mainPassword), &restore.Options{Conn: conn.Config{Client: srv.Client}})
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 
 	// Deleting one leaves the other.
@@ -388,7 +389,7 @@ func TestMongoNamespaces(t *testing.T) {
 	n := newNode(t)
 	b, err := sensitive.New(sensitive.Config{
 		Sources:  []sensitive.Source{sensitive.Memory(map[string][]byte{"app/token": []byte(inMemoryKey)})},
-		Mongo:    &backup.Source{Client: srv.Client, Filter: namespace.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
+		Mongo:    &backup.Source{Conn: conn.Config{Client: srv.Client}, Filter: namespace.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
 		Store:    store.Memory(),
 		StateDir: n.state,
 		KDF:      lowKDF,
@@ -405,7 +406,7 @@ func TestMongoNamespaces(t *testing.T) {
 	assert.Equal(t, []string{"app/token"}, names(rep))
 
 	nsRep, err := sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
-		Client:  srv.Client,
+		Conn:    conn.Config{Client: srv.Client},
 		Renames: []namespace.Rename{{From: srv.DB("secrets") + ".*", To: srv.DB("secrets_restored") + ".*"}},
 	})
 	require.NoError(t, err)

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -109,7 +109,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
-	fl.DurationVar(&f.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest the restore waits for the server to answer one request (a batch of inserts, a command) before it fails as unreachable (exit 8); an index build runs as long as the server answers")
+	fl.DurationVar(&f.opTimeout, "operation-timeout", conn.DefaultOperationTimeout, "the longest the restore waits for the server to answer one request (a batch of inserts, a command) before it fails as unreachable (exit 8); an index build runs as long as the server answers")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	fl.StringVar(&f.toTime, "to-time", "", "restore the node as of this moment, from its bucket (via the agent at -t, keepslotd -pitr): a time such as 2026-12-02T17:59:00Z, its whole second included, or SECONDS[:ORDINAL], the oplog before it")
 	return cmd
@@ -158,7 +158,7 @@ func restoreOptions(f restoreFlags) (*restore.Options, error) {
 		return nil, usageErrorf("--oplog-limit: %v", err)
 	}
 	opts := &restore.Options{
-		URI:               f.uri,
+		Conn:              conn.Config{URI: f.uri, OperationTimeout: f.opTimeout},
 		Filter:            namespace.Filter{Include: f.include, Exclude: f.exclude},
 		Drop:              f.drop,
 		DryRun:            f.dryRun,
@@ -168,7 +168,6 @@ func restoreOptions(f restoreFlags) (*restore.Options, error) {
 		OplogLimit:        limit,
 		SkipUsersAndRoles: f.skipUsers,
 		SkipDuplicates:    f.skipDuplicates,
-		OperationTimeout:  f.opTimeout,
 		Logger:            quietLogger(),
 	}
 	opts.Renames = renames(f)

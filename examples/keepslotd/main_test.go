@@ -66,7 +66,7 @@ func TestDataDirPermissions(t *testing.T) {
 // TestSourceOptions: -oplog and -operation-timeout reach the backup's source.
 func TestSourceOptions(t *testing.T) {
 	src := options{oplog: slot.ToggleOn, opTimeout: 7 * time.Second}.source("mongodb://127.0.0.1:1")
-	assert.Equal(t, "mongodb://127.0.0.1:1", src.URI)
+	assert.Equal(t, "mongodb://127.0.0.1:1", src.Conn.URI)
 	assert.Equal(t, slot.ToggleOn, src.Oplog)
-	assert.Equal(t, 7*time.Second, src.OperationTimeout)
+	assert.Equal(t, 7*time.Second, src.Conn.OperationTimeout)
 }

@@ -18,6 +18,7 @@ import (
 	mopts "go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/slot"
@@ -127,7 +128,7 @@ func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key
 		ring = cipher.NewKeyring([]byte(strings.TrimSuffix(line, "\r")), nil)
 	}
 	return pitr.New(pitr.Config{
-		URI: uri, Export: *export, Key: key, Keyring: ring, OperationTimeout: opTimeout,
+		Conn: conn.Config{URI: uri, OperationTimeout: opTimeout}, Export: *export, Key: key, Keyring: ring,
 		Interval: f.interval, MaxSize: f.maxMiB << 20, Read: pitr.ReadMode(f.read),
 		Logger: log,
 	})
