@@ -73,14 +73,14 @@ type Source struct {
 	//   - ToggleOn: Plan fails with ErrNoOplog where there is none;
 	//   - ToggleOff: never.
 	// A backup whose oplog rolls over fails with ErrOplogRollover.
-	Oplog slot.Toggle
+	Oplog Toggle
 
 	// UsersAndRoles backs up admin.system.users, .roles and .version,
 	// as mongodump does, where the server keeps them:
 	//   - ToggleAuto (default): on a full dump (Filter has no Include);
 	//   - ToggleOn: also with an Include, those of the databases it holds;
 	//   - ToggleOff: never.
-	UsersAndRoles slot.Toggle
+	UsersAndRoles Toggle
 
 	oplogNS    string // the oplog's namespace; "" is local.oplog.rs (tests set another)
 	batchBytes int64  // the cursor batches' size; 0 is batchBytes (tests set another)

@@ -241,7 +241,7 @@ func (c *oplogCapture) readError(err error) error {
 // first collection is read: nil when there is none, with a note that says
 // why when the backup cannot be consistent.
 func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Plan) (*oplogCapture, string, error) {
-	if s.Oplog == slot.ToggleOff {
+	if s.Oplog == ToggleOff {
 		return nil, "", nil
 	}
 	ns := oplog.Namespace
@@ -255,11 +255,11 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 		return err
 	})
 	switch {
-	case err != nil && s.Oplog == slot.ToggleOn:
+	case err != nil && s.Oplog == ToggleOn:
 		return nil, "", mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
 	case err != nil:
 		return nil, fmt.Sprintf("the oplog was not captured (the backup is not point-in-time): looking for it failed: %v", err), nil
-	case len(names) == 0 && s.Oplog == slot.ToggleOn:
+	case len(names) == 0 && s.Oplog == ToggleOn:
 		return nil, "", fmt.Errorf("%w: Source.Oplog is on but the server keeps no oplog (%s): it is not a replica set member; run it as one, or leave Oplog at auto", ErrNoOplog, ns)
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
@@ -271,7 +271,7 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	c := &oplogCapture{client: client, db: db, coll: coll, scope: oplog.NewScope(s.Filter, dbs), timeout: s.Conn.OperationTimeout}
 	err = c.begin(ctx)
 	switch {
-	case errors.Is(err, errEmptyOplog) && s.Oplog == slot.ToggleOn:
+	case errors.Is(err, errEmptyOplog) && s.Oplog == ToggleOn:
 		return nil, "", fmt.Errorf("%w: Source.Oplog is on but %s is empty: there is no entry to start a capture from", ErrNoOplog, ns)
 	case errors.Is(err, errEmptyOplog):
 		return nil, "the oplog is empty, with no entry to start a capture from: the backup is not point-in-time consistent", nil

@@ -173,7 +173,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 
 	// Without replay the data is a mix of moments: the first collection
 	// misses the writes made while the others were read.
-	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: renamed("n_"), OplogReplay: slot.ToggleOff})
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: renamed("n_"), OplogReplay: restore.ReplayNever})
 	require.NoError(t, err)
 	first := strings.Replace(colls[0], e.Srv.Prefix, e.Srv.Prefix+"n_", 1)
 	assert.NotEqual(t, atEnd[colls[0]], testnode.Contents(t, e.Srv, first), "without replay the restore is not as of the end")
@@ -261,19 +261,19 @@ func TestOplogRollover(t *testing.T) {
 
 // TestBackupWithoutOplog checks a server without an oplog: Auto backs up
 // without one and notes it, On refuses to start, and the restore of a
-// backup without an oplog replays nothing (and with OplogReplay On fails
+// backup without an oplog replays nothing (and with OplogReplay ReplayRequired fails
 // once the collections are in).
 func TestBackupWithoutOplog(t *testing.T) {
 	e := testnode.New(t)
 	ctx := context.Background()
 	e.Seed(4)
-	src := func(mode slot.Toggle) *backup.Source {
+	src := func(mode backup.Toggle) *backup.Source {
 		s := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Oplog: mode}
 		backup.SetOplogNamespace(s, e.Srv.DB("none")+".oplog") // no such collection, on any server
 		return s
 	}
 
-	s, err := slot.New(src(slot.ToggleOn), e.Config().Config)
+	s, err := slot.New(src(backup.ToggleOn), e.Config().Config)
 	require.NoError(t, err)
 	require.NoError(t, s.Role().Set())
 	err = s.Start(ctx, []byte(testnode.Password))
@@ -281,7 +281,7 @@ func TestBackupWithoutOplog(t *testing.T) {
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.Contains(t, err.Error(), "keeps no oplog")
 
-	s, err = slot.New(src(slot.ToggleAuto), e.Config().Config)
+	s, err = slot.New(src(backup.ToggleAuto), e.Config().Config)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	require.NoError(t, s.Start(ctx, []byte(testnode.Password)))
@@ -302,7 +302,7 @@ func TestBackupWithoutOplog(t *testing.T) {
 	assert.Nil(t, rep.Oplog)
 	assert.EqualValues(t, 12, rep.Documents)
 
-	opts.OplogReplay, opts.Drop = slot.ToggleOn, true
+	opts.OplogReplay, opts.Drop = restore.ReplayRequired, true
 	_, err = testnode.RestoreBytes(t, buf.Bytes(), opts)
 	assert.ErrorIs(t, err, restore.ErrNoOplog)
 	assert.EqualValues(t, 4, e.Count(e.Srv.DB("r_app"), "users"), "the collections are restored before")

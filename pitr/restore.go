@@ -24,7 +24,7 @@ import (
 type RestoreOptions struct {
 	// Options are those of restore.Run: the target server, Filter,
 	// Renames, DryRun, …; OplogLimit and FurtherOplog are set by Restore,
-	// and OplogReplay may not be off.
+	// and OplogReplay may not be restore.ReplayNever.
 	restore.Options
 
 	// Time restores the node as it was at the end of this second (UTC):
@@ -90,8 +90,8 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 	if err != nil {
 		return nil, err
 	}
-	if opts.OplogReplay == slot.ToggleOff {
-		return nil, fmt.Errorf("%w: a point-in-time restore replays the oplog; OplogReplay may not be off", ErrInvalid)
+	if opts.OplogReplay == restore.ReplayNever {
+		return nil, fmt.Errorf("%w: a point-in-time restore replays the oplog; OplogReplay may not be ReplayNever", ErrInvalid)
 	}
 	if len(password) == 0 {
 		return nil, fmt.Errorf("pitr: %w", cipher.ErrEmptyPassword)

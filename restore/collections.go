@@ -16,7 +16,6 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // maxBatchBytes bounds the documents held by one insert batch.
@@ -155,7 +154,7 @@ func (r *restorer) read(ctx context.Context, ar archive.Reader) error {
 		}
 		if c.IsOplog() {
 			r.sawOplog = true
-			if r.opts.OplogReplay != slot.ToggleOff {
+			if r.opts.OplogReplay != ReplayNever {
 				r.oplogAt = true // replayed once the collections are in
 				return nil
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 )
 
 type (
@@ -431,6 +430,6 @@ func TestReplayFurtherOplog(t *testing.T) {
 	assert.ErrorContains(t, err, "not in timestamp order")
 
 	// With replay off there is nothing for it to continue.
-	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, FurtherOplog: more(), OplogReplay: slot.ToggleOff})
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, FurtherOplog: more(), OplogReplay: restore.ReplayNever})
 	assert.ErrorIs(t, err, restore.ErrInvalid)
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // Options configure Run. Conn.Client or Conn.URI is required unless
@@ -53,14 +52,11 @@ type Options struct {
 	// BatchSize is the most documents per insert; default 1000.
 	BatchSize int
 
-	// OplogReplay replays the oplog a backup captured, once its
-	// collections are restored and indexed, as mongorestore --oplogReplay
-	// does, honouring Filter and Renames:
-	//   - slot.ToggleAuto (default): when the backup holds an oplog;
-	//   - slot.ToggleOn: likewise, and Run fails with ErrNoOplog, after
-	//     restoring the collections, when it holds none;
-	//   - slot.ToggleOff: never.
-	OplogReplay slot.Toggle
+	// OplogReplay says whether the oplog a backup captured is replayed,
+	// once its collections are restored and indexed, as mongorestore
+	// --oplogReplay does, honouring Filter and Renames; default
+	// ReplayAuto, when the backup holds one (see [Replay]).
+	OplogReplay Replay
 	// OplogLimit, if set, stops the replay before the first entry at or
 	// after it, as mongorestore --oplogLimit does; the data is then
 	// consistent as of no moment, unless the limit is after the backup's
@@ -138,8 +134,8 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	if err := o.Renames.Validate(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if o.FurtherOplog != nil && o.OplogReplay == slot.ToggleOff {
-		return nil, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay off leaves out: replay both or neither", ErrInvalid)
+	if o.FurtherOplog != nil && o.OplogReplay == ReplayNever {
+		return nil, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay ReplayNever leaves out: replay both or neither", ErrInvalid)
 	}
 
 	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})

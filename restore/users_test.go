@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // adminCollections lists admin's collections but the server's own.
@@ -48,7 +48,7 @@ func TestUsersAndRolesMerge(t *testing.T) {
 		_, err := admin.Collection("system.users").InsertOne(ctx, bson.D{{Key: "_id", Value: app + "." + user}, {Key: "user", Value: user}, {Key: "db", Value: app}})
 		require.NoError(t, err)
 	} else {
-		cfg.UsersAndRoles = slot.ToggleOn // with the test's Include
+		cfg.UsersAndRoles = backup.ToggleOn // with the test's Include
 		db := e.Srv.Client.Database(app)
 		require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createRole", Value: role}, {Key: "privileges", Value: bson.A{}}, {Key: "roles", Value: bson.A{}}}).Err())
 		require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: "not a secret"}, {Key: "roles", Value: bson.A{role}}}).Err())

@@ -20,7 +20,6 @@ import (
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // restoreFlags are restore's options, named after mongorestore's.
@@ -35,12 +34,39 @@ type restoreFlags struct {
 	dir              string
 	overwrite        bool
 	fromRemote       string
-	oplogReplay      slot.Toggle
+	oplogReplay      replayFlag
 	oplogLimit       string
 	skipUsers        bool
 	skipDuplicates   bool
 	toTime           string
 	opTimeout        time.Duration
+}
+
+// replayFlag is --oplog-replay: auto, on (restore.ReplayRequired) or off
+// (restore.ReplayNever).
+type replayFlag restore.Replay
+
+var replayFlags = map[string]restore.Replay{"auto": restore.ReplayAuto, "on": restore.ReplayRequired, "off": restore.ReplayNever}
+
+func (r replayFlag) MarshalText() ([]byte, error) {
+	for text, v := range replayFlags {
+		if v == restore.Replay(r) {
+			return []byte(text), nil
+		}
+	}
+	return nil, fmt.Errorf("%v is not a value of --oplog-replay", restore.Replay(r))
+}
+
+func (r *replayFlag) UnmarshalText(b []byte) error {
+	v, ok := replayFlags[string(b)]
+	if len(b) == 0 {
+		v, ok = restore.ReplayAuto, true
+	}
+	if !ok {
+		return fmt.Errorf("%q is not auto, on or off", b)
+	}
+	*r = replayFlag(v)
+	return nil
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -105,7 +131,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.sensitive, "sensitive", false, "the file is a sensitive backup: restore its files into --dir")
 	fl.StringVar(&f.dir, "dir", "", "with --sensitive: the directory to restore the files into")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --sensitive: replace files that exist")
-	fl.TextVar(&f.oplogReplay, "oplog-replay", slot.ToggleAuto, "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
+	fl.TextVar(&f.oplogReplay, "oplog-replay", replayFlag(restore.ReplayAuto), "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
 	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
@@ -164,7 +190,7 @@ func restoreOptions(f restoreFlags) (*restore.Options, error) {
 		DryRun:            f.dryRun,
 		Parallel:          f.parallel,
 		BatchSize:         f.batch,
-		OplogReplay:       f.oplogReplay,
+		OplogReplay:       restore.Replay(f.oplogReplay),
 		OplogLimit:        limit,
 		SkipUsersAndRoles: f.skipUsers,
 		SkipDuplicates:    f.skipDuplicates,

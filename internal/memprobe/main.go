@@ -180,7 +180,7 @@ func keepslot(ctx context.Context, uri string, filter namespace.Filter, dir stri
 
 // mongodump writes the collections as mongodump --archive --gzip does.
 func mongodump(ctx context.Context, uri string, filter namespace.Filter, dir string) (Result, error) {
-	src := &backup.Source{Conn: conn.Config{URI: uri}, Filter: filter, Oplog: slot.ToggleOff, UsersAndRoles: slot.ToggleOff}
+	src := &backup.Source{Conn: conn.Config{URI: uri}, Filter: filter, Oplog: backup.ToggleOff, UsersAndRoles: backup.ToggleOff}
 	defer src.Close()
 	plan, err := src.Plan(ctx) // lists the collections, as mongodump does first
 	if err != nil {

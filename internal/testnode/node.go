@@ -98,7 +98,7 @@ func newEnv(t testing.TB) *Env {
 type Config struct {
 	slot.Config
 	Filter               namespace.Filter // the [backup.Source]'s Filter
-	Oplog, UsersAndRoles slot.Toggle      // the [backup.Source]'s toggles
+	Oplog, UsersAndRoles backup.Toggle    // the [backup.Source]'s toggles
 }
 
 // Config returns the node's default backup: its store, state dir and log,
