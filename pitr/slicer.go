@@ -21,7 +21,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
@@ -232,7 +231,7 @@ func (s *Slicer) Status() Status {
 // or the remote unreachable, the oplog rolled over) is logged and shown in
 // Status; Run then tries again, resuming from the remote, with a backoff
 // of up to 30 s. A failure that trying again cannot mend (errcode.Invalid:
-// a server without an oplog, backup.ErrNoOplog; settings the remote
+// a server without an oplog, ErrNoOplog; settings the remote
 // refuses) ends Run with it. It fails with ErrInProgress if the Slicer runs
 // already.
 func (s *Slicer) Run(ctx context.Context) error {
@@ -547,7 +546,7 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%w: the server keeps no oplog (%s): it is not a replica set member; run it as one (on the embedded FerretDB, create %s as a capped collection)",
-			backup.ErrNoOplog, s.cfg.oplogNS, s.cfg.oplogNS)
+			ErrNoOplog, s.cfg.oplogNS, s.cfg.oplogNS)
 	}
 	s.mu.Lock()
 	s.st.Read = mode.String()
