@@ -96,8 +96,8 @@ func (c *Coverage) Lag(now time.Time) time.Duration {
 // Scan lists what the node's remote holds under at's Prefix/Node/: its
 // exported backups that captured the oplog and its oplog slices, and
 // works out the restorable windows and the gaps.
-func Scan(ctx context.Context, at slot.ExportConfig) (*Coverage, error) {
-	prefix, err := nodePrefix(at)
+func Scan(ctx context.Context, at Location) (*Coverage, error) {
+	prefix, err := at.NodePrefix()
 	if err != nil {
 		return nil, err
 	}
@@ -123,18 +123,6 @@ func Scan(ctx context.Context, at slot.ExportConfig) (*Coverage, error) {
 	}
 	c.compute()
 	return c, nil
-}
-
-// nodePrefix is where at puts the node's copies, or ErrInvalid.
-func nodePrefix(at slot.ExportConfig) (string, error) {
-	if at.Remote == nil {
-		return "", fmt.Errorf("%w: no remote (ExportConfig.Remote)", ErrInvalid)
-	}
-	p, err := at.NodePrefix()
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return p, nil
 }
 
 // compute sorts the bases and slices and works out the windows and gaps.

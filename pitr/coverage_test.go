@@ -18,7 +18,6 @@ import (
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -29,12 +28,12 @@ func ts(t, i uint32) bson.Timestamp { return bson.Timestamp{T: t, I: i} }
 type crafted struct {
 	t      *testing.T
 	remote *store.MemoryRemote
-	at     slot.ExportConfig
+	at     Location
 }
 
 func newCrafted(t *testing.T) *crafted {
 	r := store.NewMemoryRemote()
-	return &crafted{t: t, remote: r, at: slot.ExportConfig{Remote: r, Prefix: "keepslot", Node: "n1"}}
+	return &crafted{t: t, remote: r, at: Location{Remote: r, Prefix: "keepslot", Node: "n1"}}
 }
 
 func (c *crafted) put(key string, meta map[string]string) {
@@ -182,10 +181,10 @@ func TestRestoreTarget(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalid)
 	_, err = (&RestoreOptions{}).limit()
 	assert.ErrorIs(t, err, ErrInvalid)
-	_, err = Restore(context.Background(), slot.ExportConfig{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1)})
+	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1)})
 	assert.ErrorIs(t, err, ErrInvalid, "no server")
 	assert.ErrorContains(t, err, "Client or URI")
-	_, err = Restore(context.Background(), slot.ExportConfig{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Options: restore.Options{DryRun: true}})
+	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Options: restore.Options{DryRun: true}})
 	assert.ErrorIs(t, err, ErrInvalid, "no remote")
 	assert.ErrorContains(t, err, "no remote")
 
@@ -205,7 +204,7 @@ func TestRestoreTarget(t *testing.T) {
 func TestLagInTheFuture(t *testing.T) {
 	key, err := cipher.NewKey([]byte("pw"), testnode.LowKDF)
 	require.NoError(t, err)
-	s, err := New(Config{Conn: conn.Config{URI: "mongodb://127.0.0.1:1"}, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
+	s, err := New(Config{Conn: conn.Config{URI: "mongodb://127.0.0.1:1"}, Location: Location{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
 	require.NoError(t, err)
 	s.st.Until = ts(uint32(time.Now().Add(90*time.Second).Unix()), 0)
 	st := s.Status()

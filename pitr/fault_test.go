@@ -20,7 +20,6 @@ import (
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -307,7 +306,7 @@ func TestLateEntry(t *testing.T) {
 	require.NoError(t, fake.CreateCollection(ctx, "oplog", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20)))
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"},
+	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Location: pitr.Location{Remote: store.NewMemoryRemote(), Node: "n"},
 		Key: key, Interval: time.Hour, Poll: 20 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	pitr.SetOplogNamespace(&cfg, fake.Name()+".oplog")
 	reads := make(chan bson.Timestamp, 1) // the newest horizon read up to
@@ -368,7 +367,7 @@ func TestLateEntry(t *testing.T) {
 	log(1)
 	s.flush(t)
 	s.stop(t)
-	cov, err := pitr.Scan(ctx, cfg.Export)
+	cov, err := pitr.Scan(ctx, cfg.Location)
 	require.NoError(t, err)
 	require.Len(t, cov.Gaps, 1, "the remote records the gap")
 	assert.Equal(t, st.Gaps[0].From, cov.Gaps[0].From)

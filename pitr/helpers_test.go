@@ -28,7 +28,7 @@ type D = bson.D
 // three collections.
 type env struct {
 	*testnode.Env
-	at    slot.ExportConfig
+	at    pitr.Location
 	key   *cipher.Key
 	colls []string
 	w     *testnode.Writer
@@ -40,7 +40,7 @@ type env struct {
 // collections seeded.
 func newEnv(t *testing.T, remote store.Remote, maxDocs int64) *env {
 	t.Helper()
-	e := &env{Env: testnode.New(t), at: slot.ExportConfig{Remote: remote, Prefix: "keepslot", Node: "n1"}}
+	e := &env{Env: testnode.New(t), at: pitr.Location{Remote: remote, Prefix: "keepslot", Node: "n1"}}
 	testnode.EnsureOplog(t, e.Srv, maxDocs)
 	var err error
 	e.key, err = cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
@@ -64,7 +64,7 @@ func (e *env) write(t *testing.T) {
 func (e *env) base(t *testing.T) slot.Status {
 	t.Helper()
 	cfg := e.Config()
-	cfg.Export = &e.at
+	cfg.Export = &slot.ExportConfig{Remote: e.at.Remote, Prefix: e.at.Prefix, Node: e.at.Node}
 	cfg.Parallel = 1
 	dd := &testnode.DuringDump{Source: e.Source(cfg), During: func(archive.Collection) error {
 		err := e.w.Do(e.batch)
@@ -86,7 +86,7 @@ func (e *env) slicerConfig() pitr.Config {
 	return pitr.Config{
 		Conn:     conn.Config{Client: e.Srv.Client},
 		Filter:   e.Filter,
-		Export:   e.at,
+		Location: e.at,
 		Key:      e.key,
 		Interval: time.Hour,
 		Poll:     50 * time.Millisecond,

@@ -17,7 +17,6 @@ import (
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testnode"
 	"github.com/keepslot/keepslot/pitr"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -124,7 +123,7 @@ func TestNoOplog(t *testing.T) {
 	e := testnode.New(t)
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key, Logger: slog.New(slog.DiscardHandler)}
+	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Location: pitr.Location{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key, Logger: slog.New(slog.DiscardHandler)}
 	pitr.SetOplogNamespace(&cfg, e.Srv.DB("none")+".oplog") // no such collection, on any server
 	s, err := pitr.New(cfg)
 	require.NoError(t, err)
@@ -144,8 +143,8 @@ func TestFromThePresent(t *testing.T) {
 	testnode.EnsureOplog(t, e.Srv, 0)
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	at := slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}
-	s := start(t, pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Export: at, Key: key, Interval: time.Hour,
+	at := pitr.Location{Remote: store.NewMemoryRemote(), Node: "n"}
+	s := start(t, pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Location: at, Key: key, Interval: time.Hour,
 		Poll: 50 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	_, err = e.Srv.Client.Database(e.Srv.DB("app")).Collection("c").InsertOne(context.Background(), D{{Key: "_id", Value: 1}})
 	require.NoError(t, err)

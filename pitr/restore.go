@@ -16,7 +16,6 @@ import (
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // RestoreOptions configure [Restore]: a target, Time or Timestamp (one of
@@ -72,8 +71,7 @@ type Report struct {
 	Refused []Refused `json:"refused,omitempty"`
 }
 
-// Restore restores the node that at (an ExportConfig: Remote, Prefix, Node)
-// names to a moment: it picks the newest base backup on the remote whose
+// Restore restores the node whose copies are at at to a moment: it picks the newest base backup on the remote whose
 // consistency point is before the target, and the slices after it, checks
 // them all (a tampered or missing one fails with ErrCorruptSlice or
 // ErrNotCovered, naming it, before anything is written), then restores the
@@ -82,7 +80,7 @@ type Report struct {
 // listing those that are restorable. With opts.DryRun, it checks
 // everything, writes nothing, and reports what it would use and replay.
 // password is the backups', which the slices are encrypted with too.
-func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *RestoreOptions) (*Report, error) {
+func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOptions) (*Report, error) {
 	if opts == nil {
 		opts = &RestoreOptions{}
 	}
@@ -103,7 +101,7 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 	if log == nil {
 		log = slog.Default()
 	}
-	prefix, err := nodePrefix(at)
+	prefix, err := at.NodePrefix()
 	if err != nil {
 		return nil, err
 	}

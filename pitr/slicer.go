@@ -28,7 +28,6 @@ import (
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -42,8 +41,8 @@ const (
 	DefaultSettle   = 250 * time.Millisecond
 )
 
-// Config configures a [Slicer]. Conn.Client or Conn.URI, Export.Remote and
-// Key are required; every other field has a default.
+// Config configures a [Slicer]. Conn.Client or Conn.URI, Location.Remote
+// and Key are required; every other field has a default.
 type Config struct {
 	// Conn says how to reach the node: Client, or URI connected to on
 	// first use and disconnected by Close. A request to the server (a read
@@ -56,9 +55,9 @@ type Config struct {
 	// system collections) are never kept.
 	Filter namespace.Filter
 
-	// Export says where the slices go: beside the node's exported backups,
-	// under Prefix/Node/oplog/ on Remote. Its Retention is not used.
-	Export slot.ExportConfig
+	// Location says where the slices go: beside the node's exported
+	// backups, under Prefix/Node/oplog/ on Remote.
+	Location Location
 
 	// Key encrypts the slices: the standing secret that a slicer needs,
 	// since no one types a password every minute. Derive it from the
@@ -169,7 +168,7 @@ func New(cfg Config) (*Slicer, error) {
 	if err := cfg.Filter.Validate(); err != nil {
 		return nil, fmt.Errorf("pitr: %w", err)
 	}
-	prefix, err := nodePrefix(cfg.Export)
+	prefix, err := cfg.Location.NodePrefix()
 	if err != nil {
 		return nil, err
 	}
@@ -565,7 +564,7 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 // no longer holds that point. It returns the open slice to fill, and
 // points r at its start.
 func (s *Slicer) begin(ctx context.Context, r oplogReader) (*open, error) {
-	cov, err := Scan(ctx, s.cfg.Export)
+	cov, err := Scan(ctx, s.cfg.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -683,7 +682,7 @@ func (s *Slicer) resume(ctx context.Context, cov *Coverage) (*Slice, []Refused, 
 // authenticate downloads the slice listed as l and returns it as its own
 // record says, if it authenticates under the slicer's key as this node's.
 func (s *Slicer) authenticate(ctx context.Context, l Slice) (Slice, error) {
-	obj, err := s.cfg.Export.Remote.Open(ctx, l.Key)
+	obj, err := s.cfg.Location.Remote.Open(ctx, l.Key)
 	if err != nil {
 		return Slice{}, fmt.Errorf("pitr: open the slice %s: %w", l.Key, err)
 	}
@@ -759,7 +758,7 @@ func (s *Slicer) store(ctx context.Context, o *open, until bson.Timestamp) (Slic
 	}
 	data := o.buf.Bytes()
 	m, h := md5.Sum(data), sha256.Sum256(data)
-	info, err := s.cfg.Export.Remote.Put(ctx, o.Key, bytes.NewReader(data), store.Info{
+	info, err := s.cfg.Location.Remote.Put(ctx, o.Key, bytes.NewReader(data), store.Info{
 		Name: path.Base(o.Key), Size: int64(len(data)), MD5: hex.EncodeToString(m[:]), SHA256: hex.EncodeToString(h[:]),
 		Meta: o.meta(),
 	})

@@ -128,10 +128,16 @@ func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key
 		ring = cipher.NewKeyring([]byte(strings.TrimSuffix(line, "\r")), nil)
 	}
 	return pitr.New(pitr.Config{
-		Conn: conn.Config{URI: uri, OperationTimeout: opTimeout}, Export: *export, Key: key, Keyring: ring,
+		Conn: conn.Config{URI: uri, OperationTimeout: opTimeout}, Location: pitrLocation(*export), Key: key, Keyring: ring,
 		Interval: f.interval, MaxSize: f.maxMiB << 20, Read: pitr.ReadMode(f.read),
 		Logger: log,
 	})
+}
+
+// pitrLocation is where export puts the node's backups, beside which the
+// slices go.
+func pitrLocation(export slot.ExportConfig) pitr.Location {
+	return pitr.Location{Remote: export.Remote, Prefix: export.Prefix, Node: export.Node}
 }
 
 // readSecret reads a file that holds a secret, refusing one that others
@@ -180,7 +186,7 @@ func runPruner(ctx context.Context, export slot.ExportConfig, every time.Duratio
 			return
 		case <-t.C:
 		}
-		res, err := pitr.Prune(ctx, export, dryRun)
+		res, err := pitr.Prune(ctx, pitrLocation(export), dryRun)
 		if err != nil {
 			log.Error("pitr: pruning the slices failed", "error", err)
 			continue
@@ -226,7 +232,7 @@ func (h pitrHandler) get(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	cov, err := pitr.Scan(r.Context(), h.export)
+	cov, err := pitr.Scan(r.Context(), pitrLocation(h.export))
 	if err != nil {
 		writeErr(w, err)
 		return
