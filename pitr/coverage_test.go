@@ -184,7 +184,7 @@ func TestRestoreTarget(t *testing.T) {
 	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1)})
 	assert.ErrorIs(t, err, ErrInvalid, "no server")
 	assert.ErrorContains(t, err, "Client or URI")
-	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Options: restore.Options{DryRun: true}})
+	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Restore: restore.Options{DryRun: true}})
 	assert.ErrorIs(t, err, ErrInvalid, "no remote")
 	assert.ErrorContains(t, err, "no remote")
 

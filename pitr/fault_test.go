@@ -287,8 +287,8 @@ func TestDamagedSlice(t *testing.T) {
 
 	// The wrong password is the password's error, not a damaged slice's.
 	opts := want.opts
-	opts.Conn.Client = e.Srv.Client
-	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Restore.Conn.Client = e.Srv.Client
+	opts.Restore.Logger = slog.New(slog.DiscardHandler)
 	_, err = pitr.Restore(ctx, e.at, []byte("wrong"), &opts)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 	assert.False(t, errors.Is(err, pitr.ErrCorruptSlice))

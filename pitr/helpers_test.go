@@ -166,9 +166,9 @@ func (e *env) nextSecond(t *testing.T, ts bson.Timestamp) {
 // restore restores to opts' target into the namespaces prefixed to.
 func (e *env) restore(t *testing.T, to string, opts pitr.RestoreOptions) (*pitr.Report, error) {
 	t.Helper()
-	opts.Conn.Client = e.Srv.Client
-	opts.Renames = namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
-	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Restore.Conn.Client = e.Srv.Client
+	opts.Restore.Renames = namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
+	opts.Restore.Logger = slog.New(slog.DiscardHandler)
 	opts.TempDir = t.TempDir()
 	return pitr.Restore(context.Background(), e.at, []byte(testnode.Password), &opts)
 }

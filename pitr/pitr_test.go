@@ -82,7 +82,7 @@ func TestRestoreToTime(t *testing.T) {
 	}
 
 	// A dry run says what it would use and writes nothing.
-	rep, err := e.restore(t, "dry_", pitr.RestoreOptions{Timestamp: targets[4].opts.Timestamp, Options: dryRun()})
+	rep, err := e.restore(t, "dry_", pitr.RestoreOptions{Timestamp: targets[4].opts.Timestamp, Restore: dryRun()})
 	require.NoError(t, err)
 	assert.Len(t, rep.Slices, 4)
 	assert.True(t, rep.Restore.DryRun)

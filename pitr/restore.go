@@ -21,10 +21,13 @@ import (
 // RestoreOptions configure [Restore]: a target, Time or Timestamp (one of
 // them), and the options of the restore itself.
 type RestoreOptions struct {
-	// Options are those of restore.Run: the target server, Filter,
-	// Renames, DryRun, …; OplogLimit and FurtherOplog are set by Restore,
-	// and OplogReplay may not be restore.ReplayNever.
-	restore.Options
+	// Restore are the options of the restore of the base backup and the
+	// slices, restore.Run's: the target server (Conn), Filter, Renames,
+	// DryRun, MaxKDFWork, Logger… Restore sets two of them, whatever they
+	// hold: OplogLimit, to the target, and FurtherOplog, to the slices'
+	// entries. It refuses OplogReplay restore.ReplayNever (ErrInvalid): a
+	// point-in-time restore is a replay.
+	Restore restore.Options
 
 	// Time restores the node as it was at the end of this second (UTC):
 	// every write it logged up to and including that second, none after.
@@ -77,7 +80,7 @@ type Report struct {
 // ErrNotCovered, naming it, before anything is written), then restores the
 // base backup with its own oplog and replays the slices' entries up to the
 // target. A target outside every window fails at once with ErrNotCovered,
-// listing those that are restorable. With opts.DryRun, it checks
+// listing those that are restorable. With opts.Restore.DryRun, it checks
 // everything, writes nothing, and reports what it would use and replay.
 // password is the backups', which the slices are encrypted with too.
 func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOptions) (*Report, error) {
@@ -88,16 +91,16 @@ func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOpt
 	if err != nil {
 		return nil, err
 	}
-	if opts.OplogReplay == restore.ReplayNever {
+	if opts.Restore.OplogReplay == restore.ReplayNever {
 		return nil, fmt.Errorf("%w: a point-in-time restore replays the oplog; OplogReplay may not be ReplayNever", ErrInvalid)
 	}
 	if len(password) == 0 {
 		return nil, fmt.Errorf("pitr: %w", cipher.ErrEmptyPassword)
 	}
-	if !opts.DryRun && opts.Conn.Client == nil && opts.Conn.URI == "" {
-		return nil, fmt.Errorf("%w: set RestoreOptions.Conn: its Client or URI, or DryRun", ErrInvalid)
+	if !opts.Restore.DryRun && opts.Restore.Conn.Client == nil && opts.Restore.Conn.URI == "" {
+		return nil, fmt.Errorf("%w: set RestoreOptions.Restore.Conn: its Client or URI, or DryRun", ErrInvalid)
 	}
-	log := opts.Logger
+	log := opts.Restore.Logger
 	if log == nil {
 		log = slog.Default()
 	}
@@ -112,8 +115,8 @@ func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOpt
 	if _, err := cov.Plan(limit); err != nil {
 		return nil, err // the listing does not reach it: no need to read anything
 	}
-	c := &checker{remote: at.Remote, node: nodeOf(prefix), ring: cipher.NewKeyring(password, &cipher.Options{MaxWork: opts.MaxKDFWork}),
-		formats: opts.Formats, comps: opts.Compressions, dir: opts.TempDir}
+	c := &checker{remote: at.Remote, node: nodeOf(prefix), ring: cipher.NewKeyring(password, &cipher.Options{MaxWork: opts.Restore.MaxKDFWork}),
+		formats: opts.Restore.Formats, comps: opts.Restore.Compressions, dir: opts.TempDir}
 	rep := &Report{}
 	defer func() { rep.Refused = c.refused }()
 	base, err := c.base(ctx, cov.Bases, limit)
@@ -147,14 +150,14 @@ func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOpt
 	for _, r := range c.refused {
 		log.Warn("pitr: an object on the remote was refused", "key", r.Key, "error", r.Error)
 	}
-	log.Info("pitr: restore", "to", oplog.FormatTS(limit), "base", base.Key, "slices", len(used), "dry_run", opts.DryRun)
+	log.Info("pitr: restore", "to", oplog.FormatTS(limit), "base", base.Key, "slices", len(used), "dry_run", opts.Restore.DryRun)
 
 	obj, err := at.Remote.Open(ctx, base.Key)
 	if err != nil {
 		return rep, fmt.Errorf("pitr: open the base backup %s: %w", base.Key, err)
 	}
 	defer obj.Close()
-	ro := opts.Options
+	ro := opts.Restore
 	ro.OplogLimit = limit
 	ro.FurtherOplog = sp
 	res, err := restore.Run(ctx, obj, obj.Info().Size, password, &ro)

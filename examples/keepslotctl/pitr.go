@@ -185,7 +185,7 @@ func (a *app) restoreToTime(cmd *cobra.Command, f restoreFlags, opts *restore.Op
 	}
 	prefix, name := path.Split(strings.TrimSuffix(node, "/"))
 	rep, err := pitr.Restore(cmd.Context(), pitr.Location{Remote: remote, Prefix: prefix, Node: name}, password,
-		&pitr.RestoreOptions{Options: *opts, Time: at, Timestamp: ts, TempDir: dir})
+		&pitr.RestoreOptions{Restore: *opts, Time: at, Timestamp: ts, TempDir: dir})
 	if err != nil {
 		return restoreError(err)
 	}
