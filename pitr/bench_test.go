@@ -72,7 +72,7 @@ func benchNode(b *testing.B, n int) (*mongotest.Server, namespace.Filter, func()
 	span, err := json.Marshal(archive.OplogSpan{Start: first.TS, End: first.TS})
 	require.NoError(b, err)
 	at := func() pitr.Location {
-		r := store.NewMemoryRemote()
+		r := store.MemoryRemote()
 		_, err := r.Put(ctx, "keepslot/n1/backup-0.tar.gz", bytes.NewReader(nil), store.Info{Meta: map[string]string{"oplog": string(span)}})
 		require.NoError(b, err)
 		return pitr.Location{Remote: r, Prefix: "keepslot", Node: "n1"}

@@ -36,16 +36,18 @@ type Window struct {
 	Until bson.Timestamp `json:"until"` // the end of the slices, exclusive
 }
 
-// Start is the wall-clock second of From: the earliest time of the window.
-func (w Window) Start() time.Time { return tsTime(w.From) }
+// FromTime is the wall-clock second of From: the earliest time of the
+// window.
+func (w Window) FromTime() time.Time { return tsTime(w.From) }
 
-// End is the last wall-clock second the window holds whole: a restore to
-// any time up to its end reaches it.
-func (w Window) End() time.Time { return tsTime(w.Until).Add(-time.Second) }
+// UntilTime is the last wall-clock second the window holds whole, the one
+// before Until's (which is exclusive): a restore to any time from
+// FromTime up to UntilTime, inclusive, reaches it.
+func (w Window) UntilTime() time.Time { return tsTime(w.Until).Add(-time.Second) }
 
 // String gives the window as "2026-12-01T03:00:12Z .. 2026-12-02T17:59:41Z".
 func (w Window) String() string {
-	return w.Start().Format(time.RFC3339) + " .. " + w.End().Format(time.RFC3339)
+	return w.FromTime().Format(time.RFC3339) + " .. " + w.UntilTime().Format(time.RFC3339)
 }
 
 // contains reports whether a restore with the limit l is within w.

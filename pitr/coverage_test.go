@@ -27,12 +27,12 @@ func ts(t, i uint32) bson.Timestamp { return bson.Timestamp{T: t, I: i} }
 // backups and slices described in memory.
 type crafted struct {
 	t      *testing.T
-	remote *store.MemoryRemote
+	remote store.Remote
 	at     Location
 }
 
 func newCrafted(t *testing.T) *crafted {
-	r := store.NewMemoryRemote()
+	r := store.MemoryRemote()
 	return &crafted{t: t, remote: r, at: Location{Remote: r, Prefix: "keepslot", Node: "n1"}}
 }
 
@@ -204,7 +204,7 @@ func TestRestoreTarget(t *testing.T) {
 func TestLagInTheFuture(t *testing.T) {
 	key, err := cipher.NewKey([]byte("pw"), testnode.LowKDF)
 	require.NoError(t, err)
-	s, err := New(Config{Conn: conn.Config{URI: "mongodb://127.0.0.1:1"}, Location: Location{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
+	s, err := New(Config{Conn: conn.Config{URI: "mongodb://127.0.0.1:1"}, Location: Location{Remote: store.MemoryRemote(), Node: "n"}, Key: key})
 	require.NoError(t, err)
 	s.st.Until = ts(uint32(time.Now().Add(90*time.Second).Unix()), 0)
 	st := s.Status()

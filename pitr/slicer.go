@@ -35,10 +35,14 @@ var primaryPreferred = readpref.PrimaryPreferred()
 
 // Defaults of a [Config].
 const (
-	DefaultInterval = 60 * time.Second       // a slice closes after this long
-	DefaultMaxSize  = 16 << 20               // or once it holds this many bytes of entries
-	DefaultPoll     = 500 * time.Millisecond // a polling Slicer reads this often
-	DefaultSettle   = 250 * time.Millisecond
+	DefaultInterval = 60 * time.Second // a slice closes after this long
+	DefaultMaxSize  = 16 << 20         // or once it holds this many bytes of entries
+)
+
+// The defaults of Config.Poll and Config.Settle.
+const (
+	defaultPoll   = 500 * time.Millisecond // a polling Slicer reads this often
+	defaultSettle = 250 * time.Millisecond
 )
 
 // Config configures a [Slicer]. Conn.Client or Conn.URI, Location.Remote
@@ -86,10 +90,10 @@ type Config struct {
 	// Read is how the oplog is read; default ReadAuto.
 	Read ReadMode
 	// Poll is how often a polling Slicer reads the oplog, and how long a
-	// tailing one waits on the server for entries; default DefaultPoll.
+	// tailing one waits on the server for entries; default 500 ms.
 	Poll time.Duration
 	// Settle is how long a polling Slicer waits for the writes of a second
-	// to be logged; default DefaultSettle.
+	// to be logged; default 250 ms.
 	Settle time.Duration
 
 	// Logger receives the Slicer's logs; default slog.Default(). Keys and
@@ -179,10 +183,10 @@ func New(cfg Config) (*Slicer, error) {
 		cfg.MaxSize = DefaultMaxSize
 	}
 	if cfg.Poll == 0 {
-		cfg.Poll = DefaultPoll
+		cfg.Poll = defaultPoll
 	}
 	if cfg.Settle == 0 {
-		cfg.Settle = DefaultSettle
+		cfg.Settle = defaultSettle
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -314,7 +316,7 @@ func TestRestoreRefusesCraftedBackups(t *testing.T) {
 	}
 }
 
-// TestRestoreMaxKDFWork checks that Restore and RestoreNamespaces pass their
+// TestRestoreMaxKDFWork checks that Restore and restore.Run pass their
 // MaxKDFWork to the cipher: a cap below the backup's scrypt work refuses it
 // before anything is written, one at its work restores it.
 func TestRestoreMaxKDFWork(t *testing.T) {
@@ -329,7 +331,7 @@ func TestRestoreMaxKDFWork(t *testing.T) {
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.NoDirExists(t, target)
 
-	_, err = sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{DryRun: true, MaxKDFWork: work - 1})
+	_, err = restoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{DryRun: true, MaxKDFWork: work - 1})
 	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
 
 	rep, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work})
@@ -378,7 +380,8 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 }
 
 // Secrets kept in MongoDB ride along in the sensitive backup and restore
-// with RestoreNamespaces; the files restore with Restore.
+// with restore.Run, as Restore's documentation says; the files restore
+// with Restore.
 func TestMongoNamespaces(t *testing.T) {
 	srv := mongotest.New(t)
 	ctx := context.Background()
@@ -405,7 +408,7 @@ func TestMongoNamespaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"app/token"}, names(rep))
 
-	nsRep, err := sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
+	nsRep, err := restoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
 		Conn:    conn.Config{Client: srv.Client},
 		Renames: []namespace.Rename{{From: srv.DB("secrets") + ".*", To: srv.DB("secrets_restored") + ".*"}},
 	})
@@ -427,4 +430,13 @@ func TestBackupperHasNoExport(t *testing.T) {
 	var _ slot.Backupper = b
 	_, exports := any(b).(slot.Exporter)
 	assert.False(t, exports)
+}
+
+// restoreNamespaces restores the MongoDB namespaces of a sensitive backup
+// as Restore's documentation says: restore.Run, with the pseudo-namespaces
+// of the secrets left out.
+func restoreNamespaces(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *restore.Options) (*restore.Report, error) {
+	o := *opts
+	o.Filter.Exclude = append(slices.Clip(o.Filter.Exclude), sensitive.DB+".*")
+	return restore.Run(ctx, src, size, password, &o)
 }
