@@ -342,15 +342,10 @@ func (o *open) add(e oplog.Entry, raw []byte) error {
 }
 
 // session connects, finds where to resume, and slices until a failure or
-// ctx is done; stored reports whether it stored a slice.
+// ctx is done; stored reports whether it stored a slice. waiting are the
+// Flush calls waiting for the next slice.
 func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (stored bool, err error) {
-	// waiting are the Flush calls waiting for the next slice.
-	answer := func(sl Slice, err error) {
-		for _, w := range waiting {
-			w <- flushResult{slice: sl, err: err}
-		}
-		waiting = nil
-	}
+	ss := &sess{waiting: waiting}
 	defer func() {
 		s.mu.Lock()
 		s.st.Open = 0 // the open slice is dropped; the next session reads its entries again
@@ -358,117 +353,166 @@ func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (store
 			s.st.Error, s.st.Code = err.Error(), errcode.Of(err)
 		}
 		s.mu.Unlock()
-		answer(Slice{}, err) // once the status has the failure
+		ss.answer(Slice{}, err) // once the status has the failure
 	}()
-	client, err := s.conn.Client()
+	r, sl, err := s.start(ctx)
+	if r != nil {
+		defer r.close(ctx)
+	}
 	if err != nil {
 		return false, err
 	}
-	var r oplogReader
-	err = s.ask(ctx, func(ctx context.Context) (err error) { r, err = s.reader(ctx, client); return err })
-	if err != nil {
-		return false, err
-	}
-	defer r.close(ctx)
-	sl, err := s.begin(ctx, r)
-	if err != nil {
-		return false, err
-	}
-	defer func() { sl.w.Abort() }()
-	scope := oplog.NewOpenScope(s.cfg.Filter)
-
-	var target bson.Timestamp // the horizon the next slice closes at, once reached
-	fresh := false            // target was set since the last read
-	if len(waiting) > 0 {
-		if target, err = s.target(ctx, r); err != nil {
+	ss.r, ss.sl, ss.scope = r, sl, oplog.NewOpenScope(s.cfg.Filter)
+	defer func() { ss.sl.w.Abort() }()
+	if len(ss.waiting) > 0 {
+		if ss.target, err = s.target(ctx, r); err != nil {
 			return false, err
 		}
-		fresh = true
+		ss.fresh = true
 	}
-	deadline := time.Now().Add(s.cfg.Interval)
+	ss.deadline = time.Now().Add(s.cfg.Interval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return stored, ctx.Err()
+			return ss.stored, ctx.Err()
 		case w := <-s.flushes:
-			waiting = append(waiting, w)
+			ss.waiting = append(ss.waiting, w)
 			t, err := s.target(ctx, r)
 			if err != nil {
-				return stored, err
+				return ss.stored, err
 			}
-			target, fresh = later(target, t), true
+			ss.target, ss.fresh = later(ss.target, t), true
 		case <-timer.C:
 		}
-		if target.IsZero() && !time.Now().Before(deadline) {
-			t, err := s.target(ctx, r)
-			if err != nil {
-				return stored, err
-			}
-			target, fresh = t, true
-			if deadline = deadline.Add(s.cfg.Interval); deadline.Before(time.Now()) {
-				deadline = time.Now().Add(s.cfg.Interval)
-			}
+		if err := s.step(ctx, ss); err != nil {
+			return ss.stored, err
 		}
-		horizon := r.at()
-		if target.IsZero() || horizon.Before(target) || fresh {
-			// A new target is read up to once more even if the horizon
-			// passed it: entries logged late since the last read go into
-			// the slice before it closes.
-			keep := s.keep(ctx, scope, &sl, &stored)
-			err = s.ask(ctx, func(ctx context.Context) (err error) { horizon, err = r.read(ctx, keep); return err })
-			s.setOpen(sl.Entries)
-			fresh = false
-			if s.cfg.afterRead != nil {
-				s.cfg.afterRead(horizon)
-			}
-		}
-		var ro *errRolledOver
-		if errors.As(err, &ro) {
-			// What was read before is whole: store it, and resume after a
-			// gap.
-			if sl.From.Before(horizon) {
-				if _, serr := s.store(ctx, sl, horizon); serr == nil {
-					stored = true
-				}
-			}
-			return stored, err
-		}
-		if err != nil {
-			return stored, err
-		}
-		switch {
-		case target.IsZero() || horizon.Before(target):
-		case sl.From.Before(horizon):
-			done, err := s.store(ctx, sl, horizon)
-			if err != nil {
-				return stored, err
-			}
-			stored, target = true, bson.Timestamp{}
-			answer(done, nil)
-			if sl, err = s.newOpen(horizon, horizon, ""); err != nil {
-				return stored, err
-			}
-		default:
-			// Nothing was logged since the last slice: it holds all there is.
-			target = bson.Timestamp{}
-			s.mu.Lock()
-			tip := s.tip
-			s.mu.Unlock()
-			if tip == nil {
-				answer(Slice{}, fmt.Errorf("%w: nothing was logged in scope since the slicer started at %s, and no slice of this node is on the remote: there is no slice to store yet",
-					ErrNotCovered, oplog.FormatTS(sl.From)))
-			} else {
-				answer(*tip, nil)
-			}
-		}
-		wait := r.wait(target)
-		if target.IsZero() {
-			wait = min(wait, max(0, time.Until(deadline)))
+		wait := r.wait(ss.target)
+		if ss.target.IsZero() {
+			wait = min(wait, max(0, time.Until(ss.deadline)))
 		}
 		timer.Reset(wait)
 	}
+}
+
+// sess is where a session stands: its reader, its open slice, the Flush
+// calls waiting for the next slice, and the horizon that slice closes at.
+type sess struct {
+	r        oplogReader
+	sl       *open
+	scope    *oplog.Scope
+	waiting  []chan flushResult
+	target   bson.Timestamp // the horizon the next slice closes at, once reached; zero for none yet
+	fresh    bool           // target was set since the last read
+	deadline time.Time      // when the open slice's interval ends, and a target is set
+	stored   bool           // a slice was stored
+}
+
+// answer gives the Flush calls waiting the slice stored, or the failure.
+func (ss *sess) answer(sl Slice, err error) {
+	for _, w := range ss.waiting {
+		w <- flushResult{slice: sl, err: err}
+	}
+	ss.waiting = nil
+}
+
+// start connects, opens the oplog reader that Config.Read says, and finds
+// where to resume: it returns the reader, to close (also on a failure
+// after it opened), and the open slice.
+func (s *Slicer) start(ctx context.Context) (oplogReader, *open, error) {
+	client, err := s.conn.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r oplogReader
+	err = s.ask(ctx, func(ctx context.Context) (err error) { r, err = s.reader(ctx, client); return err })
+	if err != nil {
+		return nil, nil, err
+	}
+	sl, err := s.begin(ctx, r)
+	return r, sl, err
+}
+
+// step sets a target once the open slice's interval is over, reads the
+// oplog unless the horizon reached the target already, and closes the
+// slice at the target once the horizon reaches it. After the oplog rolled
+// over, it stores what was read before, which is whole, and fails: the
+// next session resumes after a gap.
+func (s *Slicer) step(ctx context.Context, ss *sess) error {
+	if ss.target.IsZero() && !time.Now().Before(ss.deadline) {
+		t, err := s.target(ctx, ss.r)
+		if err != nil {
+			return err
+		}
+		ss.target, ss.fresh = t, true
+		if ss.deadline = ss.deadline.Add(s.cfg.Interval); ss.deadline.Before(time.Now()) {
+			ss.deadline = time.Now().Add(s.cfg.Interval)
+		}
+	}
+	horizon := ss.r.at()
+	var err error
+	if ss.target.IsZero() || horizon.Before(ss.target) || ss.fresh {
+		// A new target is read up to once more even if the horizon
+		// passed it: entries logged late since the last read go into
+		// the slice before it closes.
+		keep := s.keep(ctx, ss.scope, &ss.sl, &ss.stored)
+		err = s.ask(ctx, func(ctx context.Context) (err error) { horizon, err = ss.r.read(ctx, keep); return err })
+		s.setOpen(ss.sl.Entries)
+		ss.fresh = false
+		if s.cfg.afterRead != nil {
+			s.cfg.afterRead(horizon)
+		}
+	}
+	var ro *errRolledOver
+	if errors.As(err, &ro) {
+		if ss.sl.From.Before(horizon) {
+			if _, serr := s.store(ctx, ss.sl, horizon); serr == nil {
+				ss.stored = true
+			}
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return s.cut(ctx, ss, horizon)
+}
+
+// cut closes the open slice at horizon, stores it and answers the Flush
+// calls waiting, once horizon reached the target; with nothing logged
+// since the last slice, it answers them with that one.
+func (s *Slicer) cut(ctx context.Context, ss *sess, horizon bson.Timestamp) error {
+	switch {
+	case ss.target.IsZero() || horizon.Before(ss.target):
+	case ss.sl.From.Before(horizon):
+		done, err := s.store(ctx, ss.sl, horizon)
+		if err != nil {
+			return err
+		}
+		ss.stored, ss.target = true, bson.Timestamp{}
+		ss.answer(done, nil)
+		nextOpen, err := s.newOpen(horizon, horizon, "")
+		if err != nil {
+			return err
+		}
+		ss.sl = nextOpen
+		return nil
+	default:
+		// Nothing was logged since the last slice: it holds all there is.
+		ss.target = bson.Timestamp{}
+		s.mu.Lock()
+		tip := s.tip
+		s.mu.Unlock()
+		if tip == nil {
+			ss.answer(Slice{}, fmt.Errorf("%w: nothing was logged in scope since the slicer started at %s, and no slice of this node is on the remote: there is no slice to store yet",
+				ErrNotCovered, oplog.FormatTS(ss.sl.From)))
+		} else {
+			ss.answer(*tip, nil)
+		}
+	}
+	return nil
 }
 
 // keep returns the function that puts the entries read into the open
@@ -504,8 +548,12 @@ func (s *Slicer) keep(ctx context.Context, scope *oplog.Scope, sl **open, stored
 			return err
 		}
 		*stored = true
-		*sl, err = s.newOpen(done.Until, done.Until, "")
-		return err
+		nextOpen, err := s.newOpen(done.Until, done.Until, "")
+		if err != nil {
+			return err
+		}
+		*sl = nextOpen
+		return nil
 	}
 }
 

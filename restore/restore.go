@@ -115,42 +115,13 @@ type Options struct {
 // new namespaces with Renames.
 func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *Options) (*Report, error) {
 	start := time.Now()
-	o := Options{}
-	if opts != nil {
-		o = *opts
-	}
-	if o.Parallel <= 0 {
-		o.Parallel = 4
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if err := o.Filter.Validate(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if err := o.Renames.Validate(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if o.FurtherOplog != nil && o.OplogReplay == ReplayNever {
-		return nil, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay ReplayNever leaves out: replay both or neither", ErrInvalid)
-	}
-
-	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
-	if errors.Is(err, cipher.ErrKDFTooExpensive) {
-		return nil, fmt.Errorf("restore: %w: for a restore the option is Options.MaxKDFWork", err)
-	}
+	o, err := opts.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", corrupt(err))
+		return nil, err
 	}
-	if err := plain.Verify(ctx); err != nil {
-		return nil, fmt.Errorf("restore: %w", corrupt(err))
-	}
-	ar, err := archive.Open(plain, &archive.OpenOptions{Formats: o.Formats, Compressions: o.Compressions})
+	ar, err := openBackup(ctx, src, size, password, &o)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", corrupt(err))
+		return nil, err
 	}
 	if c, ok := ar.(io.Closer); ok {
 		defer c.Close() // what a reader holds when a restore stops early, such as a tar's oplog
@@ -170,11 +141,75 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 
 	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}
 	defer r.dropTemps(context.WithoutCancel(ctx))
+	err = r.run(ctx, ar)
+	rep := r.report(time.Since(start))
+	if err != nil {
+		return rep, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
+		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
+	return rep, nil
+}
+
+// withDefaults returns a copy of the options (the zero Options for nil)
+// with the defaults set, or ErrInvalid (or namespace's error) for options
+// that cannot work.
+func (opts *Options) withDefaults() (Options, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := o.Filter.Validate(); err != nil {
+		return o, fmt.Errorf("restore: %w", err)
+	}
+	if err := o.Renames.Validate(); err != nil {
+		return o, fmt.Errorf("restore: %w", err)
+	}
+	if o.FurtherOplog != nil && o.OplogReplay == ReplayNever {
+		return o, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay ReplayNever leaves out: replay both or neither", ErrInvalid)
+	}
+	return o, nil
+}
+
+// openBackup authenticates the whole backup of size bytes from src, then opens
+// the archive it holds, in a format and compression that Run knows or o
+// adds.
+func openBackup(ctx context.Context, src io.ReaderAt, size int64, password []byte, o *Options) (archive.Reader, error) {
+	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
+	if errors.Is(err, cipher.ErrKDFTooExpensive) {
+		return nil, fmt.Errorf("restore: %w: for a restore the option is Options.MaxKDFWork", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	if err := plain.Verify(ctx); err != nil {
+		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	ar, err := archive.Open(plain, &archive.OpenOptions{Formats: o.Formats, Compressions: o.Compressions})
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	return ar, nil
+}
+
+// run reads the archive into the server, its batches inserted by parallel
+// workers, then finishes the restore: indexes, users and roles, the
+// oplog's replay, the counts' check.
+func (r *restorer) run(ctx context.Context, ar archive.Reader) error {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.startWorkers(ctx, cancel)
-	err = r.read(ctx, ar)
+	err := r.read(ctx, ar)
 	r.stopWorkers()
 	switch {
 	case parent.Err() != nil && err == nil:
@@ -190,11 +225,5 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	if err == nil {
 		err = r.finish(ctx, ar)
 	}
-	rep := r.report(time.Since(start))
-	if err != nil {
-		return rep, fmt.Errorf("restore: %w", corrupt(err))
-	}
-	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
-		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
-	return rep, nil
+	return err
 }
