@@ -87,6 +87,7 @@ func TestErrorCodes(t *testing.T) {
 		{pitr.ErrInProgress, errcode.InProgress},
 		{pitr.ErrForeign, errcode.Corrupt},
 		{pitr.ErrClock, errcode.Internal},
+		{pitr.ErrNoOplog, errcode.Invalid},
 		{sensitive.ErrNotRegular, errcode.Invalid},
 		{sensitive.ErrTooLarge, errcode.Invalid},
 		{sensitive.ErrDuplicate, errcode.Invalid},
@@ -118,6 +119,9 @@ func TestErrorCodes(t *testing.T) {
 	}
 	if !errors.Is(pitr.ErrCorruptSlice, restore.ErrCorrupt) {
 		t.Error("pitr.ErrCorruptSlice does not match restore.ErrCorrupt")
+	}
+	if pitr.ErrNoOplog != backup.ErrNoOplog || errors.Is(backup.ErrNoOplog, restore.ErrNoOplog) {
+		t.Error("pitr.ErrNoOplog is not backup.ErrNoOplog, or matches restore's (a backup without one)")
 	}
 	if !errors.Is(&slot.SpaceError{}, slot.ErrInsufficientSpace) {
 		t.Error("a SpaceError does not match ErrInsufficientSpace")

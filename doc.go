@@ -48,7 +48,9 @@
 //     store/s3store keeps both in an S3-compatible bucket.
 //   - [github.com/keepslot/keepslot/namespace] selects and renames
 //     namespaces by pattern; [github.com/keepslot/keepslot/errcode] gives
-//     every error a user can cause a stable code.
+//     every error a user can cause a stable code;
+//     [github.com/keepslot/keepslot/conn] says how a MongoDB server is
+//     reached (a client or a URI, and the timeouts).
 //
 // Example shows a node's whole cycle. The module needs the MongoDB driver,
 // x/crypto, klauspost's compression, minio-go and, for the test kits,

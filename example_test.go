@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/slot"
@@ -41,7 +42,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	b, err := backup.New(&backup.Source{
-		Client: client,
+		Conn:   conn.Config{Client: client},
 		Filter: namespace.Filter{Include: []string{shop + ".*"}},
 	}, slot.Config{Store: disk, StateDir: filepath.Join(dir, "state")})
 	if err != nil {
@@ -69,7 +70,7 @@ func Example() {
 	fmt.Println("md5 matches the status:", info.MD5 == st.MD5)
 
 	rep, err := restore.Run(ctx, bytes.NewReader(file.Bytes()), info.Size, password, &restore.Options{
-		Client:  client,
+		Conn:    conn.Config{Client: client},
 		Renames: namespace.Renames{{From: shop + ".*", To: shop + "_restored.*"}},
 	})
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -31,20 +30,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
 )
-
-// DefaultTimeout is how long Start waits for the MongoDB server to answer
-// its first ping before it reports ErrUnreachable.
-const DefaultTimeout = mongodb.DefaultTimeout
-
-// DefaultOperationTimeout is how long a running backup waits for the
-// MongoDB server to answer each request before it fails with
-// ErrUnreachable, rather than wait forever on a server that stopped
-// answering.
-const DefaultOperationTimeout = mongodb.DefaultOperationTimeout
 
 // New returns a slot that backs up the node src reads, as cfg says.
 func New(src *Source, cfg slot.Config) (*slot.Slot, error) {
@@ -54,15 +44,19 @@ func New(src *Source, cfg slot.Config) (*slot.Slot, error) {
 	return slot.New(src, cfg)
 }
 
-// Source is a slot.Source over the collections of a MongoDB node. Client or
-// URI is required; every other field has a default. Plan starts the oplog
+// Source is a slot.Source over the collections of a MongoDB node.
+// Conn.Client or Conn.URI is required; every other field has a default. Plan starts the oplog
 // capture of the backup that follows it and Documents reads the
 // collections in step with it, one backup at a time.
 type Source struct {
-	// Client is a connected client; if nil, URI is connected to on first
-	// use and disconnected by Close.
-	Client *mongo.Client
-	URI    string
+	// Conn says how to reach the node: Client, or URI connected to on
+	// first use and disconnected by Close. Its Timeout bounds Plan's check
+	// that the server answers (its first ping) and, for a client of URI,
+	// each wait to find the server; its OperationTimeout the wait for
+	// each later request of the backup (a listing, each batch of a
+	// collection or of the oplog), and Close's disconnect, before the
+	// backup fails with ErrUnreachable.
+	Conn conn.Config
 
 	// ReadPreference for reading collections; default secondary
 	// preferred. The oplog is read from the primary.
@@ -73,31 +67,20 @@ type Source struct {
 	// back them up with package sensitive.
 	Filter namespace.Filter
 
-	// Timeout bounds Start's check that the server answers (its first
-	// ping) and, for a client of URI, each wait to find the server;
-	// default DefaultTimeout.
-	Timeout time.Duration
-
-	// OperationTimeout bounds the wait for each later request of the
-	// backup (a listing, each batch of a collection or of the oplog), and
-	// Close's disconnect, before the backup fails with ErrUnreachable;
-	// default DefaultOperationTimeout.
-	OperationTimeout time.Duration
-
 	// Oplog captures the oplog written while the backup runs, as
 	// mongodump --oplog does:
 	//   - ToggleAuto (default): where the server keeps one;
 	//   - ToggleOn: Plan fails with ErrNoOplog where there is none;
 	//   - ToggleOff: never.
 	// A backup whose oplog rolls over fails with ErrOplogRollover.
-	Oplog slot.Toggle
+	Oplog Toggle
 
 	// UsersAndRoles backs up admin.system.users, .roles and .version,
 	// as mongodump does, where the server keeps them:
 	//   - ToggleAuto (default): on a full dump (Filter has no Include);
 	//   - ToggleOn: also with an Include, those of the databases it holds;
 	//   - ToggleOff: never.
-	UsersAndRoles slot.Toggle
+	UsersAndRoles Toggle
 
 	oplogNS    string // the oplog's namespace; "" is local.oplog.rs (tests set another)
 	batchBytes int64  // the cursor batches' size; 0 is batchBytes (tests set another)
@@ -107,7 +90,7 @@ type Source struct {
 	role          *role // if set, what the server answers about its role (tests set it)
 
 	mu      sync.Mutex
-	conn    *mongo.Client     // connected to URI, when Client is nil
+	lazy    *mongodb.Lazy     // the client of Conn, made on first use
 	capture *oplogCapture     // of the last Plan, nil when it captures none
 	authz   map[string]bson.D // of the last Plan: the query that selects the users and roles to back up
 }
@@ -116,42 +99,40 @@ var _ slot.Source = (*Source)(nil)
 
 // check reports what in s cannot work.
 func (s *Source) check() error {
-	if s.Client == nil && s.URI == "" {
-		return fmt.Errorf("%w: set Source.Client or Source.URI", slot.ErrInvalid)
+	if s.Conn.Client == nil && s.Conn.URI == "" {
+		return errNoConn
 	}
 	return s.Filter.Validate()
 }
 
-// client returns Client, or a client of URI, connected on first use.
+// errNoConn: a Source that names no server.
+var errNoConn = fmt.Errorf("%w: set Source.Conn: its Client or URI", slot.ErrInvalid)
+
+// client returns Conn.Client, or a client of Conn.URI, connected on first
+// use.
 func (s *Source) client() (*mongo.Client, error) {
-	if s.Client != nil {
-		return s.Client, nil
+	if s.Conn.Client == nil && s.Conn.URI == "" {
+		return nil, errNoConn
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn == nil {
-		if s.URI == "" {
-			return nil, fmt.Errorf("%w: set Source.Client or Source.URI", slot.ErrInvalid)
-		}
-		c, err := mongodb.Connect(s.URI, s.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		s.conn = c
+	if s.lazy == nil {
+		s.lazy = mongodb.NewLazy(s.Conn)
 	}
-	return s.conn, nil
+	l := s.lazy
+	s.mu.Unlock()
+	return l.Client()
 }
 
-// Close disconnects the client that s connected to URI, if any.
+// Close disconnects the client that s connected to Conn.URI, if any.
 func (s *Source) Close() error {
 	s.mu.Lock()
-	c := s.conn
-	s.conn = nil
+	l := s.lazy
+	s.lazy = nil
 	s.mu.Unlock()
-	if c == nil {
+	if l == nil {
 		return nil
 	}
-	return mongodb.Ask(context.Background(), s.OperationTimeout, c.Disconnect)
+	return l.Close(context.Background())
 }
 
 // Plan pings the server, fails with ErrSharded for a mongos or a member of
@@ -166,7 +147,7 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 	if err != nil {
 		return slot.Plan{}, err
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, mongodb.Timeout(s.Timeout))
+	pingCtx, cancel := context.WithTimeout(ctx, mongodb.Timeout(s.Conn.Timeout))
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
 		return slot.Plan{}, mongodb.Classify(err)
@@ -182,10 +163,10 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 		Version  string `bson:"version"`
 		FerretDB string `bson:"ferretdbVersion"`
 	}
-	buildErr := mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) error {
+	buildErr := mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) error {
 		return client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build)
 	})
-	p, err := listCollections(ctx, client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "", s.OperationTimeout)
+	p, err := listCollections(ctx, client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "", s.Conn.OperationTimeout)
 	if err != nil {
 		return slot.Plan{}, mongodb.Classify(err)
 	}
@@ -242,14 +223,14 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 	}
 	coll := client.Database(c.DB).Collection(c.Name, options.Collection().SetReadPreference(s.readPref()))
 	var cur *mongo.Cursor
-	err = mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+	err = mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 		cur, err = coll.Find(ctx, query)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Namespace(), err)
 	}
-	defer mongodb.CloseCursor(ctx, s.OperationTimeout, cur)
+	defer mongodb.CloseCursor(ctx, s.Conn.OperationTimeout, cur)
 	sizer := batchSizer{target: s.batchBytes}
 	if sizer.target <= 0 {
 		sizer.target = batchBytes
@@ -259,7 +240,7 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 		if s.beforeGetMore != nil && cur.RemainingBatchLength() == 0 && cur.ID() != 0 {
 			s.beforeGetMore(c, cur.ID())
 		}
-		ok, err := mongodb.Next(ctx, s.OperationTimeout, cur)
+		ok, err := mongodb.Next(ctx, s.Conn.OperationTimeout, cur)
 		if err != nil || !ok {
 			return s.readEnd(ctx, client, c, read, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -92,7 +93,7 @@ func TestFullCycle(t *testing.T) {
 	require.NoError(t, err)
 	defer file.Close()
 	rep, err := restore.Run(ctx, file, info.Size, []byte(testnode.Password), &restore.Options{
-		Client:  e.Srv.Client,
+		Conn:    conn.Config{Client: e.Srv.Client},
 		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*.*", To: e.Srv.Prefix + "r_*.*"}},
 	})
 	require.NoError(t, err)
@@ -200,7 +201,7 @@ func TestPlanDataSizeCoversDocuments(t *testing.T) {
 			bsonBytes += int64(len(b))
 		}
 	}
-	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
+	src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter}
 	p, err := src.Plan(context.Background())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, p.DataSize, bsonBytes)
@@ -409,7 +410,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	file, err := os.Open(path)
 	require.NoError(t, err)
 	defer file.Close()
-	_, err = restore.Run(ctx, file, info.Size, []byte("not "+testnode.Password), &restore.Options{Client: e.Srv.Client})
+	_, err = restore.Run(ctx, file, info.Size, []byte("not "+testnode.Password), &restore.Options{Conn: conn.Config{Client: e.Srv.Client}})
 	require.ErrorIs(t, err, cipher.ErrWrongPassword)
 	errs = append(errs, err)
 

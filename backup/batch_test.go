@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/slot"
 )
@@ -43,7 +44,7 @@ func TestBatchBytes(t *testing.T) {
 
 	const target = 32 << 10
 	cfg := e.Config()
-	src := &backup.Source{Client: client, Filter: cfg.Filter}
+	src := &backup.Source{Conn: conn.Config{Client: client}, Filter: cfg.Filter}
 	backup.SetBatchBytes(src, target)
 	b, err := backup.New(src, cfg.Config)
 	require.NoError(t, err)

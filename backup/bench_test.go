@@ -12,6 +12,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -75,7 +76,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 	dir, err := store.Dir(b.TempDir())
 	require.NoError(b, err)
-	m, err := backup.New(&backup.Source{Client: srv.Client, Filter: filter},
+	m, err := backup.New(&backup.Source{Conn: conn.Config{Client: srv.Client}, Filter: filter},
 		slot.Config{Store: dir, StateDir: b.TempDir(), KDF: testnode.LowKDF, Spill: archive.Spill{Dir: b.TempDir()}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	defer m.Close()

@@ -48,7 +48,7 @@ func (s *Source) sameCollection(ctx context.Context, client *mongo.Client, c arc
 		} `bson:"info"`
 	}
 	db := client.Database(c.DB, options.Database().SetReadPreference(s.readPref()))
-	err := mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) error {
+	err := mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) error {
 		cur, err := db.ListCollections(ctx, bson.D{{Key: "name", Value: c.Name}})
 		if err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/slot"
@@ -60,7 +61,7 @@ func TestSourceChangedWhileRead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := testnode.New(t)
 			insertDocs(t, e, "app", "a", 500)
-			src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter, Oplog: slot.ToggleOff}
+			src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Oplog: backup.ToggleOff}
 			var mu sync.Mutex
 			acted := 0
 			backup.SetBeforeGetMore(src, func(c archive.Collection, cursorID int64) {
@@ -95,7 +96,7 @@ func TestSourceDroppedCursorEnds(t *testing.T) {
 	e := testnode.New(t)
 	insertDocs(t, e, "app", "a", 50)
 	dd := &testnode.DuringDump{
-		Source: &backup.Source{Client: e.Srv.Client, Filter: e.Filter, Oplog: slot.ToggleOff},
+		Source: &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Oplog: backup.ToggleOff},
 		During: func(c archive.Collection) error {
 			return e.Srv.Client.Database(c.DB).Collection(c.Name).Drop(context.Background())
 		},
@@ -122,7 +123,7 @@ func TestDocumentTooLargeToRestore(t *testing.T) {
 	if err != nil {
 		t.Skipf("the server refuses a document of %d bytes, as MongoDB does: %v", len(raw), err)
 	}
-	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter, Oplog: slot.ToggleOff}
+	src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Oplog: backup.ToggleOff}
 	_, st := testnode.RunSlot(t, src, e.Config().Config)
 	require.Equal(t, slot.StateFailed, st.State, "a ready backup must restore")
 	assert.Equal(t, errcode.Invalid, st.Code, st.Error)

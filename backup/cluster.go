@@ -31,7 +31,7 @@ func (s *Source) readRole(ctx context.Context, client *mongo.Client) (role, erro
 	var r role
 	admin := client.Database("admin", options.Database().SetReadPreference(readpref.PrimaryPreferred()))
 	ask := func(cmd string) error {
-		return mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+		return mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 			r.hello, err = admin.RunCommand(ctx, bson.D{{Key: cmd, Value: 1}}).Raw()
 			return err
 		})
@@ -43,7 +43,7 @@ func (s *Source) readRole(ctx context.Context, client *mongo.Client) (role, erro
 	if err != nil {
 		return r, fmt.Errorf("ask the server its role (hello): %w", err)
 	}
-	err = mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+	err = mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 		r.identity, err = admin.Collection("system.version").FindOne(ctx, bson.D{{Key: "_id", Value: "shardIdentity"}}).Raw()
 		return err
 	})

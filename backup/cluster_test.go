@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/slot"
@@ -61,7 +62,7 @@ func TestShardedRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := testnode.New(t)
 			insertDocs(t, e, "app", "a", 5)
-			src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
+			src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter}
 			var identity bson.Raw
 			if tc.identity != nil {
 				identity = raw(t, tc.identity)

@@ -3,6 +3,7 @@ package backup
 import (
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongodb"
+	"github.com/keepslot/keepslot/internal/oplog"
 )
 
 // Errors a user can cause, besides those of package slot. Each is returned
@@ -38,6 +39,6 @@ var (
 	ErrSharded = errcode.New(errcode.Sharded, "the server belongs to a sharded cluster, which keepslot does not back up: keepslot backs up one replica set or standalone node; a sharded cluster needs every shard and the config servers backed up to one common cluster time with the balancer stopped (see keepslot's docs/sharding.md), which mongodump does not do either; back up with a tool made for clusters, such as Percona Backup for MongoDB or MongoDB's Ops Manager or Atlas backups")
 
 	// ErrNoOplog: Source.Oplog is on but the server keeps no oplog (a
-	// standalone server) or an empty one.
-	ErrNoOplog = errcode.New(errcode.Invalid, "no oplog")
+	// standalone server) or an empty one. It is pitr.ErrNoOplog too.
+	ErrNoOplog = oplog.ErrNoOplog
 )

@@ -241,7 +241,7 @@ func (c *oplogCapture) readError(err error) error {
 // first collection is read: nil when there is none, with a note that says
 // why when the backup cannot be consistent.
 func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Plan) (*oplogCapture, string, error) {
-	if s.Oplog == slot.ToggleOff {
+	if s.Oplog == ToggleOff {
 		return nil, "", nil
 	}
 	ns := oplog.Namespace
@@ -250,16 +250,16 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	}
 	db, coll, _ := strings.Cut(ns, ".")
 	var names []string
-	err := mongodb.Ask(ctx, s.OperationTimeout, func(ctx context.Context) (err error) {
+	err := mongodb.Ask(ctx, s.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 		names, err = client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 		return err
 	})
 	switch {
-	case err != nil && s.Oplog == slot.ToggleOn:
+	case err != nil && s.Oplog == ToggleOn:
 		return nil, "", mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
 	case err != nil:
 		return nil, fmt.Sprintf("the oplog was not captured (the backup is not point-in-time): looking for it failed: %v", err), nil
-	case len(names) == 0 && s.Oplog == slot.ToggleOn:
+	case len(names) == 0 && s.Oplog == ToggleOn:
 		return nil, "", fmt.Errorf("%w: Source.Oplog is on but the server keeps no oplog (%s): it is not a replica set member; run it as one, or leave Oplog at auto", ErrNoOplog, ns)
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
@@ -268,10 +268,10 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	for _, col := range p.Collections {
 		dbs = append(dbs, col.DB)
 	}
-	c := &oplogCapture{client: client, db: db, coll: coll, scope: oplog.NewScope(s.Filter, dbs), timeout: s.OperationTimeout}
+	c := &oplogCapture{client: client, db: db, coll: coll, scope: oplog.NewScope(s.Filter, dbs), timeout: s.Conn.OperationTimeout}
 	err = c.begin(ctx)
 	switch {
-	case errors.Is(err, errEmptyOplog) && s.Oplog == slot.ToggleOn:
+	case errors.Is(err, errEmptyOplog) && s.Oplog == ToggleOn:
 		return nil, "", fmt.Errorf("%w: Source.Oplog is on but %s is empty: there is no entry to start a capture from", ErrNoOplog, ns)
 	case errors.Is(err, errEmptyOplog):
 		return nil, "the oplog is empty, with no entry to start a capture from: the backup is not point-in-time consistent", nil

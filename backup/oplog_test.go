@@ -18,6 +18,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -89,7 +90,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	w := testnode.NewWriter(t, e.Srv.Client, colls)
 	require.NoError(t, w.Seed(ctx))
 
-	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
+	src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter}
 	batch := 0
 	dd := &testnode.DuringDump{Source: src, During: func(c archive.Collection) error {
 		err := w.Do(batch)
@@ -156,7 +157,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 	renamed := func(to string) []namespace.Rename {
 		return []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
 	}
-	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: e.Srv.Client, Renames: renamed("r_")})
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: renamed("r_")})
 	require.NoError(t, err)
 	require.NotNil(t, rep.Oplog)
 	assert.Equal(t, st.Oplog.End, rep.Oplog.Captured.End)
@@ -172,7 +173,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 
 	// Without replay the data is a mix of moments: the first collection
 	// misses the writes made while the others were read.
-	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: e.Srv.Client, Renames: renamed("n_"), OplogReplay: slot.ToggleOff})
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: renamed("n_"), OplogReplay: restore.ReplayNever})
 	require.NoError(t, err)
 	first := strings.Replace(colls[0], e.Srv.Prefix, e.Srv.Prefix+"n_", 1)
 	assert.NotEqual(t, atEnd[colls[0]], testnode.Contents(t, e.Srv, first), "without replay the restore is not as of the end")
@@ -186,7 +187,7 @@ func TestOplogConcurrentWriter(t *testing.T) {
 		}
 	}
 	require.False(t, limit.IsZero())
-	rep, err = testnode.RestoreBytes(t, data, restore.Options{Client: e.Srv.Client, Renames: renamed("l_"), OplogLimit: limit})
+	rep, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: renamed("l_"), OplogLimit: limit})
 	require.NoError(t, err)
 	assert.True(t, rep.Oplog.LimitReached)
 	ids := testnode.Contents(t, e.Srv, strings.Replace(colls[0], e.Srv.Prefix, e.Srv.Prefix+"l_", 1))
@@ -201,7 +202,7 @@ func TestOplogRollover(t *testing.T) {
 	e := testnode.New(t)
 	ctx := context.Background()
 	e.Seed(5)
-	src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter}
+	src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter}
 	var overrun func() error
 	if e.Srv.Embedded {
 		testnode.EnsureOplog(t, e.Srv, 20)
@@ -260,19 +261,19 @@ func TestOplogRollover(t *testing.T) {
 
 // TestBackupWithoutOplog checks a server without an oplog: Auto backs up
 // without one and notes it, On refuses to start, and the restore of a
-// backup without an oplog replays nothing (and with OplogReplay On fails
+// backup without an oplog replays nothing (and with OplogReplay ReplayRequired fails
 // once the collections are in).
 func TestBackupWithoutOplog(t *testing.T) {
 	e := testnode.New(t)
 	ctx := context.Background()
 	e.Seed(4)
-	src := func(mode slot.Toggle) *backup.Source {
-		s := &backup.Source{Client: e.Srv.Client, Filter: e.Filter, Oplog: mode}
+	src := func(mode backup.Toggle) *backup.Source {
+		s := &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Oplog: mode}
 		backup.SetOplogNamespace(s, e.Srv.DB("none")+".oplog") // no such collection, on any server
 		return s
 	}
 
-	s, err := slot.New(src(slot.ToggleOn), e.Config().Config)
+	s, err := slot.New(src(backup.ToggleOn), e.Config().Config)
 	require.NoError(t, err)
 	require.NoError(t, s.Role().Set())
 	err = s.Start(ctx, []byte(testnode.Password))
@@ -280,7 +281,7 @@ func TestBackupWithoutOplog(t *testing.T) {
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.Contains(t, err.Error(), "keeps no oplog")
 
-	s, err = slot.New(src(slot.ToggleAuto), e.Config().Config)
+	s, err = slot.New(src(backup.ToggleAuto), e.Config().Config)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	require.NoError(t, s.Start(ctx, []byte(testnode.Password)))
@@ -295,13 +296,13 @@ func TestBackupWithoutOplog(t *testing.T) {
 	_, err = s.Retrieve(ctx, &buf)
 	require.NoError(t, err)
 	assert.Empty(t, capturedOplog(t, buf.Bytes()))
-	opts := restore.Options{Client: e.Srv.Client, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
+	opts := restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
 	rep, err := testnode.RestoreBytes(t, buf.Bytes(), opts)
 	require.NoError(t, err)
 	assert.Nil(t, rep.Oplog)
 	assert.EqualValues(t, 12, rep.Documents)
 
-	opts.OplogReplay, opts.Drop = slot.ToggleOn, true
+	opts.OplogReplay, opts.Drop = restore.ReplayRequired, true
 	_, err = testnode.RestoreBytes(t, buf.Bytes(), opts)
 	assert.ErrorIs(t, err, restore.ErrNoOplog)
 	assert.EqualValues(t, 4, e.Count(e.Srv.DB("r_app"), "users"), "the collections are restored before")

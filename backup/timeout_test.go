@@ -12,6 +12,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/slot"
@@ -70,7 +71,7 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 			freeze, thaw := e.Srv.Freezer(t)
 			defer thaw() // before the slot's Close, which a frozen server would hold up
 
-			src := &backup.Source{Client: e.Srv.Client, Filter: e.Filter, OperationTimeout: opTimeout}
+			src := &backup.Source{Conn: conn.Config{Client: e.Srv.Client, OperationTimeout: opTimeout}, Filter: e.Filter}
 			var mu sync.Mutex
 			read := 0
 			dd := &testnode.DuringDump{Source: src, During: func(archive.Collection) error {
@@ -118,7 +119,7 @@ func TestCloseServerStopsAnswering(t *testing.T) {
 		t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
 	}
 	e.Seed(5)
-	src := &backup.Source{URI: e.Srv.URI, Filter: e.Filter, OperationTimeout: opTimeout}
+	src := &backup.Source{Conn: conn.Config{URI: e.Srv.URI, OperationTimeout: opTimeout}, Filter: e.Filter}
 	_, err := src.Plan(context.Background()) // connects, and uses the connection
 	require.NoError(t, err)
 	freeze, thaw := e.Srv.Freezer(t)

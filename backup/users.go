@@ -15,9 +15,9 @@ import (
 // unless Off, and with an Include when On.
 func (s *Source) authzWanted() bool {
 	switch s.UsersAndRoles {
-	case slot.ToggleOn:
+	case ToggleOn:
 		return true
-	case slot.ToggleAuto:
+	case ToggleAuto:
 		return len(s.Filter.Include) == 0
 	}
 	return false
@@ -29,7 +29,7 @@ func (s *Source) authzSelected(ns string) bool {
 	if !mongodb.IsAuthz(ns) || !s.authzWanted() {
 		return false
 	}
-	if s.UsersAndRoles == slot.ToggleOn {
+	if s.UsersAndRoles == ToggleOn {
 		return namespace.Filter{Exclude: s.Filter.Exclude}.Match(ns)
 	}
 	return s.Filter.Match(ns)

@@ -6,9 +6,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // TestUsersAndRolesWithoutThem checks that a server without users and roles
@@ -24,14 +24,14 @@ func TestUsersAndRolesWithoutThem(t *testing.T) {
 	e.Seed(3)
 	cfg := e.Config()
 	if !e.Srv.Embedded {
-		cfg.UsersAndRoles = slot.ToggleOn
+		cfg.UsersAndRoles = backup.ToggleOn
 	}
 	st, _ := testnode.BackupBytes(t, e, cfg)
 	if e.Srv.Embedded {
 		assert.Contains(t, strings.Join(st.Notes, "\n"), "users and roles are not backed up")
 	}
 
-	cfg.UsersAndRoles = slot.ToggleOff
+	cfg.UsersAndRoles = backup.ToggleOff
 	st, _ = testnode.BackupBytes(t, e, cfg)
 	assert.NotContains(t, strings.Join(st.Notes, "\n"), "users and roles")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -54,7 +55,7 @@ func BenchmarkDrill(b *testing.B) {
 	for i := range b.N {
 		t0 := time.Now()
 		rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &restore.Options{
-			Client:  srv.Client,
+			Conn:    conn.Config{Client: srv.Client},
 			Renames: namespace.Renames{{From: "*", To: srv.DB("plain_") + "*"}},
 			Logger:  logger,
 		})
@@ -67,7 +68,7 @@ func BenchmarkDrill(b *testing.B) {
 
 		t0 = time.Now()
 		drep, err := Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &Options{
-			Client: srv.Client,
+			Conn:   conn.Config{Client: srv.Client},
 			Prefix: srv.DB("drill_") + string(rune('a'+i%26)),
 			Logger: logger,
 		})

@@ -4,7 +4,7 @@
 // restore (RTO), and removes what it restored, whatever happens.
 //
 // [Run] drills a main backup. Its target is a scratch server
-// ([Options].Client or URI) that holds no database but admin, config and
+// ([Options].Conn) that holds no database but admin, config and
 // local, or scratch databases of a given server under [Options].Prefix:
 // each database db of the backup is restored into Prefix+db, with restore's
 // namespace renaming. A drill never reuses a prefix (a database that starts

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
@@ -25,14 +26,13 @@ import (
 // restored, or removing a sensitive drill's directory.
 const DefaultCleanupTimeout = time.Minute
 
-// Options configure a drill. For Run, Client or URI is required.
+// Options configure a drill. For Run, Conn.Client or Conn.URI is required.
 type Options struct {
-	// Client is the target server; if nil, URI is connected to. It must
-	// not be the protected node unless Prefix is set, and even then a
-	// scratch server is the better target: a drill loads it as a restore
-	// does.
-	Client *mongo.Client
-	URI    string
+	// Conn is the target server (Client, or URI connected to for the
+	// drill), with the timeouts of the restore. It must not be the
+	// protected node unless Prefix is set, and even then a scratch server
+	// is the better target: a drill loads it as a restore does.
+	Conn conn.Config
 	// Prefix, if set, restores into scratch databases of the server: each
 	// database db of the backup into Prefix+db. It is letters, digits, "_"
 	// and "-". Run refuses a prefix that a database of the server starts
@@ -43,8 +43,6 @@ type Options struct {
 	// (ErrSourceNamespace).
 	Prefix string
 
-	// Timeout and OperationTimeout are restore.Options'.
-	Timeout, OperationTimeout time.Duration
 	// Parallel is how many insert batches run at once, and how many
 	// namespaces are read back at once; default 4.
 	Parallel int
@@ -108,17 +106,14 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	if o.Prefix != "" && !validPrefix(o.Prefix) {
 		return rep, fmt.Errorf("%w: Prefix %q: use letters, digits, \"_\" and \"-\"", ErrInvalid, o.Prefix)
 	}
-	client := o.Client
-	if client == nil {
-		if o.URI == "" {
-			return rep, fmt.Errorf("%w: set Options.Client or URI, a scratch server", ErrInvalid)
-		}
-		c, err := mongodb.Connect(o.URI, o.Timeout)
-		if err != nil {
-			return rep, fmt.Errorf("drill: connect to the scratch server: %w", err)
-		}
-		defer mongodb.Ask(context.WithoutCancel(ctx), o.OperationTimeout, c.Disconnect)
-		client = c
+	if o.Conn.Client == nil && o.Conn.URI == "" {
+		return rep, fmt.Errorf("drill: %w: set Options.Conn: its Client or URI, a scratch server", ErrInvalid)
+	}
+	lazy := mongodb.NewLazy(o.Conn)
+	defer lazy.Close(context.WithoutCancel(ctx))
+	client, err := lazy.Client()
+	if err != nil {
+		return rep, fmt.Errorf("drill: %w", err)
 	}
 
 	d := &driller{opts: o, client: client, rep: rep, byTo: map[string]*nsCheck{}}
@@ -132,9 +127,7 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	}()
 
 	ropts := &restore.Options{
-		Client:            client,
-		Timeout:           o.Timeout,
-		OperationTimeout:  o.OperationTimeout,
+		Conn:              conn.Config{Client: client, Timeout: o.Conn.Timeout, OperationTimeout: o.Conn.OperationTimeout},
 		Parallel:          o.Parallel,
 		MaxKDFWork:        o.MaxKDFWork,
 		SkipUsersAndRoles: true,
@@ -288,17 +281,17 @@ func (d *driller) readBack(ctx context.Context, n *nsCheck, progress func(int64)
 	coll := d.client.Database(db).Collection(name)
 	if n.col.Type != "view" {
 		var cur *mongo.Cursor
-		err := mongodb.Ask(ctx, d.opts.OperationTimeout, func(ctx context.Context) (err error) {
+		err := mongodb.Ask(ctx, d.opts.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 			cur, err = coll.Find(ctx, bson.D{})
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.to, err)
 		}
-		defer mongodb.CloseCursor(ctx, d.opts.OperationTimeout, cur)
+		defer mongodb.CloseCursor(ctx, d.opts.Conn.OperationTimeout, cur)
 		var since int64
 		for {
-			ok, err := mongodb.Next(ctx, d.opts.OperationTimeout, cur)
+			ok, err := mongodb.Next(ctx, d.opts.Conn.OperationTimeout, cur)
 			if err != nil {
 				return fmt.Errorf("%s: %w", n.to, err)
 			}
@@ -322,7 +315,7 @@ func (d *driller) readBack(ctx context.Context, n *nsCheck, progress func(int64)
 		return nil
 	}
 	var cur *mongo.Cursor
-	err := mongodb.Ask(ctx, d.opts.OperationTimeout, func(ctx context.Context) (err error) {
+	err := mongodb.Ask(ctx, d.opts.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 		cur, err = coll.Indexes().List(ctx)
 		return err
 	})
@@ -330,7 +323,7 @@ func (d *driller) readBack(ctx context.Context, n *nsCheck, progress func(int64)
 		return fmt.Errorf("%s: list indexes: %w", n.to, err)
 	}
 	var found []bson.Raw
-	err = mongodb.Ask(ctx, d.opts.OperationTimeout, func(ctx context.Context) error {
+	err = mongodb.Ask(ctx, d.opts.Conn.OperationTimeout, func(ctx context.Context) error {
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
 			found = append(found, slices.Clone(cur.Current))
@@ -461,7 +454,7 @@ func systemDatabase(db string) bool { return db == "admin" || mongodb.ServerData
 // under the prefix, or, on a scratch server, all but the server's own.
 func (d *driller) scratch(ctx context.Context) ([]string, error) {
 	var names []string
-	err := mongodb.Ask(ctx, d.opts.OperationTimeout, func(ctx context.Context) (err error) {
+	err := mongodb.Ask(ctx, d.opts.Conn.OperationTimeout, func(ctx context.Context) (err error) {
 		names, err = d.client.ListDatabaseNames(ctx, bson.D{})
 		return err
 	})
@@ -503,7 +496,7 @@ func (d *driller) cleanup(ctx context.Context) error {
 	names, err := d.scratch(ctx)
 	if err == nil {
 		for _, n := range names {
-			if err = mongodb.Ask(ctx, d.opts.OperationTimeout, d.client.Database(n).Drop); err != nil {
+			if err = mongodb.Ask(ctx, d.opts.Conn.OperationTimeout, d.client.Database(n).Drop); err != nil {
 				err = fmt.Errorf("drill: clean up: drop %s: %w", n, err)
 				break
 			}

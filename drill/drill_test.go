@@ -19,6 +19,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
@@ -42,8 +43,8 @@ func newSeeded(t *testing.T) *seeded {
 
 // run drills s's backup under its prefix on its own server, as o says.
 func (s *seeded) run(ctx context.Context, o Options) (*Report, error) {
-	if o.Client == nil {
-		o.Client = s.e.Srv.Client
+	if o.Conn.Client == nil {
+		o.Conn.Client = s.e.Srv.Client
 	}
 	if o.Prefix == "" {
 		o.Prefix = s.prefix
@@ -211,7 +212,7 @@ func TestRunScratchServer(t *testing.T) {
 	ctx := context.Background()
 
 	// By URI, without a prefix: the namespaces keep their names.
-	o := &Options{URI: scratch.URI, Logger: slog.New(slog.DiscardHandler)}
+	o := &Options{Conn: conn.Config{URI: scratch.URI}, Logger: slog.New(slog.DiscardHandler)}
 	rep, err := Run(ctx, bytes.NewReader(s.data), int64(len(s.data)), []byte(testnode.Password), o)
 	require.NoError(t, err)
 	assert.True(t, rep.Passed)
@@ -221,20 +222,20 @@ func TestRunScratchServer(t *testing.T) {
 
 	// The node itself is no scratch server: it holds databases.
 	_, err = Run(ctx, bytes.NewReader(s.data), int64(len(s.data)), []byte(testnode.Password),
-		&Options{Client: s.e.Srv.Client, Logger: slog.New(slog.DiscardHandler)})
+		&Options{Conn: conn.Config{Client: s.e.Srv.Client}, Logger: slog.New(slog.DiscardHandler)})
 	assert.ErrorIs(t, err, ErrTargetInUse)
 	assert.Equal(t, errcode.Exists, errcode.Of(err))
 	assert.EqualValues(t, 50, s.e.Count(s.e.Srv.DB("app"), "users"))
 
 	// A prefix that the backup's databases start with would map one of
 	// them onto another's name.
-	_, err = s.run(ctx, Options{Client: scratch.Client, Prefix: s.e.Srv.Prefix})
+	_, err = s.run(ctx, Options{Conn: conn.Config{Client: scratch.Client}, Prefix: s.e.Srv.Prefix})
 	assert.ErrorIs(t, err, ErrSourceNamespace)
 	assert.ErrorIs(t, err, ErrTargetInUse)
 	assert.NotErrorIs(t, err, ErrFailed)
 	assert.Empty(t, under(t, scratch.Client, s.e.Srv.Prefix))
 
-	_, err = s.run(ctx, Options{Client: scratch.Client, Prefix: "bad.prefix"})
+	_, err = s.run(ctx, Options{Conn: conn.Config{Client: scratch.Client}, Prefix: "bad.prefix"})
 	assert.ErrorIs(t, err, ErrInvalid)
 }
 

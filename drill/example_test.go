@@ -16,6 +16,7 @@ import (
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/drill"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/namespace"
@@ -67,7 +68,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	b, err := backup.New(&backup.Source{Client: client, Filter: namespace.Filter{Include: []string{shop + ".*"}}},
+	b, err := backup.New(&backup.Source{Conn: conn.Config{Client: client}, Filter: namespace.Filter{Include: []string{shop + ".*"}}},
 		slot.Config{Store: disk, StateDir: filepath.Join(dir, "state"), KDF: &cipher.Options{LogN: 10}})
 	if err != nil {
 		log.Fatal(err)
@@ -88,7 +89,7 @@ func Example() {
 	}
 
 	rep, err := drill.Run(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), password, &drill.Options{
-		Client: client,
+		Conn:   conn.Config{Client: client},
 		Prefix: "drill_", // never a prefix a database of the server starts with
 	})
 	if err != nil {

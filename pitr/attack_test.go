@@ -114,7 +114,7 @@ func TestForeignObjects(t *testing.T) {
 // authentic slice; a restore plans on the authentic slices; and metadata
 // whose first and last entries differ from the slice's is refused.
 func TestUnauthenticatedResume(t *testing.T) {
-	remote := store.NewMemoryRemote()
+	remote := store.MemoryRemote()
 	e := newEnv(t, remote, 0)
 	ctx := context.Background()
 	e.base(t)
@@ -189,7 +189,7 @@ func TestUnauthenticatedResume(t *testing.T) {
 // next slice, rather than store a slice that every restore refuses. A
 // restore up to before it restores; one past it says it is not covered.
 func TestOversizeEntry(t *testing.T) {
-	e := newEnv(t, store.NewMemoryRemote(), 0)
+	e := newEnv(t, store.MemoryRemote(), 0)
 	ctx := context.Background()
 	e.base(t)
 	cfg := e.slicerConfig()
@@ -241,13 +241,13 @@ func keyTS(ts bson.Timestamp) string { return fmt.Sprintf("%010d.%010d", ts.T, t
 // once its OperationTimeout passes, the status and a flush say the server
 // is unreachable, and once it answers again the slicer goes on.
 func TestServerFrozen(t *testing.T) {
-	e := newEnv(t, store.NewMemoryRemote(), 0)
+	e := newEnv(t, store.MemoryRemote(), 0)
 	if !e.Srv.Embedded {
 		t.Skip("needs the embedded server, which a test can freeze") // covered by the embedded default in CI
 	}
 	e.base(t)
 	cfg := e.slicerConfig()
-	cfg.OperationTimeout = 2 * time.Second
+	cfg.Conn.OperationTimeout = 2 * time.Second
 	s := start(t, cfg)
 	e.write(t)
 	s.flush(t)

@@ -22,11 +22,11 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/pitr"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -41,7 +41,7 @@ func cpu(b *testing.B) time.Duration {
 // collection (inserts and updates) after the point of a base backup that
 // the remote at names; the server runs in its own process, so the
 // process's CPU time is the client's.
-func benchNode(b *testing.B, n int) (*mongotest.Server, namespace.Filter, func() slot.ExportConfig, bson.Timestamp) {
+func benchNode(b *testing.B, n int) (*mongotest.Server, namespace.Filter, func() pitr.Location, bson.Timestamp) {
 	srv := mongotest.New(b)
 	testnode.EnsureOplog(b, srv, 0)
 	ctx := context.Background()
@@ -71,11 +71,11 @@ func benchNode(b *testing.B, n int) (*mongotest.Server, namespace.Filter, func()
 	require.NoError(b, err)
 	span, err := json.Marshal(archive.OplogSpan{Start: first.TS, End: first.TS})
 	require.NoError(b, err)
-	at := func() slot.ExportConfig {
-		r := store.NewMemoryRemote()
+	at := func() pitr.Location {
+		r := store.MemoryRemote()
 		_, err := r.Put(ctx, "keepslot/n1/backup-0.tar.gz", bytes.NewReader(nil), store.Info{Meta: map[string]string{"oplog": string(span)}})
 		require.NoError(b, err)
-		return slot.ExportConfig{Remote: r, Prefix: "keepslot", Node: "n1"}
+		return pitr.Location{Remote: r, Prefix: "keepslot", Node: "n1"}
 	}
 	return srv, namespace.Filter{Include: []string{srv.Prefix + "*"}}, at, first.TS
 }
@@ -95,7 +95,7 @@ func BenchmarkSlicerCPU(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		c0 := cpu(b)
-		s, err := pitr.New(pitr.Config{Client: srv.Client, Filter: filter, Export: at(), Key: key, Interval: time.Hour,
+		s, err := pitr.New(pitr.Config{Conn: conn.Config{Client: srv.Client}, Filter: filter, Location: at(), Key: key, Interval: time.Hour,
 			Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(b, err)
 		runCtx, cancel := context.WithCancel(ctx)
@@ -182,7 +182,7 @@ func BenchmarkSlicerLag(b *testing.B) {
 	exp := at()
 	pt := &putTimes{Remote: exp.Remote}
 	exp.Remote = pt
-	s, err := pitr.New(pitr.Config{Client: srv.Client, Filter: filter, Export: exp, Key: key, Interval: interval, Logger: slog.New(slog.DiscardHandler)})
+	s, err := pitr.New(pitr.Config{Conn: conn.Config{Client: srv.Client}, Filter: filter, Location: exp, Key: key, Interval: interval, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

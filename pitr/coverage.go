@@ -36,16 +36,18 @@ type Window struct {
 	Until bson.Timestamp `json:"until"` // the end of the slices, exclusive
 }
 
-// Start is the wall-clock second of From: the earliest time of the window.
-func (w Window) Start() time.Time { return tsTime(w.From) }
+// FromTime is the wall-clock second of From: the earliest time of the
+// window.
+func (w Window) FromTime() time.Time { return tsTime(w.From) }
 
-// End is the last wall-clock second the window holds whole: a restore to
-// any time up to its end reaches it.
-func (w Window) End() time.Time { return tsTime(w.Until).Add(-time.Second) }
+// UntilTime is the last wall-clock second the window holds whole, the one
+// before Until's (which is exclusive): a restore to any time from
+// FromTime up to UntilTime, inclusive, reaches it.
+func (w Window) UntilTime() time.Time { return tsTime(w.Until).Add(-time.Second) }
 
 // String gives the window as "2026-12-01T03:00:12Z .. 2026-12-02T17:59:41Z".
 func (w Window) String() string {
-	return w.Start().Format(time.RFC3339) + " .. " + w.End().Format(time.RFC3339)
+	return w.FromTime().Format(time.RFC3339) + " .. " + w.UntilTime().Format(time.RFC3339)
 }
 
 // contains reports whether a restore with the limit l is within w.
@@ -96,8 +98,8 @@ func (c *Coverage) Lag(now time.Time) time.Duration {
 // Scan lists what the node's remote holds under at's Prefix/Node/: its
 // exported backups that captured the oplog and its oplog slices, and
 // works out the restorable windows and the gaps.
-func Scan(ctx context.Context, at slot.ExportConfig) (*Coverage, error) {
-	prefix, err := nodePrefix(at)
+func Scan(ctx context.Context, at Location) (*Coverage, error) {
+	prefix, err := at.NodePrefix()
 	if err != nil {
 		return nil, err
 	}
@@ -123,18 +125,6 @@ func Scan(ctx context.Context, at slot.ExportConfig) (*Coverage, error) {
 	}
 	c.compute()
 	return c, nil
-}
-
-// nodePrefix is where at puts the node's copies, or ErrInvalid.
-func nodePrefix(at slot.ExportConfig) (string, error) {
-	if at.Remote == nil {
-		return "", fmt.Errorf("%w: no remote (ExportConfig.Remote)", ErrInvalid)
-	}
-	p, err := at.NodePrefix()
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return p, nil
 }
 
 // compute sorts the bases and slices and works out the windows and gaps.

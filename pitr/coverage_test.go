@@ -14,10 +14,10 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -27,13 +27,13 @@ func ts(t, i uint32) bson.Timestamp { return bson.Timestamp{T: t, I: i} }
 // backups and slices described in memory.
 type crafted struct {
 	t      *testing.T
-	remote *store.MemoryRemote
-	at     slot.ExportConfig
+	remote store.Remote
+	at     Location
 }
 
 func newCrafted(t *testing.T) *crafted {
-	r := store.NewMemoryRemote()
-	return &crafted{t: t, remote: r, at: slot.ExportConfig{Remote: r, Prefix: "keepslot", Node: "n1"}}
+	r := store.MemoryRemote()
+	return &crafted{t: t, remote: r, at: Location{Remote: r, Prefix: "keepslot", Node: "n1"}}
 }
 
 func (c *crafted) put(key string, meta map[string]string) {
@@ -181,10 +181,10 @@ func TestRestoreTarget(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalid)
 	_, err = (&RestoreOptions{}).limit()
 	assert.ErrorIs(t, err, ErrInvalid)
-	_, err = Restore(context.Background(), slot.ExportConfig{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1)})
+	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1)})
 	assert.ErrorIs(t, err, ErrInvalid, "no server")
 	assert.ErrorContains(t, err, "Client or URI")
-	_, err = Restore(context.Background(), slot.ExportConfig{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Options: restore.Options{DryRun: true}})
+	_, err = Restore(context.Background(), Location{}, []byte("pw"), &RestoreOptions{Timestamp: ts(1, 1), Restore: restore.Options{DryRun: true}})
 	assert.ErrorIs(t, err, ErrInvalid, "no remote")
 	assert.ErrorContains(t, err, "no remote")
 
@@ -204,7 +204,7 @@ func TestRestoreTarget(t *testing.T) {
 func TestLagInTheFuture(t *testing.T) {
 	key, err := cipher.NewKey([]byte("pw"), testnode.LowKDF)
 	require.NoError(t, err)
-	s, err := New(Config{URI: "mongodb://127.0.0.1:1", Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key})
+	s, err := New(Config{Conn: conn.Config{URI: "mongodb://127.0.0.1:1"}, Location: Location{Remote: store.MemoryRemote(), Node: "n"}, Key: key})
 	require.NoError(t, err)
 	s.st.Until = ts(uint32(time.Now().Add(90*time.Second).Unix()), 0)
 	st := s.Status()

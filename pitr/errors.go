@@ -2,6 +2,7 @@ package pitr
 
 import (
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/restore"
 )
 
@@ -33,6 +34,10 @@ var (
 
 	// ErrInvalid: a setting is malformed or missing; the message names it.
 	ErrInvalid = errcode.New(errcode.Invalid, "pitr: invalid settings")
+
+	// ErrNoOplog: the server a Slicer reads keeps no oplog (a standalone
+	// server): it is not a replica set member. It is backup.ErrNoOplog too.
+	ErrNoOplog = oplog.ErrNoOplog
 
 	// ErrInProgress: the Slicer runs already.
 	ErrInProgress = errcode.New(errcode.InProgress, "pitr: the slicer runs already")

@@ -15,11 +15,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 	"github.com/keepslot/keepslot/store/s3store"
 	"github.com/keepslot/keepslot/store/s3store/s3test"
@@ -29,7 +29,7 @@ import (
 // again: the gap is recorded and reported, a target inside it is refused
 // with the restorable windows listed, and targets on either side restore.
 func TestGap(t *testing.T) {
-	e := newEnv(t, store.NewMemoryRemote(), 40)
+	e := newEnv(t, store.MemoryRemote(), 40)
 	ctx := context.Background()
 	e.base(t)
 	s := start(t, e.slicerConfig())
@@ -138,7 +138,7 @@ func TestBucketDown(t *testing.T) {
 // another: the open slice's entries are not lost, and none is stored
 // twice.
 func TestRestartMidSlice(t *testing.T) {
-	e := newEnv(t, store.NewMemoryRemote(), 0)
+	e := newEnv(t, store.MemoryRemote(), 0)
 	e.base(t)
 	s := start(t, e.slicerConfig())
 	e.write(t)
@@ -227,7 +227,7 @@ func object(t *testing.T, remote store.Remote, key string) []byte {
 // with (its bytes, or its metadata) or deleted, naming it, before it
 // writes anything; and restores again once it is put back.
 func TestDamagedSlice(t *testing.T) {
-	remote := store.NewMemoryRemote()
+	remote := store.MemoryRemote()
 	e := newEnv(t, remote, 0)
 	ctx := context.Background()
 	e.base(t)
@@ -287,8 +287,8 @@ func TestDamagedSlice(t *testing.T) {
 
 	// The wrong password is the password's error, not a damaged slice's.
 	opts := want.opts
-	opts.Client = e.Srv.Client
-	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Restore.Conn.Client = e.Srv.Client
+	opts.Restore.Logger = slog.New(slog.DiscardHandler)
 	_, err = pitr.Restore(ctx, e.at, []byte("wrong"), &opts)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 	assert.False(t, errors.Is(err, pitr.ErrCorruptSlice))
@@ -306,7 +306,7 @@ func TestLateEntry(t *testing.T) {
 	require.NoError(t, fake.CreateCollection(ctx, "oplog", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20)))
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	cfg := pitr.Config{Client: e.Srv.Client, Filter: e.Filter, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"},
+	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Location: pitr.Location{Remote: store.MemoryRemote(), Node: "n"},
 		Key: key, Interval: time.Hour, Poll: 20 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	pitr.SetOplogNamespace(&cfg, fake.Name()+".oplog")
 	reads := make(chan bson.Timestamp, 1) // the newest horizon read up to
@@ -367,7 +367,7 @@ func TestLateEntry(t *testing.T) {
 	log(1)
 	s.flush(t)
 	s.stop(t)
-	cov, err := pitr.Scan(ctx, cfg.Export)
+	cov, err := pitr.Scan(ctx, cfg.Location)
 	require.NoError(t, err)
 	require.Len(t, cov.Gaps, 1, "the remote records the gap")
 	assert.Equal(t, st.Gaps[0].From, cov.Gaps[0].From)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/pitr"
@@ -27,7 +28,7 @@ type D = bson.D
 // three collections.
 type env struct {
 	*testnode.Env
-	at    slot.ExportConfig
+	at    pitr.Location
 	key   *cipher.Key
 	colls []string
 	w     *testnode.Writer
@@ -39,7 +40,7 @@ type env struct {
 // collections seeded.
 func newEnv(t *testing.T, remote store.Remote, maxDocs int64) *env {
 	t.Helper()
-	e := &env{Env: testnode.New(t), at: slot.ExportConfig{Remote: remote, Prefix: "keepslot", Node: "n1"}}
+	e := &env{Env: testnode.New(t), at: pitr.Location{Remote: remote, Prefix: "keepslot", Node: "n1"}}
 	testnode.EnsureOplog(t, e.Srv, maxDocs)
 	var err error
 	e.key, err = cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
@@ -63,7 +64,7 @@ func (e *env) write(t *testing.T) {
 func (e *env) base(t *testing.T) slot.Status {
 	t.Helper()
 	cfg := e.Config()
-	cfg.Export = &e.at
+	cfg.Export = &slot.ExportConfig{Remote: e.at.Remote, Prefix: e.at.Prefix, Node: e.at.Node}
 	cfg.Parallel = 1
 	dd := &testnode.DuringDump{Source: e.Source(cfg), During: func(archive.Collection) error {
 		err := e.w.Do(e.batch)
@@ -83,9 +84,9 @@ func (e *env) base(t *testing.T) slot.Status {
 // oplog is read often.
 func (e *env) slicerConfig() pitr.Config {
 	return pitr.Config{
-		Client:   e.Srv.Client,
+		Conn:     conn.Config{Client: e.Srv.Client},
 		Filter:   e.Filter,
-		Export:   e.at,
+		Location: e.at,
 		Key:      e.key,
 		Interval: time.Hour,
 		Poll:     50 * time.Millisecond,
@@ -165,9 +166,9 @@ func (e *env) nextSecond(t *testing.T, ts bson.Timestamp) {
 // restore restores to opts' target into the namespaces prefixed to.
 func (e *env) restore(t *testing.T, to string, opts pitr.RestoreOptions) (*pitr.Report, error) {
 	t.Helper()
-	opts.Client = e.Srv.Client
-	opts.Renames = namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
-	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Restore.Conn.Client = e.Srv.Client
+	opts.Restore.Renames = namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + to + "*"}}
+	opts.Restore.Logger = slog.New(slog.DiscardHandler)
 	opts.TempDir = t.TempDir()
 	return pitr.Restore(context.Background(), e.at, []byte(testnode.Password), &opts)
 }

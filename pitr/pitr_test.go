@@ -13,10 +13,10 @@ import (
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/pitr"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -32,7 +32,7 @@ type target struct {
 // batches, by time and by timestamp) into new namespaces: each equals the
 // writer's model as of that moment.
 func TestRestoreToTime(t *testing.T) {
-	e := newEnv(t, store.NewMemoryRemote(), 0)
+	e := newEnv(t, store.MemoryRemote(), 0)
 	st := e.base(t)
 	targets := []target{{opts: pitr.RestoreOptions{Timestamp: next(st.Oplog.End)}, model: e.w.Snapshot(t)}}
 
@@ -82,7 +82,7 @@ func TestRestoreToTime(t *testing.T) {
 	}
 
 	// A dry run says what it would use and writes nothing.
-	rep, err := e.restore(t, "dry_", pitr.RestoreOptions{Timestamp: targets[4].opts.Timestamp, Options: dryRun()})
+	rep, err := e.restore(t, "dry_", pitr.RestoreOptions{Timestamp: targets[4].opts.Timestamp, Restore: dryRun()})
 	require.NoError(t, err)
 	assert.Len(t, rep.Slices, 4)
 	assert.True(t, rep.Restore.DryRun)
@@ -97,7 +97,7 @@ func next(ts bson.Timestamp) bson.Timestamp { return bson.Timestamp{T: ts.T, I: 
 // one writer, its oplog is in timestamp order), and restores to a moment
 // between two slices.
 func TestTail(t *testing.T) {
-	e := newEnv(t, store.NewMemoryRemote(), 0)
+	e := newEnv(t, store.MemoryRemote(), 0)
 	e.base(t)
 	cfg := e.slicerConfig()
 	cfg.Read = pitr.ReadTail
@@ -123,7 +123,7 @@ func TestNoOplog(t *testing.T) {
 	e := testnode.New(t)
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	cfg := pitr.Config{Client: e.Srv.Client, Export: slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}, Key: key, Logger: slog.New(slog.DiscardHandler)}
+	cfg := pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Location: pitr.Location{Remote: store.MemoryRemote(), Node: "n"}, Key: key, Logger: slog.New(slog.DiscardHandler)}
 	pitr.SetOplogNamespace(&cfg, e.Srv.DB("none")+".oplog") // no such collection, on any server
 	s, err := pitr.New(cfg)
 	require.NoError(t, err)
@@ -143,8 +143,8 @@ func TestFromThePresent(t *testing.T) {
 	testnode.EnsureOplog(t, e.Srv, 0)
 	key, err := cipher.NewKey([]byte(testnode.Password), testnode.LowKDF)
 	require.NoError(t, err)
-	at := slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n"}
-	s := start(t, pitr.Config{Client: e.Srv.Client, Filter: e.Filter, Export: at, Key: key, Interval: time.Hour,
+	at := pitr.Location{Remote: store.MemoryRemote(), Node: "n"}
+	s := start(t, pitr.Config{Conn: conn.Config{Client: e.Srv.Client}, Filter: e.Filter, Location: at, Key: key, Interval: time.Hour,
 		Poll: 50 * time.Millisecond, Settle: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	_, err = e.Srv.Client.Database(e.Srv.DB("app")).Collection("c").InsertOne(context.Background(), D{{Key: "_id", Value: 1}})
 	require.NoError(t, err)

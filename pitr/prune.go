@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -15,7 +14,7 @@ import (
 // base backup holds already. With no base backup on the remote it keeps
 // every slice. With dryRun it deletes nothing and reports what it would.
 // It goes on past a failed delete and returns every failure.
-func Prune(ctx context.Context, at slot.ExportConfig, dryRun bool) (store.PruneResult, error) {
+func Prune(ctx context.Context, at Location, dryRun bool) (store.PruneResult, error) {
 	res := store.PruneResult{DryRun: dryRun, Keep: []string{}, Delete: []string{}}
 	cov, err := Scan(ctx, at)
 	if err != nil {

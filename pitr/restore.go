@@ -16,16 +16,18 @@ import (
 	"github.com/keepslot/keepslot/cipher"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // RestoreOptions configure [Restore]: a target, Time or Timestamp (one of
 // them), and the options of the restore itself.
 type RestoreOptions struct {
-	// Options are those of restore.Run: the target server, Filter,
-	// Renames, DryRun, …; OplogLimit and FurtherOplog are set by Restore,
-	// and OplogReplay may not be off.
-	restore.Options
+	// Restore are the options of the restore of the base backup and the
+	// slices, restore.Run's: the target server (Conn), Filter, Renames,
+	// DryRun, MaxKDFWork, Logger… Restore sets two of them, whatever they
+	// hold: OplogLimit, to the target, and FurtherOplog, to the slices'
+	// entries. It refuses OplogReplay restore.ReplayNever (ErrInvalid): a
+	// point-in-time restore is a replay.
+	Restore restore.Options
 
 	// Time restores the node as it was at the end of this second (UTC):
 	// every write it logged up to and including that second, none after.
@@ -72,38 +74,29 @@ type Report struct {
 	Refused []Refused `json:"refused,omitempty"`
 }
 
-// Restore restores the node that at (an ExportConfig: Remote, Prefix, Node)
-// names to a moment: it picks the newest base backup on the remote whose
-// consistency point is before the target, and the slices after it, checks
-// them all (a tampered or missing one fails with ErrCorruptSlice or
-// ErrNotCovered, naming it, before anything is written), then restores the
-// base backup with its own oplog and replays the slices' entries up to the
-// target. A target outside every window fails at once with ErrNotCovered,
-// listing those that are restorable. With opts.DryRun, it checks
-// everything, writes nothing, and reports what it would use and replay.
-// password is the backups', which the slices are encrypted with too.
-func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *RestoreOptions) (*Report, error) {
+// Restore restores the node whose copies are at at to a moment: it picks
+// the newest base backup on the remote whose consistency point is before
+// the target, and the slices after it, checks them all (a tampered or
+// missing one fails with ErrCorruptSlice or ErrNotCovered, naming it,
+// before anything is written), then restores the base backup with its own
+// oplog and replays the slices' entries up to the target. A target outside
+// every window fails at once with ErrNotCovered, listing those that are
+// restorable. With opts.Restore.DryRun, it checks everything, writes
+// nothing, and reports what it would use and replay. password is the
+// backups', which the slices are encrypted with too.
+func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOptions) (*Report, error) {
 	if opts == nil {
 		opts = &RestoreOptions{}
 	}
-	limit, err := opts.limit()
+	limit, err := opts.check(password)
 	if err != nil {
 		return nil, err
 	}
-	if opts.OplogReplay == slot.ToggleOff {
-		return nil, fmt.Errorf("%w: a point-in-time restore replays the oplog; OplogReplay may not be off", ErrInvalid)
-	}
-	if len(password) == 0 {
-		return nil, fmt.Errorf("pitr: %w", cipher.ErrEmptyPassword)
-	}
-	if !opts.DryRun && opts.Client == nil && opts.URI == "" {
-		return nil, fmt.Errorf("%w: set RestoreOptions.Client or URI, or DryRun", ErrInvalid)
-	}
-	log := opts.Logger
+	log := opts.Restore.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	prefix, err := nodePrefix(at)
+	prefix, err := at.NodePrefix()
 	if err != nil {
 		return nil, err
 	}
@@ -114,57 +107,90 @@ func Restore(ctx context.Context, at slot.ExportConfig, password []byte, opts *R
 	if _, err := cov.Plan(limit); err != nil {
 		return nil, err // the listing does not reach it: no need to read anything
 	}
-	c := &checker{remote: at.Remote, node: nodeOf(prefix), ring: cipher.NewKeyring(password, &cipher.Options{MaxWork: opts.MaxKDFWork}),
-		formats: opts.Formats, comps: opts.Compressions, dir: opts.TempDir}
+	c := &checker{remote: at.Remote, node: nodeOf(prefix), ring: cipher.NewKeyring(password, &cipher.Options{MaxWork: opts.Restore.MaxKDFWork}),
+		formats: opts.Restore.Formats, comps: opts.Restore.Compressions, dir: opts.TempDir}
 	rep := &Report{}
 	defer func() { rep.Refused = c.refused }()
-	base, err := c.base(ctx, cov.Bases, limit)
-	if err != nil {
-		return rep, err
-	}
-	if base == nil {
-		return rep, c.refusedErr(cov.notCovered(limit, "no base backup of this node on the remote is older than it"))
-	}
-	authentic, files, err := c.slices(ctx, cov.Slices, base, limit)
-	sp := &spooled{ring: c.ring, files: files}
+	p, sp, err := c.plan(ctx, cov, limit)
 	defer sp.remove()
 	if err != nil {
 		return rep, err
 	}
-	used, err := plan(base, authentic, limit)
-	if err != nil {
-		return rep, err
-	}
-	ac := &Coverage{Bases: []Base{*base}, Slices: authentic}
-	ac.compute()
-	if used == nil {
-		return rep, c.refusedErr(ac.notCovered(limit, fmt.Sprintf("the newest base backup before it, %s (consistent as of %s, %s), is continued by authentic slices up to %s only",
-			base.Key, base.Point().Format(time.RFC3339), oplog.FormatTS(base.Oplog.End), oplog.FormatTS(ac.reach(next(base.Oplog.End))))))
-	}
-	if gaps := lost(base, authentic, limit); len(gaps) > 0 {
-		return rep, ac.notCovered(limit, fmt.Sprintf("%d entries after the base backup %s and before it are in no slice; the first: %s", len(gaps), base.Key, gaps[0]))
-	}
-	rep.Plan = Plan{Base: *base, Slices: used, Limit: limit}
+	rep.Plan = p
 	sp.plan = &rep.Plan
 	for _, r := range c.refused {
 		log.Warn("pitr: an object on the remote was refused", "key", r.Key, "error", r.Error)
 	}
-	log.Info("pitr: restore", "to", oplog.FormatTS(limit), "base", base.Key, "slices", len(used), "dry_run", opts.DryRun)
+	log.Info("pitr: restore", "to", oplog.FormatTS(limit), "base", p.Base.Key, "slices", len(p.Slices), "dry_run", opts.Restore.DryRun)
 
-	obj, err := at.Remote.Open(ctx, base.Key)
+	obj, err := at.Remote.Open(ctx, p.Base.Key)
 	if err != nil {
-		return rep, fmt.Errorf("pitr: open the base backup %s: %w", base.Key, err)
+		return rep, fmt.Errorf("pitr: open the base backup %s: %w", p.Base.Key, err)
 	}
 	defer obj.Close()
-	ro := opts.Options
+	ro := opts.Restore
 	ro.OplogLimit = limit
 	ro.FurtherOplog = sp
 	res, err := restore.Run(ctx, obj, obj.Info().Size, password, &ro)
 	rep.Restore = res
 	if err != nil {
-		return rep, fmt.Errorf("pitr: restore %s: %w", base.Key, err)
+		return rep, fmt.Errorf("pitr: restore %s: %w", p.Base.Key, err)
 	}
 	return rep, nil
+}
+
+// check returns the oplog limit of o's target, or ErrInvalid (or
+// cipher.ErrEmptyPassword) for what cannot restore.
+func (o *RestoreOptions) check(password []byte) (bson.Timestamp, error) {
+	limit, err := o.limit()
+	if err != nil {
+		return limit, err
+	}
+	if o.Restore.OplogReplay == restore.ReplayNever {
+		return limit, fmt.Errorf("%w: a point-in-time restore replays the oplog; OplogReplay may not be ReplayNever", ErrInvalid)
+	}
+	if len(password) == 0 {
+		return limit, fmt.Errorf("pitr: %w", cipher.ErrEmptyPassword)
+	}
+	if !o.Restore.DryRun && o.Restore.Conn.Client == nil && o.Restore.Conn.URI == "" {
+		return limit, fmt.Errorf("%w: set RestoreOptions.Restore.Conn: its Client or URI, or DryRun", ErrInvalid)
+	}
+	return limit, nil
+}
+
+// plan picks, of what cov lists, the newest authentic base backup before
+// limit and the authentic slices that continue it up to limit, which it
+// downloads and checks whole: the spooled slices, to remove once read
+// (also on failure), and the plan. It fails with ErrNotCovered when what
+// authenticates does not reach limit.
+func (c *checker) plan(ctx context.Context, cov *Coverage, limit bson.Timestamp) (Plan, *spooled, error) {
+	sp := &spooled{ring: c.ring}
+	base, err := c.base(ctx, cov.Bases, limit)
+	if err != nil {
+		return Plan{}, sp, err
+	}
+	if base == nil {
+		return Plan{}, sp, c.refusedErr(cov.notCovered(limit, "no base backup of this node on the remote is older than it"))
+	}
+	authentic, files, err := c.slices(ctx, cov.Slices, base, limit)
+	sp.files = files
+	if err != nil {
+		return Plan{}, sp, err
+	}
+	used, err := plan(base, authentic, limit)
+	if err != nil {
+		return Plan{}, sp, err
+	}
+	ac := &Coverage{Bases: []Base{*base}, Slices: authentic}
+	ac.compute()
+	if used == nil {
+		return Plan{}, sp, c.refusedErr(ac.notCovered(limit, fmt.Sprintf("the newest base backup before it, %s (consistent as of %s, %s), is continued by authentic slices up to %s only",
+			base.Key, base.Point().Format(time.RFC3339), oplog.FormatTS(base.Oplog.End), oplog.FormatTS(ac.reach(next(base.Oplog.End))))))
+	}
+	if gaps := lost(base, authentic, limit); len(gaps) > 0 {
+		return Plan{}, sp, ac.notCovered(limit, fmt.Sprintf("%d entries after the base backup %s and before it are in no slice; the first: %s", len(gaps), base.Key, gaps[0]))
+	}
+	return Plan{Base: *base, Slices: used, Limit: limit}, sp, nil
 }
 
 // spooled are a plan's slices, downloaded and checked: an

@@ -39,7 +39,7 @@ type Slice struct {
 	// Gap says why the oplog from Prev to From is in no slice, when the
 	// slicer found that the oplog had rolled over.
 	Gap string `json:"gap,omitempty"`
-	// Node is the name of the node whose oplog it holds (Config.Export's
+	// Node is the name of the node whose oplog it holds (Config.Location's
 	// Node): a restore refuses a slice of another node.
 	Node string `json:"node"`
 	// PrevSHA256 is the SHA-256 of the stored bytes of the slice before it

@@ -21,14 +21,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/ctxio"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -36,35 +35,33 @@ var primaryPreferred = readpref.PrimaryPreferred()
 
 // Defaults of a [Config].
 const (
-	DefaultInterval = 60 * time.Second       // a slice closes after this long
-	DefaultMaxSize  = 16 << 20               // or once it holds this many bytes of entries
-	DefaultPoll     = 500 * time.Millisecond // a polling Slicer reads this often
-	DefaultSettle   = 250 * time.Millisecond
+	DefaultInterval = 60 * time.Second // a slice closes after this long
+	DefaultMaxSize  = 16 << 20         // or once it holds this many bytes of entries
 )
 
-// Config configures a [Slicer]. Client or URI, Export.Remote and Key are
-// required; every other field has a default.
+// The defaults of Config.Poll and Config.Settle.
+const (
+	defaultPoll   = 500 * time.Millisecond // a polling Slicer reads this often
+	defaultSettle = 250 * time.Millisecond
+)
+
+// Config configures a [Slicer]. Conn.Client or Conn.URI, Location.Remote
+// and Key are required; every other field has a default.
 type Config struct {
-	// Client is a connected client of the node; if nil, URI is connected to
-	// and disconnected by Close.
-	Client *mongo.Client
-	URI    string
-	// Timeout bounds the wait for the server to answer; default 10 s.
-	Timeout time.Duration
-	// OperationTimeout bounds the wait for each request to the server (a
-	// read of the oplog, a command): one that takes longer fails as
-	// unreachable (errcode.Unreachable), which Status shows; default
-	// one minute.
-	OperationTimeout time.Duration
+	// Conn says how to reach the node: Client, or URI connected to on
+	// first use and disconnected by Close. A request to the server (a read
+	// of the oplog, a command) that takes longer than its OperationTimeout
+	// fails as unreachable (errcode.Unreachable), which Status shows.
+	Conn conn.Config
 
 	// Filter selects the namespaces whose writes the slices keep: give the
 	// backups' (backup.Source.Filter). The server's own (local, config,
 	// system collections) are never kept.
 	Filter namespace.Filter
 
-	// Export says where the slices go: beside the node's exported backups,
-	// under Prefix/Node/oplog/ on Remote. Its Retention is not used.
-	Export slot.ExportConfig
+	// Location says where the slices go: beside the node's exported
+	// backups, under Prefix/Node/oplog/ on Remote.
+	Location Location
 
 	// Key encrypts the slices: the standing secret that a slicer needs,
 	// since no one types a password every minute. Derive it from the
@@ -93,10 +90,10 @@ type Config struct {
 	// Read is how the oplog is read; default ReadAuto.
 	Read ReadMode
 	// Poll is how often a polling Slicer reads the oplog, and how long a
-	// tailing one waits on the server for entries; default DefaultPoll.
+	// tailing one waits on the server for entries; default 500 ms.
 	Poll time.Duration
 	// Settle is how long a polling Slicer waits for the writes of a second
-	// to be logged; default DefaultSettle.
+	// to be logged; default 250 ms.
 	Settle time.Duration
 
 	// Logger receives the Slicer's logs; default slog.Default(). Keys and
@@ -143,8 +140,7 @@ type Slicer struct {
 	prefix string // the node's prefix on the remote
 	log    *slog.Logger
 
-	connMu sync.Mutex
-	conn   *mongo.Client // connected to URI, when Client is nil
+	conn *mongodb.Lazy // the client of cfg.Conn
 
 	flushes chan chan flushResult
 
@@ -166,8 +162,8 @@ type flushResult struct {
 // New checks cfg and returns a Slicer; it contacts nothing until Run.
 func New(cfg Config) (*Slicer, error) {
 	switch {
-	case cfg.Client == nil && cfg.URI == "":
-		return nil, fmt.Errorf("%w: set Config.Client or Config.URI", ErrInvalid)
+	case cfg.Conn.Client == nil && cfg.Conn.URI == "":
+		return nil, fmt.Errorf("%w: set Config.Conn: its Client or URI", ErrInvalid)
 	case cfg.Key == nil:
 		return nil, fmt.Errorf("%w: Config.Key is nil: derive it from the backups' password with cipher.NewKey, or read it from its file", ErrInvalid)
 	case cfg.Interval < 0 || cfg.MaxSize < 0 || cfg.Poll < 0 || cfg.Settle < 0:
@@ -176,7 +172,7 @@ func New(cfg Config) (*Slicer, error) {
 	if err := cfg.Filter.Validate(); err != nil {
 		return nil, fmt.Errorf("pitr: %w", err)
 	}
-	prefix, err := nodePrefix(cfg.Export)
+	prefix, err := cfg.Location.NodePrefix()
 	if err != nil {
 		return nil, err
 	}
@@ -187,10 +183,10 @@ func New(cfg Config) (*Slicer, error) {
 		cfg.MaxSize = DefaultMaxSize
 	}
 	if cfg.Poll == 0 {
-		cfg.Poll = DefaultPoll
+		cfg.Poll = defaultPoll
 	}
 	if cfg.Settle == 0 {
-		cfg.Settle = DefaultSettle
+		cfg.Settle = defaultSettle
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -198,36 +194,14 @@ func New(cfg Config) (*Slicer, error) {
 	if cfg.oplogNS == "" {
 		cfg.oplogNS = oplog.Namespace
 	}
-	cfg.OperationTimeout = mongodb.OperationTimeout(cfg.OperationTimeout)
-	return &Slicer{cfg: cfg, prefix: prefix, node: nodeOf(prefix), log: cfg.Logger, flushes: make(chan chan flushResult)}, nil
+	cfg.Conn.OperationTimeout = mongodb.OperationTimeout(cfg.Conn.OperationTimeout)
+	return &Slicer{cfg: cfg, prefix: prefix, node: nodeOf(prefix), log: cfg.Logger, conn: mongodb.NewLazy(cfg.Conn), flushes: make(chan chan flushResult)}, nil
 }
 
-// Close disconnects the client the Slicer connected to Config.URI, if any.
+// Close disconnects the client the Slicer connected to Config.Conn.URI, if
+// any.
 func (s *Slicer) Close() error {
-	s.connMu.Lock()
-	c := s.conn
-	s.conn = nil
-	s.connMu.Unlock()
-	if c == nil {
-		return nil
-	}
-	return c.Disconnect(context.Background())
-}
-
-func (s *Slicer) client() (*mongo.Client, error) {
-	if s.cfg.Client != nil {
-		return s.cfg.Client, nil
-	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.conn == nil {
-		c, err := mongodb.Connect(s.cfg.URI, s.cfg.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		s.conn = c
-	}
-	return s.conn, nil
+	return s.conn.Close(context.Background())
 }
 
 // Status reports where the Slicer stands.
@@ -260,7 +234,7 @@ func (s *Slicer) Status() Status {
 // or the remote unreachable, the oplog rolled over) is logged and shown in
 // Status; Run then tries again, resuming from the remote, with a backoff
 // of up to 30 s. A failure that trying again cannot mend (errcode.Invalid:
-// a server without an oplog, backup.ErrNoOplog; settings the remote
+// a server without an oplog, ErrNoOplog; settings the remote
 // refuses) ends Run with it. It fails with ErrInProgress if the Slicer runs
 // already.
 func (s *Slicer) Run(ctx context.Context) error {
@@ -368,15 +342,10 @@ func (o *open) add(e oplog.Entry, raw []byte) error {
 }
 
 // session connects, finds where to resume, and slices until a failure or
-// ctx is done; stored reports whether it stored a slice.
+// ctx is done; stored reports whether it stored a slice. waiting are the
+// Flush calls waiting for the next slice.
 func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (stored bool, err error) {
-	// waiting are the Flush calls waiting for the next slice.
-	answer := func(sl Slice, err error) {
-		for _, w := range waiting {
-			w <- flushResult{slice: sl, err: err}
-		}
-		waiting = nil
-	}
+	ss := &sess{waiting: waiting}
 	defer func() {
 		s.mu.Lock()
 		s.st.Open = 0 // the open slice is dropped; the next session reads its entries again
@@ -384,117 +353,166 @@ func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (store
 			s.st.Error, s.st.Code = err.Error(), errcode.Of(err)
 		}
 		s.mu.Unlock()
-		answer(Slice{}, err) // once the status has the failure
+		ss.answer(Slice{}, err) // once the status has the failure
 	}()
-	client, err := s.client()
+	r, sl, err := s.start(ctx)
+	if r != nil {
+		defer r.close(ctx)
+	}
 	if err != nil {
 		return false, err
 	}
-	var r oplogReader
-	err = s.ask(ctx, func(ctx context.Context) (err error) { r, err = s.reader(ctx, client); return err })
-	if err != nil {
-		return false, err
-	}
-	defer r.close(ctx)
-	sl, err := s.begin(ctx, r)
-	if err != nil {
-		return false, err
-	}
-	defer func() { sl.w.Abort() }()
-	scope := oplog.NewOpenScope(s.cfg.Filter)
-
-	var target bson.Timestamp // the horizon the next slice closes at, once reached
-	fresh := false            // target was set since the last read
-	if len(waiting) > 0 {
-		if target, err = s.target(ctx, r); err != nil {
+	ss.r, ss.sl, ss.scope = r, sl, oplog.NewOpenScope(s.cfg.Filter)
+	defer func() { ss.sl.w.Abort() }()
+	if len(ss.waiting) > 0 {
+		if ss.target, err = s.target(ctx, r); err != nil {
 			return false, err
 		}
-		fresh = true
+		ss.fresh = true
 	}
-	deadline := time.Now().Add(s.cfg.Interval)
+	ss.deadline = time.Now().Add(s.cfg.Interval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return stored, ctx.Err()
+			return ss.stored, ctx.Err()
 		case w := <-s.flushes:
-			waiting = append(waiting, w)
+			ss.waiting = append(ss.waiting, w)
 			t, err := s.target(ctx, r)
 			if err != nil {
-				return stored, err
+				return ss.stored, err
 			}
-			target, fresh = later(target, t), true
+			ss.target, ss.fresh = later(ss.target, t), true
 		case <-timer.C:
 		}
-		if target.IsZero() && !time.Now().Before(deadline) {
-			t, err := s.target(ctx, r)
-			if err != nil {
-				return stored, err
-			}
-			target, fresh = t, true
-			if deadline = deadline.Add(s.cfg.Interval); deadline.Before(time.Now()) {
-				deadline = time.Now().Add(s.cfg.Interval)
-			}
+		if err := s.step(ctx, ss); err != nil {
+			return ss.stored, err
 		}
-		horizon := r.at()
-		if target.IsZero() || horizon.Before(target) || fresh {
-			// A new target is read up to once more even if the horizon
-			// passed it: entries logged late since the last read go into
-			// the slice before it closes.
-			keep := s.keep(ctx, scope, &sl, &stored)
-			err = s.ask(ctx, func(ctx context.Context) (err error) { horizon, err = r.read(ctx, keep); return err })
-			s.setOpen(sl.Entries)
-			fresh = false
-			if s.cfg.afterRead != nil {
-				s.cfg.afterRead(horizon)
-			}
-		}
-		var ro *errRolledOver
-		if errors.As(err, &ro) {
-			// What was read before is whole: store it, and resume after a
-			// gap.
-			if sl.From.Before(horizon) {
-				if _, serr := s.store(ctx, sl, horizon); serr == nil {
-					stored = true
-				}
-			}
-			return stored, err
-		}
-		if err != nil {
-			return stored, err
-		}
-		switch {
-		case target.IsZero() || horizon.Before(target):
-		case sl.From.Before(horizon):
-			done, err := s.store(ctx, sl, horizon)
-			if err != nil {
-				return stored, err
-			}
-			stored, target = true, bson.Timestamp{}
-			answer(done, nil)
-			if sl, err = s.newOpen(horizon, horizon, ""); err != nil {
-				return stored, err
-			}
-		default:
-			// Nothing was logged since the last slice: it holds all there is.
-			target = bson.Timestamp{}
-			s.mu.Lock()
-			tip := s.tip
-			s.mu.Unlock()
-			if tip == nil {
-				answer(Slice{}, fmt.Errorf("%w: nothing was logged in scope since the slicer started at %s, and no slice of this node is on the remote: there is no slice to store yet",
-					ErrNotCovered, oplog.FormatTS(sl.From)))
-			} else {
-				answer(*tip, nil)
-			}
-		}
-		wait := r.wait(target)
-		if target.IsZero() {
-			wait = min(wait, max(0, time.Until(deadline)))
+		wait := r.wait(ss.target)
+		if ss.target.IsZero() {
+			wait = min(wait, max(0, time.Until(ss.deadline)))
 		}
 		timer.Reset(wait)
 	}
+}
+
+// sess is where a session stands: its reader, its open slice, the Flush
+// calls waiting for the next slice, and the horizon that slice closes at.
+type sess struct {
+	r        oplogReader
+	sl       *open
+	scope    *oplog.Scope
+	waiting  []chan flushResult
+	target   bson.Timestamp // the horizon the next slice closes at, once reached; zero for none yet
+	fresh    bool           // target was set since the last read
+	deadline time.Time      // when the open slice's interval ends, and a target is set
+	stored   bool           // a slice was stored
+}
+
+// answer gives the Flush calls waiting the slice stored, or the failure.
+func (ss *sess) answer(sl Slice, err error) {
+	for _, w := range ss.waiting {
+		w <- flushResult{slice: sl, err: err}
+	}
+	ss.waiting = nil
+}
+
+// start connects, opens the oplog reader that Config.Read says, and finds
+// where to resume: it returns the reader, to close (also on a failure
+// after it opened), and the open slice.
+func (s *Slicer) start(ctx context.Context) (oplogReader, *open, error) {
+	client, err := s.conn.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r oplogReader
+	err = s.ask(ctx, func(ctx context.Context) (err error) { r, err = s.reader(ctx, client); return err })
+	if err != nil {
+		return nil, nil, err
+	}
+	sl, err := s.begin(ctx, r)
+	return r, sl, err
+}
+
+// step sets a target once the open slice's interval is over, reads the
+// oplog unless the horizon reached the target already, and closes the
+// slice at the target once the horizon reaches it. After the oplog rolled
+// over, it stores what was read before, which is whole, and fails: the
+// next session resumes after a gap.
+func (s *Slicer) step(ctx context.Context, ss *sess) error {
+	if ss.target.IsZero() && !time.Now().Before(ss.deadline) {
+		t, err := s.target(ctx, ss.r)
+		if err != nil {
+			return err
+		}
+		ss.target, ss.fresh = t, true
+		if ss.deadline = ss.deadline.Add(s.cfg.Interval); ss.deadline.Before(time.Now()) {
+			ss.deadline = time.Now().Add(s.cfg.Interval)
+		}
+	}
+	horizon := ss.r.at()
+	var err error
+	if ss.target.IsZero() || horizon.Before(ss.target) || ss.fresh {
+		// A new target is read up to once more even if the horizon
+		// passed it: entries logged late since the last read go into
+		// the slice before it closes.
+		keep := s.keep(ctx, ss.scope, &ss.sl, &ss.stored)
+		err = s.ask(ctx, func(ctx context.Context) (err error) { horizon, err = ss.r.read(ctx, keep); return err })
+		s.setOpen(ss.sl.Entries)
+		ss.fresh = false
+		if s.cfg.afterRead != nil {
+			s.cfg.afterRead(horizon)
+		}
+	}
+	var ro *errRolledOver
+	if errors.As(err, &ro) {
+		if ss.sl.From.Before(horizon) {
+			if _, serr := s.store(ctx, ss.sl, horizon); serr == nil {
+				ss.stored = true
+			}
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return s.cut(ctx, ss, horizon)
+}
+
+// cut closes the open slice at horizon, stores it and answers the Flush
+// calls waiting, once horizon reached the target; with nothing logged
+// since the last slice, it answers them with that one.
+func (s *Slicer) cut(ctx context.Context, ss *sess, horizon bson.Timestamp) error {
+	switch {
+	case ss.target.IsZero() || horizon.Before(ss.target):
+	case ss.sl.From.Before(horizon):
+		done, err := s.store(ctx, ss.sl, horizon)
+		if err != nil {
+			return err
+		}
+		ss.stored, ss.target = true, bson.Timestamp{}
+		ss.answer(done, nil)
+		nextOpen, err := s.newOpen(horizon, horizon, "")
+		if err != nil {
+			return err
+		}
+		ss.sl = nextOpen
+		return nil
+	default:
+		// Nothing was logged since the last slice: it holds all there is.
+		ss.target = bson.Timestamp{}
+		s.mu.Lock()
+		tip := s.tip
+		s.mu.Unlock()
+		if tip == nil {
+			ss.answer(Slice{}, fmt.Errorf("%w: nothing was logged in scope since the slicer started at %s, and no slice of this node is on the remote: there is no slice to store yet",
+				ErrNotCovered, oplog.FormatTS(ss.sl.From)))
+		} else {
+			ss.answer(*tip, nil)
+		}
+	}
+	return nil
 }
 
 // keep returns the function that puts the entries read into the open
@@ -530,8 +548,12 @@ func (s *Slicer) keep(ctx context.Context, scope *oplog.Scope, sl **open, stored
 			return err
 		}
 		*stored = true
-		*sl, err = s.newOpen(done.Until, done.Until, "")
-		return err
+		nextOpen, err := s.newOpen(done.Until, done.Until, "")
+		if err != nil {
+			return err
+		}
+		*sl = nextOpen
+		return nil
 	}
 }
 
@@ -575,7 +597,7 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%w: the server keeps no oplog (%s): it is not a replica set member; run it as one (on the embedded FerretDB, create %s as a capped collection)",
-			backup.ErrNoOplog, s.cfg.oplogNS, s.cfg.oplogNS)
+			ErrNoOplog, s.cfg.oplogNS, s.cfg.oplogNS)
 	}
 	s.mu.Lock()
 	s.st.Read = mode.String()
@@ -594,7 +616,7 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 // no longer holds that point. It returns the open slice to fill, and
 // points r at its start.
 func (s *Slicer) begin(ctx context.Context, r oplogReader) (*open, error) {
-	cov, err := Scan(ctx, s.cfg.Export)
+	cov, err := Scan(ctx, s.cfg.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -712,7 +734,7 @@ func (s *Slicer) resume(ctx context.Context, cov *Coverage) (*Slice, []Refused, 
 // authenticate downloads the slice listed as l and returns it as its own
 // record says, if it authenticates under the slicer's key as this node's.
 func (s *Slicer) authenticate(ctx context.Context, l Slice) (Slice, error) {
-	obj, err := s.cfg.Export.Remote.Open(ctx, l.Key)
+	obj, err := s.cfg.Location.Remote.Open(ctx, l.Key)
 	if err != nil {
 		return Slice{}, fmt.Errorf("pitr: open the slice %s: %w", l.Key, err)
 	}
@@ -748,10 +770,10 @@ func (s *Slicer) open(src io.ReaderAt, size int64) (*cipher.Reader, error) {
 }
 
 // ask makes the requests of op to the server, which must answer each
-// within Config.OperationTimeout: one it does not answer fails as
+// within Config.Conn.OperationTimeout: one it does not answer fails as
 // unreachable (errcode.Unreachable), saying so.
 func (s *Slicer) ask(ctx context.Context, op func(context.Context) error) error {
-	return mongodb.Ask(ctx, s.cfg.OperationTimeout, op)
+	return mongodb.Ask(ctx, s.cfg.Conn.OperationTimeout, op)
 }
 
 // target is r.target under the operation timeout.
@@ -788,7 +810,7 @@ func (s *Slicer) store(ctx context.Context, o *open, until bson.Timestamp) (Slic
 	}
 	data := o.buf.Bytes()
 	m, h := md5.Sum(data), sha256.Sum256(data)
-	info, err := s.cfg.Export.Remote.Put(ctx, o.Key, bytes.NewReader(data), store.Info{
+	info, err := s.cfg.Location.Remote.Put(ctx, o.Key, bytes.NewReader(data), store.Info{
 		Name: path.Base(o.Key), Size: int64(len(data)), MD5: hex.EncodeToString(m[:]), SHA256: hex.EncodeToString(h[:]),
 		Meta: o.meta(),
 	})

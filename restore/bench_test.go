@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -106,7 +107,7 @@ func BenchmarkRestore(b *testing.B) {
 
 		t0 = time.Now()
 		rep, err := restore.Run(ctx, bytes.NewReader(file.Bytes()), int64(file.Len()), []byte(testnode.Password), &restore.Options{
-			Client:  srv.Client,
+			Conn:    conn.Config{Client: srv.Client},
 			Renames: []namespace.Rename{{From: "bench.*", To: srv.DB("restored") + ".*"}},
 			Logger:  slog.New(slog.DiscardHandler),
 		})

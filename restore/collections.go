@@ -16,7 +16,6 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // maxBatchBytes bounds the documents held by one insert batch.
@@ -94,7 +93,7 @@ func (r *restorer) startWorkers(ctx context.Context, fail context.CancelCauseFun
 // insert inserts a batch, and returns how many of its documents it passed
 // over as duplicates (SkipDuplicates).
 func (r *restorer) insert(ctx context.Context, b batch) (int64, error) {
-	err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error {
+	err := mongodb.Ask(ctx, r.opts.Conn.OperationTimeout, func(ctx context.Context) error {
 		_, err := b.t.coll.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false))
 		return err
 	})
@@ -155,7 +154,7 @@ func (r *restorer) read(ctx context.Context, ar archive.Reader) error {
 		}
 		if c.IsOplog() {
 			r.sawOplog = true
-			if r.opts.OplogReplay != slot.ToggleOff {
+			if r.opts.OplogReplay != ReplayNever {
 				r.oplogAt = true // replayed once the collections are in
 				return nil
 			}
@@ -268,11 +267,11 @@ func (r *restorer) target(ctx context.Context, c *archive.Collection) (*target, 
 	}
 	d := r.client.Database(db)
 	if r.opts.Drop {
-		if err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return d.Collection(name).Drop(ctx) }); err != nil {
+		if err := mongodb.Ask(ctx, r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return d.Collection(name).Drop(ctx) }); err != nil {
 			return nil, fmt.Errorf("drop %s: %w", to, err)
 		}
 	}
-	if err := createCollection(ctx, r.opts.OperationTimeout, d, name, c); err != nil {
+	if err := createCollection(ctx, r.opts.Conn.OperationTimeout, d, name, c); err != nil {
 		return nil, err
 	}
 	t.coll = d.Collection(name)
@@ -314,7 +313,7 @@ func createCollection(ctx context.Context, timeout time.Duration, db *mongo.Data
 func (r *restorer) finish(ctx context.Context, ar archive.Reader) error {
 	for _, t := range r.order {
 		if t.coll != nil {
-			if err := createIndexes(ctx, r.opts.OperationTimeout, t); err != nil {
+			if err := createIndexes(ctx, r.opts.Conn.OperationTimeout, t); err != nil {
 				return err
 			}
 		} else {

@@ -90,7 +90,7 @@ func (p *replayer) collCommand(ctx context.Context, e oplog.Entry, name string) 
 		cmd = append(bson.D{{Key: "create", Value: coll.Name()}}, oplog.WithoutKeys(e.O, "create", "idIndex")...)
 		tolerate = []int{mongodb.CodeNamespaceExists}
 	case "drop":
-		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return coll.Drop(ctx) }); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return coll.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", to, err)
 		}
 		return nil
@@ -123,9 +123,9 @@ func (p *replayer) collCommand(ctx context.Context, e oplog.Entry, name string) 
 	}
 	run := func(ctx context.Context) error { return db.RunCommand(ctx, cmd).Err() }
 	if name == "createIndexes" || name == "commitIndexBuild" {
-		err = mongodb.AskLong(ctx, p.r.client, p.r.opts.OperationTimeout, run) // an index build takes as long as it takes
+		err = mongodb.AskLong(ctx, p.r.client, p.r.opts.Conn.OperationTimeout, run) // an index build takes as long as it takes
 	} else {
-		err = mongodb.Ask(ctx, p.r.opts.OperationTimeout, run)
+		err = mongodb.Ask(ctx, p.r.opts.Conn.OperationTimeout, run)
 	}
 	switch {
 	case err == nil:
@@ -166,7 +166,7 @@ func (p *replayer) dropDatabase(ctx context.Context, db string) error {
 		if err != nil {
 			return err
 		}
-		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return coll.Drop(ctx) }); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return coll.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", to, err)
 		}
 	}
@@ -209,7 +209,7 @@ func (p *replayer) rename(ctx context.Context, e oplog.Entry) error {
 		return err
 	}
 	if !toOK {
-		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return src.Drop(ctx) }); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return src.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", fromTo, err)
 		}
 		return nil
@@ -217,7 +217,7 @@ func (p *replayer) rename(ctx context.Context, e oplog.Entry) error {
 	if _, err := p.coll(toTo); err != nil {
 		return err
 	}
-	err = mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error {
+	err = mongodb.Ask(ctx, p.r.opts.Conn.OperationTimeout, func(ctx context.Context) error {
 		return p.r.client.Database("admin").RunCommand(ctx, bson.D{
 			{Key: "renameCollection", Value: fromTo}, {Key: "to", Value: toTo}, {Key: "dropTarget", Value: dropTarget},
 		}).Err()
@@ -228,7 +228,7 @@ func (p *replayer) rename(ctx context.Context, e oplog.Entry) error {
 	case mongodb.IsCode(err, mongodb.CodeNamespaceExists):
 		// Both are in the backup: the target as renamed, the source as it
 		// was before; the source is gone by the end.
-		if err := mongodb.Ask(ctx, p.r.opts.OperationTimeout, func(ctx context.Context) error { return src.Drop(ctx) }); err != nil {
+		if err := mongodb.Ask(ctx, p.r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return src.Drop(ctx) }); err != nil {
 			return fmt.Errorf("drop %s: %w", fromTo, err)
 		}
 		return nil

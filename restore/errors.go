@@ -29,7 +29,7 @@ var (
 	// the backup's manifest records.
 	ErrCountMismatch = errcode.New(errcode.CountMismatch, "restored document count differs from the backup's manifest")
 
-	// ErrNoOplog: Options.OplogReplay is on but the backup holds no oplog.
+	// ErrNoOplog: Options.OplogReplay is ReplayRequired but the backup holds no oplog.
 	ErrNoOplog = errcode.New(errcode.Invalid, "the backup holds no oplog")
 
 	// ErrInvalid: an option is malformed; the message names it.
@@ -39,7 +39,7 @@ var (
 	ErrUnreachable = mongodb.ErrUnreachable
 
 	// ErrSlow: a write of the oplog's replay got no answer within
-	// Options.OperationTimeout while the server answers pings: it is busy
+	// Options.Conn.OperationTimeout while the server answers pings: it is busy
 	// or the write heavy; raise OperationTimeout.
 	ErrSlow = mongodb.ErrSlow
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
@@ -81,7 +82,7 @@ func TestRestoreMongodumpTarWithStrayFiles(t *testing.T) {
 	srv := mongotest.New(t)
 	db := srv.DB("stray")
 	rep, err := testnode.RestoreBytes(t, dumpDir(t, db), restore.Options{
-		Client:  srv.Client,
+		Conn:    conn.Config{Client: srv.Client},
 		Formats: []archive.Format{archive.TarFormat{AllowMissingManifest: true, Spill: archive.Spill{Dir: t.TempDir()}}},
 	})
 	require.NoError(t, err)
@@ -101,7 +102,7 @@ func TestRestoreMongodumpTarWithStrayFiles(t *testing.T) {
 func TestRestoreForeignTarWithoutOptionWritesNothing(t *testing.T) {
 	srv := mongotest.New(t)
 	db := srv.DB("foreign")
-	rep, err := testnode.RestoreBytes(t, dumpDir(t, db), restore.Options{Client: srv.Client})
+	rep, err := testnode.RestoreBytes(t, dumpDir(t, db), restore.Options{Conn: conn.Config{Client: srv.Client}})
 	require.ErrorIs(t, err, restore.ErrCorrupt)
 	require.ErrorIs(t, err, archive.ErrCorrupt)
 	assert.Equal(t, errcode.Corrupt, errcode.Of(err))

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
@@ -55,7 +56,7 @@ func TestDuplicateIsTheReportedCause(t *testing.T) {
 	_, err := srv.Client.Database(db).Collection("a").InsertOne(context.Background(), bson.D{{Key: "_id", Value: int32(2)}, {Key: "v", Value: "target"}})
 	require.NoError(t, err)
 
-	_, err = run(t, data, restore.Options{Client: srv.Client, Parallel: 4, BatchSize: 5})
+	_, err = run(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Parallel: 4, BatchSize: 5})
 	require.ErrorIs(t, err, restore.ErrDuplicateKey)
 	assert.Equal(t, errcode.DuplicateKey, errcode.Of(err))
 	assert.Contains(t, err.Error(), "duplicate key")
@@ -76,7 +77,7 @@ func TestSkipDuplicates(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	rep, err := run(t, data, restore.Options{Client: srv.Client, SkipDuplicates: true, BatchSize: 7})
+	rep, err := run(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, SkipDuplicates: true, BatchSize: 7})
 	require.NoError(t, err)
 	require.Len(t, rep.Namespaces, 2)
 	byTarget := map[string]restore.NamespaceReport{}
@@ -108,7 +109,7 @@ func TestServerNamespacesNotRestored(t *testing.T) {
 	}
 	data := sealedBackup(t, backup)
 
-	rep, err := run(t, data, restore.Options{Client: srv.Client})
+	rep, err := run(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}})
 	require.NoError(t, err)
 	require.Len(t, rep.Namespaces, 1)
 	assert.Equal(t, app+".c", rep.Namespaces[0].To)

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -55,7 +56,7 @@ func TestObserver(t *testing.T) {
 	renames := namespace.Renames{{From: ns, To: to}}
 
 	o := &observer{t: t, srv: srv, docs: map[string]int{}}
-	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: renames, Observer: o})
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Renames: renames, Observer: o})
 	require.NoError(t, err)
 	assert.Equal(t, []string{ns + ">" + to}, o.targets)
 	assert.Equal(t, map[string]int{to: 2}, o.docs)
@@ -64,7 +65,7 @@ func TestObserver(t *testing.T) {
 	assert.Equal(t, testnode.DocsOf(t, testnode.ID(1)), testnode.Contents(t, srv, to))
 
 	no := errors.New("refused")
-	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: namespace.Renames{{From: ns, To: srv.DB("obs_no") + ".c"}},
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Renames: namespace.Renames{{From: ns, To: srv.DB("obs_no") + ".c"}},
 		Observer: &observer{t: t, srv: srv, refuse: no}})
 	assert.ErrorIs(t, err, no)
 	assert.Empty(t, testnode.CollectionNames(t, srv, srv.DB("obs_no")))

@@ -14,7 +14,6 @@ import (
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // replayer applies a backup's oplog in order.
@@ -51,10 +50,10 @@ func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
 			return fmt.Errorf("%w: the backup holds documents of %s after its oplog, which must come last", ErrCorrupt, c.Namespace())
 		}
 	}
-	if r.opts.OplogReplay == slot.ToggleOn && !r.sawOplog {
-		return fmt.Errorf("%w: Options.OplogReplay is on but the backup holds no oplog (it was made without one); its collections were restored as read", ErrNoOplog)
+	if r.opts.OplogReplay == ReplayRequired && !r.sawOplog {
+		return fmt.Errorf("%w: Options.OplogReplay is ReplayRequired but the backup holds no oplog (it was made without one); its collections were restored as read", ErrNoOplog)
 	}
-	if r.opts.FurtherOplog != nil && r.opts.OplogReplay != slot.ToggleOff {
+	if r.opts.FurtherOplog != nil && r.opts.OplogReplay != ReplayNever {
 		if p == nil {
 			p = r.newReplayer()
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -64,7 +65,7 @@ func BenchmarkOplogReplay(b *testing.B) {
 			for range b.N {
 				round++
 				rep, err := testnode.RestoreBytes(b, data, restore.Options{
-					Client: srv.Client, DryRun: bc.dry,
+					Conn: conn.Config{Client: srv.Client}, DryRun: bc.dry,
 					Renames: []namespace.Rename{{From: db + ".*", To: fmt.Sprintf("%s_%d.*", db, round)}},
 				})
 				require.NoError(b, err)

@@ -13,11 +13,11 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 )
 
 type (
@@ -254,7 +254,7 @@ func TestReplayEntries(t *testing.T) {
 			if tc.opts != nil {
 				o = tc.opts(db)
 			}
-			o.Client = srv.Client
+			o.Conn.Client = srv.Client
 
 			dry := o
 			dry.DryRun = true
@@ -301,7 +301,7 @@ func TestReplayManyUpdates(t *testing.T) {
 		want = append(want, D{{Key: "_id", Value: fmt.Sprintf("d%03d", i)}, {Key: "n", Value: -i}})
 	}
 	data := testnode.CraftedBackup(t, map[string][]D{db + ".c": docs}, oplog, archive.TarFormat{})
-	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client})
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 150, rep.Oplog.Updates)
 	assert.Equal(t, testnode.DocsOf(t, want...), testnode.Contents(t, srv, db+".c"))
@@ -313,7 +313,7 @@ func TestReplayArchiveFormat(t *testing.T) {
 	srv := mongotest.New(t)
 	db := srv.DB("arch")
 	data := testnode.CraftedBackup(t, map[string][]D{db + ".c": {id(1)}}, []D{ins(db+".c", id(2)), del(db+".c", 1)}, archive.ArchiveFormat{})
-	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client})
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}})
 	require.NoError(t, err)
 	assert.Equal(t, testnode.DocsOf(t, id(2)), testnode.Contents(t, srv, db+".c"))
 	assert.EqualValues(t, 1, rep.Oplog.Inserts)
@@ -335,7 +335,7 @@ func TestReplayRefusesDisorder(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
-	_, err = testnode.RestoreBytes(t, enc.Bytes(), restore.Options{Client: srv.Client})
+	_, err = testnode.RestoreBytes(t, enc.Bytes(), restore.Options{Conn: conn.Config{Client: srv.Client}})
 	assert.ErrorIs(t, err, restore.ErrCorrupt)
 	assert.ErrorContains(t, err, "not in timestamp order")
 }
@@ -400,7 +400,7 @@ func TestReplayFurtherOplog(t *testing.T) {
 	rename := func(to string) namespace.Renames { return namespace.Renames{{From: ns, To: db + "." + to}} }
 
 	f := more()
-	rep, err := testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("all"), FurtherOplog: f})
+	rep, err := testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Renames: rename("all"), FurtherOplog: f})
 	require.NoError(t, err)
 	assert.Equal(t, testnode.DocsOf(t, id(2), id(3), id(4), id(5), id(6)), testnode.Contents(t, srv, db+".all"))
 	assert.EqualValues(t, 1, rep.Oplog.Transactions, "the transaction commits in the further oplog")
@@ -410,7 +410,7 @@ func TestReplayFurtherOplog(t *testing.T) {
 
 	// Up to, not including, the limit; the source is not read past it.
 	f = more()
-	rep, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("lim"), FurtherOplog: f, OplogLimit: entryTS(4)})
+	rep, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Renames: rename("lim"), FurtherOplog: f, OplogLimit: entryTS(4)})
 	require.NoError(t, err)
 	assert.Equal(t, testnode.DocsOf(t, id(2), id(3), id(4)), testnode.Contents(t, srv, db+".lim"))
 	assert.True(t, rep.Oplog.LimitReached)
@@ -418,18 +418,18 @@ func TestReplayFurtherOplog(t *testing.T) {
 
 	// A limit inside the backup's own oplog never reads the further one.
 	f = more()
-	rep, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("early"), FurtherOplog: f, OplogLimit: entryTS(1)})
+	rep, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Renames: rename("early"), FurtherOplog: f, OplogLimit: entryTS(1)})
 	require.NoError(t, err)
 	assert.Zero(t, f.emitted)
 	assert.Equal(t, testnode.DocsOf(t, id(1), id(2)), testnode.Contents(t, srv, db+".early"))
 
 	// A further oplog that starts before the backup's ends is refused.
 	f = &further{first: 0, entries: []D{ins(ns, id(9))}}
-	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, Renames: rename("bad"), FurtherOplog: f})
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, Renames: rename("bad"), FurtherOplog: f})
 	assert.ErrorIs(t, err, restore.ErrCorrupt)
 	assert.ErrorContains(t, err, "not in timestamp order")
 
 	// With replay off there is nothing for it to continue.
-	_, err = testnode.RestoreBytes(t, data, restore.Options{Client: srv.Client, FurtherOplog: more(), OplogReplay: slot.ToggleOff})
+	_, err = testnode.RestoreBytes(t, data, restore.Options{Conn: conn.Config{Client: srv.Client}, FurtherOplog: more(), OplogReplay: restore.ReplayNever})
 	assert.ErrorIs(t, err, restore.ErrInvalid)
 }

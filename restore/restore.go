@@ -15,29 +15,23 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/mongodb"
 	"github.com/keepslot/keepslot/namespace"
-	"github.com/keepslot/keepslot/slot"
 )
 
-// Options configure Run. Client or URI is required unless DryRun; every
-// other field has a default.
+// Options configure Run. Conn.Client or Conn.URI is required unless
+// DryRun; every other field has a default.
 type Options struct {
-	// Client is the target server; if nil, URI is connected to.
-	Client *mongo.Client
-	URI    string
-	// Timeout bounds each wait to find the server of URI (server
-	// selection); default 10 s.
-	Timeout time.Duration
-	// OperationTimeout bounds the wait for each request of the restore (a
-	// batch of documents or of replayed writes, a command) before it fails
-	// with ErrUnreachable; an index build runs as long as the server
-	// answers pings within it. Default one minute.
-	OperationTimeout time.Duration
+	// Conn is the target server: Client, or URI connected to for the
+	// restore. Its OperationTimeout bounds the wait for each request of
+	// the restore (a batch of documents or of replayed writes, a command)
+	// before it fails with ErrUnreachable; an index build runs as long as
+	// the server answers pings within it.
+	Conn conn.Config
 
 	// Formats and Compressions the backup may have been written with
 	// beyond the built-in ones, recognised by their Match methods.
@@ -58,14 +52,11 @@ type Options struct {
 	// BatchSize is the most documents per insert; default 1000.
 	BatchSize int
 
-	// OplogReplay replays the oplog a backup captured, once its
-	// collections are restored and indexed, as mongorestore --oplogReplay
-	// does, honouring Filter and Renames:
-	//   - slot.ToggleAuto (default): when the backup holds an oplog;
-	//   - slot.ToggleOn: likewise, and Run fails with ErrNoOplog, after
-	//     restoring the collections, when it holds none;
-	//   - slot.ToggleOff: never.
-	OplogReplay slot.Toggle
+	// OplogReplay says whether the oplog a backup captured is replayed,
+	// once its collections are restored and indexed, as mongorestore
+	// --oplogReplay does, honouring Filter and Renames; default
+	// ReplayAuto, when the backup holds one (see [Replay]).
+	OplogReplay Replay
 	// OplogLimit, if set, stops the replay before the first entry at or
 	// after it, as mongorestore --oplogLimit does; the data is then
 	// consistent as of no moment, unless the limit is after the backup's
@@ -101,7 +92,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	// replayTimedOut, if set, is called when a replayed write got no
-	// answer within OperationTimeout, before the server is pinged to tell
+	// answer within Conn.OperationTimeout, before the server is pinged to tell
 	// a slow server from one that is down (tests set it).
 	replayTimedOut func()
 }
@@ -124,6 +115,46 @@ type Options struct {
 // new namespaces with Renames.
 func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *Options) (*Report, error) {
 	start := time.Now()
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ar, err := openBackup(ctx, src, size, password, &o)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := ar.(io.Closer); ok {
+		defer c.Close() // what a reader holds when a restore stops early, such as a tar's oplog
+	}
+
+	client := o.Conn.Client
+	if client == nil && !o.DryRun {
+		if o.Conn.URI == "" {
+			return nil, fmt.Errorf("restore: %w: set Options.Conn: its Client or URI, or DryRun", ErrInvalid)
+		}
+		lazy := mongodb.NewLazy(o.Conn)
+		defer lazy.Close(context.WithoutCancel(ctx))
+		if client, err = lazy.Client(); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
+
+	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}
+	defer r.dropTemps(context.WithoutCancel(ctx))
+	err = r.run(ctx, ar)
+	rep := r.report(time.Since(start))
+	if err != nil {
+		return rep, fmt.Errorf("restore: %w", corrupt(err))
+	}
+	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
+		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
+	return rep, nil
+}
+
+// withDefaults returns a copy of the options (the zero Options for nil)
+// with the defaults set, or ErrInvalid (or namespace's error) for options
+// that cannot work.
+func (opts *Options) withDefaults() (Options, error) {
 	o := Options{}
 	if opts != nil {
 		o = *opts
@@ -138,15 +169,21 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 		o.Logger = slog.Default()
 	}
 	if err := o.Filter.Validate(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return o, fmt.Errorf("restore: %w", err)
 	}
 	if err := o.Renames.Validate(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return o, fmt.Errorf("restore: %w", err)
 	}
-	if o.FurtherOplog != nil && o.OplogReplay == slot.ToggleOff {
-		return nil, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay off leaves out: replay both or neither", ErrInvalid)
+	if o.FurtherOplog != nil && o.OplogReplay == ReplayNever {
+		return o, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay ReplayNever leaves out: replay both or neither", ErrInvalid)
 	}
+	return o, nil
+}
 
+// openBackup authenticates the whole backup of size bytes from src, then opens
+// the archive it holds, in a format and compression that Run knows or o
+// adds.
+func openBackup(ctx context.Context, src io.ReaderAt, size int64, password []byte, o *Options) (archive.Reader, error) {
 	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
 	if errors.Is(err, cipher.ErrKDFTooExpensive) {
 		return nil, fmt.Errorf("restore: %w: for a restore the option is Options.MaxKDFWork", err)
@@ -161,30 +198,18 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", corrupt(err))
 	}
-	if c, ok := ar.(io.Closer); ok {
-		defer c.Close() // what a reader holds when a restore stops early, such as a tar's oplog
-	}
+	return ar, nil
+}
 
-	client := o.Client
-	if client == nil && !o.DryRun {
-		if o.URI == "" {
-			return nil, fmt.Errorf("restore: %w: set Options.Client or URI, or DryRun", ErrInvalid)
-		}
-		c, err := mongodb.Connect(o.URI, o.Timeout)
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		defer mongodb.Ask(context.WithoutCancel(ctx), o.OperationTimeout, c.Disconnect)
-		client = c
-	}
-
-	r := &restorer{opts: o, client: client, byFrom: map[string]*target{}}
-	defer r.dropTemps(context.WithoutCancel(ctx))
+// run reads the archive into the server, its batches inserted by parallel
+// workers, then finishes the restore: indexes, users and roles, the
+// oplog's replay, the counts' check.
+func (r *restorer) run(ctx context.Context, ar archive.Reader) error {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.startWorkers(ctx, cancel)
-	err = r.read(ctx, ar)
+	err := r.read(ctx, ar)
 	r.stopWorkers()
 	switch {
 	case parent.Err() != nil && err == nil:
@@ -200,11 +225,5 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	if err == nil {
 		err = r.finish(ctx, ar)
 	}
-	rep := r.report(time.Since(start))
-	if err != nil {
-		return rep, fmt.Errorf("restore: %w", corrupt(err))
-	}
-	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
-		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
-	return rep, nil
+	return err
 }

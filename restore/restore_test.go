@@ -12,6 +12,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/archive/archivetest"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -31,7 +32,7 @@ func TestRestoreRefusesBeforeWriting(t *testing.T) {
 	_, data := testnode.BackupBytes(t, e, e.Config())
 	ctx := context.Background()
 	opts := &restore.Options{
-		Client:  e.Srv.Client,
+		Conn:    conn.Config{Client: e.Srv.Client},
 		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*.*", To: e.Srv.Prefix + "x_*.*"}},
 	}
 	before := databases(e)
@@ -59,7 +60,7 @@ func TestRestoreOptions(t *testing.T) {
 	ctx := context.Background()
 	run := func(o restore.Options) *restore.Report {
 		t.Helper()
-		o.Client = e.Srv.Client
+		o.Conn.Client = e.Srv.Client
 		rep, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &o)
 		require.NoError(t, err)
 		return rep
@@ -86,7 +87,7 @@ func TestRestoreOptions(t *testing.T) {
 	// Over the originals: without Drop the inserts collide, with Drop the
 	// collection is replaced.
 	o := restore.Options{Filter: namespace.Filter{Include: []string{app + ".events"}}}
-	o.Client = e.Srv.Client
+	o.Conn.Client = e.Srv.Client
 	_, err := restore.Run(ctx, bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &o)
 	assert.Error(t, err)
 	_, err = e.Srv.Client.Database(app).Collection("events").InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}})
@@ -105,7 +106,7 @@ func TestArchiveFormatRoundTrip(t *testing.T) {
 	assert.Regexp(t, `\.archive\.zst$`, st.Name)
 
 	rep, err := restore.Run(context.Background(), bytes.NewReader(data), int64(len(data)), []byte(testnode.Password), &restore.Options{
-		Client:  e.Srv.Client,
+		Conn:    conn.Config{Client: e.Srv.Client},
 		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "z*"}},
 	})
 	require.NoError(t, err)
@@ -125,7 +126,7 @@ func TestPluggedCompressionRestores(t *testing.T) {
 	_, data := testnode.BackupBytes(t, e, cfg)
 	ctx := context.Background()
 	opts := &restore.Options{
-		Client:  e.Srv.Client,
+		Conn:    conn.Config{Client: e.Srv.Client},
 		Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "s2*"}},
 	}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keepslot/keepslot/archive"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
@@ -90,10 +91,9 @@ func TestRestoreServerStopsAnswering(t *testing.T) {
 			var froze sync.Once
 			frozen := false
 			opts := restore.Options{
-				Client:           e.Srv.Client,
-				Renames:          namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
-				Parallel:         1,
-				OperationTimeout: opTimeout,
+				Conn:     conn.Config{Client: e.Srv.Client, OperationTimeout: opTimeout},
+				Renames:  namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
+				Parallel: 1,
 				Progress: func(p archive.Progress) {
 					if tc.at(p) {
 						froze.Do(func() { freeze(); frozen = true })
@@ -136,11 +136,10 @@ func TestRestoreCallerDeadline(t *testing.T) {
 	defer cancel()
 	var froze sync.Once
 	opts := restore.Options{
-		Client:           e.Srv.Client,
-		Renames:          namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
-		Parallel:         1,
-		BatchSize:        1000,
-		OperationTimeout: time.Minute,
+		Conn:      conn.Config{Client: e.Srv.Client, OperationTimeout: time.Minute},
+		Renames:   namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
+		Parallel:  1,
+		BatchSize: 1000,
 		Progress: func(p archive.Progress) {
 			// After the first batch: the second gets no answer.
 			froze.Do(freeze)
@@ -175,10 +174,9 @@ func TestReplaySlow(t *testing.T) {
 	defer thaw()
 	var froze, thawed sync.Once
 	opts := restore.Options{
-		Client:           e.Srv.Client,
-		Renames:          namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
-		Parallel:         1,
-		OperationTimeout: opTimeout,
+		Conn:     conn.Config{Client: e.Srv.Client, OperationTimeout: opTimeout},
+		Renames:  namespace.Renames{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}},
+		Parallel: 1,
 		Progress: func(p archive.Progress) {
 			if p.Namespace == "oplog" {
 				froze.Do(freeze)

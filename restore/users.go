@@ -32,7 +32,7 @@ func (r *restorer) authzTarget(ctx context.Context, c *archive.Collection) (*tar
 	_, _ = rand.Read(b)
 	name := "keepslot_restore_" + hex.EncodeToString(b) + "_" + c.Name[len("system."):]
 	d := r.client.Database("admin")
-	if err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return d.CreateCollection(ctx, name) }); err != nil {
+	if err := mongodb.Ask(ctx, r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return d.CreateCollection(ctx, name) }); err != nil {
 		return nil, fmt.Errorf("create admin.%s for restoring %s: %w", name, from, err)
 	}
 	r.temps = append(r.temps, name)
@@ -63,11 +63,11 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 		return nil
 	}
 	if version != nil {
-		theirs, err := authSchema(ctx, r.opts.OperationTimeout, version.coll)
+		theirs, err := authSchema(ctx, r.opts.Conn.OperationTimeout, version.coll)
 		if err != nil {
 			return err
 		}
-		ours, err := authSchema(ctx, r.opts.OperationTimeout, r.client.Database("admin").Collection("system.version"))
+		ours, err := authSchema(ctx, r.opts.Conn.OperationTimeout, r.client.Database("admin").Collection("system.version"))
 		if err != nil {
 			return err
 		}
@@ -83,7 +83,7 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 		b := make([]byte, 6)
 		_, _ = rand.Read(b)
 		name := "keepslot_restore_" + hex.EncodeToString(b) + "_empty"
-		err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return r.client.Database("admin").CreateCollection(ctx, name) })
+		err := mongodb.Ask(ctx, r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return r.client.Database("admin").CreateCollection(ctx, name) })
 		if err != nil {
 			return "", fmt.Errorf("create admin.%s for merging users and roles: %w", name, err)
 		}
@@ -98,7 +98,7 @@ func (r *restorer) mergeAuthz(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error {
+	err = mongodb.Ask(ctx, r.opts.Conn.OperationTimeout, func(ctx context.Context) error {
 		return r.client.Database("admin").RunCommand(ctx, bson.D{
 			{Key: "_mergeAuthzCollections", Value: 1},
 			{Key: "tempUsersCollection", Value: "admin." + tu},
@@ -150,7 +150,7 @@ func authSchema(ctx context.Context, timeout time.Duration, coll *mongo.Collecti
 // dropTemps drops the temporary collections of the users and roles.
 func (r *restorer) dropTemps(ctx context.Context) {
 	for _, name := range r.temps {
-		err := mongodb.Ask(ctx, r.opts.OperationTimeout, func(ctx context.Context) error { return r.client.Database("admin").Collection(name).Drop(ctx) })
+		err := mongodb.Ask(ctx, r.opts.Conn.OperationTimeout, func(ctx context.Context) error { return r.client.Database("admin").Collection(name).Drop(ctx) })
 		if err != nil {
 			r.opts.Logger.Warn("restore: drop a temporary collection", "collection", "admin."+name, "error", err)
 		}

@@ -9,10 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/testnode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // adminCollections lists admin's collections but the server's own.
@@ -47,7 +48,7 @@ func TestUsersAndRolesMerge(t *testing.T) {
 		_, err := admin.Collection("system.users").InsertOne(ctx, bson.D{{Key: "_id", Value: app + "." + user}, {Key: "user", Value: user}, {Key: "db", Value: app}})
 		require.NoError(t, err)
 	} else {
-		cfg.UsersAndRoles = slot.ToggleOn // with the test's Include
+		cfg.UsersAndRoles = backup.ToggleOn // with the test's Include
 		db := e.Srv.Client.Database(app)
 		require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createRole", Value: role}, {Key: "privileges", Value: bson.A{}}, {Key: "roles", Value: bson.A{}}}).Err())
 		require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: "not a secret"}, {Key: "roles", Value: bson.A{role}}}).Err())
@@ -58,7 +59,7 @@ func TestUsersAndRolesMerge(t *testing.T) {
 	}
 	_, data := testnode.BackupBytes(t, e, cfg)
 
-	opts := restore.Options{Client: e.Srv.Client, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
+	opts := restore.Options{Conn: conn.Config{Client: e.Srv.Client}, Renames: []namespace.Rename{{From: e.Srv.Prefix + "*", To: e.Srv.Prefix + "r_*"}}}
 	dry := opts
 	dry.DryRun = true
 	rep, err := testnode.RestoreBytes(t, data, dry)

@@ -185,7 +185,7 @@ func (p *replayer) flush(ctx context.Context) error {
 // are retried one by one to find it (every write applies again without
 // harm, and a server may report too low an index: FerretDB does).
 func (p *replayer) bulk(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) (int, error) {
-	d := p.r.opts.OperationTimeout
+	d := p.r.opts.Conn.OperationTimeout
 	err := mongodb.Ask(ctx, d, func(ctx context.Context) error {
 		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
 		return err
@@ -245,7 +245,7 @@ func conflictAt(err error) (int, bool) {
 // truncate cuts an array of the document filter selects, as a diff's new
 // length says.
 func (p *replayer) truncate(ctx context.Context, coll *mongo.Collection, filter bson.Raw, t oplog.Truncation) error {
-	d := p.r.opts.OperationTimeout
+	d := p.r.opts.Conn.OperationTimeout
 	var doc bson.Raw
 	err := mongodb.Ask(ctx, d, func(ctx context.Context) (err error) {
 		doc, err = coll.FindOne(ctx, filter).Raw()

@@ -19,7 +19,6 @@ import (
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/restore"
 )
 
 // RestoreOptions configure Restore.
@@ -35,7 +34,6 @@ type RestoreOptions struct {
 	// every backup this package writes stays within. Above it Restore fails
 	// with cipher.ErrKDFTooExpensive without deriving a key; raise it only
 	// for a file from a source you trust (see [cipher.Options].MaxWork).
-	// RestoreNamespaces takes it in [restore.Options].MaxKDFWork.
 	MaxKDFWork uint64
 }
 
@@ -83,8 +81,9 @@ type RestoredFile struct {
 // left in dir, which hold secrets in plaintext, and names them in
 // [RestoreReport].Removed. A dry run neither locks nor removes anything.
 //
-// MongoDB namespaces in the backup are not restored here: use
-// RestoreNamespaces on the same file.
+// MongoDB namespaces in the backup ([Config].Mongo's) are not restored
+// here: restore them with restore.Run on the same file, its
+// Options.Filter excluding DB+".*", the pseudo-namespaces of the secrets.
 func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, dir string, opts *RestoreOptions) (*RestoreReport, error) {
 	var o RestoreOptions
 	if opts != nil {
@@ -168,18 +167,6 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	return rep, nil
 }
 
-// RestoreNamespaces restores the MongoDB namespaces of a sensitive backup
-// (those its Config.Mongo selected) with restore.Run, leaving out the
-// pseudo-namespaces that hold files and in-memory secrets.
-func RestoreNamespaces(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *restore.Options) (*restore.Report, error) {
-	var o restore.Options
-	if opts != nil {
-		o = *opts
-	}
-	o.Filter.Exclude = append(slices.Clip(o.Filter.Exclude), DB+".*")
-	return restore.Run(ctx, src, size, password, &o)
-}
-
 // staged is a secret read from the backup, waiting in the staging
 // directory.
 type staged struct {
@@ -218,7 +205,7 @@ func readSecrets(ctx context.Context, ar archive.Reader, st *stage) ([]staged, m
 				return nil, nil, fmt.Errorf("sensitive: read the backup: %w", err)
 			}
 			if c.DB != DB {
-				continue // MongoDB namespaces: RestoreNamespaces' business
+				continue // MongoDB namespaces: restore.Run's business
 			}
 			switch c.Name {
 			case ManifestCollection:

@@ -121,8 +121,9 @@ type Config struct {
 	Sources []Source
 
 	// Mongo, if set, adds the MongoDB namespaces it selects (set its
-	// Filter) to the backup; restore them with RestoreNamespaces. Exclude
-	// them from the main backup's Source.Filter.
+	// Filter) to the backup; restore them with restore.Run, its
+	// Options.Filter excluding DB+".*" (see [Restore]). Exclude them from
+	// the main backup's Source.Filter.
 	Mongo *backup.Source
 
 	// Store is the sensitive backup's own slot, separate from the main

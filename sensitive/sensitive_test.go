@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/namespace"
@@ -313,7 +316,7 @@ func TestRestoreRefusesCraftedBackups(t *testing.T) {
 	}
 }
 
-// TestRestoreMaxKDFWork checks that Restore and RestoreNamespaces pass their
+// TestRestoreMaxKDFWork checks that Restore and restore.Run pass their
 // MaxKDFWork to the cipher: a cap below the backup's scrypt work refuses it
 // before anything is written, one at its work restores it.
 func TestRestoreMaxKDFWork(t *testing.T) {
@@ -328,7 +331,7 @@ func TestRestoreMaxKDFWork(t *testing.T) {
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.NoDirExists(t, target)
 
-	_, err = sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{DryRun: true, MaxKDFWork: work - 1})
+	_, err = restoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{DryRun: true, MaxKDFWork: work - 1})
 	require.ErrorIs(t, err, cipher.ErrKDFTooExpensive)
 
 	rep, err := sensitive.Restore(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), target, &sensitive.RestoreOptions{MaxKDFWork: work})
@@ -346,7 +349,7 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 	require.NoError(t, err)
 
 	n := newNode(t)
-	main, err := backup.New(&backup.Source{Client: srv.Client, Filter: namespace.Filter{Include: []string{srv.Prefix + "*"}}},
+	main, err := backup.New(&backup.Source{Conn: conn.Config{Client: srv.Client}, Filter: namespace.Filter{Include: []string{srv.Prefix + "*"}}},
 		slot.Config{Store: store.Memory(), StateDir: n.state, KDF: lowKDF})
 	require.NoError(t, err)
 	defer main.Close()
@@ -366,7 +369,7 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 
 	_, err = sensitive.Restore(ctx, bytes.NewReader(mainData.Bytes()), int64(mainData.Len()), []byte(password), t.TempDir(), nil)
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
-	_, err = restore.Run(ctx, bytes.NewReader(sensData), int64(len(sensData)), []byte(mainPassword), &restore.Options{Client: srv.Client})
+	_, err = restore.Run(ctx, bytes.NewReader(sensData), int64(len(sensData)), []byte(mainPassword), &restore.Options{Conn: conn.Config{Client: srv.Client}})
 	assert.ErrorIs(t, err, cipher.ErrWrongPassword)
 
 	// Deleting one leaves the other.
@@ -377,7 +380,8 @@ func TestCoexistsWithMainBackup(t *testing.T) {
 }
 
 // Secrets kept in MongoDB ride along in the sensitive backup and restore
-// with RestoreNamespaces; the files restore with Restore.
+// with restore.Run, as Restore's documentation says; the files restore
+// with Restore.
 func TestMongoNamespaces(t *testing.T) {
 	srv := mongotest.New(t)
 	ctx := context.Background()
@@ -388,7 +392,7 @@ func TestMongoNamespaces(t *testing.T) {
 	n := newNode(t)
 	b, err := sensitive.New(sensitive.Config{
 		Sources:  []sensitive.Source{sensitive.Memory(map[string][]byte{"app/token": []byte(inMemoryKey)})},
-		Mongo:    &backup.Source{Client: srv.Client, Filter: namespace.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
+		Mongo:    &backup.Source{Conn: conn.Config{Client: srv.Client}, Filter: namespace.Filter{Include: []string{srv.DB("secrets") + ".*"}}},
 		Store:    store.Memory(),
 		StateDir: n.state,
 		KDF:      lowKDF,
@@ -404,8 +408,8 @@ func TestMongoNamespaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"app/token"}, names(rep))
 
-	nsRep, err := sensitive.RestoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
-		Client:  srv.Client,
+	nsRep, err := restoreNamespaces(ctx, bytes.NewReader(data), int64(len(data)), []byte(password), &restore.Options{
+		Conn:    conn.Config{Client: srv.Client},
 		Renames: []namespace.Rename{{From: srv.DB("secrets") + ".*", To: srv.DB("secrets_restored") + ".*"}},
 	})
 	require.NoError(t, err)
@@ -426,4 +430,13 @@ func TestBackupperHasNoExport(t *testing.T) {
 	var _ slot.Backupper = b
 	_, exports := any(b).(slot.Exporter)
 	assert.False(t, exports)
+}
+
+// restoreNamespaces restores the MongoDB namespaces of a sensitive backup
+// as Restore's documentation says: restore.Run, with the pseudo-namespaces
+// of the secrets left out.
+func restoreNamespaces(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts *restore.Options) (*restore.Report, error) {
+	o := *opts
+	o.Filter.Exclude = append(slices.Clip(o.Filter.Exclude), sensitive.DB+".*")
+	return restore.Run(ctx, src, size, password, &o)
 }

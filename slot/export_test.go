@@ -40,7 +40,7 @@ func newSlot(t *testing.T, src slot.Source, cfg slot.Config) *slot.Slot {
 }
 
 func TestExportOnReady(t *testing.T) {
-	remote := store.NewMemoryRemote()
+	remote := store.MemoryRemote()
 	e, b := exportEnv(t, remote, nil)
 	ctx := context.Background()
 	require.NoError(t, b.Start(ctx, []byte(testnode.Password)))
@@ -84,7 +84,7 @@ func TestExportOnReady(t *testing.T) {
 
 // blockingRemote holds every Put until release is closed, and can fail.
 type blockingRemote struct {
-	*store.MemoryRemote
+	store.Remote
 	started chan struct{}
 	release chan struct{}
 	once    sync.Once
@@ -101,11 +101,11 @@ func (r *blockingRemote) Put(ctx context.Context, key string, src io.Reader, wan
 	if r.fail != nil {
 		return store.Info{}, r.fail
 	}
-	return r.MemoryRemote.Put(ctx, key, src, want)
+	return r.Remote.Put(ctx, key, src, want)
 }
 
 func newBlockingRemote() *blockingRemote {
-	return &blockingRemote{MemoryRemote: store.NewMemoryRemote(), started: make(chan struct{}), release: make(chan struct{})}
+	return &blockingRemote{Remote: store.MemoryRemote(), started: make(chan struct{}), release: make(chan struct{})}
 }
 
 func TestExportInProgressAndFailure(t *testing.T) {
@@ -168,7 +168,7 @@ func TestExportNotConfigured(t *testing.T) {
 
 // Retention runs after each export and keeps the newest copy.
 func TestExportThenRetention(t *testing.T) {
-	remote := store.NewMemoryRemote()
+	remote := store.MemoryRemote()
 	// An older copy of this node, one of another node, and an object in a
 	// folder beneath this node's (an oplog slice), which is no copy.
 	for _, k := range []string{"keepslot/node-1/backup-old.enc", "keepslot/node-2/backup-old.enc", "keepslot/node-1/oplog/slice"} {

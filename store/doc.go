@@ -29,7 +29,7 @@
 // ([Wrapper]).
 //
 // A [Remote] holds many objects by key, off the node, where backups are
-// exported ([NewMemoryRemote] for tests; store/s3store for S3).
+// exported ([MemoryRemote] for tests; store/s3store for S3).
 //
 // Package store/storetest holds a conformance suite that any implementation of
 // [Store] can run, in the spirit of testing/fstest.

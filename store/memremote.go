@@ -12,20 +12,20 @@ import (
 	"sync"
 )
 
-// MemoryRemote is a Remote that keeps its objects in memory, for tests and
-// examples.
-type MemoryRemote struct {
+// memoryRemote is MemoryRemote's Remote.
+type memoryRemote struct {
 	mu   sync.Mutex
 	objs map[string]*memObject
 }
 
-var _ Remote = (*MemoryRemote)(nil)
+var _ Remote = (*memoryRemote)(nil)
 
-// NewMemoryRemote returns an empty in-memory remote.
-func NewMemoryRemote() *MemoryRemote { return &MemoryRemote{objs: map[string]*memObject{}} }
+// MemoryRemote returns an empty Remote that keeps its objects in memory,
+// for tests and examples.
+func MemoryRemote() Remote { return &memoryRemote{objs: map[string]*memObject{}} }
 
 // Put implements Remote.
-func (r *MemoryRemote) Put(ctx context.Context, key string, src io.Reader, want Info) (Info, error) {
+func (r *memoryRemote) Put(ctx context.Context, key string, src io.Reader, want Info) (Info, error) {
 	if err := CheckKey(key); err != nil {
 		return Info{}, err
 	}
@@ -72,7 +72,7 @@ func (r *MemoryRemote) Put(ctx context.Context, key string, src io.Reader, want 
 }
 
 // List implements Remote.
-func (r *MemoryRemote) List(ctx context.Context, prefix string) ([]Entry, error) {
+func (r *memoryRemote) List(ctx context.Context, prefix string) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
@@ -89,7 +89,7 @@ func (r *MemoryRemote) List(ctx context.Context, prefix string) ([]Entry, error)
 }
 
 // Open implements Remote.
-func (r *MemoryRemote) Open(ctx context.Context, key string) (Object, error) {
+func (r *memoryRemote) Open(ctx context.Context, key string) (Object, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (r *MemoryRemote) Open(ctx context.Context, key string) (Object, error) {
 }
 
 // Delete implements Remote.
-func (r *MemoryRemote) Delete(ctx context.Context, key string) error {
+func (r *memoryRemote) Delete(ctx context.Context, key string) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}

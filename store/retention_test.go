@@ -93,7 +93,7 @@ func TestRetentionKeepsNewestVerified(t *testing.T) {
 
 func TestPruneDryRunAndDelete(t *testing.T) {
 	ctx := context.Background()
-	remote := NewMemoryRemote()
+	remote := MemoryRemote()
 	for i := range 5 {
 		_, err := remote.Put(ctx, fmt.Sprintf("p/n/b%d", i), bytes.NewReader([]byte{byte(i)}),
 			Info{Name: fmt.Sprint(i), Created: at("2026-01-01T01").AddDate(0, 0, i)})

@@ -22,5 +22,5 @@ func TestDirConformance(t *testing.T) {
 }
 
 func TestMemoryRemoteConformance(t *testing.T) {
-	storetest.RunRemote(t, func(t *testing.T) store.Remote { return store.NewMemoryRemote() })
+	storetest.RunRemote(t, func(t *testing.T) store.Remote { return store.MemoryRemote() })
 }

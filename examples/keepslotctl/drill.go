@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/drill"
 	"github.com/keepslot/keepslot/errcode"
 )
@@ -86,7 +87,7 @@ func (a *app) drillCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := &drill.Options{URI: uri, Prefix: prefix, TempDir: tempDir}
+			opts := &drill.Options{Conn: conn.Config{URI: uri}, Prefix: prefix, TempDir: tempDir}
 			var rep *drill.Report
 			if sensitive {
 				rep, err = drill.RunSensitive(cmd.Context(), f, fi.Size(), password, opts)

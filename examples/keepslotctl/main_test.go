@@ -19,6 +19,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
@@ -224,6 +225,6 @@ func TestRestoreOperationTimeout(t *testing.T) {
 	require.NoError(t, err)
 	opts, err := restoreOptions(restoreFlags{uri: "mongodb://127.0.0.1:1", opTimeout: d})
 	require.NoError(t, err)
-	assert.Equal(t, 7*time.Second, opts.OperationTimeout)
-	assert.Equal(t, backup.DefaultOperationTimeout.String(), a.restoreCmd().Flags().Lookup("operation-timeout").DefValue)
+	assert.Equal(t, 7*time.Second, opts.Conn.OperationTimeout)
+	assert.Equal(t, conn.DefaultOperationTimeout.String(), a.restoreCmd().Flags().Lookup("operation-timeout").DefValue)
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/restore"
-	"github.com/keepslot/keepslot/slot"
 	"github.com/keepslot/keepslot/store"
 )
 
@@ -192,8 +191,8 @@ func (a *app) restoreToTime(cmd *cobra.Command, f restoreFlags, opts *restore.Op
 		return err
 	}
 	prefix, name := path.Split(strings.TrimSuffix(node, "/"))
-	rep, err := pitr.Restore(cmd.Context(), slot.ExportConfig{Remote: remote, Prefix: prefix, Node: name}, password,
-		&pitr.RestoreOptions{Options: *opts, Time: at, Timestamp: ts, TempDir: dir})
+	rep, err := pitr.Restore(cmd.Context(), pitr.Location{Remote: remote, Prefix: prefix, Node: name}, password,
+		&pitr.RestoreOptions{Restore: *opts, Time: at, Timestamp: ts, TempDir: dir})
 	if err != nil {
 		return restoreError(err)
 	}

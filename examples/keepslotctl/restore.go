@@ -16,12 +16,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/keepslot/keepslot/archive"
-	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
 	"github.com/keepslot/keepslot/sensitive"
-	"github.com/keepslot/keepslot/slot"
 )
 
 // restoreFlags are restore's options, named after mongorestore's.
@@ -36,13 +35,40 @@ type restoreFlags struct {
 	dir              string
 	overwrite        bool
 	fromRemote       string
-	oplogReplay      slot.Toggle
+	oplogReplay      replayFlag
 	oplogLimit       string
 	skipUsers        bool
 	skipDuplicates   bool
 	toTime           string
 	opTimeout        time.Duration
 	allowNoManifest  bool
+}
+
+// replayFlag is --oplog-replay: auto, on (restore.ReplayRequired) or off
+// (restore.ReplayNever).
+type replayFlag restore.Replay
+
+var replayFlags = map[string]restore.Replay{"auto": restore.ReplayAuto, "on": restore.ReplayRequired, "off": restore.ReplayNever}
+
+func (r replayFlag) MarshalText() ([]byte, error) {
+	for text, v := range replayFlags {
+		if v == restore.Replay(r) {
+			return []byte(text), nil
+		}
+	}
+	return nil, fmt.Errorf("%v is not a value of --oplog-replay", restore.Replay(r))
+}
+
+func (r *replayFlag) UnmarshalText(b []byte) error {
+	v, ok := replayFlags[string(b)]
+	if len(b) == 0 {
+		v, ok = restore.ReplayAuto, true
+	}
+	if !ok {
+		return fmt.Errorf("%q is not auto, on or off", b)
+	}
+	*r = replayFlag(v)
+	return nil
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -110,11 +136,11 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.sensitive, "sensitive", false, "the file is a sensitive backup: restore its files into --dir")
 	fl.StringVar(&f.dir, "dir", "", "with --sensitive: the directory to restore the files into")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --sensitive: replace files that exist")
-	fl.TextVar(&f.oplogReplay, "oplog-replay", slot.ToggleAuto, "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
+	fl.TextVar(&f.oplogReplay, "oplog-replay", replayFlag(restore.ReplayAuto), "replay the oplog the backup captured, for a restore consistent as of its end: auto (when it has one), on (fail without one) or off")
 	fl.StringVar(&f.oplogLimit, "oplog-limit", "", "replay only the oplog entries before this timestamp, SECONDS[:ORDINAL] as mongorestore's --oplogLimit")
 	fl.BoolVar(&f.skipUsers, "skip-users-and-roles", false, "leave out the users and roles the backup holds")
 	fl.BoolVar(&f.skipDuplicates, "skip-duplicates", false, "go on past documents the target already holds, keeping the target's, as mongorestore does; without it the first one fails the restore (exit 4)")
-	fl.DurationVar(&f.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest the restore waits for the server to answer one request (a batch of inserts, a command) before it fails as unreachable (exit 8); an index build runs as long as the server answers")
+	fl.DurationVar(&f.opTimeout, "operation-timeout", conn.DefaultOperationTimeout, "the longest the restore waits for the server to answer one request (a batch of inserts, a command) before it fails as unreachable (exit 8); an index build runs as long as the server answers")
 	fl.BoolVar(&f.allowNoManifest, "allow-missing-manifest", false, "restore a FILE that holds a tarred mongodump directory (encrypted as keepslot's backups are) without keepslot's manifest.json; its contents are then not checked against a manifest, so a tar cut at an entry's boundary goes unnoticed. Without it such a file is refused before anything is written (exit 6)")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	fl.StringVar(&f.toTime, "to-time", "", "restore the node as of this moment, from its bucket (via the agent at -t, keepslotd -pitr): a time such as 2026-12-02T17:59:00Z, its whole second included, or SECONDS[:ORDINAL], the oplog before it")
@@ -164,17 +190,16 @@ func restoreOptions(f restoreFlags) (*restore.Options, error) {
 		return nil, usageErrorf("--oplog-limit: %v", err)
 	}
 	opts := &restore.Options{
-		URI:               f.uri,
+		Conn:              conn.Config{URI: f.uri, OperationTimeout: f.opTimeout},
 		Filter:            namespace.Filter{Include: f.include, Exclude: f.exclude},
 		Drop:              f.drop,
 		DryRun:            f.dryRun,
 		Parallel:          f.parallel,
 		BatchSize:         f.batch,
-		OplogReplay:       f.oplogReplay,
+		OplogReplay:       restore.Replay(f.oplogReplay),
 		OplogLimit:        limit,
 		SkipUsersAndRoles: f.skipUsers,
 		SkipDuplicates:    f.skipDuplicates,
-		OperationTimeout:  f.opTimeout,
 		Logger:            quietLogger(),
 	}
 	opts.Renames = renames(f)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/drill"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/examples/embedded"
@@ -322,7 +323,7 @@ func (s scratchDriller) Drill(ctx context.Context, backup store.Object, password
 		defer db.Close()
 		uri = db.URI()
 	}
-	rep, err := drill.Run(ctx, backup, size, password, &drill.Options{URI: uri, Logger: s.log, TempDir: s.dir})
+	rep, err := drill.Run(ctx, backup, size, password, &drill.Options{Conn: conn.Config{URI: uri}, Logger: s.log, TempDir: s.dir})
 	if rep == nil {
 		return drillResult{}, err
 	}

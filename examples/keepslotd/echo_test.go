@@ -39,7 +39,7 @@ func (r *s3Like) Open(ctx context.Context, key string) (store.Object, error) {
 // was a 500 internal, the bucket's error), and that a 200 KB name is not
 // sent back whole.
 func TestSliceNameRefused(t *testing.T) {
-	remote := &s3Like{Remote: store.NewMemoryRemote()}
+	remote := &s3Like{Remote: store.MemoryRemote()}
 	srv := serveWith(t, serverConfig{Main: slottest.New(), Sensitive: slottest.New(),
 		Export: &slot.ExportConfig{Remote: remote, Node: "n1"}})
 	long := strings.Repeat("n", 200<<10)

@@ -24,7 +24,7 @@ import (
 // verb's answer.
 type fakeExporter struct {
 	*slottest.Fake
-	remote  *store.MemoryRemote
+	remote  store.Remote
 	err     error
 	exports int
 }
@@ -62,7 +62,7 @@ func (f *fakeExporter) OpenRemote(ctx context.Context, name string) (store.Objec
 
 func newExportServer(t *testing.T) (*httptest.Server, *fakeExporter) {
 	t.Helper()
-	f := &fakeExporter{Fake: slottest.New(), remote: store.NewMemoryRemote()}
+	f := &fakeExporter{Fake: slottest.New(), remote: store.MemoryRemote()}
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	_, err := f.remote.Put(context.Background(), "node/backup-1.enc", bytes.NewReader(data),
 		store.Info{Name: "backup-1.enc", Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})

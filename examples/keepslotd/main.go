@@ -74,6 +74,7 @@ import (
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/sensitive"
@@ -90,7 +91,7 @@ type options struct {
 	tlsCert, tlsKey   string
 	secrets           string
 	kdfLogN           uint
-	oplog             slot.Toggle
+	oplog             backup.Toggle
 	opTimeout         time.Duration
 	export            exportFlags
 	pitr              pitrFlags
@@ -109,8 +110,8 @@ func main() {
 	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
 	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
 	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
-	flag.DurationVar(&o.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest a backup waits for MongoDB to answer one request (a cursor's batch, a command) before it fails as unreachable")
-	flag.TextVar(&o.oplog, "oplog", slot.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
+	flag.DurationVar(&o.opTimeout, "operation-timeout", conn.DefaultOperationTimeout, "the longest a backup waits for MongoDB to answer one request (a cursor's batch, a command) before it fails as unreachable")
+	flag.TextVar(&o.oplog, "oplog", backup.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
 	flag.DurationVar(&o.timeouts.Read, "read-timeout", defaultTimeouts.Read, "the longest a client may take to send a request, headers and body")
 	flag.DurationVar(&o.timeouts.Write, "write-timeout", defaultTimeouts.Write, "the longest a write to a client may stall (a download may take longer in all, as long as it moves)")
 	flag.DurationVar(&o.timeouts.Idle, "idle-timeout", defaultTimeouts.Idle, "the longest a kept-alive connection may wait for its next request")
@@ -137,7 +138,7 @@ func main() {
 
 // source is the MongoDB source of the agent's main backup.
 func (o options) source(uri string) *backup.Source {
-	return &backup.Source{URI: uri, Oplog: o.oplog, OperationTimeout: o.opTimeout}
+	return &backup.Source{Conn: conn.Config{URI: uri, OperationTimeout: o.opTimeout}, Oplog: o.oplog}
 }
 
 // run serves until ctx is done, then shuts down in order: backups first,

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keepslot/keepslot/slot"
+	"github.com/keepslot/keepslot/backup"
 )
 
 // TestDataDirPermissions checks that the agent's data directory, which
@@ -65,8 +65,8 @@ func TestDataDirPermissions(t *testing.T) {
 
 // TestSourceOptions: -oplog and -operation-timeout reach the backup's source.
 func TestSourceOptions(t *testing.T) {
-	src := options{oplog: slot.ToggleOn, opTimeout: 7 * time.Second}.source("mongodb://127.0.0.1:1")
-	assert.Equal(t, "mongodb://127.0.0.1:1", src.URI)
-	assert.Equal(t, slot.ToggleOn, src.Oplog)
-	assert.Equal(t, 7*time.Second, src.OperationTimeout)
+	src := options{oplog: backup.ToggleOn, opTimeout: 7 * time.Second}.source("mongodb://127.0.0.1:1")
+	assert.Equal(t, "mongodb://127.0.0.1:1", src.Conn.URI)
+	assert.Equal(t, backup.ToggleOn, src.Oplog)
+	assert.Equal(t, 7*time.Second, src.Conn.OperationTimeout)
 }

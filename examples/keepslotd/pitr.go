@@ -19,6 +19,7 @@ import (
 	mopts "go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/pitr"
@@ -129,10 +130,16 @@ func (f pitrFlags) slicer(uri string, export *slot.ExportConfig, key *cipher.Key
 		ring = cipher.NewKeyring([]byte(strings.TrimSuffix(line, "\r")), nil)
 	}
 	return pitr.New(pitr.Config{
-		URI: uri, Export: *export, Key: key, Keyring: ring, OperationTimeout: opTimeout,
+		Conn: conn.Config{URI: uri, OperationTimeout: opTimeout}, Location: pitrLocation(*export), Key: key, Keyring: ring,
 		Interval: f.interval, MaxSize: f.maxMiB << 20, Read: pitr.ReadMode(f.read),
 		Logger: log,
 	})
+}
+
+// pitrLocation is where export puts the node's backups, beside which the
+// slices go.
+func pitrLocation(export slot.ExportConfig) pitr.Location {
+	return pitr.Location{Remote: export.Remote, Prefix: export.Prefix, Node: export.Node}
 }
 
 // readSecret reads a file that holds a secret with secretfile.Read: a
@@ -175,7 +182,7 @@ func runPruner(ctx context.Context, export slot.ExportConfig, every time.Duratio
 			return
 		case <-t.C:
 		}
-		res, err := pitr.Prune(ctx, export, dryRun)
+		res, err := pitr.Prune(ctx, pitrLocation(export), dryRun)
 		if err != nil {
 			log.Error("pitr: pruning the slices failed", "error", err)
 			continue
@@ -222,7 +229,7 @@ func (h pitrHandler) get(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	cov, err := pitr.Scan(r.Context(), h.export)
+	cov, err := pitr.Scan(r.Context(), pitrLocation(h.export))
 	if err != nil {
 		writeErr(w, err)
 		return

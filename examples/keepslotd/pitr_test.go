@@ -87,7 +87,7 @@ func TestPITREndpointsNeedExport(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	main := slottest.New()
-	exp := &slot.ExportConfig{Remote: store.NewMemoryRemote(), Node: "n1"}
+	exp := &slot.ExportConfig{Remote: store.MemoryRemote(), Node: "n1"}
 	srv2 := serveWith(t, serverConfig{Main: main, Sensitive: slottest.New(), Export: exp})
 	resp, body := do(t, srv2, "POST", "/v1/pitr/flush", "")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)

@@ -156,7 +156,7 @@ func newSchedEnv(t *testing.T, src slot.Source, notifyURL string) *schedEnv {
 // keep copies.
 func newSchedEnvKeep(t *testing.T, src slot.Source, notifyURL string, keep int) *schedEnv {
 	t.Helper()
-	e := &schedEnv{t: t, dir: t.TempDir(), remote: &flakyRemote{Remote: store.NewMemoryRemote()}, driller: &fakeDriller{}, clock: newFakeClock()}
+	e := &schedEnv{t: t, dir: t.TempDir(), remote: &flakyRemote{Remote: store.MemoryRemote()}, driller: &fakeDriller{}, clock: newFakeClock()}
 	if src == nil {
 		src = fakeSource{}
 	}

@@ -50,6 +50,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/examples/embedded"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/restore"
@@ -184,7 +185,7 @@ func (q *quickstart) backup(ctx context.Context) error {
 		return err
 	}
 	b, err := backup.New(&backup.Source{
-		Client: q.client,
+		Conn:   conn.Config{Client: q.client},
 		Filter: namespace.Filter{Include: []string{q.prefix + "*"}},
 	}, slot.Config{
 		Store:    dir,
@@ -285,7 +286,7 @@ func (q *quickstart) restore(ctx context.Context) error {
 	fmt.Println("a wrong password is refused before anything is written, as it should be")
 
 	rep, err := restore.Run(ctx, f, fi.Size(), password, &restore.Options{
-		Client:  q.client,
+		Conn:    conn.Config{Client: q.client},
 		Renames: []namespace.Rename{{From: "*.*", To: "*_restored.*"}},
 		Logger:  quietLogger(),
 	})

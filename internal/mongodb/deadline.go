@@ -9,6 +9,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/keepslot/keepslot/conn"
 )
 
 // Every request that backup and restore make to the server goes through
@@ -18,24 +20,17 @@ import (
 // inside, as FerretDB v1 can be on its SQLite pool) would hold a request
 // without a deadline for good.
 
-// DefaultOperationTimeout is how long a backup or restore waits for the
-// server to answer one request (a listing, a batch of documents read,
-// inserted or replayed, a command) before it fails with ErrUnreachable. An
-// index build is not bounded by it: it runs as long as the server answers
-// pings within it.
-const DefaultOperationTimeout = time.Minute
-
-// OperationTimeout returns d, or DefaultOperationTimeout when d is not
+// OperationTimeout returns d, or conn.DefaultOperationTimeout when d is not
 // positive.
 func OperationTimeout(d time.Duration) time.Duration {
 	if d <= 0 {
-		return DefaultOperationTimeout
+		return conn.DefaultOperationTimeout
 	}
 	return d
 }
 
 // Ask makes one request, op, giving the server d (0:
-// DefaultOperationTimeout) to answer it. When it does not, the error wraps
+// conn.DefaultOperationTimeout) to answer it. When it does not, the error wraps
 // ErrUnreachable and says so, with the driver's error in the chain; an
 // error of ctx itself (the caller's cancellation or deadline) is returned
 // as op gave it.
@@ -130,7 +125,7 @@ func CloseCursor(ctx context.Context, d time.Duration, cur *mongo.Cursor) {
 
 // AskLong makes a request, op, that may take longer than d, such as an
 // index build: it runs as long as the server answers a ping within d every
-// d (0: DefaultOperationTimeout). When one gets no answer, op is cancelled
+// d (0: conn.DefaultOperationTimeout). When one gets no answer, op is cancelled
 // and the error wraps ErrUnreachable.
 func AskLong(ctx context.Context, client *mongo.Client, d time.Duration, op func(context.Context) error) error {
 	d = OperationTimeout(d)

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 )
 
@@ -60,7 +61,7 @@ func TestAsk(t *testing.T) {
 	err = Ask(staleDeadline{context.Background()}, time.Hour, func(context.Context) error { return early })
 	assert.Equal(t, early, err)
 
-	assert.Equal(t, DefaultOperationTimeout, OperationTimeout(0))
+	assert.Equal(t, conn.DefaultOperationTimeout, OperationTimeout(0))
 	assert.Equal(t, time.Second, OperationTimeout(time.Second))
 }
 

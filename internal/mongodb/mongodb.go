@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
 
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/errcode"
 )
 
@@ -40,20 +41,16 @@ var (
 	ErrSlow = errcode.New(errcode.Cancelled, "the MongoDB server answers, but a request took longer than the operation timeout: raise the operation timeout (OperationTimeout; keepslotd -operation-timeout, keepslotctl restore --operation-timeout) for a server that is busy or a request that is heavy")
 )
 
-// DefaultTimeout is how long a backup or restore waits for the server to
-// answer before it reports ErrUnreachable.
-const DefaultTimeout = 10 * time.Second
-
-// Timeout returns d, or DefaultTimeout when d is not positive.
+// Timeout returns d, or conn.DefaultTimeout when d is not positive.
 func Timeout(d time.Duration) time.Duration {
 	if d <= 0 {
-		return DefaultTimeout
+		return conn.DefaultTimeout
 	}
 	return d
 }
 
 // Connect makes a client for uri that gives up on server selection after
-// timeout (DefaultTimeout if 0).
+// timeout (conn.DefaultTimeout if 0).
 func Connect(uri string, timeout time.Duration) (*mongo.Client, error) {
 	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(Timeout(timeout)))
 	if err != nil {

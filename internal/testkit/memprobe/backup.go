@@ -22,6 +22,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/chunk"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
@@ -122,7 +123,7 @@ func keepslot(ctx context.Context, uri string, filter namespace.Filter, dir stri
 	if level != 0 {
 		cfg.Compression = archive.NewGzip(level)
 	}
-	b, err := backup.New(&backup.Source{URI: uri, Filter: filter}, cfg)
+	b, err := backup.New(&backup.Source{Conn: conn.Config{URI: uri}, Filter: filter}, cfg)
 	if err != nil {
 		return backupResult{}, err
 	}
@@ -164,7 +165,7 @@ func keepslot(ctx context.Context, uri string, filter namespace.Filter, dir stri
 
 // mongodump writes the collections as mongodump --archive --gzip does.
 func mongodump(ctx context.Context, uri string, filter namespace.Filter, dir string) (backupResult, error) {
-	src := &backup.Source{URI: uri, Filter: filter, Oplog: slot.ToggleOff, UsersAndRoles: slot.ToggleOff}
+	src := &backup.Source{Conn: conn.Config{URI: uri}, Filter: filter, Oplog: backup.ToggleOff, UsersAndRoles: backup.ToggleOff}
 	defer src.Close()
 	plan, err := src.Plan(ctx) // lists the collections, as mongodump does first
 	if err != nil {

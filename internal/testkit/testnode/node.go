@@ -27,6 +27,7 @@ import (
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/internal/testkit/mongotest"
 	"github.com/keepslot/keepslot/namespace"
 	"github.com/keepslot/keepslot/slot"
@@ -97,7 +98,7 @@ func newEnv(t testing.TB) *Env {
 type Config struct {
 	slot.Config
 	Filter               namespace.Filter // the [backup.Source]'s Filter
-	Oplog, UsersAndRoles slot.Toggle      // the [backup.Source]'s toggles
+	Oplog, UsersAndRoles backup.Toggle    // the [backup.Source]'s toggles
 }
 
 // Config returns the node's default backup: its store, state dir and log,
@@ -117,7 +118,7 @@ func (e *Env) Config() Config {
 
 // Source returns the node's [backup.Source] as cfg says.
 func (e *Env) Source(cfg Config) *backup.Source {
-	return &backup.Source{Client: e.Srv.Client, Filter: cfg.Filter, Oplog: cfg.Oplog, UsersAndRoles: cfg.UsersAndRoles}
+	return &backup.Source{Conn: conn.Config{Client: e.Srv.Client}, Filter: cfg.Filter, Oplog: cfg.Oplog, UsersAndRoles: cfg.UsersAndRoles}
 }
 
 // Backupper returns the node's slot from [backup.New], closed when the test

@@ -1,9 +1,13 @@
-package slot
+package backup
 
-import "fmt"
+import (
+	"fmt"
 
-// Toggle is a setting that is on, off, or left to its default, which the
-// field that holds it documents.
+	"github.com/keepslot/keepslot/slot"
+)
+
+// Toggle is a setting of a [Source] (Oplog, UsersAndRoles) that is on,
+// off, or left to its default, which the field that holds it documents.
 type Toggle int
 
 // The values of a Toggle.
@@ -30,12 +34,12 @@ func (t Toggle) String() string {
 // (flag.TextVar) or a field of a configuration file.
 func (t Toggle) MarshalText() ([]byte, error) {
 	if t < ToggleAuto || t > ToggleOff {
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, t)
+		return nil, fmt.Errorf("%w: %s", slot.ErrInvalid, t)
 	}
 	return []byte(t.String()), nil
 }
 
-// UnmarshalText parses "auto", "on" or "off"; anything else is ErrInvalid.
+// UnmarshalText parses "auto", "on" or "off"; anything else is slot.ErrInvalid.
 func (t *Toggle) UnmarshalText(b []byte) error {
 	switch string(b) {
 	case "auto", "":
@@ -45,7 +49,7 @@ func (t *Toggle) UnmarshalText(b []byte) error {
 	case "off":
 		*t = ToggleOff
 	default:
-		return fmt.Errorf("%w: %q is not auto, on or off", ErrInvalid, b)
+		return fmt.Errorf("%w: %q is not auto, on or off", slot.ErrInvalid, b)
 	}
 	return nil
 }

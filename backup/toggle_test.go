@@ -1,10 +1,12 @@
-package slot
+package backup
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepslot/keepslot/slot"
 )
 
 func TestToggleText(t *testing.T) {
@@ -17,8 +19,8 @@ func TestToggleText(t *testing.T) {
 	}
 	var tg = ToggleOn
 	err := tg.UnmarshalText([]byte("yes"))
-	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorIs(t, err, slot.ErrInvalid)
 	assert.Equal(t, ToggleOn, tg, "unchanged on error")
 	_, err = Toggle(7).MarshalText()
-	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorIs(t, err, slot.ErrInvalid)
 }
