@@ -15,11 +15,9 @@ import (
 	"strings"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/agentaddr"
 	"github.com/keepslot/keepslot/store"
 )
-
-// defaultPort is keepslotd's default port.
-const defaultPort = "7443"
 
 // client talks to a keepslotd agent.
 type client struct {
@@ -106,7 +104,7 @@ func baseURL(target string, useTLS bool) (string, error) {
 	}
 	host := target
 	if _, _, err := net.SplitHostPort(target); err != nil {
-		host = net.JoinHostPort(strings.Trim(target, "[]"), defaultPort)
+		host = net.JoinHostPort(strings.Trim(target, "[]"), agentaddr.Port)
 	}
 	scheme := "http"
 	if useTLS {

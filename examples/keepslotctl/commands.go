@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/agentaddr"
 	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/slot"
 )
@@ -54,7 +55,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+defaultPort+")")
+	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+agentaddr.Port+")")
 	pf.StringVar(&a.token, "token", "", "the agent's bearer token (or $KEEPSLOT_TOKEN, or --token-file)")
 	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token): a regular file of its owner's only (0600), at most 4 KiB")
 	pf.BoolVar(&a.tls, "tls", false, "speak HTTPS to the agent")
