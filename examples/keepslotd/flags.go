@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/keepslot/keepslot/backup"
+	"github.com/keepslot/keepslot/cipher"
+	"github.com/keepslot/keepslot/examples/internal/agentaddr"
+	"github.com/keepslot/keepslot/slot"
+)
+
+// options are the agent's flags.
+type options struct {
+	data, uri, listen string
+	tlsCert, tlsKey   string
+	secrets           string
+	kdfLogN           uint
+	oplog             slot.Toggle
+	opTimeout         time.Duration
+	export            exportFlags
+	pitr              pitrFlags
+	timeouts          timeouts
+	schedule          scheduleFlags
+	drillURI          string
+	notifyURL         string
+}
+
+// errUsage: the command line is not one the agent runs with; parseFlags
+// has said why on its output.
+var errUsage = errors.New("usage")
+
+// parseFlags reads the agent's command line, args without the program's
+// name. On a command line the agent cannot run with, it writes what is
+// wrong, then the usage, to output, and returns an error: errUsage, or
+// flag.ErrHelp for -help.
+func parseFlags(args []string, output io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("keepslotd", flag.ContinueOnError)
+	fs.SetOutput(output)
+	o.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, err // the flag package has printed it, with the usage
+	}
+	if err := o.check(fs.Args()); err != nil {
+		fmt.Fprintf(output, "keepslotd: %v\n", err)
+		fs.Usage()
+		return o, errUsage
+	}
+	return o, nil
+}
+
+// register defines the agent's flags on fs.
+func (o *options) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.data, "data", "keepslotd-data", "the agent's data directory")
+	fs.StringVar(&o.uri, "uri", "", "MongoDB URI (default: an embedded server with its data in DATA/db)")
+	fs.StringVar(&o.listen, "listen", agentaddr.Listen, "address to listen on")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (with -tls-key: serve HTTPS)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
+	fs.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
+	fs.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
+	fs.DurationVar(&o.opTimeout, "operation-timeout", backup.DefaultOperationTimeout, "the longest a backup waits for MongoDB to answer one request (a cursor's batch, a command) before it fails as unreachable")
+	fs.TextVar(&o.oplog, "oplog", slot.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
+	fs.DurationVar(&o.timeouts.Read, "read-timeout", defaultTimeouts.Read, "the longest a client may take to send a request, headers and body")
+	fs.DurationVar(&o.timeouts.Write, "write-timeout", defaultTimeouts.Write, "the longest a write to a client may stall (a download may take longer in all, as long as it moves)")
+	fs.DurationVar(&o.timeouts.Idle, "idle-timeout", defaultTimeouts.Idle, "the longest a kept-alive connection may wait for its next request")
+	o.export.register(fs)
+	o.pitr.register(fs)
+	o.schedule.register(fs)
+	fs.StringVar(&o.drillURI, "drill-uri", "", "restore drills go to this scratch MongoDB server (default: an embedded server in DATA/drill, started for each drill); never the node backed up")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "post a JSON event to this URL on each failed scheduled run or drill, and on recovery")
+}
+
+// check says what is wrong with the flags, or with the arguments left
+// after them, that parsing alone does not catch.
+func (o options) check(args []string) error {
+	if len(args) > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
+		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 || o.opTimeout <= 0 {
+		return fmt.Errorf("unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22, or a timeout that is not positive")
+	}
+	return nil
+}
+
+// source is the MongoDB source of the agent's main backup.
+func (o options) source(uri string) *backup.Source {
+	return &backup.Source{URI: uri, Oplog: o.oplog, OperationTimeout: o.opTimeout}
+}
+
+// kdf is the key derivation's cost for the agent's backups.
+func (o options) kdf() *cipher.Options {
+	return &cipher.Options{LogN: uint8(o.kdfLogN)}
+}
