@@ -77,12 +77,42 @@ func (o *options) register(fs *flag.FlagSet) {
 // check says what is wrong with the flags, or with the arguments left
 // after them, that parsing alone does not catch.
 func (o options) check(args []string) error {
-	if len(args) > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
-		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 || o.opTimeout <= 0 {
-		return fmt.Errorf("unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22, or a timeout that is not positive")
+	switch {
+	case len(args) > 0:
+		return fmt.Errorf("unexpected argument %q: keepslotd takes flags only", args[0])
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return fmt.Errorf("-tls-cert and -tls-key go together: give both to serve HTTPS, or neither")
+	case o.kdfLogN < 1 || o.kdfLogN > maxKDFLogN:
+		return fmt.Errorf("-kdf-log-n %d is outside 1..%d: a backup's key derivation may cost at most 2^%d (15, the default, unless a test needs it lower)",
+			o.kdfLogN, maxKDFLogN, maxKDFLogN)
+	}
+	for _, t := range []struct {
+		flag string
+		d    time.Duration
+	}{
+		{"read-timeout", o.timeouts.Read}, {"write-timeout", o.timeouts.Write},
+		{"idle-timeout", o.timeouts.Idle}, {"operation-timeout", o.opTimeout},
+	} {
+		if t.d <= 0 {
+			return fmt.Errorf("-%s must be positive; got %s", t.flag, t.d)
+		}
 	}
 	return nil
 }
+
+// The agent's scrypt parameters besides N, cipher's defaults (see
+// -kdf-log-n in the package documentation).
+const kdfR, kdfP = 8, 4
+
+// maxKDFLogN is the highest -kdf-log-n a backup accepts, 18: cipher
+// refuses a cost N·r·p above cipher.DefaultMaxWork.
+var maxKDFLogN = func() uint {
+	n := uint(1)
+	for uint64(1)<<(n+1)*kdfR*kdfP <= cipher.DefaultMaxWork {
+		n++
+	}
+	return n
+}()
 
 // source is the MongoDB source of the agent's main backup.
 func (o options) source(uri string) *backup.Source {
