@@ -49,7 +49,7 @@ func (e *apiError) ErrorCode() errcode.Code {
 	case errcode.EmptyPassword, errcode.NotBackupNode, errcode.InProgress, errcode.SlotOccupied, errcode.NoBackup,
 		errcode.Unreachable, errcode.Unauthorized, errcode.InsufficientSpace, errcode.WrongPassword, errcode.Corrupt,
 		errcode.CountMismatch, errcode.DuplicateKey, errcode.OplogRollover, errcode.Exists, errcode.Invalid,
-		errcode.Cancelled, errcode.Interrupted:
+		errcode.Cancelled, errcode.Interrupted, errcode.SourceChanged, errcode.Sharded, errcode.DrillFailed:
 		return c
 	default:
 		return errcode.Internal
