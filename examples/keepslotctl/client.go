@@ -179,25 +179,22 @@ func (c *client) request(ctx context.Context, method, path string, body any, hea
 	return nil, withCode(exitCodeOf(ae.Code), ae)
 }
 
-// call sends a request and decodes the JSON answer into out; raw, if not
-// nil, receives the answer's bytes as sent.
-func (c *client) call(ctx context.Context, method, path string, body, out any, raw *[]byte) error {
+// call sends a request and decodes the JSON answer into out (nil: none
+// expected), and returns the answer's bytes as sent.
+func (c *client) call(ctx context.Context, method, path string, body, out any) ([]byte, error) {
 	resp, err := c.request(ctx, method, path, body, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return unreachablef("read the agent's answer: %v", err)
-	}
-	if raw != nil {
-		*raw = bytes.TrimSpace(b)
+		return nil, unreachablef("read the agent's answer: %v", err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("the agent's answer is not the JSON expected: %w", err)
+			return nil, fmt.Errorf("the agent's answer is not the JSON expected: %w", err)
 		}
 	}
-	return nil
+	return bytes.TrimSpace(b), nil
 }
