@@ -36,7 +36,7 @@ func annotateGroup(cmd *cobra.Command, why string, flags []string) {
 
 // checkFlagGroups checks cmd's flag groups before cobra does, so that one
 // broken is a usage error (exit 2) that says why its flags go apart or
-// together, then what cobra found.
+// together (what cobra found, for a group without a why).
 func checkFlagGroups(cmd *cobra.Command, _ []string) error {
 	err := cmd.ValidateFlagGroups()
 	if err == nil {
@@ -44,7 +44,7 @@ func checkFlagGroups(cmd *cobra.Command, _ []string) error {
 	}
 	for key, why := range cmd.Annotations {
 		if group, ok := strings.CutPrefix(key, groupAnnotation); ok && strings.Contains(err.Error(), group) {
-			return usageErrorf("%s (%v)", why, err)
+			return usageErrorf("%s", why)
 		}
 	}
 	return usageErrorf("%v", err)
