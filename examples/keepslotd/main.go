@@ -50,6 +50,14 @@
 // cancels a running backup cleanly (the slot is left empty and the status
 // says cancelled), stops serving and closes the embedded server.
 //
+// A command line it cannot run with (-kdf-log-n outside 1..18, say) is
+// refused at once, with exit code 2, naming the flag and what it takes.
+// Error texts follow errcode's style as a command's: a text keepslotd makes
+// carries no prefix, one from keepslot's packages begins with that
+// package's name, and keepslotd names itself once, in what it prints
+// ("keepslotd: listening on URL", "keepslotd: -kdf-log-n 19 is outside
+// 1..18"); an error answer's message is the text alone.
+//
 // GET /metrics, behind the token too, serves Prometheus metrics (metrics.go).
 // The endpoints are listed on newServer in server.go.
 package main
