@@ -201,7 +201,7 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 				info, praw, withPITR, perr = a.pitrInfo(cmd.Context())
 				switch {
 				case perr != nil:
-					fmt.Fprintf(cmd.ErrOrStderr(), "pitr: %v\n", perr)
+					fmt.Fprintf(cmd.ErrOrStderr(), "keepslotctl: the bucket's restorable windows are unknown: %v\n", perr)
 				case withPITR && a.json:
 					raw = withField(raw, "pitr", praw)
 				}

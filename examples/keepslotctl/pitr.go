@@ -169,7 +169,7 @@ func (a *app) restoreToTime(cmd *cobra.Command, f restoreFlags, opts *restore.Op
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: removed %s, the encrypted objects of a restore --to-time that was killed\n", d)
 	}
 	if err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: a restore --to-time that was killed left files behind: %v\n", err)
+		fmt.Fprintf(cmd.ErrOrStderr(), "keepslotctl: warning: a restore --to-time that was killed left files behind: %v\n", err)
 	}
 	dir, release, err := pitrTempDir("")
 	if err != nil {
