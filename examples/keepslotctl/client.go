@@ -15,11 +15,9 @@ import (
 	"strings"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/agentaddr"
 	"github.com/keepslot/keepslot/store"
 )
-
-// defaultPort is keepslotd's default port.
-const defaultPort = "7443"
 
 // client talks to a keepslotd agent.
 type client struct {
@@ -106,7 +104,7 @@ func baseURL(target string, useTLS bool) (string, error) {
 	}
 	host := target
 	if _, _, err := net.SplitHostPort(target); err != nil {
-		host = net.JoinHostPort(strings.Trim(target, "[]"), defaultPort)
+		host = net.JoinHostPort(strings.Trim(target, "[]"), agentaddr.Port)
 	}
 	scheme := "http"
 	if useTLS {
@@ -181,25 +179,22 @@ func (c *client) request(ctx context.Context, method, path string, body any, hea
 	return nil, withCode(exitCodeOf(ae.Code), ae)
 }
 
-// call sends a request and decodes the JSON answer into out; raw, if not
-// nil, receives the answer's bytes as sent.
-func (c *client) call(ctx context.Context, method, path string, body, out any, raw *[]byte) error {
+// call sends a request and decodes the JSON answer into out (nil: none
+// expected), and returns the answer's bytes as sent.
+func (c *client) call(ctx context.Context, method, path string, body, out any) ([]byte, error) {
 	resp, err := c.request(ctx, method, path, body, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return unreachablef("read the agent's answer: %v", err)
-	}
-	if raw != nil {
-		*raw = bytes.TrimSpace(b)
+		return nil, unreachablef("read the agent's answer: %v", err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("the agent's answer is not the JSON expected: %w", err)
+			return nil, fmt.Errorf("the agent's answer is not the JSON expected: %w", err)
 		}
 	}
-	return nil
+	return bytes.TrimSpace(b), nil
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keepslot/keepslot/errcode"
+	"github.com/keepslot/keepslot/examples/internal/agentaddr"
 	"github.com/keepslot/keepslot/examples/internal/secretfile"
 	"github.com/keepslot/keepslot/slot"
 )
@@ -21,6 +24,8 @@ type app struct {
 	target, token, tokenFile string
 	caFile                   string
 	tls, insecure, json      bool
+
+	c *client // made by the first call of client
 }
 
 // kind is one of the agent's two backups.
@@ -44,6 +49,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,
+		// Before every command: the flag groups, as usage errors.
+		PersistentPreRunE: checkFlagGroups,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("unknown command %q; see keepslotctl --help", args[0])
@@ -54,7 +61,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+defaultPort+")")
+	pf.StringVarP(&a.target, "target", "t", "127.0.0.1", "the node: host or host:port (default port "+agentaddr.Port+")")
 	pf.StringVar(&a.token, "token", "", "the agent's bearer token (or $KEEPSLOT_TOKEN, or --token-file)")
 	pf.StringVar(&a.tokenFile, "token-file", "", "a file holding the agent's bearer token (keepslotd's DATA/token): a regular file of its owner's only (0600), at most 4 KiB")
 	pf.BoolVar(&a.tls, "tls", false, "speak HTTPS to the agent")
@@ -70,8 +77,11 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// client returns a client for the node named by the global flags.
+// client returns the client of the node named by the global flags.
 func (a *app) client() (*client, error) {
+	if a.c != nil {
+		return a.c, nil
+	}
 	base, err := baseURL(a.target, a.tls)
 	if err != nil {
 		return nil, err
@@ -90,7 +100,48 @@ func (a *app) client() (*client, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return newClient(base, token, a.caFile, a.insecure)
+	c, err := newClient(base, token, a.caFile, a.insecure)
+	a.c = c
+	return c, err
+}
+
+// ask sends a request to the agent at -t, with body as JSON if not nil,
+// decodes the JSON answer into out (nil: none expected) and returns the
+// answer as sent. Its error carries its exit code: that of the agent's
+// error code, exitUnreachable for an agent that does not answer, or the
+// usage or token error of the global flags (client.request, a.client).
+func (a *app) ask(ctx context.Context, method, path string, body, out any) ([]byte, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	return c.call(ctx, method, path, body, out)
+}
+
+// show asks the agent (ask) and prints its answer, as sent with --json,
+// else as text renders it.
+func show[T any](cmd *cobra.Command, a *app, method, path string, body any, text func(io.Writer, T)) error {
+	var v T
+	raw, err := a.ask(cmd.Context(), method, path, body, &v)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
+		return nil
+	}
+	text(cmd.OutOrStdout(), v)
+	return nil
+}
+
+// message is the agent's answer to a verb: {"message":"…"}.
+type message struct {
+	Message string `json:"message"`
+}
+
+// tell asks the agent to act (show) and prints its message.
+func (a *app) tell(cmd *cobra.Command, method, path string, body any) error {
+	return show(cmd, a, method, path, body, func(w io.Writer, m message) { fmt.Fprintln(w, m.Message) })
 }
 
 // print writes raw (the agent's JSON) with --json, and text otherwise.
@@ -113,17 +164,7 @@ func (a *app) startCmd(k kind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var msg struct{ Message string }
-			var raw []byte
-			if err := c.call(cmd.Context(), http.MethodPost, k.path, map[string]string{"password": string(password)}, &msg, &raw); err != nil {
-				return endWith(err, k)
-			}
-			a.print(cmd, raw, msg.Message)
-			return nil
+			return endWith(a.tell(cmd, http.MethodPost, k.path, map[string]string{"password": string(password)}), k)
 		},
 	}
 	pw.add(cmd)
@@ -146,11 +187,7 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 			"with the exit code of its failure (1 if it was cancelled).",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			st, raw, err := c.status(cmd, k, wait)
+			st, raw, err := a.status(cmd.Context(), k, wait)
 			if err != nil {
 				return err
 			}
@@ -161,10 +198,10 @@ func (a *app) statusCmd(k kind) *cobra.Command {
 				// the status is printed even when the bucket does not answer.
 				var perr error
 				var praw []byte
-				info, praw, withPITR, perr = c.pitrInfo(cmd.Context())
+				info, praw, withPITR, perr = a.pitrInfo(cmd.Context())
 				switch {
 				case perr != nil:
-					fmt.Fprintf(cmd.ErrOrStderr(), "pitr: %v\n", perr)
+					fmt.Fprintf(cmd.ErrOrStderr(), "keepslotctl: the bucket's restorable windows are unknown: %v\n", perr)
 				case withPITR && a.json:
 					raw = withField(raw, "pitr", praw)
 				}
@@ -203,14 +240,13 @@ func withField(raw []byte, name string, v []byte) []byte {
 
 // status asks the agent for k's status, waiting for a running backup to
 // end if wait is set.
-func (c *client) status(cmd *cobra.Command, k kind, wait bool) (statusResponse, []byte, error) {
+func (a *app) status(ctx context.Context, k kind, wait bool) (statusResponse, []byte, error) {
 	path := k.path
 	if wait {
 		path += "?wait=1"
 	}
 	var st statusResponse
-	var raw []byte
-	err := c.call(cmd.Context(), http.MethodGet, path, nil, &st, &raw)
+	raw, err := a.ask(ctx, http.MethodGet, path, nil, &st)
 	return st, raw, err
 }
 
@@ -220,17 +256,7 @@ func (a *app) deleteCmd(k kind) *cobra.Command {
 		Short: "Delete the node's " + k.what + ", so that a new one can be made",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var msg struct{ Message string }
-			var raw []byte
-			if err := c.call(cmd.Context(), http.MethodDelete, k.path, nil, &msg, &raw); err != nil {
-				return endWith(err, k)
-			}
-			a.print(cmd, raw, msg.Message)
-			return nil
+			return endWith(a.tell(cmd, http.MethodDelete, k.path, nil), k)
 		},
 	}
 }
@@ -244,17 +270,7 @@ func (a *app) cancelCmd(k kind) *cobra.Command {
 			"says cancelled. With nothing running, it says so and succeeds.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var msg struct{ Message string }
-			var raw []byte
-			if err := c.call(cmd.Context(), http.MethodPost, k.path+"/cancel", nil, &msg, &raw); err != nil {
-				return err
-			}
-			a.print(cmd, raw, msg.Message)
-			return nil
+			return a.tell(cmd, http.MethodPost, k.path+"/cancel", nil)
 		},
 	}
 }
@@ -276,29 +292,15 @@ func (a *app) roleCmd() *cobra.Command {
 		Short: "Put the node in the backup role (--unset: take it out; --show: only print it)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if unset && show {
-				return usageErrorf("--unset and --show exclude each other")
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var role struct{ Message string }
-			var raw []byte
 			if show {
-				err = c.call(cmd.Context(), http.MethodGet, "/v1/role", nil, &role, &raw)
-			} else {
-				err = c.call(cmd.Context(), http.MethodPost, "/v1/role", map[string]bool{"backup": !unset}, &role, &raw)
+				return a.tell(cmd, http.MethodGet, "/v1/role", nil)
 			}
-			if err != nil {
-				return err
-			}
-			a.print(cmd, raw, role.Message)
-			return nil
+			return a.tell(cmd, http.MethodPost, "/v1/role", map[string]bool{"backup": !unset})
 		},
 	}
 	cmd.Flags().BoolVar(&unset, "unset", false, "take the node out of the backup role")
 	cmd.Flags().BoolVar(&show, "show", false, "print the node's role without changing it")
+	exclusive(cmd, "--unset takes the node out of the backup role, --show only prints it: give one", "unset", "show")
 	return cmd
 }
 

@@ -127,11 +127,7 @@ func (a *app) drillAgent(cmd *cobra.Command, pw *passwordFlags) error {
 		}
 		body["password"] = string(password)
 	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	if err := c.call(cmd.Context(), http.MethodPost, "/v1/drill", body, nil, nil); err != nil {
+	if _, err := a.ask(cmd.Context(), http.MethodPost, "/v1/drill", body, nil); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Code == string(errcode.InProgress) {
 			ae.Message += " (keepslotctl schedule shows the run)"
@@ -139,8 +135,7 @@ func (a *app) drillAgent(cmd *cobra.Command, pw *passwordFlags) error {
 		return err
 	}
 	var st agentDrills
-	var raw []byte
-	if err := c.call(cmd.Context(), http.MethodGet, "/v1/drill?wait=1", nil, &st, &raw); err != nil {
+	if _, err := a.ask(cmd.Context(), http.MethodGet, "/v1/drill?wait=1", nil, &st); err != nil {
 		return err
 	}
 	if st.Last == nil {

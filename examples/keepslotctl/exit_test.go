@@ -161,104 +161,112 @@ type status struct {
 	Status  map[string]any `json:"status"`
 }
 
-// TestCommandExitCodes checks the exit code and message of each command's
-// own failures, the ones that are not an error code the agent answered.
-func TestCommandExitCodes(t *testing.T) {
+// exitFixture is what the fake agents of the exit code tests answer with.
+type exitFixture struct {
+	dir, out   string // a temporary directory, and the file a retrieve writes in it
+	data       []byte // the backup
+	ready      status // the status of a slot that holds data
+	remoteList map[string]any
+}
+
+func newExitFixture(t *testing.T) exitFixture {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "out.enc")
 	data := []byte("the encrypted backup")
 	sum := md5.Sum(data)
 	md5hex := hex.EncodeToString(sum[:])
-	ready := status{Message: "Backup found", Status: map[string]any{"state": "ready", "name": "b.enc", "size": len(data), "md5": md5hex}}
-	failed := func(code string) status {
-		return status{Message: "Backup failed: it broke", Status: map[string]any{"state": "failed", "error": "it broke", "code": code}}
+	return exitFixture{
+		dir: dir, out: filepath.Join(dir, "out.enc"), data: data,
+		ready:      status{Message: "Backup found", Status: map[string]any{"state": "ready", "name": "b.enc", "size": len(data), "md5": md5hex}},
+		remoteList: map[string]any{"backups": []any{map[string]any{"key": "n/b.enc", "info": map[string]any{"name": "b.enc", "size": len(data), "md5": md5hex}}}},
 	}
-	exportFailed := func(code string) status {
-		return status{Message: "Backup found", Status: map[string]any{"state": "ready", "export": map[string]any{"state": "failed", "error": "the copy broke", "code": code}}}
-	}
-	file := func(body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }
-	}
-	remoteList := map[string]any{"backups": []any{map[string]any{"key": "n/b.enc", "info": map[string]any{"name": "b.enc", "size": len(data), "md5": md5hex}}}}
-	accepted := func(w http.ResponseWriter, _ *http.Request) {
-		answer(w, http.StatusAccepted, `{"message":"Export in progress."}`)
-	}
+}
 
-	for _, tc := range []struct {
-		name   string
-		routes map[string]http.HandlerFunc
-		args   []string
-		code   int
-		says   string
-	}{
+// failedStatus is the status of a backup that failed with code.
+func failedStatus(code string) status {
+	return status{Message: "Backup failed: it broke", Status: map[string]any{"state": "failed", "error": "it broke", "code": code}}
+}
+
+// exportFailedStatus is the status of a ready backup whose export failed
+// with code.
+func exportFailedStatus(code string) status {
+	return status{Message: "Backup found", Status: map[string]any{"state": "ready", "export": map[string]any{"state": "failed", "error": "the copy broke", "code": code}}}
+}
+
+// serveBody answers with body.
+func serveBody(body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }
+}
+
+// exportAccepted answers an export's start.
+func exportAccepted(w http.ResponseWriter, _ *http.Request) {
+	answer(w, http.StatusAccepted, `{"message":"Export in progress."}`)
+}
+
+// exitCase is a command run against a fake agent that serves routes, with
+// the exit code it ends with and what its error says.
+type exitCase struct {
+	name   string
+	routes map[string]http.HandlerFunc
+	args   []string
+	code   int
+	says   string
+}
+
+// runExitCases runs each case; out, the file a retrieve writes, is removed
+// before each.
+func runExitCases(t *testing.T, out string, cases []exitCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.RemoveAll(out))
+			srv := fakeAgent(t, tc.routes)
+			r := runCtl(t, append([]string{"-t", srv.URL, "--token", "tok"}, tc.args...)...)
+			assert.Equal(t, tc.code, r.code, "%v", r.err)
+			if tc.code != exitOK {
+				require.Error(t, r.err)
+				assert.Contains(t, r.err.Error(), tc.says)
+			}
+		})
+	}
+}
+
+// TestCommandExitCodes checks the exit code and message of each command's
+// own failures, the ones that are not an error code the agent answered;
+// TestRetrieveExitCodes and TestClientExitCodes check the rest.
+func TestCommandExitCodes(t *testing.T) {
+	fx := newExitFixture(t)
+	runExitCases(t, fx.out, []exitCase{
 		{"status --wait: failed, oplog rolled over",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failed("oplog_rollover"))},
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failedStatus("oplog_rollover"))},
 			[]string{"backup-status", "--wait"}, exitOplogRolled, "it broke"},
 		{"status --wait: failed, space",
-			map[string]http.HandlerFunc{"GET /v1/sensitive": answerJSON(t, failed("insufficient_space"))},
+			map[string]http.HandlerFunc{"GET /v1/sensitive": answerJSON(t, failedStatus("insufficient_space"))},
 			[]string{"backup-sensitive-status", "--wait"}, exitNoSpace, "it broke"},
 		{"status --wait: cancelled",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failed("cancelled"))},
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failedStatus("cancelled"))},
 			[]string{"backup-status", "--wait"}, exitError, "it broke"},
 		{"status --wait: failed without a code",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failed(""))},
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failedStatus(""))},
 			[]string{"backup-status", "--wait"}, exitError, "it broke"},
 		{"status: a failed backup is a status, not an error",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failed("unreachable"))},
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failedStatus("unreachable"))},
 			[]string{"backup-status"}, exitOK, ""},
 		{"export --wait: failed, unreachable",
-			map[string]http.HandlerFunc{"POST /v1/backup/export": accepted, "GET /v1/backup": answerJSON(t, exportFailed("unreachable"))},
+			map[string]http.HandlerFunc{"POST /v1/backup/export": exportAccepted, "GET /v1/backup": answerJSON(t, exportFailedStatus("unreachable"))},
 			[]string{"backup-export", "--wait"}, exitUnreachable, "the copy broke"},
 		{"export --wait: failed without a code",
-			map[string]http.HandlerFunc{"POST /v1/backup/export": accepted, "GET /v1/backup": answerJSON(t, exportFailed(""))},
+			map[string]http.HandlerFunc{"POST /v1/backup/export": exportAccepted, "GET /v1/backup": answerJSON(t, exportFailedStatus(""))},
 			[]string{"backup-export", "--wait"}, exitError, "the copy broke"},
 		{"export --wait: no export",
-			map[string]http.HandlerFunc{"POST /v1/backup/export": accepted, "GET /v1/backup": answerJSON(t, ready)},
+			map[string]http.HandlerFunc{"POST /v1/backup/export": exportAccepted, "GET /v1/backup": answerJSON(t, fx.ready)},
 			[]string{"backup-export", "--wait"}, exitError, "no export"},
-		{"retrieve: in progress",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, status{Status: map[string]any{"state": "in_progress"}})},
-			[]string{"backup-retrieve", "-o", out}, exitBusy, "backup-cancel"},
-		{"retrieve: in progress, sensitive",
-			map[string]http.HandlerFunc{"GET /v1/sensitive": answerJSON(t, status{Status: map[string]any{"state": "in_progress"}})},
-			[]string{"backup-sensitive-retrieve", "-o", out}, exitBusy, "backup-sensitive-cancel"},
-		{"retrieve: none",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, status{Status: map[string]any{"state": "none"}})},
-			[]string{"backup-retrieve", "-o", out}, exitNoBackup, "no backup"},
-		{"retrieve: failed",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failed("unreachable"))},
-			[]string{"backup-retrieve", "-o", out}, exitNoBackup, "it broke"},
-		{"retrieve: md5 mismatch",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, ready), "GET /v1/backup/file": file([]byte("THE ENCRYPTED BACKUP"))},
-			[]string{"backup-retrieve", "-o", out}, exitBadBackup, "md5 mismatch"},
-		{"retrieve: the download breaks off",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, ready), "GET /v1/backup/file": func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-				_, _ = w.Write(data[:5])
-			}},
-			[]string{"backup-retrieve", "-o", out}, exitUnreachable, "broke off"},
-		{"retrieve: the stream ends early",
-			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, ready), "GET /v1/backup/file": func(w http.ResponseWriter, _ *http.Request) {
-				_, _ = w.Write(data[:5])
-				http.NewResponseController(w).Flush() // chunked: no length announced
-			}},
-			[]string{"backup-retrieve", "-o", out}, exitUnreachable, fmt.Sprintf("ended at byte 5 of %d", len(data))},
-		{"retrieve: an agent that answers 500 without JSON",
-			map[string]http.HandlerFunc{"GET /v1/backup": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }},
-			[]string{"backup-retrieve", "-o", out}, exitError, "500"},
 		{"status: an answer that is not JSON",
 			map[string]http.HandlerFunc{"GET /v1/backup": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>")) }},
 			[]string{"backup-status"}, exitError, "not the JSON expected"},
-		{"retrieve --from-remote: no such copy",
-			map[string]http.HandlerFunc{"GET /v1/backup/remote": answerJSON(t, remoteList)},
-			[]string{"backup-retrieve", "--from-remote", "other.enc", "-o", out}, exitNoBackup, "other.enc"},
-		{"retrieve --from-remote: md5 mismatch",
-			map[string]http.HandlerFunc{"GET /v1/backup/remote": answerJSON(t, remoteList), "GET /v1/backup/remote/b.enc": file([]byte("THE ENCRYPTED BACKUP"))},
-			[]string{"backup-retrieve", "--from-remote", "b.enc", "-o", out}, exitBadBackup, "damaged"},
 		{"start: in progress names the verbs that end it",
 			map[string]http.HandlerFunc{"POST /v1/backup": func(w http.ResponseWriter, _ *http.Request) {
 				answer(w, http.StatusConflict, `{"error":"in_progress","message":"slot: a backup or its export is in progress; wait for it to finish or cancel it"}`)
 			}},
-			[]string{"backup", "--password-file", writePassword(t, dir)}, exitBusy, "backup-cancel"},
+			[]string{"backup", "--password-file", writePassword(t, fx.dir)}, exitBusy, "backup-cancel"},
 		{"delete: in progress names the verbs that end it",
 			map[string]http.HandlerFunc{"DELETE /v1/sensitive": func(w http.ResponseWriter, _ *http.Request) {
 				answer(w, http.StatusConflict, `{"error":"in_progress","message":"slot: a backup or its export is in progress; wait for it to finish or cancel it"}`)
@@ -273,20 +281,58 @@ func TestCommandExitCodes(t *testing.T) {
 			map[string]http.HandlerFunc{"POST /v1/backup/cancel": answerJSON(t, map[string]string{"message": "Backup cancelled."})},
 			[]string{"backup-cancel"}, exitOK, ""},
 		{"restore: no such file",
-			nil, []string{"restore", "--dry-run", "--password-file", writePassword(t, dir), filepath.Join(dir, "missing.enc")}, exitUsage, "missing.enc"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, os.RemoveAll(out))
-			srv := fakeAgent(t, tc.routes)
-			r := runCtl(t, append([]string{"-t", srv.URL, "--token", "tok"}, tc.args...)...)
-			assert.Equal(t, tc.code, r.code, "%v", r.err)
-			if tc.code != exitOK {
-				require.Error(t, r.err)
-				assert.Contains(t, r.err.Error(), tc.says)
-			}
-		})
-	}
+			nil, []string{"restore", "--dry-run", "--password-file", writePassword(t, fx.dir), filepath.Join(fx.dir, "missing.enc")}, exitUsage, "missing.enc"},
+	})
+}
 
+// TestRetrieveExitCodes checks the exit code and message of a retrieve's
+// own failures.
+func TestRetrieveExitCodes(t *testing.T) {
+	fx := newExitFixture(t)
+	runExitCases(t, fx.out, []exitCase{
+		{"retrieve: in progress",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, status{Status: map[string]any{"state": "in_progress"}})},
+			[]string{"backup-retrieve", "-o", fx.out}, exitBusy, "backup-cancel"},
+		{"retrieve: in progress, sensitive",
+			map[string]http.HandlerFunc{"GET /v1/sensitive": answerJSON(t, status{Status: map[string]any{"state": "in_progress"}})},
+			[]string{"backup-sensitive-retrieve", "-o", fx.out}, exitBusy, "backup-sensitive-cancel"},
+		{"retrieve: none",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, status{Status: map[string]any{"state": "none"}})},
+			[]string{"backup-retrieve", "-o", fx.out}, exitNoBackup, "no backup"},
+		{"retrieve: failed",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, failedStatus("unreachable"))},
+			[]string{"backup-retrieve", "-o", fx.out}, exitNoBackup, "it broke"},
+		{"retrieve: md5 mismatch",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, fx.ready), "GET /v1/backup/file": serveBody([]byte("THE ENCRYPTED BACKUP"))},
+			[]string{"backup-retrieve", "-o", fx.out}, exitBadBackup, "md5 mismatch"},
+		{"retrieve: the download breaks off",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, fx.ready), "GET /v1/backup/file": func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(len(fx.data)))
+				_, _ = w.Write(fx.data[:5])
+			}},
+			[]string{"backup-retrieve", "-o", fx.out}, exitUnreachable, "broke off"},
+		{"retrieve: the stream ends early",
+			map[string]http.HandlerFunc{"GET /v1/backup": answerJSON(t, fx.ready), "GET /v1/backup/file": func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write(fx.data[:5])
+				http.NewResponseController(w).Flush() // chunked: no length announced
+			}},
+			[]string{"backup-retrieve", "-o", fx.out}, exitUnreachable, fmt.Sprintf("ended at byte 5 of %d", len(fx.data))},
+		{"retrieve: an agent that answers 500 without JSON",
+			map[string]http.HandlerFunc{"GET /v1/backup": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }},
+			[]string{"backup-retrieve", "-o", fx.out}, exitError, "500"},
+		{"retrieve --from-remote: no such copy",
+			map[string]http.HandlerFunc{"GET /v1/backup/remote": answerJSON(t, fx.remoteList)},
+			[]string{"backup-retrieve", "--from-remote", "other.enc", "-o", fx.out}, exitNoBackup, "other.enc"},
+		{"retrieve --from-remote: md5 mismatch",
+			map[string]http.HandlerFunc{"GET /v1/backup/remote": answerJSON(t, fx.remoteList), "GET /v1/backup/remote/b.enc": serveBody([]byte("THE ENCRYPTED BACKUP"))},
+			[]string{"backup-retrieve", "--from-remote", "b.enc", "-o", fx.out}, exitBadBackup, "damaged"},
+	})
+}
+
+// TestClientExitCodes checks the exit code and message of failures to
+// reach the agent or to be let in.
+func TestClientExitCodes(t *testing.T) {
+	dir := t.TempDir()
 	t.Run("unreachable agent", func(t *testing.T) {
 		srv := fakeAgent(t, nil)
 		srv.Close()

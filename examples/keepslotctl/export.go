@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -29,20 +30,13 @@ func (a *app) exportCmd() *cobra.Command {
 		Short: "Copy the node's backup to its S3 bucket now (--wait: until it is copied and verified)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
+			if !wait {
+				return endWith(a.tell(cmd, http.MethodPost, "/v1/backup/export", nil), mainKind)
 			}
-			var msg struct{ Message string }
-			var raw []byte
-			if err := c.call(cmd.Context(), http.MethodPost, "/v1/backup/export", nil, &msg, &raw); err != nil {
+			if _, err := a.ask(cmd.Context(), http.MethodPost, "/v1/backup/export", nil, nil); err != nil {
 				return endWith(err, mainKind)
 			}
-			if !wait {
-				a.print(cmd, raw, msg.Message)
-				return nil
-			}
-			st, raw, err := c.status(cmd, mainKind, true)
+			st, raw, err := a.status(cmd.Context(), mainKind, true)
 			if err != nil {
 				return err
 			}
@@ -71,10 +65,10 @@ type remoteList struct {
 	Backups []store.Entry `json:"backups"`
 }
 
-func (c *client) remoteList(cmd *cobra.Command) (remoteList, []byte, error) {
+// remoteList asks the agent for the node's copies on its bucket.
+func (a *app) remoteList(ctx context.Context) (remoteList, []byte, error) {
 	var l remoteList
-	var raw []byte
-	err := c.call(cmd.Context(), http.MethodGet, "/v1/backup/remote", nil, &l, &raw)
+	raw, err := a.ask(ctx, http.MethodGet, "/v1/backup/remote", nil, &l)
 	return l, raw, err
 }
 
@@ -85,36 +79,20 @@ func (a *app) listCmd() *cobra.Command {
 		Short: "List the node's backup (--remote: its copies on S3, oldest first)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
+			var (
+				rows     []store.Entry
+				raw      []byte
+				info     pitrInfo
+				withPITR bool
+				err      error
+			)
+			if remote {
+				rows, raw, info, withPITR, err = a.listRemote(cmd.Context())
+			} else {
+				rows, raw, err = a.listSlot(cmd.Context())
+			}
 			if err != nil {
 				return err
-			}
-			var rows []store.Entry
-			var raw []byte
-			var info pitrInfo
-			withPITR := false
-			if remote {
-				var l remoteList
-				if l, raw, err = c.remoteList(cmd); err != nil {
-					return err
-				}
-				rows = l.Backups
-				var praw []byte
-				if info, praw, withPITR, err = c.pitrInfo(cmd.Context()); err != nil {
-					return err
-				}
-				if withPITR {
-					raw = withField(raw, "pitr", praw)
-				}
-			} else {
-				st, _, err := c.status(cmd, mainKind, false)
-				if err != nil {
-					return err
-				}
-				if s := st.Status; s.State == slot.StateReady {
-					rows = append(rows, store.Entry{Key: "slot", Info: infoOf(s)})
-				}
-				raw, _ = json.Marshal(remoteList{Backups: rows})
 			}
 			if a.json {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
@@ -136,6 +114,40 @@ func (a *app) listCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&remote, "remote", false, "list the copies on S3")
 	return cmd
+}
+
+// listRemote lists the node's copies on its bucket and what the bucket
+// holds for point-in-time restores, as rows, as the JSON backup-list
+// --json prints (the agent's, with a field "pitr"), and as the agent's
+// pitrInfo if it has one (withPITR).
+func (a *app) listRemote(ctx context.Context) (rows []store.Entry, raw []byte, info pitrInfo, withPITR bool, err error) {
+	l, raw, err := a.remoteList(ctx)
+	if err != nil {
+		return nil, nil, info, false, err
+	}
+	var praw []byte
+	if info, praw, withPITR, err = a.pitrInfo(ctx); err != nil {
+		return nil, nil, info, false, err
+	}
+	if withPITR {
+		raw = withField(raw, "pitr", praw)
+	}
+	return l.Backups, raw, info, withPITR, nil
+}
+
+// listSlot lists the backup in the node's slot, if one is ready, as rows
+// and as the JSON backup-list --json prints.
+func (a *app) listSlot(ctx context.Context) ([]store.Entry, []byte, error) {
+	st, _, err := a.status(ctx, mainKind, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows []store.Entry
+	if s := st.Status; s.State == slot.StateReady {
+		rows = append(rows, store.Entry{Key: "slot", Info: infoOf(s)})
+	}
+	raw, _ := json.Marshal(remoteList{Backups: rows})
+	return rows, raw, nil
 }
 
 // printSlices lists the oplog slices on the bucket, with the windows and
@@ -166,8 +178,12 @@ func printSlices(cmd *cobra.Command, info pitrInfo) {
 
 // fromRemote downloads the copy named name into file (created 0600 or
 // truncated) and checks its md5 against the remote's record.
-func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResult, error) {
-	l, _, err := c.remoteList(cmd)
+func (a *app) fromRemote(cmd *cobra.Command, name, file string) (retrieveResult, error) {
+	l, _, err := a.remoteList(cmd.Context())
+	if err != nil {
+		return retrieveResult{}, err
+	}
+	c, err := a.client()
 	if err != nil {
 		return retrieveResult{}, err
 	}
@@ -218,17 +234,13 @@ func (c *client) fromRemote(cmd *cobra.Command, name, file string) (retrieveResu
 // fetchForRestore downloads the copy named name into a new 0600 file in
 // a private temporary directory, and returns its path and how to remove it.
 func (a *app) fetchForRestore(cmd *cobra.Command, name string) (string, func(), error) {
-	c, err := a.client()
-	if err != nil {
-		return "", nil, err
-	}
 	dir, err := os.MkdirTemp("", "keepslotctl-restore-")
 	if err != nil {
 		return "", nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	file := filepath.Join(dir, "backup.enc")
-	if _, err := c.fromRemote(cmd, name, file); err != nil {
+	if _, err := a.fromRemote(cmd, name, file); err != nil {
 		cleanup()
 		return "", nil, err
 	}

@@ -56,6 +56,12 @@
 // when it is used. --json prints machine-readable output; messages and
 // errors go to standard error.
 //
+// Error texts follow errcode's style as a command's: a text keepslotctl
+// makes carries no prefix, one from keepslot's packages begins with that
+// package's name, an agent's is the agent's message, and keepslotctl names
+// itself once before what it reports on standard error ("keepslotctl:
+// restore: …", "keepslotctl: warning: …").
+//
 // Exit codes, for scripts:
 //
 //	0  success
@@ -102,6 +108,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -182,9 +189,15 @@ func main() {
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "keepslotctl: %v\n", err)
-		os.Exit(exitCode(err))
+		os.Exit(report(os.Stderr, err))
 	}
+}
+
+// report writes err to w as keepslotctl reports an error, after its name
+// once, and returns the exit code it ends with.
+func report(w io.Writer, err error) int {
+	fmt.Fprintf(w, "keepslotctl: %v\n", err)
+	return exitCode(err)
 }
 
 func exitCode(err error) int {

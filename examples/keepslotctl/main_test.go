@@ -228,3 +228,42 @@ func TestRestoreOperationTimeout(t *testing.T) {
 	assert.Equal(t, 7*time.Second, opts.Conn.OperationTimeout)
 	assert.Equal(t, conn.DefaultOperationTimeout.String(), a.restoreCmd().Flags().Lookup("operation-timeout").DefValue)
 }
+
+// TestRestoreModes: restore's modes (a FILE, --sensitive, --to-time,
+// --from-remote, --allow-missing-manifest) exclude each other as the
+// usage says, each refusal a usage error (exit 2) that says why, before
+// a password is read or the agent asked.
+func TestRestoreModes(t *testing.T) {
+	const (
+		toTime     = "--to-time restores the node's bucket, through the agent at -t: it takes no FILE, --sensitive, --from-remote or --oplog-limit"
+		fromRemote = "--from-remote takes the place of FILE, and is for the main backup only"
+		noManifest = "--allow-missing-manifest is for a FILE (or --from-remote copy) that is a tarred mongodump directory, not for --sensitive or --to-time, whose backups are keepslot's own"
+		nsPairs    = "--ns-from and --ns-to come in pairs"
+	)
+	at := "1796250548:7"
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--to-time", at, "--sensitive"}, toTime},
+		{[]string{"--to-time", at, "--from-remote", "b.enc"}, toTime},
+		{[]string{"--to-time", at, "--oplog-limit", "1700000000"}, toTime},
+		{[]string{"--to-time", at, "file.enc"}, toTime},
+		{[]string{"--from-remote", "b.enc", "--sensitive"}, fromRemote},
+		{[]string{"--from-remote", "b.enc", "file.enc"}, fromRemote},
+		{[]string{"--allow-missing-manifest", "--sensitive", "file.enc"}, noManifest},
+		{[]string{"--allow-missing-manifest", "--to-time", at}, noManifest},
+		{[]string{"--ns-from", "a.*", "file.enc"}, nsPairs},
+		{[]string{"--ns-to", "b.*", "file.enc"}, nsPairs},
+	} {
+		// No agent at -t, no password: the refusal comes first.
+		r := runCtl(t, append([]string{"-t", "127.0.0.1:1", "restore", "--dry-run"}, tc.args...)...)
+		assert.Equal(t, exitUsage, r.code, "%v: %v", tc.args, r.err)
+		if assert.Error(t, r.err, tc.args) {
+			assert.Contains(t, r.err.Error(), tc.says, "%v", tc.args)
+		}
+	}
+	r := runCtl(t, "set-as-backup", "--unset", "--show")
+	assert.Equal(t, exitUsage, r.code, "%v", r.err)
+	assert.ErrorContains(t, r.err, "--unset takes the node out of the backup role, --show only prints it")
+}

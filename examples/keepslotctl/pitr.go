@@ -36,8 +36,8 @@ type pitrInfo struct {
 // pitrInfo asks the agent what its bucket holds for point-in-time
 // restores; ok is false for an agent that does not export (nothing to
 // say).
-func (c *client) pitrInfo(ctx context.Context) (info pitrInfo, raw []byte, ok bool, err error) {
-	err = c.call(ctx, http.MethodGet, "/v1/pitr", nil, &info, &raw)
+func (a *app) pitrInfo(ctx context.Context) (info pitrInfo, raw []byte, ok bool, err error) {
+	raw, err = a.ask(ctx, http.MethodGet, "/v1/pitr", nil, &info)
 	var ae *apiError
 	if errors.As(err, &ae) && (ae.Status == http.StatusNotFound && ae.Code == "not_found") {
 		return info, nil, false, nil
@@ -80,17 +80,7 @@ func (a *app) pitrFlushCmd() *cobra.Command {
 			"reaches every write made before: before a planned restore, say.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var resp struct{ Message string }
-			var raw []byte
-			if err := c.call(cmd.Context(), http.MethodPost, "/v1/pitr/flush", nil, &resp, &raw); err != nil {
-				return err
-			}
-			a.print(cmd, raw, resp.Message)
-			return nil
+			return a.tell(cmd, http.MethodPost, "/v1/pitr/flush", nil)
 		},
 	}
 }
@@ -178,7 +168,7 @@ func (a *app) restoreToTime(cmd *cobra.Command, f restoreFlags, opts *restore.Op
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: removed %s, the encrypted objects of a restore --to-time that was killed\n", d)
 	}
 	if err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: a restore --to-time that was killed left files behind: %v\n", err)
+		fmt.Fprintf(cmd.ErrOrStderr(), "keepslotctl: warning: a restore --to-time that was killed left files behind: %v\n", err)
 	}
 	dir, release, err := pitrTempDir("")
 	if err != nil {
@@ -248,7 +238,7 @@ func (r *agentRemote) List(ctx context.Context, prefix string) ([]store.Entry, e
 		Node    string        `json:"node"`
 		Entries []store.Entry `json:"entries"`
 	}
-	if err := r.c.call(ctx, http.MethodGet, "/v1/pitr/objects", nil, &l, nil); err != nil {
+	if _, err := r.c.call(ctx, http.MethodGet, "/v1/pitr/objects", nil, &l); err != nil {
 		return nil, notExporting(err)
 	}
 	r.pfx = l.Node

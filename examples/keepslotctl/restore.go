@@ -71,6 +71,19 @@ func (r *replayFlag) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Why restore's modes exclude each other, as its usage errors say.
+const (
+	whyToTime     = "--to-time restores the node's bucket, through the agent at -t: it takes no FILE, --sensitive, --from-remote or --oplog-limit"
+	whyFromRemote = "--from-remote takes the place of FILE, and is for the main backup only"
+	whyNoManifest = "--allow-missing-manifest is for a FILE (or --from-remote copy) that is a tarred mongodump directory, not for --sensitive or --to-time, whose backups are keepslot's own"
+)
+
+// restoreCmd restores in one of four modes: a FILE (--allow-missing-manifest
+// for a tarred mongodump directory), a sensitive FILE into a directory
+// (--sensitive), the node's copy of a name on its bucket (--from-remote),
+// or the node as of a moment (--to-time). The flags of one mode that
+// another cannot take are cobra flag groups; only a FILE, an argument, is
+// checked by hand.
 func (a *app) restoreCmd() *cobra.Command {
 	var f restoreFlags
 	cmd := &cobra.Command{
@@ -89,6 +102,21 @@ func (a *app) restoreCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && f.toTime != "":
+				return usageErrorf("%s", whyToTime)
+			case len(args) == 1 && f.fromRemote != "":
+				return usageErrorf("%s", whyFromRemote)
+			case f.toTime != "":
+				return a.restoreMain(cmd, f, "")
+			case f.fromRemote != "":
+				file, cleanup, err := a.fetchForRestore(cmd, f.fromRemote)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				return a.restoreMain(cmd, f, file)
+			}
 			file := mainKind.file
 			if f.sensitive {
 				file = sensitiveKind.file
@@ -96,32 +124,25 @@ func (a *app) restoreCmd() *cobra.Command {
 			if len(args) == 1 {
 				file = args[0]
 			}
-			if f.allowNoManifest && (f.sensitive || f.toTime != "") {
-				return usageErrorf("--allow-missing-manifest is for a FILE (or --from-remote copy) that is a tarred mongodump directory, not for --sensitive or --to-time, whose backups are keepslot's own")
-			}
-			if f.toTime != "" {
-				if len(args) == 1 || f.sensitive || f.fromRemote != "" || f.oplogLimit != "" {
-					return usageErrorf("--to-time restores the node's bucket, through the agent at -t: it takes no FILE, --sensitive, --from-remote or --oplog-limit")
-				}
-				return a.restoreMain(cmd, f, "")
-			}
-			if f.fromRemote != "" {
-				if len(args) == 1 || f.sensitive {
-					return usageErrorf("--from-remote takes the place of FILE, and is for the main backup only")
-				}
-				tmp, cleanup, err := a.fetchForRestore(cmd, f.fromRemote)
-				if err != nil {
-					return err
-				}
-				defer cleanup()
-				file = tmp
-			}
 			if f.sensitive {
 				return a.restoreSensitive(cmd, f, file)
 			}
 			return a.restoreMain(cmd, f, file)
 		},
 	}
+	f.register(cmd)
+	exclusive(cmd, whyNoManifest, "allow-missing-manifest", "sensitive")
+	exclusive(cmd, whyNoManifest, "allow-missing-manifest", "to-time")
+	exclusive(cmd, whyToTime, "to-time", "sensitive")
+	exclusive(cmd, whyToTime, "to-time", "from-remote")
+	exclusive(cmd, whyToTime, "to-time", "oplog-limit")
+	exclusive(cmd, whyFromRemote, "from-remote", "sensitive")
+	together(cmd, "--ns-from and --ns-to come in pairs", "ns-from", "ns-to")
+	return cmd
+}
+
+// register defines restore's flags on cmd.
+func (f *restoreFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	f.pw.add(cmd)
 	fl.StringVar(&f.uri, "uri", os.Getenv("MONGODB_URI"), "the MongoDB server to restore into (default $MONGODB_URI)")
@@ -144,7 +165,6 @@ func (a *app) restoreCmd() *cobra.Command {
 	fl.BoolVar(&f.allowNoManifest, "allow-missing-manifest", false, "restore a FILE that holds a tarred mongodump directory (encrypted as keepslot's backups are) without keepslot's manifest.json; its contents are then not checked against a manifest, so a tar cut at an entry's boundary goes unnoticed. Without it such a file is refused before anything is written (exit 6)")
 	fl.StringVar(&f.fromRemote, "from-remote", "", "restore the node's copy of this name from its S3 bucket (via the agent at -t) instead of a FILE")
 	fl.StringVar(&f.toTime, "to-time", "", "restore the node as of this moment, from its bucket (via the agent at -t, keepslotd -pitr): a time such as 2026-12-02T17:59:00Z, its whole second included, or SECONDS[:ORDINAL], the oplog before it")
-	return cmd
 }
 
 func (a *app) restoreMain(cmd *cobra.Command, f restoreFlags, file string) error {

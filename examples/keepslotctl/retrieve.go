@@ -76,17 +76,13 @@ func (a *app) retrieveCmd(k kind) *cobra.Command {
 			"download, only the rest is downloaded.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			retrieve := c.retrieve
+			var res retrieveResult
+			var err error
 			if remote != "" {
-				retrieve = func(cmd *cobra.Command, _ kind, out string) (retrieveResult, error) {
-					return c.fromRemote(cmd, remote, out)
-				}
+				res, err = a.fromRemote(cmd, remote, out)
+			} else {
+				res, err = a.retrieve(cmd, k, out)
 			}
-			res, err := retrieve(cmd, k, out)
 			if err != nil {
 				return err
 			}
@@ -108,8 +104,8 @@ func (a *app) retrieveCmd(k kind) *cobra.Command {
 
 // retrieve downloads k's backup into file, resuming what file already
 // holds of it, and checks the whole file's md5 against the status.
-func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResult, error) {
-	st, _, err := c.status(cmd, k, false)
+func (a *app) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResult, error) {
+	st, _, err := a.status(cmd.Context(), k, false)
 	if err != nil {
 		return retrieveResult{}, err
 	}
@@ -136,6 +132,10 @@ func (c *client) retrieve(cmd *cobra.Command, k kind, file string) (retrieveResu
 		have = 0 // not a partial download of this backup
 	}
 	if have < want.Size {
+		c, err := a.client()
+		if err != nil {
+			return res, err
+		}
 		if have, err = c.download(cmd, k, f, have, want); err != nil {
 			if errors.Is(err, store.ErrMismatch) {
 				f.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"text/tabwriter"
 	"time"
@@ -49,61 +50,54 @@ func (a *app) scheduleCmd() *cobra.Command {
 			"whatever the last run's outcome; --json gives it to scripts.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var st scheduleAnswer
-			var raw []byte
-			if err := c.call(cmd.Context(), http.MethodGet, "/v1/schedule", nil, &st, &raw); err != nil {
-				return err
-			}
-			if a.json {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
-				return nil
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Schedule: %s\n", st.Schedule)
-			if !st.Next.IsZero() {
-				fmt.Fprintf(w, "Next run: %s\n", st.Next.Local().Format(time.RFC3339))
-			}
-			if !st.LastSuccess.IsZero() {
-				fmt.Fprintf(w, "Last successful run: %s\n", st.LastSuccess.Local().Format(time.RFC3339))
-			}
-			fmt.Fprintf(w, "Failed runs: %d\n", st.Failures)
-			for _, r := range []struct {
-				what string
-				run  *scheduleRun
-			}{{"Running", st.Running}, {"Last run", st.Last}} {
-				if r.run == nil {
-					continue
-				}
-				fmt.Fprintf(w, "%s: %s, started %s", r.what, r.run.Outcome, r.run.Started.Local().Format(time.RFC3339))
-				if r.run.Backup != "" {
-					fmt.Fprintf(w, ", backup %s", r.run.Backup)
-				}
-				fmt.Fprintln(w)
-				if r.run.Error != "" {
-					fmt.Fprintf(w, "  %s at %s: %s\n", r.run.Outcome, r.run.Step, r.run.Error)
-				}
-				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  STEP\tOUTCOME\tTOOK\tDETAIL")
-				for _, s := range r.run.Steps {
-					outcome, took, detail := s.Outcome, "", s.Detail
-					if outcome == "" {
-						outcome = "-"
-					}
-					if !s.Started.IsZero() && !s.Finished.IsZero() {
-						took = s.Finished.Sub(s.Started).Round(time.Millisecond).String()
-					}
-					if s.Code != "" {
-						detail = s.Code
-					}
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Step, outcome, took, detail)
-				}
-				tw.Flush()
-			}
-			return nil
+			return show(cmd, a, http.MethodGet, "/v1/schedule", nil, printSchedule)
 		},
 	}
+}
+
+// printSchedule prints the agent's schedule: the next run, and the running
+// and last runs step by step.
+func printSchedule(w io.Writer, st scheduleAnswer) {
+	fmt.Fprintf(w, "Schedule: %s\n", st.Schedule)
+	if !st.Next.IsZero() {
+		fmt.Fprintf(w, "Next run: %s\n", st.Next.Local().Format(time.RFC3339))
+	}
+	if !st.LastSuccess.IsZero() {
+		fmt.Fprintf(w, "Last successful run: %s\n", st.LastSuccess.Local().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "Failed runs: %d\n", st.Failures)
+	if st.Running != nil {
+		printRun(w, "Running", st.Running)
+	}
+	if st.Last != nil {
+		printRun(w, "Last run", st.Last)
+	}
+}
+
+// printRun prints a scheduled run, what it is, and its steps as a table.
+func printRun(w io.Writer, what string, run *scheduleRun) {
+	fmt.Fprintf(w, "%s: %s, started %s", what, run.Outcome, run.Started.Local().Format(time.RFC3339))
+	if run.Backup != "" {
+		fmt.Fprintf(w, ", backup %s", run.Backup)
+	}
+	fmt.Fprintln(w)
+	if run.Error != "" {
+		fmt.Fprintf(w, "  %s at %s: %s\n", run.Outcome, run.Step, run.Error)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STEP\tOUTCOME\tTOOK\tDETAIL")
+	for _, s := range run.Steps {
+		outcome, took, detail := s.Outcome, "", s.Detail
+		if outcome == "" {
+			outcome = "-"
+		}
+		if !s.Started.IsZero() && !s.Finished.IsZero() {
+			took = s.Finished.Sub(s.Started).Round(time.Millisecond).String()
+		}
+		if s.Code != "" {
+			detail = s.Code
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Step, outcome, took, detail)
+	}
+	tw.Flush()
 }

@@ -209,7 +209,7 @@ func (d *drillRunner) drill(ctx context.Context, password []byte) (rep drillRepo
 	}()
 	obj, err := d.b.Open(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("drill: %w", err)
+		return rep, fmt.Errorf("open the backup to drill: %w", err)
 	}
 	defer obj.Close()
 	rep.Backup = obj.Info().Name
@@ -306,19 +306,19 @@ func (s scratchDriller) Drill(ctx context.Context, backup store.Object, password
 	size := backup.Info().Size
 	if uri == "" {
 		if err := os.MkdirAll(s.dir, 0o700); err != nil {
-			return drillResult{}, fmt.Errorf("drill: %w", err)
+			return drillResult{}, fmt.Errorf("create the drills' directory: %w", err)
 		}
 		if err := checkDrillSpace(ctx, s.dir, size); err != nil {
 			return drillResult{}, err
 		}
 		tmp, err := os.MkdirTemp(s.dir, "server-")
 		if err != nil {
-			return drillResult{}, fmt.Errorf("drill: %w", err)
+			return drillResult{}, fmt.Errorf("create the scratch server's directory: %w", err)
 		}
 		defer os.RemoveAll(tmp)
 		db, err := embedded.Start(ctx, embedded.Options{Dir: tmp})
 		if err != nil {
-			return drillResult{}, fmt.Errorf("drill: start the embedded scratch server: %w", err)
+			return drillResult{}, fmt.Errorf("start the embedded scratch server: %w", err)
 		}
 		defer db.Close()
 		uri = db.URI()
@@ -336,15 +336,15 @@ func (s scratchDriller) Drill(ctx context.Context, backup store.Object, password
 func checkDrillSpace(ctx context.Context, dir string, fileSize int64) error {
 	st, err := store.Dir(dir)
 	if err != nil {
-		return fmt.Errorf("drill: %w", err)
+		return fmt.Errorf("the drills' directory %s: %w", dir, err)
 	}
 	free, err := st.FreeSpace(ctx)
 	if err != nil {
-		return fmt.Errorf("drill: %w", err)
+		return fmt.Errorf("the free space in the drills' directory %s: %w", dir, err)
 	}
 	data := fileSize * drillExpansion
 	if free < 2*data {
-		return fmt.Errorf("drill: the scratch server's directory %s: %w", dir, &slot.SpaceError{Data: data, Need: 2 * data, Free: free})
+		return fmt.Errorf("the scratch server's directory %s: %w", dir, &slot.SpaceError{Data: data, Need: 2 * data, Free: free})
 	}
 	return nil
 }

@@ -50,81 +50,46 @@
 // cancels a running backup cleanly (the slot is left empty and the status
 // says cancelled), stops serving and closes the embedded server.
 //
+// A command line it cannot run with (-kdf-log-n outside 1..18, say) is
+// refused at once, with exit code 2, naming the flag and what it takes.
+// Error texts follow errcode's style as a command's: a text keepslotd makes
+// carries no prefix, one from keepslot's packages begins with that
+// package's name, and keepslotd names itself once, in what it prints
+// ("keepslotd: listening on URL", "keepslotd: -kdf-log-n 19 is outside
+// 1..18"); an error answer's message is the text alone.
+//
 // GET /metrics, behind the token too, serves Prometheus metrics (metrics.go).
 // The endpoints are listed on newServer in server.go.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/keepslot/keepslot/backup"
 	"github.com/keepslot/keepslot/cipher"
-	"github.com/keepslot/keepslot/conn"
 	"github.com/keepslot/keepslot/examples/embedded"
-	"github.com/keepslot/keepslot/examples/internal/secretfile"
+	"github.com/keepslot/keepslot/pitr"
 	"github.com/keepslot/keepslot/sensitive"
 	"github.com/keepslot/keepslot/slot"
-	"github.com/keepslot/keepslot/store"
 )
 
-// DefaultListen is the agent's default address; keepslotctl assumes its
-// port when -t names a host only.
-const DefaultListen = "127.0.0.1:7443"
-
-type options struct {
-	data, uri, listen string
-	tlsCert, tlsKey   string
-	secrets           string
-	kdfLogN           uint
-	oplog             backup.Toggle
-	opTimeout         time.Duration
-	export            exportFlags
-	pitr              pitrFlags
-	timeouts          timeouts
-	schedule          scheduleFlags
-	drillURI          string
-	notifyURL         string
-}
-
 func main() {
-	var o options
-	flag.StringVar(&o.data, "data", "keepslotd-data", "the agent's data directory")
-	flag.StringVar(&o.uri, "uri", "", "MongoDB URI (default: an embedded server with its data in DATA/db)")
-	flag.StringVar(&o.listen, "listen", DefaultListen, "address to listen on")
-	flag.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (with -tls-key: serve HTTPS)")
-	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
-	flag.StringVar(&o.secrets, "secrets", "", "comma-separated files and directories for the sensitive backup (default DATA/secrets)")
-	flag.UintVar(&o.kdfLogN, "kdf-log-n", cipher.DefaultLogN, "scrypt cost 2^N of the key derivation")
-	flag.DurationVar(&o.opTimeout, "operation-timeout", conn.DefaultOperationTimeout, "the longest a backup waits for MongoDB to answer one request (a cursor's batch, a command) before it fails as unreachable")
-	flag.TextVar(&o.oplog, "oplog", backup.ToggleAuto, "capture the oplog with each backup, for a point-in-time restore: auto (where the server keeps one), on (refuse a server without one) or off")
-	flag.DurationVar(&o.timeouts.Read, "read-timeout", defaultTimeouts.Read, "the longest a client may take to send a request, headers and body")
-	flag.DurationVar(&o.timeouts.Write, "write-timeout", defaultTimeouts.Write, "the longest a write to a client may stall (a download may take longer in all, as long as it moves)")
-	flag.DurationVar(&o.timeouts.Idle, "idle-timeout", defaultTimeouts.Idle, "the longest a kept-alive connection may wait for its next request")
-	o.export.register(flag.CommandLine)
-	o.pitr.register(flag.CommandLine)
-	o.schedule.register(flag.CommandLine)
-	flag.StringVar(&o.drillURI, "drill-uri", "", "restore drills go to this scratch MongoDB server (default: an embedded server in DATA/drill, started for each drill); never the node backed up")
-	flag.StringVar(&o.notifyURL, "notify-url", "", "post a JSON event to this URL on each failed scheduled run or drill, and on recovery")
-	flag.Parse()
-	if flag.NArg() > 0 || (o.tlsCert == "") != (o.tlsKey == "") || o.kdfLogN < 1 || o.kdfLogN > 22 ||
-		o.timeouts.Read <= 0 || o.timeouts.Write <= 0 || o.timeouts.Idle <= 0 || o.opTimeout <= 0 {
-		fmt.Fprintln(os.Stderr, "keepslotd: unexpected arguments, or -tls-cert without -tls-key, or -kdf-log-n outside 1..22, or a timeout that is not positive")
-		flag.Usage()
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -134,11 +99,6 @@ func main() {
 		log.Error("keepslotd stopped", "error", err)
 		os.Exit(1)
 	}
-}
-
-// source is the MongoDB source of the agent's main backup.
-func (o options) source(uri string) *backup.Source {
-	return &backup.Source{Conn: conn.Config{URI: uri, OperationTimeout: o.opTimeout}, Oplog: o.oplog}
 }
 
 // run serves until ctx is done, then shuts down in order: backups first,
@@ -154,56 +114,91 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	log.Info("bearer token", "file", tokenFile)
 
-	kdf := &cipher.Options{LogN: uint8(o.kdfLogN)}
+	kdf := o.kdf()
 	pitrKey, err := o.pitr.key(o.export.bucket != "", kdf)
 	if err != nil {
 		return err
 	}
-
-	uri := o.uri
-	if uri == "" {
-		db, err := embedded.Start(context.WithoutCancel(ctx), embedded.Options{Dir: filepath.Join(o.data, "db")})
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		uri = db.URI()
-		fmt.Printf("keepslotd: embedded MongoDB at %s\n", uri)
-		if o.pitr.on {
-			if err := ensureOplog(ctx, uri); err != nil {
-				return fmt.Errorf("create the embedded server's oplog: %w", err)
-			}
-		}
-	}
-
-	mainStore, err := storeIn(o.data, "slot")
+	uri, closeDB, err := openDatabase(ctx, o)
 	if err != nil {
 		return err
 	}
-	if mainStore, err = testHold(mainStore); err != nil {
+	defer closeDB()
+	a, err := newAgent(ctx, o, uri, kdf, pitrKey, log)
+	if err != nil {
 		return err
+	}
+	defer a.close()
+	return a.serve(ctx, o, token)
+}
+
+// openDatabase returns the URI of the node to back up: -uri, or that of an
+// embedded server started in DATA/db (with an oplog under -pitr), which
+// closeDB stops.
+func openDatabase(ctx context.Context, o options) (uri string, closeDB func(), err error) {
+	if o.uri != "" {
+		return o.uri, func() {}, nil
+	}
+	db, err := embedded.Start(context.WithoutCancel(ctx), embedded.Options{Dir: filepath.Join(o.data, "db")})
+	if err != nil {
+		return "", nil, err
+	}
+	uri = db.URI()
+	fmt.Printf("keepslotd: embedded MongoDB at %s\n", uri)
+	if o.pitr.on {
+		if err := ensureOplog(ctx, uri); err != nil {
+			db.Close()
+			return "", nil, fmt.Errorf("create the embedded server's oplog: %w", err)
+		}
+	}
+	return uri, func() { db.Close() }, nil
+}
+
+// agent is what the agent serves: its two backups, the export and the
+// oplog's slicer that -export-bucket and -pitr configure, and the schedule.
+type agent struct {
+	log      *slog.Logger
+	main     *slot.Slot
+	sens     *sensitive.Backupper
+	export   *slot.ExportConfig // nil without -export-bucket
+	slicer   *pitr.Slicer       // nil without -pitr
+	schedule *scheduling
+}
+
+// newAgent sets up the agent's parts for the node at uri, with their state
+// in DATA; a.close releases them.
+func newAgent(ctx context.Context, o options, uri string, kdf *cipher.Options, pitrKey *cipher.Key, log *slog.Logger) (a *agent, err error) {
+	a = &agent{log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	mainStore, err := storeIn(o.data, "slot")
+	if err != nil {
+		return nil, err
+	}
+	if mainStore, err = testHold(mainStore); err != nil {
+		return nil, err
 	}
 	sensStore, err := storeIn(o.data, "sensitive-slot")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stateDir := filepath.Join(o.data, "state")
 
-	export, err := o.export.export(ctx, log)
-	if err != nil {
-		return err
+	if a.export, err = o.export.export(ctx, log); err != nil {
+		return nil, err
 	}
-	slicer, err := o.pitr.slicer(uri, export, pitrKey, o.opTimeout, log)
-	if err != nil {
-		return err
+	if a.slicer, err = o.pitr.slicer(uri, a.export, pitrKey, o.opTimeout, log); err != nil {
+		return nil, err
 	}
-	mainB, err := backup.New(o.source(uri),
-		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: o.schedule.slotExport(export)})
+	a.main, err = backup.New(o.source(uri),
+		slot.Config{Store: mainStore, StateDir: stateDir, KDF: kdf, Logger: log, Export: o.schedule.slotExport(a.export)})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer mainB.Close()
-	sens, err := sensitive.New(sensitive.Config{
+	a.sens, err = sensitive.New(sensitive.Config{
 		Sources:  []sensitive.Source{sensitive.Files(secretPaths(o)...)},
 		Store:    sensStore,
 		StateDir: stateDir,
@@ -211,43 +206,51 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		Logger:   log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer sens.Close()
-
 	drills, err := newDriller(o.drillURI, uri, filepath.Join(o.data, "drill"), log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sched, err := startScheduling(ctx, schedulingConfig{Flags: o.schedule, NotifyURL: o.notifyURL, Node: o.export.node,
-		Slot: mainB, Exporting: export != nil, Export: export, Driller: drills, StateDir: stateDir, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer sched.stop() // before the backups close
+	a.schedule, err = startScheduling(ctx, schedulingConfig{Flags: o.schedule, NotifyURL: o.notifyURL, Node: o.export.node,
+		Slot: a.main, Exporting: a.export != nil, Export: a.export, Driller: drills, StateDir: stateDir, Logger: log})
+	return a, err
+}
 
-	ln, err := net.Listen("tcp", o.listen)
+// close releases the agent's parts: the slicer's connection, then the
+// schedule (which stops before the backups close), then the backups.
+func (a *agent) close() {
+	if a.slicer != nil {
+		a.slicer.Close()
+	}
+	if a.schedule != nil {
+		a.schedule.stop()
+	}
+	if a.sens != nil {
+		a.sens.Close()
+	}
+	if a.main != nil {
+		a.main.Close()
+	}
+}
+
+// serve listens on -listen and serves the API, and slices the oplog under
+// -pitr, until ctx is done or the server fails; then it shuts down.
+func (a *agent) serve(ctx context.Context, o options, token string) error {
+	ln, url, err := listen(o)
 	if err != nil {
-		return err
-	}
-	scheme := "http"
-	if o.tlsCert != "" {
-		scheme = "https"
-	}
-	url := scheme + "://" + ln.Addr().String()
-	if err := os.WriteFile(filepath.Join(o.data, "addr"), []byte(url+"\n"), 0o600); err != nil {
 		return err
 	}
 	srv := newHTTPServer(serverConfig{
 		Token:     token,
-		Role:      mainB.Role(),
-		Main:      mainB,
-		Sensitive: sens,
-		Logger:    log,
+		Role:      a.main.Role(),
+		Main:      a.main,
+		Sensitive: a.sens,
+		Logger:    a.log,
 		Timeouts:  o.timeouts,
-		Export:    export,
-		Slicer:    slicer,
-		Schedule:  sched,
+		Export:    a.export,
+		Slicer:    a.slicer,
+		Schedule:  a.schedule,
 	})
 	served := make(chan error, 1)
 	go func() {
@@ -257,127 +260,72 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			served <- srv.Serve(ln)
 		}
 	}()
-	log.Info("listening", "url", url)
+	a.log.Info("listening", "url", url)
 	fmt.Printf("keepslotd: listening on %s\n", url)
-	sliced := make(chan struct{})
-	if slicer != nil {
-		defer slicer.Close()
-		go func() {
-			defer close(sliced)
-			if err := slicer.Run(ctx); !errors.Is(err, context.Canceled) {
-				log.Error("pitr: the oplog is no longer sliced", "error", err)
-			}
-		}()
-		if export.Retention != nil {
-			go runPruner(ctx, *export, time.Hour, export.Retention.DryRun, log)
-		}
-	} else {
-		close(sliced)
-	}
+	sliced := a.slice(ctx)
 
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: cancelling running backups")
+	a.shutdown(srv, sliced)
+	return nil
+}
+
+// listen opens the agent's listener, and writes the URL it serves at to
+// DATA/addr.
+func listen(o options) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, "", err
+	}
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	if err := os.WriteFile(filepath.Join(o.data, "addr"), []byte(url+"\n"), 0o600); err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	return ln, url, nil
+}
+
+// slice runs the slicer, and the pruning of what retention lets go, until
+// ctx is done; the channel it returns is closed once the slicer has
+// stopped (at once without -pitr).
+func (a *agent) slice(ctx context.Context) <-chan struct{} {
+	sliced := make(chan struct{})
+	if a.slicer == nil {
+		close(sliced)
+		return sliced
+	}
+	go func() {
+		defer close(sliced)
+		if err := a.slicer.Run(ctx); !errors.Is(err, context.Canceled) {
+			a.log.Error("pitr: the oplog is no longer sliced", "error", err)
+		}
+	}()
+	if a.export.Retention != nil {
+		go runPruner(ctx, *a.export, time.Hour, a.export.Retention.DryRun, a.log)
+	}
+	return sliced
+}
+
+// shutdown cancels the running backups, then stops srv, and waits for the
+// slicer to stop.
+func (a *agent) shutdown(srv *http.Server, sliced <-chan struct{}) {
+	a.log.Info("shutting down: cancelling running backups")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Cancelling first also ends long-polling status requests.
-	if err := errors.Join(mainB.Cancel(shutdownCtx), sens.Cancel(shutdownCtx)); err != nil {
-		log.Error("cancel backups", "error", err)
+	if err := errors.Join(a.main.Cancel(shutdownCtx), a.sens.Cancel(shutdownCtx)); err != nil {
+		a.log.Error("cancel backups", "error", err)
 	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Error("shut down the HTTP server", "error", err)
+		a.log.Error("shut down the HTTP server", "error", err)
 	}
 	<-sliced // an open slice is dropped: the next start slices its entries again
-	log.Info("stopped")
-	return nil
-}
-
-// maxHeaderTimeout bounds reading a request's headers.
-const maxHeaderTimeout = 10 * time.Second
-
-// newHTTPServer returns the agent's HTTP server for cfg, with its timeouts
-// (see timeouts): every connection is closed in bounded time unless an
-// authenticated client keeps asking, or keeps reading a long answer.
-func newHTTPServer(cfg serverConfig) *http.Server {
-	cfg.Timeouts = cfg.Timeouts.orDefaults()
-	return &http.Server{
-		Handler:           newServer(cfg),
-		ReadHeaderTimeout: min(maxHeaderTimeout, cfg.Timeouts.Read),
-		ReadTimeout:       cfg.Timeouts.Read,
-		IdleTimeout:       cfg.Timeouts.Idle,
-	}
-}
-
-// errDataDir: the data directory cannot be used.
-var errDataDir = errors.New("unusable data directory")
-
-// prepareDataDir creates the data directory dir, open to its owner only
-// (0700): it holds the token and the backups. A directory that exists
-// with other permissions is set to 0700, with a warning in the log.
-func prepareDataDir(dir string, log *slog.Logger) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create the data directory %s: %w; name a directory keepslotd may create with -data (%w)", dir, err, errDataDir)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("the data directory %s: %w (%w)", dir, err, errDataDir)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("the data directory %s is not a directory; name a directory with -data (%w)", dir, errDataDir)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fmt.Errorf("the data directory %s has mode %s, and it holds the token and the backups: %w; run chmod 700 on it as its owner (%w)",
-				dir, perm, err, errDataDir)
-		}
-		log.Warn("the data directory was open to others, or not writable by its owner; set it to owner-only",
-			"dir", dir, "from", perm, "to", os.FileMode(0o700))
-	}
-	return nil
-}
-
-func storeIn(data, name string) (store.Store, error) {
-	return store.Dir(filepath.Join(data, name))
-}
-
-// secretPaths are the sensitive backup's sources: -secrets, or DATA/secrets
-// (created empty if missing).
-func secretPaths(o options) []string {
-	if o.secrets != "" {
-		return strings.Split(o.secrets, ",")
-	}
-	dir := filepath.Join(o.data, "secrets")
-	_ = os.MkdirAll(dir, 0o700)
-	return []string{dir}
-}
-
-// loadOrCreateToken reads the bearer token from file, a secret file (see
-// secretfile.Read: regular, 0600, at most 4 KiB), or creates one (256
-// random bits, hex) in a new 0600 file.
-func loadOrCreateToken(file string) (string, error) {
-	b, err := secretfile.Read(file)
-	if err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
-		}
-		return "", fmt.Errorf("the token file %s is empty; delete it to create a new token", file)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read the token: %w", err)
-	}
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	token := hex.EncodeToString(raw)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("create the token: %w", err)
-	}
-	if _, err := f.WriteString(token + "\n"); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write the token: %w", err)
-	}
-	return token, f.Close()
+	a.log.Info("stopped")
 }

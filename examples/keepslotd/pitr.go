@@ -336,7 +336,7 @@ func (h pitrHandler) flush(w http.ResponseWriter, r *http.Request) {
 		st := h.slicer.Status()
 		cause := error(context.DeadlineExceeded)
 		if st.Code != "" {
-			cause = errcode.New(st.Code, "pitr: the slicer's last attempt failed")
+			cause = errcode.New(st.Code, "the slicer's last attempt failed")
 		}
 		last := st.Error
 		if last == "" {

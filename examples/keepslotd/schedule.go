@@ -444,7 +444,7 @@ func (s *scheduler) exportNow(ctx context.Context) error {
 		return err
 	}
 	if ex := st.Export; ex != nil && ex.State == slot.ExportFailed {
-		return fmt.Errorf("export: %s (%w)", ex.Error, codedError(ex.Code))
+		return fmt.Errorf("the export failed: %s (%w)", ex.Error, codedError(ex.Code))
 	}
 	return nil
 }
@@ -486,7 +486,7 @@ func (s *scheduler) backup(ctx context.Context, r *runRecord) (string, string, e
 		return "", "", err
 	}
 	if st.State != slot.StateReady {
-		return "", "", fmt.Errorf("backup: %s (%w)", st.Error, codedError(st.Code))
+		return "", "", fmt.Errorf("the backup failed: %s (%w)", st.Error, codedError(st.Code))
 	}
 	s.mu.Lock()
 	r.Backup = st.Name
