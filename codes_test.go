@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,22 +129,20 @@ func TestErrorCodes(t *testing.T) {
 	}
 }
 
-// pendingTexts are the packages whose error texts do not follow errcode's
-// style yet, with the number of texts TestErrorTexts finds that break it.
-// The count must match: fix a text and lower it, and remove a package once
-// it reaches 0. internal/mongodb's sentinels are backup's and restore's.
-var pendingTexts = map[string]int{"backup": 6, "restore": 6, "mongodb": 4}
-
 // TestErrorTexts holds every package of the module to the style errcode's
-// package doc sets: a sentinel's text begins with its package's name and
+// package doc sets. A sentinel's text begins with its package's name and
 // ": ", a text made with fmt.Errorf or errors.New names a package of the
 // module only as its first element and only its own, and every exported
-// sentinel is in TestErrorCodes' table.
+// sentinel is in TestErrorCodes' table. A package under internal/ names
+// none: its sentinels begin with what happened, and the package that
+// returns one, which a caller knows, puts its own name before it, so that
+// no text begins with an internal package's sentinel.
 func TestErrorTexts(t *testing.T) {
 	fset := token.NewFileSet()
 	type pkgFiles struct {
-		name  string
-		files []*ast.File
+		name     string
+		internal bool // under internal/
+		files    []*ast.File
 	}
 	var pkgs []pkgFiles
 	names := map[string]bool{}
@@ -165,6 +164,7 @@ func TestErrorTexts(t *testing.T) {
 				return err
 			}
 			p.name = f.Name.Name
+			p.internal = slices.Contains(strings.Split(filepath.ToSlash(path), "/"), "internal")
 			p.files = append(p.files, f)
 		}
 		if p.name != "" && p.name != "main" && p.name != "keepslot" && !strings.HasSuffix(p.name, "test") {
@@ -177,15 +177,29 @@ func TestErrorTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	listed := sentinelsListed(t, fset)
-	broken := map[string]int{}
 	for _, p := range pkgs {
 		fail := func(pos token.Pos, format string, args ...any) {
-			broken[p.name]++
-			if _, pending := pendingTexts[p.name]; !pending {
-				t.Errorf("%s: %s", fset.Position(pos), fmt.Sprintf(format, args...))
+			t.Errorf("%s: %s", fset.Position(pos), fmt.Sprintf(format, args...))
+		}
+		// The sentinels of internal packages that p exports as its own.
+		borrowed := map[string]bool{}
+		for _, f := range p.files {
+			internal := internalImports(f)
+			for _, decl := range f.Decls {
+				if gd, ok := decl.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+					for _, spec := range gd.Specs {
+						vs := spec.(*ast.ValueSpec)
+						for i, v := range vs.Values {
+							if sel, ok := v.(*ast.SelectorExpr); ok && internal[fmt.Sprint(sel.X)] {
+								borrowed[vs.Names[i].Name] = true
+							}
+						}
+					}
+				}
 			}
 		}
 		for _, f := range p.files {
+			internal := internalImports(f)
 			// Sentinels: package-level errcode.New, errcode.Sub, errors.New.
 			for _, decl := range f.Decls {
 				gd, ok := decl.(*ast.GenDecl)
@@ -208,7 +222,12 @@ func TestErrorTexts(t *testing.T) {
 							fail(v.Pos(), "the text of %s is not a string literal", name)
 							continue
 						}
-						if rest, ok := strings.CutPrefix(text, p.name+": "); !ok || rest == "" || unicode.IsUpper(rune(rest[0])) || strings.HasSuffix(rest, ".") {
+						if p.internal {
+							first, _, _ := strings.Cut(text, ": ")
+							if text == "" || !unicode.IsLower(rune(text[0])) || names[first] || strings.HasSuffix(text, ".") {
+								fail(v.Pos(), "%s is %q: the text of an internal package's sentinel begins with a lower-case letter and no package's name, and ends without a full stop", name, text)
+							}
+						} else if rest, ok := strings.CutPrefix(text, p.name+": "); !ok || rest == "" || unicode.IsUpper(rune(rest[0])) || strings.HasSuffix(rest, ".") {
 							fail(v.Pos(), "%s is %q: a sentinel's text begins with %q and a lower-case letter, and ends without a full stop", name, text, p.name+": ")
 						}
 					}
@@ -225,8 +244,15 @@ func TestErrorTexts(t *testing.T) {
 					return true
 				}
 				for i, seg := range strings.Split(text, ": ") {
-					if names[seg] && (i > 0 || seg != p.name) {
-						fail(n.Pos(), "%q names package %s: a text names only its own package, and only first", text, seg)
+					if names[seg] && (i > 0 || seg != p.name || p.internal) {
+						fail(n.Pos(), "%q names package %s: a text names only its own package, and only first; an internal package's, none", text, seg)
+					}
+				}
+				if strings.HasPrefix(text, "%w") && !p.internal && len(args) > 1 {
+					sel, isSel := args[1].(*ast.SelectorExpr)
+					id, isID := args[1].(*ast.Ident)
+					if isSel && internal[fmt.Sprint(sel.X)] || isID && borrowed[id.Name] {
+						fail(n.Pos(), "%q begins with an internal package's sentinel, which names no package: put %q first", text, p.name+": ")
 					}
 				}
 				if strings.HasSuffix(text, ".") && !strings.HasSuffix(text, "..") {
@@ -236,17 +262,30 @@ func TestErrorTexts(t *testing.T) {
 			})
 		}
 	}
-	for name, n := range pendingTexts {
-		if broken[name] != n {
-			t.Errorf("package %s has %d texts that break the style, pendingTexts says %d: update it", name, broken[name], n)
-		}
-	}
 	for _, err := range []error{&slot.SpaceError{}, &drill.Failure{}} {
 		pkg := strings.TrimPrefix(strings.SplitN(fmt.Sprintf("%T", err), ".", 2)[0], "*")
 		if !strings.HasPrefix(err.Error(), pkg+": ") {
 			t.Errorf("%T's text %q does not begin with %q", err, err.Error(), pkg+": ")
 		}
 	}
+}
+
+// internalImports returns the names under which f imports the module's
+// internal packages.
+func internalImports(f *ast.File) map[string]bool {
+	out := map[string]bool{}
+	for _, im := range f.Imports {
+		path, _ := strconv.Unquote(im.Path.Value)
+		if !strings.HasPrefix(path, "github.com/keepslot/keepslot/") || !strings.Contains(path, "/internal/") {
+			continue
+		}
+		name := path[strings.LastIndex(path, "/")+1:]
+		if im.Name != nil {
+			name = im.Name.Name
+		}
+		out[name] = true
+	}
+	return out
 }
 
 // call returns the name of the function n calls, as pkg.Func, and its

@@ -39,7 +39,7 @@ import (
 // New returns a slot that backs up the node src reads, as cfg says.
 func New(src *Source, cfg slot.Config) (*slot.Slot, error) {
 	if err := src.check(); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, err
 	}
 	return slot.New(src, cfg)
 }
@@ -120,7 +120,11 @@ func (s *Source) client() (*mongo.Client, error) {
 	}
 	l := s.lazy
 	s.mu.Unlock()
-	return l.Client()
+	c, err := l.Client()
+	if err != nil {
+		return nil, fmt.Errorf("backup: connect to the server: %w", err)
+	}
+	return c, nil
 }
 
 // Close disconnects the client that s connected to Conn.URI, if any.
@@ -150,11 +154,11 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, mongodb.Timeout(s.Conn.Timeout))
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.PrimaryPreferred()); err != nil {
-		return slot.Plan{}, mongodb.Classify(err)
+		return slot.Plan{}, fmt.Errorf("backup: ping the server: %w", mongodb.Classify(err))
 	}
 	r, err := s.readRole(ctx, client)
 	if err != nil {
-		return slot.Plan{}, mongodb.Classify(err)
+		return slot.Plan{}, fmt.Errorf("backup: %w", mongodb.Classify(err))
 	}
 	if err := r.sharded(); err != nil {
 		return slot.Plan{}, err
@@ -168,7 +172,7 @@ func (s *Source) Plan(ctx context.Context) (slot.Plan, error) {
 	})
 	p, err := listCollections(ctx, client, s.readPref(), s.Filter, s.authzSelected, buildErr == nil && build.FerretDB != "", s.Conn.OperationTimeout)
 	if err != nil {
-		return slot.Plan{}, mongodb.Classify(err)
+		return slot.Plan{}, fmt.Errorf("backup: %w", mongodb.Classify(err))
 	}
 	if buildErr == nil {
 		p.ServerVersion = build.Version
@@ -228,7 +232,7 @@ func (s *Source) Documents(ctx context.Context, c archive.Collection, emit func(
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", c.Namespace(), err)
+		return fmt.Errorf("backup: read %s: %w", c.Namespace(), err)
 	}
 	defer mongodb.CloseCursor(ctx, s.Conn.OperationTimeout, cur)
 	sizer := batchSizer{target: s.batchBytes}

@@ -236,6 +236,8 @@ func TestStartUnreachable(t *testing.T) {
 	err := b.Start(ctx, []byte(testnode.Password))
 	require.ErrorIs(t, err, backup.ErrUnreachable)
 	assert.Equal(t, errcode.Unreachable, errcode.Of(err))
+	assert.True(t, strings.HasPrefix(err.Error(), "slot: plan the backup: backup: ping the server: the MongoDB server cannot be reached"),
+		"slot's words, then backup's, then the sentinel: %v", err)
 	var se mongo.ServerError
 	var ne net.Error
 	assert.True(t, errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded),

@@ -22,14 +22,14 @@ func (s *Source) readEnd(ctx context.Context, client *mongo.Client, c archive.Co
 	ns := c.Namespace()
 	lost := err != nil && mongodb.IsCursorLost(err)
 	if err != nil && !lost {
-		return fmt.Errorf("read %s: %w", ns, err)
+		return fmt.Errorf("backup: read %s: %w", ns, err)
 	}
 	same, cerr := s.sameCollection(ctx, client, c)
 	switch {
 	case cerr != nil && lost:
 		return fmt.Errorf("%w: the server ended its cursor on %s after %d documents were read (and checking the collection failed: %v); run the backup again: %w", ErrSourceChanged, ns, read, cerr, err)
 	case cerr != nil:
-		return fmt.Errorf("check that %s is still the collection read: %w", ns, cerr)
+		return fmt.Errorf("backup: check that %s is still the collection read: %w", ns, cerr)
 	case !same:
 		return fmt.Errorf("%w: collection %s was dropped or replaced while it was read (%d documents read); run the backup again, or leave out with Source.Filter a collection that is routinely dropped and created again", ErrSourceChanged, ns, read)
 	case lost:

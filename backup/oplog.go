@@ -19,7 +19,7 @@ import (
 )
 
 // errEmptyOplog: the oplog holds no entry to start a capture from.
-var errEmptyOplog = errors.New("the oplog is empty")
+var errEmptyOplog = errors.New("backup: the oplog is empty")
 
 // oplogCapture captures the oplog written while a backup reads its
 // collections: an archive.OplogSource. Its start is taken by begin, before
@@ -167,7 +167,7 @@ func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
 		return fmt.Errorf("%w: %s, %s holds no entry at all, not even the start %s", ErrOplogRollover, when, c.ns(), oplog.FormatTS(c.start))
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("backup: %w", err)
 	}
 	if first.After(c.start) {
 		return fmt.Errorf("%w: %s, the oldest entry of %s is %s, newer than the backup's start %s", ErrOplogRollover, when, c.ns(), oplog.FormatTS(first), oplog.FormatTS(c.start))
@@ -181,7 +181,7 @@ func (c *oplogCapture) checkRollover(ctx context.Context, when string) error {
 func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (archive.OplogSpan, error) {
 	end, err := c.edge(ctx, newest, false)
 	if err != nil {
-		return archive.OplogSpan{}, mongodb.Classify(err)
+		return archive.OplogSpan{}, fmt.Errorf("backup: %w", mongodb.Classify(err))
 	}
 	span := archive.OplogSpan{Start: c.start, End: end}
 	if err := c.checkRollover(ctx, "before the oplog was copied"); err != nil {
@@ -193,7 +193,7 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 		return err
 	})
 	if err != nil {
-		return span, fmt.Errorf("read %s: %w", c.ns(), err)
+		return span, fmt.Errorf("backup: read %s: %w", c.ns(), err)
 	}
 	defer mongodb.CloseCursor(ctx, c.timeout, cur)
 	var prev bson.Timestamp
@@ -207,15 +207,15 @@ func (c *oplogCapture) Oplog(ctx context.Context, emit func([]byte) error) (arch
 		}
 		e, err := oplog.Parse(cur.Current, false)
 		if err != nil {
-			return span, fmt.Errorf("read %s: %w", c.ns(), err)
+			return span, fmt.Errorf("backup: read %s: %w", c.ns(), err)
 		}
 		if e.TS.Before(prev) {
-			return span, fmt.Errorf("read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), oplog.FormatTS(e.TS), oplog.FormatTS(prev))
+			return span, fmt.Errorf("backup: read %s: entry %s comes after %s: the oplog is not in timestamp order", c.ns(), oplog.FormatTS(e.TS), oplog.FormatTS(prev))
 		}
 		prev = e.TS
 		out, ok, err := c.scope.Keep(e)
 		if err != nil {
-			return span, fmt.Errorf("read %s: %w", c.ns(), err)
+			return span, fmt.Errorf("backup: read %s: %w", c.ns(), err)
 		}
 		if ok {
 			if err := emit(out); err != nil {
@@ -234,7 +234,7 @@ func (c *oplogCapture) readError(err error) error {
 	if mongodb.IsCode(err, mongodb.CodeCappedPositionLost) {
 		return fmt.Errorf("%w: entries were truncated while the oplog was copied: %w", ErrOplogRollover, err)
 	}
-	return fmt.Errorf("read %s: %w", c.ns(), err)
+	return fmt.Errorf("backup: read %s: %w", c.ns(), err)
 }
 
 // startOplog starts the capture of a backup as s.Oplog says, before the
@@ -256,11 +256,11 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	})
 	switch {
 	case err != nil && s.Oplog == ToggleOn:
-		return nil, "", mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
+		return nil, "", fmt.Errorf("backup: %w", mongodb.Classify(fmt.Errorf("look for the oplog: %w", err)))
 	case err != nil:
 		return nil, fmt.Sprintf("the oplog was not captured (the backup is not point-in-time): looking for it failed: %v", err), nil
 	case len(names) == 0 && s.Oplog == ToggleOn:
-		return nil, "", fmt.Errorf("%w: Source.Oplog is on but the server keeps no oplog (%s): it is not a replica set member; run it as one, or leave Oplog at auto", ErrNoOplog, ns)
+		return nil, "", fmt.Errorf("backup: %w: Source.Oplog is on but the server keeps no oplog (%s): it is not a replica set member; run it as one, or leave Oplog at auto", ErrNoOplog, ns)
 	case len(names) == 0:
 		return nil, "the server keeps no oplog (not a replica set member): the backup is not point-in-time consistent", nil
 	}
@@ -272,11 +272,11 @@ func (s *Source) startOplog(ctx context.Context, client *mongo.Client, p slot.Pl
 	err = c.begin(ctx)
 	switch {
 	case errors.Is(err, errEmptyOplog) && s.Oplog == ToggleOn:
-		return nil, "", fmt.Errorf("%w: Source.Oplog is on but %s is empty: there is no entry to start a capture from", ErrNoOplog, ns)
+		return nil, "", fmt.Errorf("backup: %w: Source.Oplog is on but %s is empty: there is no entry to start a capture from", ErrNoOplog, ns)
 	case errors.Is(err, errEmptyOplog):
 		return nil, "the oplog is empty, with no entry to start a capture from: the backup is not point-in-time consistent", nil
 	case err != nil:
-		return nil, "", mongodb.Classify(err)
+		return nil, "", fmt.Errorf("backup: %w", mongodb.Classify(err))
 	}
 	return c, "", nil
 }

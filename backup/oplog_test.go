@@ -280,6 +280,7 @@ func TestBackupWithoutOplog(t *testing.T) {
 	require.ErrorIs(t, err, backup.ErrNoOplog)
 	assert.Equal(t, errcode.Invalid, errcode.Of(err))
 	assert.Contains(t, err.Error(), "keeps no oplog")
+	assert.Contains(t, err.Error(), "slot: plan the backup: backup: no oplog: ", "backup names itself before the sentinel it exports")
 
 	s, err = slot.New(src(backup.ToggleAuto), e.Config().Config)
 	require.NoError(t, err)

@@ -101,6 +101,7 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 			assert.Equal(t, slot.StateFailed, st.State)
 			assert.Equal(t, errcode.Unreachable, st.Code, st.Error)
 			assert.Contains(t, st.Error, fmt.Sprintf("did not answer within %s", opTimeout))
+			assert.Contains(t, st.Error, ": backup: ", "backup names itself")
 
 			thaw()
 			_, err = e.Store.Stat(ctx)

@@ -13,8 +13,13 @@
 // an error that is a sentinel with details with that sentinel, the details
 // after it ("%w: the collection shop.orders ..."), and an error that wraps
 // one a call returned with the package's name and what it was doing, never
-// a second name of its own ("slot: retrieve the backup: %w"). Texts say
-// what happened and what to do, in lower case, with no final full stop.
+// a second name of its own ("slot: retrieve the backup: %w"). A package
+// under internal/ is none a caller knows, so its texts name no package:
+// its sentinels begin with what happened ("the MongoDB server cannot be
+// reached; ..."), and the package that returns one, or exports it as its
+// own (backup.ErrUnreachable), puts its own name before it ("backup: %w:
+// Source.Oplog is on but ..."). Texts say what happened and what to do,
+// in lower case, with no final full stop.
 package errcode
 
 import (

@@ -261,9 +261,11 @@ func TestServerFrozen(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, errcode.Unreachable, errcode.Of(err), err.Error())
 	assert.Contains(t, err.Error(), "did not answer within 2s")
+	assert.True(t, strings.HasPrefix(err.Error(), "pitr: "), "the slicer's failure names the package: %v", err)
 	st := s.Status()
 	assert.Equal(t, errcode.Unreachable, st.Code)
 	assert.Contains(t, st.Error, "did not answer within 2s")
+	assert.True(t, strings.HasPrefix(st.Error, "pitr: "), st.Error)
 
 	thaw()
 	e.write(t)

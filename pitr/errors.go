@@ -1,6 +1,9 @@
 package pitr
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/keepslot/keepslot/errcode"
 	"github.com/keepslot/keepslot/internal/oplog"
 	"github.com/keepslot/keepslot/restore"
@@ -42,3 +45,17 @@ var (
 	// ErrInProgress: the Slicer runs already.
 	ErrInProgress = errcode.New(errcode.InProgress, "pitr: the slicer runs already")
 )
+
+// own reports whether err's text begins with the package's name already:
+// one of its sentinels with details, or a wrap that says what it was
+// doing.
+func own(err error) bool { return strings.HasPrefix(err.Error(), "pitr: ") }
+
+// named returns err as the package returns it, with a package's name once:
+// as it is when it is own, else after the name.
+func named(err error) error {
+	if own(err) {
+		return err
+	}
+	return fmt.Errorf("pitr: %w", err)
+}

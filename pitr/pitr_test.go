@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,7 @@ func TestNoOplog(t *testing.T) {
 	err = s.Run(context.Background())
 	require.ErrorIs(t, err, backup.ErrNoOplog)
 	assert.Contains(t, err.Error(), "keeps no oplog")
+	assert.True(t, strings.HasPrefix(err.Error(), "pitr: no oplog: "), "pitr names itself before the sentinel it exports: %v", err)
 	st := s.Status()
 	assert.False(t, st.Running)
 	assert.Equal(t, errcode.Invalid, st.Code)

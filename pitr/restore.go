@@ -133,6 +133,9 @@ func Restore(ctx context.Context, at Location, password []byte, opts *RestoreOpt
 	ro.FurtherOplog = sp
 	res, err := restore.Run(ctx, obj, obj.Info().Size, password, &ro)
 	rep.Restore = res
+	if err != nil && sp.failed != nil && own(sp.failed) && errors.Is(err, sp.failed) {
+		return rep, sp.failed // a slice's own failure, which names the package and the slice, rather than in restore's words
+	}
 	if err != nil {
 		return rep, fmt.Errorf("pitr: restore %s: %w", p.Base.Key, err)
 	}
@@ -199,6 +202,9 @@ type spooled struct {
 	plan  *Plan
 	ring  *cipher.Keyring
 	files map[string]string // by key: one a slice, opened only while it is read
+	// failed is Oplog's own failure, such as a damaged slice: not one of
+	// emit, which is the restore's.
+	failed error
 }
 
 func (sp *spooled) remove() {
@@ -296,6 +302,7 @@ func (sp *spooled) Oplog(ctx context.Context, emit func([]byte) error) (archive.
 		if err != nil {
 			return span, err
 		}
+		var emitted error
 		_, err = entries(ctx, s, f, s.Size, sp.ring.NewReader, func(e oplog.Entry) error {
 			if e.TS.Before(cur) {
 				return nil // the base backup holds it, or the slice before
@@ -305,10 +312,14 @@ func (sp *spooled) Oplog(ctx context.Context, emit func([]byte) error) (archive.
 			}
 			span.End = e.TS
 			span.Entries++
-			return emit(e.Raw)
+			emitted = emit(e.Raw)
+			return emitted
 		})
 		f.Close()
 		if err != nil {
+			if err != emitted {
+				sp.failed = err
+			}
 			return span, err
 		}
 		cur = s.Until

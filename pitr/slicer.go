@@ -170,7 +170,7 @@ func New(cfg Config) (*Slicer, error) {
 		return nil, fmt.Errorf("%w: Interval, MaxSize, Poll and Settle may not be negative", ErrInvalid)
 	}
 	if err := cfg.Filter.Validate(); err != nil {
-		return nil, fmt.Errorf("pitr: %w", err)
+		return nil, fmt.Errorf("pitr: Config.Filter: %w", err)
 	}
 	prefix, err := cfg.Location.NodePrefix()
 	if err != nil {
@@ -241,7 +241,7 @@ func (s *Slicer) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
-		return fmt.Errorf("pitr: %w", ErrInProgress)
+		return ErrInProgress
 	}
 	s.running = true
 	s.mu.Unlock()
@@ -350,6 +350,7 @@ func (s *Slicer) session(ctx context.Context, waiting []chan flushResult) (store
 		s.mu.Lock()
 		s.st.Open = 0 // the open slice is dropped; the next session reads its entries again
 		if err != nil && ctx.Err() == nil {
+			err = named(err)
 			s.st.Error, s.st.Code = err.Error(), errcode.Of(err)
 		}
 		s.mu.Unlock()
@@ -596,7 +597,7 @@ func (s *Slicer) reader(ctx context.Context, client *mongo.Client) (oplogReader,
 		return nil, mongodb.Classify(fmt.Errorf("look for the oplog: %w", err))
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: the server keeps no oplog (%s): it is not a replica set member; run it as one (on the embedded FerretDB, create %s as a capped collection)",
+		return nil, fmt.Errorf("pitr: %w: the server keeps no oplog (%s): it is not a replica set member; run it as one (on the embedded FerretDB, create %s as a capped collection)",
 			ErrNoOplog, s.cfg.oplogNS, s.cfg.oplogNS)
 	}
 	s.mu.Lock()

@@ -104,7 +104,7 @@ func (r *restorer) insert(ctx context.Context, b batch) (int64, error) {
 		if r.opts.SkipDuplicates {
 			return n, nil
 		}
-		return 0, fmt.Errorf("insert into %s: %w: %w", b.t.to, ErrDuplicateKey, err)
+		return 0, fmt.Errorf("%w: insert into %s: %w", ErrDuplicateKey, b.t.to, err)
 	}
 	return 0, fmt.Errorf("insert into %s: %w", b.t.to, err)
 }

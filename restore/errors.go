@@ -3,6 +3,7 @@ package restore
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/keepslot/keepslot/archive"
 	"github.com/keepslot/keepslot/cipher"
@@ -19,21 +20,21 @@ var (
 	// fails authentication, archive.ErrCorrupt for an authenticated file
 	// whose archive cannot be read (written by a compression or format
 	// Run was not given, or by a faulty writer), or a malformed oplog.
-	ErrCorrupt = errcode.New(errcode.Corrupt, "the backup cannot be read")
+	ErrCorrupt = errcode.New(errcode.Corrupt, "restore: the backup cannot be read")
 
 	// ErrDuplicateKey: the target already holds a document of the backup
 	// (the same _id, or the same value of a unique index).
-	ErrDuplicateKey = errcode.New(errcode.DuplicateKey, "the target already holds documents of the backup; restore with Drop, into new namespaces (Renames), or with SkipDuplicates to keep the target's")
+	ErrDuplicateKey = errcode.New(errcode.DuplicateKey, "restore: the target already holds documents of the backup; restore with Drop, into new namespaces (Renames), or with SkipDuplicates to keep the target's")
 
 	// ErrCountMismatch: a restore wrote another number of documents than
 	// the backup's manifest records.
-	ErrCountMismatch = errcode.New(errcode.CountMismatch, "restored document count differs from the backup's manifest")
+	ErrCountMismatch = errcode.New(errcode.CountMismatch, "restore: the restored document count differs from the backup's manifest")
 
 	// ErrNoOplog: Options.OplogReplay is ReplayRequired but the backup holds no oplog.
-	ErrNoOplog = errcode.New(errcode.Invalid, "the backup holds no oplog")
+	ErrNoOplog = errcode.New(errcode.Invalid, "restore: the backup holds no oplog")
 
 	// ErrInvalid: an option is malformed; the message names it.
-	ErrInvalid = errcode.New(errcode.Invalid, "invalid restore options")
+	ErrInvalid = errcode.New(errcode.Invalid, "restore: invalid options")
 
 	// ErrUnreachable: the MongoDB server did not answer.
 	ErrUnreachable = mongodb.ErrUnreachable
@@ -58,4 +59,22 @@ func corrupt(err error) error {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return err
+}
+
+// own reports whether err's text begins with the package's name already:
+// one of its sentinels with details, which a wrap inside the package
+// leaves first rather than name the package twice.
+func own(err error) bool { return strings.HasPrefix(err.Error(), "restore: ") }
+
+// named returns err as Run returns it, with the package's name once: as it
+// is when it is own, else after the name and what the restore was doing,
+// if what is not empty.
+func named(what string, err error) error {
+	switch {
+	case own(err):
+		return err
+	case what == "":
+		return fmt.Errorf("restore: %w", err)
+	}
+	return fmt.Errorf("restore: %s: %w", what, err)
 }

@@ -62,6 +62,8 @@ func TestDuplicateIsTheReportedCause(t *testing.T) {
 	assert.Contains(t, err.Error(), "duplicate key")
 	assert.Contains(t, err.Error(), db+".a")
 	assert.NotContains(t, err.Error(), "context canceled")
+	assert.True(t, strings.HasPrefix(err.Error(), "restore: the target already holds documents of the backup; "), "the sentinel first: %v", err)
+	assert.Equal(t, 1, strings.Count(err.Error(), "restore: "), "the package named once: %v", err)
 }
 
 // TestSkipDuplicates goes on past the documents the target holds, as

@@ -37,7 +37,7 @@ func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
 	if r.oplogAt {
 		p = r.newReplayer()
 		if err := p.run(ctx, ar); err != nil {
-			return fmt.Errorf("replay the oplog: %w", err)
+			return replayError("replay the oplog", err)
 		}
 		for {
 			c, err := ar.Next()
@@ -58,12 +58,12 @@ func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
 			p = r.newReplayer()
 		}
 		if err := p.further(ctx, r.opts.FurtherOplog); err != nil {
-			return fmt.Errorf("replay the further oplog: %w", err)
+			return replayError("replay the further oplog", err)
 		}
 	}
 	if p != nil {
 		if err := p.finish(ctx); err != nil {
-			return fmt.Errorf("replay the oplog: %w", err)
+			return replayError("replay the oplog", err)
 		}
 	}
 	if r.oplogRep != nil {
@@ -72,6 +72,16 @@ func (r *restorer) replayOplog(ctx context.Context, ar archive.Reader) error {
 		}
 	}
 	return nil
+}
+
+// replayError is err of a replay, with what the replay was doing before
+// it, unless it is own (such as ErrCorrupt with details, which name the
+// oplog entry).
+func replayError(what string, err error) error {
+	if own(err) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (r *restorer) newReplayer() *replayer {
@@ -86,7 +96,7 @@ func (r *restorer) newReplayer() *replayer {
 }
 
 // errLimit stops a replay at Options.OplogLimit.
-var errLimit = errors.New("the oplog limit is reached")
+var errLimit = errors.New("restore: the oplog limit is reached")
 
 // run replays the oplog run the archive reader stands at.
 func (p *replayer) run(ctx context.Context, ar archive.Reader) error {
@@ -137,6 +147,9 @@ func (p *replayer) entry(ctx context.Context, raw bson.Raw) error {
 		return errLimit
 	}
 	if err := p.apply(ctx, e); err != nil {
+		if own(err) {
+			return fmt.Errorf("%w (oplog entry %s)", err, e)
+		}
 		return fmt.Errorf("entry %s: %w", e, err)
 	}
 	if p.rep.First.IsZero() {

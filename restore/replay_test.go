@@ -338,6 +338,8 @@ func TestReplayRefusesDisorder(t *testing.T) {
 	_, err = testnode.RestoreBytes(t, enc.Bytes(), restore.Options{Conn: conn.Config{Client: srv.Client}})
 	assert.ErrorIs(t, err, restore.ErrCorrupt)
 	assert.ErrorContains(t, err, "not in timestamp order")
+	assert.True(t, strings.HasPrefix(err.Error(), "restore: the backup cannot be read: "), "the sentinel first: %v", err)
+	assert.Equal(t, 1, strings.Count(err.Error(), "restore: "), "the package named once: %v", err)
 }
 
 type reversed []D

@@ -130,12 +130,12 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	client := o.Conn.Client
 	if client == nil && !o.DryRun {
 		if o.Conn.URI == "" {
-			return nil, fmt.Errorf("restore: %w: set Options.Conn: its Client or URI, or DryRun", ErrInvalid)
+			return nil, fmt.Errorf("%w: set Options.Conn: its Client or URI, or DryRun", ErrInvalid)
 		}
 		lazy := mongodb.NewLazy(o.Conn)
 		defer lazy.Close(context.WithoutCancel(ctx))
 		if client, err = lazy.Client(); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
+			return nil, fmt.Errorf("restore: connect to the server: %w", err)
 		}
 	}
 
@@ -144,7 +144,7 @@ func Run(ctx context.Context, src io.ReaderAt, size int64, password []byte, opts
 	err = r.run(ctx, ar)
 	rep := r.report(time.Since(start))
 	if err != nil {
-		return rep, fmt.Errorf("restore: %w", corrupt(err))
+		return rep, named("", corrupt(err))
 	}
 	o.Logger.Info("restore done", "namespaces", len(rep.Namespaces), "documents", rep.Documents,
 		"indexes", rep.Indexes, "dry_run", o.DryRun, "duration", rep.Duration.Round(time.Millisecond))
@@ -169,13 +169,13 @@ func (opts *Options) withDefaults() (Options, error) {
 		o.Logger = slog.Default()
 	}
 	if err := o.Filter.Validate(); err != nil {
-		return o, fmt.Errorf("restore: %w", err)
+		return o, fmt.Errorf("restore: Options.Filter: %w", err)
 	}
 	if err := o.Renames.Validate(); err != nil {
-		return o, fmt.Errorf("restore: %w", err)
+		return o, fmt.Errorf("restore: Options.Renames: %w", err)
 	}
 	if o.FurtherOplog != nil && o.OplogReplay == ReplayNever {
-		return o, fmt.Errorf("restore: %w: Options.FurtherOplog continues the backup's oplog, which OplogReplay ReplayNever leaves out: replay both or neither", ErrInvalid)
+		return o, fmt.Errorf("%w: Options.FurtherOplog continues the backup's oplog, which OplogReplay ReplayNever leaves out: replay both or neither", ErrInvalid)
 	}
 	return o, nil
 }
@@ -186,17 +186,17 @@ func (opts *Options) withDefaults() (Options, error) {
 func openBackup(ctx context.Context, src io.ReaderAt, size int64, password []byte, o *Options) (archive.Reader, error) {
 	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
 	if errors.Is(err, cipher.ErrKDFTooExpensive) {
-		return nil, fmt.Errorf("restore: %w: for a restore the option is Options.MaxKDFWork", err)
+		return nil, fmt.Errorf("restore: decrypt the backup: %w: for a restore the option is Options.MaxKDFWork", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", corrupt(err))
+		return nil, named("decrypt the backup", corrupt(err))
 	}
 	if err := plain.Verify(ctx); err != nil {
-		return nil, fmt.Errorf("restore: %w", corrupt(err))
+		return nil, named("decrypt the backup", corrupt(err))
 	}
 	ar, err := archive.Open(plain, &archive.OpenOptions{Formats: o.Formats, Compressions: o.Compressions})
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", corrupt(err))
+		return nil, named("read the backup", corrupt(err))
 	}
 	return ar, nil
 }
