@@ -89,69 +89,28 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 	if opts != nil {
 		o = *opts
 	}
-	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: o.MaxKDFWork})
-	if errors.Is(err, cipher.ErrKDFTooExpensive) {
-		return nil, fmt.Errorf("sensitive: decrypt the backup: %w: for a restore the option is RestoreOptions.MaxKDFWork", err)
-	}
+	ar, err := openBackup(ctx, src, size, password, o.MaxKDFWork)
 	if err != nil {
-		return nil, fmt.Errorf("sensitive: decrypt the backup: %w", err)
-	}
-	if err := plain.Verify(ctx); err != nil {
-		return nil, fmt.Errorf("sensitive: decrypt the backup: %w", err)
-	}
-	ar, err := archive.Open(plain, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sensitive: read the backup: %w", err)
+		return nil, err
 	}
 	if c, ok := ar.(io.Closer); ok {
 		defer c.Close() // a restore refused midway leaves the archive unread
 	}
 	rep := &RestoreReport{DryRun: o.DryRun}
-
-	// Stage every file in a private directory inside dir, so that the
-	// renames into place stay on one filesystem.
 	var st *stage
 	if !o.DryRun {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
-		}
-		root, err := os.OpenRoot(dir)
-		if err != nil {
-			return nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
-		}
-		defer root.Close()
-		d, err := root.Open(".")
-		if err != nil {
-			return nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
-		}
-		defer d.Close() // and so unlocks dir
-		if err := lockDir(d); errors.Is(err, ErrBusy) {
-			return nil, fmt.Errorf("%w: %s", err, dir)
-		} else if err != nil {
-			return nil, fmt.Errorf("sensitive: lock the restore directory %s: %w", dir, err)
-		}
-		if rep.Removed, err = removeStale(root, d); err != nil {
+		var release func()
+		if st, release, err = prepare(dir, rep); err != nil {
 			return nil, err
 		}
-		if st, err = newStage(root); err != nil {
-			return nil, fmt.Errorf("sensitive: create the staging directory: %w", err)
-		}
-		defer st.remove()
+		defer release()
 	}
 	files, manifest, err := readSecrets(ctx, ar, st)
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range files {
-		m, ok := manifest[f.Name]
-		if !ok || m.SHA256 != f.SHA256 || m.Size != f.Size {
-			return nil, fmt.Errorf("%w: %s", ErrManifestMismatch, f.Name)
-		}
-		delete(manifest, f.Name)
-		rep.Files = append(rep.Files, RestoredFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
-	}
-	for name := range manifest {
-		return nil, fmt.Errorf("%w: %s is in the manifest but not in the backup", ErrManifestMismatch, name)
+	if err := checkManifest(files, manifest, rep); err != nil {
+		return nil, err
 	}
 	if o.DryRun {
 		return rep, nil
@@ -165,6 +124,82 @@ func Restore(ctx context.Context, src io.ReaderAt, size int64, password []byte, 
 		}
 	}
 	return rep, nil
+}
+
+// openBackup authenticates the whole of the encrypted backup in src and
+// opens the archive inside it.
+func openBackup(ctx context.Context, src io.ReaderAt, size int64, password []byte, maxWork uint64) (archive.Reader, error) {
+	plain, err := cipher.NewReader(src, size, password, &cipher.Options{MaxWork: maxWork})
+	if errors.Is(err, cipher.ErrKDFTooExpensive) {
+		return nil, fmt.Errorf("sensitive: decrypt the backup: %w: for a restore the option is RestoreOptions.MaxKDFWork", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: decrypt the backup: %w", err)
+	}
+	if err := plain.Verify(ctx); err != nil {
+		return nil, fmt.Errorf("sensitive: decrypt the backup: %w", err)
+	}
+	ar, err := archive.Open(plain, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive: read the backup: %w", err)
+	}
+	return ar, nil
+}
+
+// prepare opens and locks the restore directory dir, removes the staging
+// directories that killed restores left there (naming them in rep), and
+// creates this restore's own, inside dir so that the renames into place
+// stay on one filesystem. release removes the stage and unlocks dir.
+func prepare(dir string, rep *RestoreReport) (st *stage, release func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
+	}
+	d, err := root.Open(".")
+	if err != nil {
+		root.Close()
+		return nil, nil, fmt.Errorf("sensitive: open the restore directory: %w", err)
+	}
+	unlock := func() {
+		d.Close() // and so unlocks dir
+		root.Close()
+	}
+	if err := lockDir(d); errors.Is(err, ErrBusy) {
+		unlock()
+		return nil, nil, fmt.Errorf("%w: %s", err, dir)
+	} else if err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("sensitive: lock the restore directory %s: %w", dir, err)
+	}
+	if rep.Removed, err = removeStale(root, d); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	if st, err = newStage(root); err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("sensitive: create the staging directory: %w", err)
+	}
+	return st, func() { st.remove(); unlock() }, nil
+}
+
+// checkManifest checks that files are exactly the secrets the backup's
+// manifest lists, with their sizes and hashes, and records them in rep.
+func checkManifest(files []staged, manifest map[string]manifestDoc, rep *RestoreReport) error {
+	for _, f := range files {
+		m, ok := manifest[f.Name]
+		if !ok || m.SHA256 != f.SHA256 || m.Size != f.Size {
+			return fmt.Errorf("%w: %s", ErrManifestMismatch, f.Name)
+		}
+		delete(manifest, f.Name)
+		rep.Files = append(rep.Files, RestoredFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
+	}
+	for name := range manifest {
+		return fmt.Errorf("%w: %s is in the manifest but not in the backup", ErrManifestMismatch, name)
+	}
+	return nil
 }
 
 // staged is a secret read from the backup, waiting in the staging

@@ -70,28 +70,9 @@ func (r *Remote) Put(ctx context.Context, key string, src io.Reader, want store.
 	if want.Created.IsZero() {
 		want.Created = time.Now().UTC()
 	}
-	metaJSON, err := json.Marshal(want.Meta)
+	meta, err := putMeta(want)
 	if err != nil {
-		return store.Info{}, fmt.Errorf("%w: %w", store.ErrInvalid, err)
-	}
-	meta := map[string]string{
-		metaName:    url.QueryEscape(want.Name),
-		metaCreated: want.Created.UTC().Format(time.RFC3339Nano),
-		metaMeta:    base64.RawURLEncoding.EncodeToString(metaJSON),
-	}
-	if len(meta[metaMeta]) > maxMetaHeader {
-		return store.Info{}, fmt.Errorf("%w: the metadata is %d bytes encoded, more than S3 keeps (%d)", store.ErrInvalid, len(meta[metaMeta]), maxMetaHeader)
-	}
-	// The hashes and size go in the metadata, so they must be known before
-	// the upload begins: they are want's, checked at the end.
-	if want.MD5 != "" {
-		meta[metaMD5] = want.MD5
-	}
-	if want.SHA256 != "" {
-		meta[metaSHA256] = want.SHA256
-	}
-	if want.Size > 0 || want.MD5 != "" {
-		meta[metaSize] = strconv.FormatInt(want.Size, 10)
+		return store.Info{}, err
 	}
 	full := r.prefix + key
 	up := r.newUploader(ctx, full, minio.PutObjectOptions{UserMetadata: meta})
@@ -100,39 +81,14 @@ func (r *Remote) Put(ctx context.Context, key string, src io.Reader, want store.
 		// hashes of an object sent in one request can be added at its end.
 		up.single = fmt.Errorf("%w: an object larger than one part (%d bytes) needs its size, MD5 and SHA-256 given to Put", store.ErrInvalid, r.partSize)
 	}
-	m, h := md5.New(), sha256.New()
-	var n int64
-	buf := make([]byte, 1<<20)
-	fail := func(err error) (store.Info, error) {
+	got, err := copyUp(ctx, up, src, full, want)
+	if err != nil {
 		up.abort()
 		return store.Info{}, err
 	}
-	for {
-		k, rerr := src.Read(buf)
-		if k > 0 {
-			m.Write(buf[:k])
-			h.Write(buf[:k])
-			n += int64(k)
-			if err := up.write(buf[:k]); err != nil {
-				return fail(err)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return fail(fmt.Errorf("s3store: reading what to upload to %s: %w", full, rerr))
-		}
-		if err := ctx.Err(); err != nil {
-			return fail(fmt.Errorf("s3store: upload to %s: %w", full, err))
-		}
-	}
-	got := store.Info{
-		Name: want.Name, Size: n, MD5: hexSum(m), SHA256: hexSum(h),
-		Created: want.Created.UTC().Round(0), Meta: want.Meta,
-	}
 	if msg := mismatch(want, got); msg != "" {
-		return fail(fmt.Errorf("%w: %s read for %s: %s", store.ErrMismatch, "what was", full, msg))
+		up.abort()
+		return store.Info{}, fmt.Errorf("%w: %s read for %s: %s", store.ErrMismatch, "what was", full, msg)
 	}
 	meta[metaMD5], meta[metaSHA256], meta[metaSize] = got.MD5, got.SHA256, strconv.FormatInt(got.Size, 10)
 	if _, err := up.finish(); err != nil {
@@ -154,6 +110,66 @@ func (r *Remote) Put(ctx context.Context, key string, src io.Reader, want store.
 		return store.Info{}, err
 	}
 	return e.Info, nil
+}
+
+// putMeta is the user metadata Put records for want: its name, creation
+// time and Meta, and the hashes and size it gives, which must be known
+// before the upload begins (they are checked at its end).
+func putMeta(want store.Info) (map[string]string, error) {
+	metaJSON, err := json.Marshal(want.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	meta := map[string]string{
+		metaName:    url.QueryEscape(want.Name),
+		metaCreated: want.Created.UTC().Format(time.RFC3339Nano),
+		metaMeta:    base64.RawURLEncoding.EncodeToString(metaJSON),
+	}
+	if len(meta[metaMeta]) > maxMetaHeader {
+		return nil, fmt.Errorf("%w: the metadata is %d bytes encoded, more than S3 keeps (%d)", store.ErrInvalid, len(meta[metaMeta]), maxMetaHeader)
+	}
+	if want.MD5 != "" {
+		meta[metaMD5] = want.MD5
+	}
+	if want.SHA256 != "" {
+		meta[metaSHA256] = want.SHA256
+	}
+	if want.Size > 0 || want.MD5 != "" {
+		meta[metaSize] = strconv.FormatInt(want.Size, 10)
+	}
+	return meta, nil
+}
+
+// copyUp copies src into up, hashing it, and returns what it read as an
+// Info with want's name, creation time and Meta.
+func copyUp(ctx context.Context, up *uploader, src io.Reader, full string, want store.Info) (store.Info, error) {
+	m, h := md5.New(), sha256.New()
+	var n int64
+	buf := make([]byte, 1<<20)
+	for {
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			m.Write(buf[:k])
+			h.Write(buf[:k])
+			n += int64(k)
+			if err := up.write(buf[:k]); err != nil {
+				return store.Info{}, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return store.Info{}, fmt.Errorf("s3store: reading what to upload to %s: %w", full, rerr)
+		}
+		if err := ctx.Err(); err != nil {
+			return store.Info{}, fmt.Errorf("s3store: upload to %s: %w", full, err)
+		}
+	}
+	return store.Info{
+		Name: want.Name, Size: n, MD5: hexSum(m), SHA256: hexSum(h),
+		Created: want.Created.UTC().Round(0), Meta: want.Meta,
+	}, nil
 }
 
 // mismatch describes how got differs from what want gives, or is "".
