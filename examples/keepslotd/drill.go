@@ -116,7 +116,7 @@ func (d *drillRunner) Status() drillState {
 func (d *drillRunner) start(password []byte) error {
 	if len(password) == 0 {
 		if d.password == nil {
-			return fmt.Errorf(`%w: send {"password":"…"}, or start keepslotd with -schedule-password-file`, errDrillPassword)
+			return fmt.Errorf(`%w: give it (keepslotctl drill --password-file FILE, or {"password":"…"} in the request), or start keepslotd with -schedule-password-file`, errDrillPassword)
 		}
 		pw, err := d.password()
 		if err != nil {

@@ -52,6 +52,8 @@ func TestDrillEmbedded(t *testing.T) {
 	resp, body := do(t, srv, "POST", "/v1/drill", "")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Equal(t, "empty_password", errorOf(t, body))
+	assert.Contains(t, body, "a drill needs the backup's password", "the answer says what the drill needs, not what a backup does")
+	assert.Contains(t, body, "-schedule-password-file")
 	resp, body = do(t, srv, "GET", "/v1/schedule", "")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
 

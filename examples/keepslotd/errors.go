@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 func writeErr(w http.ResponseWriter, err error) {
 	code := errcode.Of(err)
 	msg := err.Error()
-	if code == errcode.EmptyPassword {
+	if code == errcode.EmptyPassword && !errors.Is(err, errDrillPassword) {
 		msg = `a backup needs a password: send {"password":"…"} in the request body`
 	}
 	writeError(w, httpStatus(code), string(code), msg)
