@@ -1,13 +1,11 @@
 package examples_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -130,38 +128,7 @@ func TestAgentSchedule(t *testing.T) {
 // added and without its backup's byte hold.
 func startAgentEnv(t *testing.T, data string, env []string, flags ...string) *agent {
 	t.Helper()
-	logFile, err := os.CreateTemp(t.TempDir(), "keepslotd-*.log")
-	require.NoError(t, err)
-	cmd := exec.Command(filepath.Join(bin, holdAgent), append([]string{"-data", data, "-listen", "127.0.0.1:0", "-kdf-log-n", "10"}, flags...)...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	a := &agent{t: t, cmd: cmd, lines: make(chan string, 100), log: logFile.Name(), exit: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			a.lines <- sc.Text()
-		}
-		close(a.lines)
-		a.exit <- cmd.Wait()
-		logFile.Close()
-	}()
-	t.Cleanup(func() {
-		if a.cmd.ProcessState == nil {
-			_ = a.cmd.Process.Kill()
-			<-a.exit
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(a.log)
-			t.Logf("keepslotd's log:\n%s", b)
-		}
-	})
-	a.mongo = a.waitLine("keepslotd: embedded MongoDB at ")
-	url := a.waitLine("keepslotd: listening on ")
-	a.addr = url[strings.Index(url, "://")+3:]
-	return a
+	return launchAgent(t, data, holdAgent, env, flags...)
 }
 
 // scrape returns the agent's /metrics.

@@ -99,17 +99,21 @@ type agent struct {
 // the holdAgent, whose main backup blocks after 100 bytes.
 func startAgent(t *testing.T, data string, hold bool, flags ...string) *agent {
 	t.Helper()
+	if hold {
+		return launchAgent(t, data, holdAgent, []string{holdEnv + "=100"}, flags...)
+	}
+	return launchAgent(t, data, "keepslotd", nil, flags...)
+}
+
+// launchAgent starts the agent binary name over data, with env added to
+// its environment and flags to its command line, and waits until it
+// listens; it is killed when the test ends, its log shown if it failed.
+func launchAgent(t *testing.T, data, name string, env []string, flags ...string) *agent {
+	t.Helper()
 	logFile, err := os.CreateTemp(t.TempDir(), "keepslotd-*.log")
 	require.NoError(t, err)
-	name := "keepslotd"
-	if hold {
-		name = holdAgent
-	}
 	cmd := exec.Command(filepath.Join(bin, name), append([]string{"-data", data, "-listen", "127.0.0.1:0", "-kdf-log-n", "10"}, flags...)...)
-	cmd.Env = os.Environ()
-	if hold {
-		cmd.Env = append(cmd.Env, holdEnv+"=100")
-	}
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -441,6 +445,7 @@ func TestQuickstart(t *testing.T) {
 	require.NoError(t, err, "quickstart:\n%s", out)
 	assert.Contains(t, string(out), `backup-status: {"message":"Backup found","arguments":{"md5":"`)
 	assert.Contains(t, string(out), "every count matches")
+	assert.Contains(t, string(out), "drill passed")
 	assert.Contains(t, string(out), "the restored key matches the original")
 	assert.Contains(t, string(out), "quickstart OK")
 }
