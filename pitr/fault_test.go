@@ -33,7 +33,7 @@ func TestGap(t *testing.T) {
 	ctx := context.Background()
 	e.base(t)
 	s := start(t, e.slicerConfig())
-	e.write(t)
+	e.writeLogged(t)
 	before := target{opts: pitr.RestoreOptions{Timestamp: next(e.newest(t))}, model: e.w.Snapshot(t)}
 	s.flush(t)
 	s.stop(t)
@@ -47,7 +47,7 @@ func TestGap(t *testing.T) {
 		"FerretDB enforces a capped collection's bounds on compact")
 
 	s = start(t, e.slicerConfig())
-	e.write(t)
+	e.writeLogged(t)
 	first := s.flush(t)
 	require.NotEmpty(t, first.Gap, "the slice after the gap records it")
 	assert.True(t, first.Prev.Before(first.From))
@@ -77,7 +77,7 @@ func TestGap(t *testing.T) {
 
 	// A base backup after the gap starts a new window.
 	st2 := e.base(t)
-	e.write(t)
+	e.writeLogged(t)
 	after := target{opts: pitr.RestoreOptions{Timestamp: next(e.newest(t))}, model: e.w.Snapshot(t)}
 	s.flush(t)
 	s.stop(t)

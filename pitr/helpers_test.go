@@ -58,6 +58,26 @@ func (e *env) write(t *testing.T) {
 	e.batch++
 }
 
+// writeLogged runs the next batch, as write does, and waits until the
+// oplog holds an entry for each of its writes: FerretDB logs a write's
+// entry after it acknowledges the write, so a Flush called right after it
+// may close its slice before the entry is visible (under load it did).
+func (e *env) writeLogged(t *testing.T) {
+	t.Helper()
+	before, n := e.newest(t), len(e.w.Log)
+	e.write(t)
+	want := int64(len(e.w.Log) - n)
+	filter := D{{Key: "ts", Value: D{{Key: "$gt", Value: before}}}, {Key: "ns", Value: D{{Key: "$in", Value: e.colls}}}}
+	for deadline := time.Now().Add(time.Minute); ; {
+		got, err := e.Srv.Client.Database("local").Collection("oplog.rs").CountDocuments(context.Background(), filter)
+		require.NoError(t, err)
+		if got >= want {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the oplog holds %d of the batch's %d entries after a minute", got, want)
+	}
+}
+
 // base takes a base backup, the writer writing while each collection is
 // read, exports it, and empties the slot again. It returns the backup's
 // status.
