@@ -119,7 +119,7 @@ func TestUnauthenticatedResume(t *testing.T) {
 	ctx := context.Background()
 	e.base(t)
 	s := start(t, e.slicerConfig())
-	e.write(t)
+	e.writeLogged(t)
 	s1 := s.flush(t)
 	s.stop(t)
 
@@ -249,7 +249,7 @@ func TestServerFrozen(t *testing.T) {
 	cfg := e.slicerConfig()
 	cfg.Conn.OperationTimeout = 2 * time.Second
 	s := start(t, cfg)
-	e.write(t)
+	e.writeLogged(t)
 	s.flush(t)
 
 	freeze, thaw := e.Srv.Freezer(t)

@@ -104,7 +104,7 @@ func TestBucketDown(t *testing.T) {
 	e := newEnv(t, remote, 0)
 	e.base(t)
 	s := start(t, e.slicerConfig())
-	e.write(t)
+	e.writeLogged(t)
 	s.flush(t)
 
 	srv.Kill()
@@ -141,7 +141,7 @@ func TestRestartMidSlice(t *testing.T) {
 	e := newEnv(t, store.MemoryRemote(), 0)
 	e.base(t)
 	s := start(t, e.slicerConfig())
-	e.write(t)
+	e.writeLogged(t)
 	s.flush(t)
 	e.write(t)
 	e.write(t)
@@ -234,7 +234,7 @@ func TestDamagedSlice(t *testing.T) {
 	s := start(t, e.slicerConfig())
 	var slices []pitr.Slice
 	for range 3 {
-		e.write(t)
+		e.writeLogged(t)
 		slices = append(slices, s.flush(t))
 	}
 	want := target{opts: pitr.RestoreOptions{Timestamp: slices[2].Until}, model: e.w.Snapshot(t)}

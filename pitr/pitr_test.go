@@ -106,7 +106,7 @@ func TestTail(t *testing.T) {
 	e.write(t)
 	want := target{opts: pitr.RestoreOptions{Timestamp: next(e.newest(t))}, model: e.w.Snapshot(t)}
 	first := s.flush(t)
-	e.write(t)
+	e.writeLogged(t)
 	second := s.flush(t)
 	s.stop(t)
 	assert.Equal(t, "tail", s.Status().Read)
